@@ -1,0 +1,126 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tuskq/tuskq/logging"
+)
+
+// Middleware wraps a Processor with cross-cutting behaviour.
+type Middleware func(Processor) Processor
+
+// Chain wraps p in the middlewares, the first outermost.
+func Chain(p Processor, mws ...Middleware) Processor {
+	for i := len(mws) - 1; i >= 0; i-- {
+		p = mws[i](p)
+	}
+	return p
+}
+
+// ErrPanic is wrapped by the error of a task whose processor panicked. The
+// attempt fails and the task follows the retry path.
+var ErrPanic = errors.New("processor panicked")
+
+// Recover turns a panic in the processor into a failed attempt: it logs the
+// panic value with its stack at error level and returns an error wrapping
+// ErrPanic, so the task is retried like any failure.
+func Recover(logger *slog.Logger) Middleware {
+	return func(next Processor) Processor {
+		return ProcessorFunc(func(ctx context.Context, t *asynq.Task) (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					logger.ErrorContext(ctx, "task processor panicked",
+						slog.String("panic", fmt.Sprint(v)),
+						slog.String("stack", string(debug.Stack())))
+					err = fmt.Errorf("tasks: %w: %v", ErrPanic, v)
+				}
+			}()
+			return next.ProcessTask(ctx, t)
+		})
+	}
+}
+
+// Context puts the task's trace context (from its traceparent header) and its
+// ID, type, queue and retry count into ctx, so every log line written with
+// slog.*Context(ctx, …) by later middleware and by the processor carries
+// trace_id, span_id, task_id, task_type, queue and retry.
+func Context() Middleware {
+	return func(next Processor) Processor {
+		return ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
+			ctx = ExtractTrace(ctx, t.Headers())
+			f := logging.TaskFields{Type: t.Type()}
+			f.ID, _ = asynq.GetTaskID(ctx)
+			f.Queue, _ = asynq.GetQueueName(ctx)
+			f.Retry, _ = asynq.GetRetryCount(ctx)
+			return next.ProcessTask(logging.WithTask(ctx, f), t)
+		})
+	}
+}
+
+// Outcomes of a task attempt, as logged and counted.
+const (
+	OutcomeSuccess  = "success"  // done
+	OutcomeRetry    = "retry"    // failed, will be retried
+	OutcomeArchived = "archived" // failed, retries used up or SkipRetry
+	OutcomeRevoked  = "revoked"  // failed with asynq.RevokeTask: dropped
+)
+
+// Outcome classifies the result of an attempt the way asynq will treat it.
+func Outcome(ctx context.Context, err error) string {
+	if err == nil {
+		return OutcomeSuccess
+	}
+	if errors.Is(err, asynq.RevokeTask) {
+		return OutcomeRevoked
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if errors.Is(err, asynq.SkipRetry) || retried >= maxRetry {
+		return OutcomeArchived
+	}
+	return OutcomeRetry
+}
+
+// LogOptions configures the Log middleware.
+type LogOptions struct {
+	// Payloads adds the payload to the line; off by default because
+	// payloads often hold personal data or secrets.
+	Payloads bool
+}
+
+// Log writes one line per finished attempt: "task done" at info level, or
+// "task failed" at warn (will retry) or error (archived) level, with
+// duration_ms, outcome and error. The task attributes come from the context
+// (see Context).
+func Log(logger *slog.Logger, opts LogOptions) Middleware {
+	return func(next Processor) Processor {
+		return ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
+			start := time.Now()
+			err := next.ProcessTask(ctx, t)
+			ms := float64(time.Since(start).Microseconds()) / 1000
+			outcome := Outcome(ctx, err)
+			payload := logging.PayloadAttr(t.Payload(), opts.Payloads)
+			switch outcome {
+			case OutcomeSuccess:
+				logger.LogAttrs(ctx, slog.LevelInfo, "task done",
+					slog.Float64("duration_ms", ms), slog.String("outcome", outcome), payload)
+			case OutcomeRetry:
+				logger.LogAttrs(ctx, slog.LevelWarn, "task failed",
+					slog.Float64("duration_ms", ms), slog.String("outcome", outcome),
+					slog.String("error", err.Error()), payload)
+			default:
+				logger.LogAttrs(ctx, slog.LevelError, "task failed",
+					slog.Float64("duration_ms", ms), slog.String("outcome", outcome),
+					slog.String("error", err.Error()), payload)
+			}
+			return err
+		})
+	}
+}

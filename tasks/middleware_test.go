@@ -1,0 +1,229 @@
+package tasks_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/logging"
+	"github.com/tuskq/tuskq/tasks"
+)
+
+// logBuffer collects JSON log lines written concurrently.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// records returns the decoded lines whose msg is msg.
+func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q: %v", line, err)
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond every 10 ms for up to 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestMiddlewareLogsTraceMetricsAndRecovers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	redisOpt := asynq.RedisClientOpt{Addr: srv.Addr()}
+
+	var logs logBuffer
+	logger, err := logging.New(&logs, logging.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := tasks.NewRegistry()
+	reg.MustRegister("ok:run", tasks.ProcessorFunc(func(ctx context.Context, _ *asynq.Task) error {
+		logger.InfoContext(ctx, "inside processor")
+		return nil
+	}))
+	reg.MustRegister("boom:run", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error {
+		panic("kaboom")
+	}))
+	reg.MustRegister("skip:run", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error {
+		return fmt.Errorf("bad payload: %w", asynq.SkipRetry)
+	}))
+	promReg := prometheus.NewRegistry()
+	metrics, err := tasks.NewMetrics(promReg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := tasks.Chain(reg,
+		tasks.Context(),
+		tasks.Log(logger, tasks.LogOptions{}),
+		metrics.Middleware(reg.Registered),
+		tasks.Recover(logger),
+	)
+	server := asynq.NewServer(redisOpt, asynq.Config{
+		Concurrency:       4,
+		TaskCheckInterval: 10 * time.Millisecond,
+		RetryDelayFunc:    func(int, error, *asynq.Task) time.Duration { return time.Hour },
+		LogLevel:          asynq.ErrorLevel,
+	})
+	if err := server.Start(handler); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(server.Shutdown)
+
+	c, err := tasks.NewClient(redisOpt, tasks.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tid, _ := trace.TraceIDFromHex("0af7651916cd43dd8448eb211c80319c")
+	sid, _ := trace.SpanIDFromHex("b7ad6b7169203331")
+	sctx := trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
+	okInfo, err := c.Enqueue(sctx, "ok:run", []byte(`{"secret":"hunter2"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boomInfo, err := c.Enqueue(ctx, "boom:run", nil, &tasks.EnqueueOptions{MaxRetry: intp(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Enqueue(ctx, "skip:run", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Enqueue(ctx, "ghost:run", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "four finished attempts", func() bool {
+		return len(logs.records(t, "task done"))+len(logs.records(t, "task failed")) == 4
+	})
+
+	done := logs.records(t, "task done")
+	if len(done) != 1 {
+		t.Fatalf("task done lines: %v", done)
+	}
+	d := done[0]
+	for k, want := range map[string]any{
+		"level": "INFO", "trace_id": tid.String(), "span_id": sid.String(), "task_id": okInfo.ID,
+		"task_type": "ok:run", "queue": "default", "retry": float64(0), "outcome": "success",
+		"payload_bytes": float64(len(`{"secret":"hunter2"}`)),
+	} {
+		if d[k] != want {
+			t.Errorf("task done %s = %v; want %v", k, d[k], want)
+		}
+	}
+	if _, ok := d["duration_ms"].(float64); !ok {
+		t.Errorf("task done has no numeric duration_ms: %v", d)
+	}
+	if strings.Contains(fmt.Sprint(d), "hunter2") {
+		t.Errorf("payload logged by default: %v", d)
+	}
+	inside := logs.records(t, "inside processor")
+	if len(inside) != 1 || inside[0]["trace_id"] != tid.String() || inside[0]["task_id"] != okInfo.ID {
+		t.Errorf("processor's own line lacks task fields: %v", inside)
+	}
+
+	failed := map[string]map[string]any{}
+	for _, r := range logs.records(t, "task failed") {
+		failed[r["task_type"].(string)] = r
+	}
+	if r := failed["boom:run"]; r["level"] != "WARN" || r["outcome"] != "retry" ||
+		r["error"] != "tasks: processor panicked: kaboom" || r["task_id"] != boomInfo.ID {
+		t.Errorf("panic line = %v", r)
+	}
+	if r := failed["skip:run"]; r["level"] != "ERROR" || r["outcome"] != "archived" ||
+		r["error"] != "bad payload: skip retry for the task" {
+		t.Errorf("skip line = %v", r)
+	}
+	if r := failed["ghost:run"]; r["outcome"] != "retry" ||
+		!strings.HasPrefix(fmt.Sprint(r["error"]), `tasks: no processor registered for task type "ghost:run"`) {
+		t.Errorf("unknown type line = %v", r)
+	}
+	panics := logs.records(t, "task processor panicked")
+	if len(panics) != 1 || panics[0]["panic"] != "kaboom" ||
+		!strings.Contains(fmt.Sprint(panics[0]["stack"]), "runtime/debug.Stack") {
+		t.Errorf("panic record = %v", panics)
+	}
+
+	// The panicking task is retried, not lost.
+	waitFor(t, "panicking task in retry", func() bool {
+		info, err := c.Inspector().GetTaskInfo("default", boomInfo.ID)
+		return err == nil && info.State == asynq.TaskStateRetry && info.Retried == 1 &&
+			info.LastErr == "tasks: processor panicked: kaboom"
+	})
+
+	want := `
+# HELP tuskq_tasks_retried_total Failed task attempts that will be retried.
+# TYPE tuskq_tasks_retried_total counter
+tuskq_tasks_retried_total{queue="default",task_type="(unregistered)"} 1
+tuskq_tasks_retried_total{queue="default",task_type="boom:run"} 1
+`
+	if err := testutil.GatherAndCompare(promReg, strings.NewReader(want), "tuskq_tasks_retried_total"); err != nil {
+		t.Error(err)
+	}
+	want = `
+# HELP tuskq_tasks_failed_total Task attempts that returned an error.
+# TYPE tuskq_tasks_failed_total counter
+tuskq_tasks_failed_total{queue="default",task_type="(unregistered)"} 1
+tuskq_tasks_failed_total{queue="default",task_type="boom:run"} 1
+tuskq_tasks_failed_total{queue="default",task_type="skip:run"} 1
+`
+	if err := testutil.GatherAndCompare(promReg, strings.NewReader(want), "tuskq_tasks_failed_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(promReg, "tuskq_tasks_processed_total"); n != 4 {
+		t.Errorf("processed series = %d; want 4", n)
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	t.Parallel()
+	if got := tasks.Outcome(context.Background(), nil); got != tasks.OutcomeSuccess {
+		t.Fatalf("nil error: %s", got)
+	}
+	if got := tasks.Outcome(context.Background(), fmt.Errorf("x: %w", asynq.RevokeTask)); got != tasks.OutcomeRevoked {
+		t.Fatalf("revoke: %s", got)
+	}
+	// Outside a worker there is no retry budget in ctx: a failure is final.
+	if got := tasks.Outcome(context.Background(), errors.New("x")); got != tasks.OutcomeArchived {
+		t.Fatalf("plain error outside a worker: %s", got)
+	}
+}

@@ -1,0 +1,52 @@
+package tasks
+
+import (
+	"fmt"
+	"strings"
+)
+
+// routeTable resolves a task type to its Route: exact match first, then the
+// longest matching prefix pattern.
+type routeTable struct {
+	exact    map[string]Route
+	prefixes []Route // sorted longest prefix first
+}
+
+func newRouteTable(routes []Route) (routeTable, error) {
+	rt := routeTable{exact: make(map[string]Route)}
+	for _, r := range routes {
+		p := r.Pattern
+		if strings.HasSuffix(p, "*") {
+			prefix := strings.TrimSuffix(p, "*")
+			if strings.Contains(prefix, "*") || prefix == "" {
+				return routeTable{}, fmt.Errorf("tasks: route %q: %w: only one trailing '*' after a non-empty prefix is allowed", p, ErrBadOptions)
+			}
+			r.Pattern = prefix
+			rt.prefixes = append(rt.prefixes, r)
+			continue
+		}
+		if err := ValidateType(p); err != nil {
+			return routeTable{}, fmt.Errorf("tasks: route %q: %w", p, err)
+		}
+		rt.exact[p] = r
+	}
+	// Longest prefix first, so the first match is the most specific.
+	for i := 1; i < len(rt.prefixes); i++ {
+		for j := i; j > 0 && len(rt.prefixes[j].Pattern) > len(rt.prefixes[j-1].Pattern); j-- {
+			rt.prefixes[j], rt.prefixes[j-1] = rt.prefixes[j-1], rt.prefixes[j]
+		}
+	}
+	return rt, nil
+}
+
+func (rt routeTable) lookup(taskType string) Route {
+	if r, ok := rt.exact[taskType]; ok {
+		return r
+	}
+	for _, r := range rt.prefixes {
+		if strings.HasPrefix(taskType, r.Pattern) {
+			return r
+		}
+	}
+	return Route{}
+}
