@@ -11,8 +11,14 @@
 // comma-separated; maps are comma-separated name=value pairs
 // (TUSKQ_WORKER_QUEUES="critical=6,default=3,low=1").
 //
+// Routes are not read from the environment; they come from the file or
+// from flags (--set routes.email:send.queue=critical). A file may write a
+// value in its string form too (queues: "critical=6,low=1", addrs:
+// "a:1,b:2", concurrency: "5"); null means the zero value.
+//
 // Loading is strict: an unknown key is an error that names the key, the file
 // and the closest valid key, and Validate reports every invalid value at once.
+// Fields tagged secret:"true" are masked by Write.
 package config
 
 import "time"
@@ -64,10 +70,10 @@ type RedisConfig struct {
 	// Username for Redis ACL authentication (Redis 6+). Optional.
 	Username string `koanf:"username"`
 	// Password for Redis authentication. Secret: masked when printed.
-	Password string `koanf:"password"`
+	Password string `koanf:"password" secret:"true"`
 	// SentinelPassword authenticates to the sentinels themselves when they
 	// require it. Secret: masked when printed.
-	SentinelPassword string `koanf:"sentinel_password"`
+	SentinelPassword string `koanf:"sentinel_password" secret:"true"`
 	// DB is the database number (standalone and sentinel only; cluster mode
 	// has only database 0). Defaults to 0.
 	DB int `koanf:"db"`
@@ -86,7 +92,7 @@ type RedisConfig struct {
 
 // TLSConfig configures TLS for the Redis connection.
 type TLSConfig struct {
-	// Enabled turns TLS on. Setting any file below also turns it on.
+	// Enabled turns TLS on. Setting any other field below also turns it on.
 	Enabled bool `koanf:"enabled"`
 	// CAFile is a PEM file of CAs that sign the server's certificate.
 	// Empty uses the system roots.

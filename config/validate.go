@@ -1,0 +1,206 @@
+package config
+
+import (
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Validate checks every value and reports all problems at once as a
+// *ValidationError, or returns nil. Load calls it; call it again after
+// changing a loaded Config.
+func (c Config) Validate() error {
+	v := &validator{}
+	c.Redis.validate(v)
+	c.Worker.validate(v)
+	c.validateRoutes(v)
+	c.Log.validate(v)
+	c.Monitor.validate(v)
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: v.problems}
+}
+
+// validator collects problems.
+type validator struct {
+	problems []*FieldError
+}
+
+func (v *validator) add(key string, value any, exp string) {
+	v.problems = append(v.problems, &FieldError{Key: key, Value: value, Expected: exp})
+}
+
+func (r RedisConfig) validate(v *validator) {
+	switch r.Mode {
+	case ModeStandalone:
+		if !validHostPort(r.Addr, 1) {
+			v.add("redis.addr", r.Addr, "host:port such as 127.0.0.1:6379")
+		}
+	case ModeSentinel, ModeCluster:
+		if len(r.Addrs) == 0 {
+			v.add("redis.addrs", r.Addrs, "at least one host:port in "+r.Mode+" mode")
+		}
+		for _, a := range r.Addrs {
+			if !validHostPort(a, 1) {
+				v.add("redis.addrs", a, "host:port such as 10.0.0.1:26379")
+			}
+		}
+	default:
+		v.add("redis.mode", r.Mode, "standalone, sentinel or cluster")
+	}
+	if r.Mode == ModeSentinel && r.MasterName == "" {
+		v.add("redis.master_name", r.MasterName, "the name of the master set (required in sentinel mode)")
+	}
+	switch {
+	case r.DB < 0:
+		v.add("redis.db", r.DB, "0 or more")
+	case r.Mode == ModeCluster && r.DB != 0:
+		v.add("redis.db", r.DB, "0 in cluster mode (Redis Cluster has only database 0)")
+	}
+	if r.PoolSize < 0 {
+		v.add("redis.pool_size", r.PoolSize, "0 (the go-redis default) or more")
+	}
+	positive(v, "redis.dial_timeout", r.DialTimeout)
+	positive(v, "redis.read_timeout", r.ReadTimeout)
+	positive(v, "redis.write_timeout", r.WriteTimeout)
+	if r.TLS.CertFile != "" && r.TLS.KeyFile == "" {
+		v.add("redis.tls.key_file", r.TLS.KeyFile, "a key file because redis.tls.cert_file is set")
+	}
+	if r.TLS.KeyFile != "" && r.TLS.CertFile == "" {
+		v.add("redis.tls.cert_file", r.TLS.CertFile, "a certificate file because redis.tls.key_file is set")
+	}
+}
+
+func (w WorkerConfig) validate(v *validator) {
+	if w.Concurrency < 1 {
+		v.add("worker.concurrency", w.Concurrency, "at least 1")
+	}
+	if len(w.Queues) == 0 {
+		v.add("worker.queues", w.Queues, "at least one queue such as default=1")
+	}
+	for _, name := range slices.Sorted(maps.Keys(w.Queues)) {
+		if !validName(name) {
+			v.add("worker.queues", name, "a queue name that is not empty and has no spaces, control characters or braces")
+			continue
+		}
+		if w.Queues[name] < 1 {
+			v.add("worker.queues."+name, w.Queues[name], "a weight of at least 1")
+		}
+	}
+	if w.ShutdownTimeout < 0 {
+		v.add("worker.shutdown_timeout", w.ShutdownTimeout, "0 or more")
+	}
+	positive(v, "worker.task_check_interval", w.TaskCheckInterval)
+	positive(v, "worker.delayed_task_check_interval", w.DelayedTaskCheckInterval)
+	if w.Listen != "" && !validHostPort(w.Listen, 0) {
+		v.add("worker.listen", w.Listen, "host:port such as 127.0.0.1:9464, or empty to turn the endpoint off")
+	}
+	for _, h := range w.HTTPAllowHosts {
+		if !validAllowHost(h) {
+			v.add("worker.http_allow_hosts", h, "a host or host:port such as api.example.com or 10.0.0.5:8443")
+		}
+	}
+}
+
+func (c Config) validateRoutes(v *validator) {
+	for _, pattern := range slices.Sorted(maps.Keys(c.Routes)) {
+		r := c.Routes[pattern]
+		key := routesKey + "." + pattern
+		if !validPattern(pattern) {
+			v.add(key, pattern, "a task type such as email:send or a prefix pattern such as email:* (only a trailing *)")
+		}
+		if r.Queue != "" && !validName(r.Queue) {
+			v.add(key+".queue", r.Queue, "a queue name that has no spaces, control characters or braces")
+		}
+		if r.MaxRetry != nil && *r.MaxRetry < 0 {
+			v.add(key+".max_retry", *r.MaxRetry, "0 or more")
+		}
+		if r.Timeout < 0 {
+			v.add(key+".timeout", r.Timeout, "0 (no timeout) or more")
+		}
+		if r.UniqueTTL < 0 || (r.UniqueTTL > 0 && r.UniqueTTL < time.Second) {
+			v.add(key+".unique_ttl", r.UniqueTTL, "0 (off) or at least 1s")
+		}
+	}
+}
+
+func (l LogConfig) validate(v *validator) {
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", l.Level, "debug, info, warn or error")
+	}
+	if l.Format != FormatJSON && l.Format != FormatText {
+		v.add("log.format", l.Format, "json or text")
+	}
+}
+
+func (m MonitorConfig) validate(v *validator) {
+	if m.Listen != "" && !validHostPort(m.Listen, 0) {
+		v.add("monitor.listen", m.Listen, "host:port such as 127.0.0.1:8080, or empty")
+	}
+	if !strings.HasPrefix(m.RootPath, "/") {
+		v.add("monitor.root_path", m.RootPath, "a URL path starting with /")
+	}
+}
+
+// positive reports a duration that is not greater than 0.
+func positive(v *validator, key string, d time.Duration) {
+	if d <= 0 {
+		v.add(key, d, "a duration greater than 0")
+	}
+}
+
+// validHostPort accepts host:port with a numeric port of at least
+// minPort. The host may be empty (all interfaces, or localhost).
+func validHostPort(s string, minPort int) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || strings.ContainsFunc(host, badHostRune) {
+		return false
+	}
+	return validPort(port, minPort)
+}
+
+func validPort(port string, minPort int) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= minPort && n <= 65535 && port == strconv.Itoa(n)
+}
+
+// validAllowHost accepts host, host:port, an IPv6 address, or [v6]:port.
+func validAllowHost(s string) bool {
+	if s == "" || strings.ContainsFunc(s, badHostRune) {
+		return false
+	}
+	if host, port, err := net.SplitHostPort(s); err == nil {
+		return host != "" && validPort(port, 1)
+	}
+	return !strings.Contains(s, ":") || net.ParseIP(s) != nil
+}
+
+func badHostRune(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("/@?#\\", r)
+}
+
+// validName accepts a queue name: not empty, no white space, control
+// characters or braces (braces would change Redis Cluster hash slots).
+func validName(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || r == '{' || r == '}' || r == unicode.ReplacementChar
+	})
+}
+
+// validPattern accepts a task type, or a prefix followed by one trailing *.
+func validPattern(p string) bool {
+	prefix, wildcard := strings.CutSuffix(p, "*")
+	if !wildcard && p == "" {
+		return false
+	}
+	return !strings.ContainsFunc(prefix, func(r rune) bool {
+		return r == '*' || unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar
+	})
+}

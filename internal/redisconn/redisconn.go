@@ -1,0 +1,170 @@
+// Package redisconn turns config.RedisConfig into connections: the
+// asynq.RedisConnOpt that asynq's client, server and inspector take, and a
+// go-redis client for the features tuskq builds on Redis directly. Both get
+// the same address, credentials, timeouts, pool size and TLS.
+package redisconn
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/config"
+)
+
+// ConnOpt returns asynq.RedisClientOpt, asynq.RedisFailoverClientOpt or
+// asynq.RedisClusterClientOpt according to c.Mode, with TLS built from the
+// files named in c.TLS. Errors name the key at fault.
+//
+// asynq.RedisClusterClientOpt has no pool size: in cluster mode
+// c.PoolSize applies only through Client (pass its result to
+// asynq.NewServerFromRedisClient and friends to honour it).
+func ConnOpt(c config.RedisConfig) (asynq.RedisConnOpt, error) {
+	tlsConf, err := TLSConfig(c.TLS)
+	if err != nil {
+		return nil, err
+	}
+	switch c.Mode {
+	case config.ModeStandalone:
+		return asynq.RedisClientOpt{
+			Addr:         c.Addr,
+			Username:     c.Username,
+			Password:     c.Password,
+			DB:           c.DB,
+			DialTimeout:  c.DialTimeout,
+			ReadTimeout:  c.ReadTimeout,
+			WriteTimeout: c.WriteTimeout,
+			PoolSize:     c.PoolSize,
+			TLSConfig:    tlsConf,
+		}, nil
+	case config.ModeSentinel:
+		return asynq.RedisFailoverClientOpt{
+			MasterName:       c.MasterName,
+			SentinelAddrs:    c.Addrs,
+			SentinelPassword: c.SentinelPassword,
+			Username:         c.Username,
+			Password:         c.Password,
+			DB:               c.DB,
+			DialTimeout:      c.DialTimeout,
+			ReadTimeout:      c.ReadTimeout,
+			WriteTimeout:     c.WriteTimeout,
+			PoolSize:         c.PoolSize,
+			TLSConfig:        tlsConf,
+		}, nil
+	case config.ModeCluster:
+		return asynq.RedisClusterClientOpt{
+			Addrs:        c.Addrs,
+			Username:     c.Username,
+			Password:     c.Password,
+			DialTimeout:  c.DialTimeout,
+			ReadTimeout:  c.ReadTimeout,
+			WriteTimeout: c.WriteTimeout,
+			TLSConfig:    tlsConf,
+		}, nil
+	}
+	return nil, errMode(c.Mode)
+}
+
+// Client returns a go-redis client for c: a *redis.Client, a failover
+// client or a *redis.ClusterClient according to c.Mode. The caller closes
+// it.
+func Client(c config.RedisConfig) (redis.UniversalClient, error) {
+	tlsConf, err := TLSConfig(c.TLS)
+	if err != nil {
+		return nil, err
+	}
+	switch c.Mode {
+	case config.ModeStandalone:
+		return redis.NewClient(&redis.Options{
+			Addr:         c.Addr,
+			Username:     c.Username,
+			Password:     c.Password,
+			DB:           c.DB,
+			DialTimeout:  c.DialTimeout,
+			ReadTimeout:  c.ReadTimeout,
+			WriteTimeout: c.WriteTimeout,
+			PoolSize:     c.PoolSize,
+			TLSConfig:    tlsConf,
+		}), nil
+	case config.ModeSentinel:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:       c.MasterName,
+			SentinelAddrs:    c.Addrs,
+			SentinelPassword: c.SentinelPassword,
+			Username:         c.Username,
+			Password:         c.Password,
+			DB:               c.DB,
+			DialTimeout:      c.DialTimeout,
+			ReadTimeout:      c.ReadTimeout,
+			WriteTimeout:     c.WriteTimeout,
+			PoolSize:         c.PoolSize,
+			TLSConfig:        tlsConf,
+		}), nil
+	case config.ModeCluster:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:        c.Addrs,
+			Username:     c.Username,
+			Password:     c.Password,
+			DialTimeout:  c.DialTimeout,
+			ReadTimeout:  c.ReadTimeout,
+			WriteTimeout: c.WriteTimeout,
+			PoolSize:     c.PoolSize,
+			TLSConfig:    tlsConf,
+		}), nil
+	}
+	return nil, errMode(c.Mode)
+}
+
+func errMode(mode string) error {
+	return fmt.Errorf("redis.mode: %q is not valid; expected %s, %s or %s",
+		mode, config.ModeStandalone, config.ModeSentinel, config.ModeCluster)
+}
+
+// TLSConfig builds the TLS configuration of c, or returns nil when TLS is
+// off: c.Enabled is false and no other field is set. Files are read now, so
+// a missing or malformed file is reported before connecting; errors name
+// the key of the file.
+func TLSConfig(c config.TLSConfig) (*tls.Config, error) {
+	if c == (config.TLSConfig{}) {
+		return nil, nil
+	}
+	conf := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // opt-in for tests, documented in config
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("redis.tls.ca_file: %s holds no PEM certificate", c.CAFile)
+		}
+		conf.RootCAs = pool
+	}
+	if c.CertFile != "" || c.KeyFile != "" {
+		if c.CertFile == "" || c.KeyFile == "" {
+			return nil, fmt.Errorf("redis.tls.cert_file and redis.tls.key_file: set both or neither")
+		}
+		certPEM, err := os.ReadFile(c.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis.tls.cert_file: %w", err)
+		}
+		keyPEM, err := os.ReadFile(c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis.tls.key_file: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("redis.tls.cert_file %s and redis.tls.key_file %s: %w", c.CertFile, c.KeyFile, err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
+}
