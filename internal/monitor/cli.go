@@ -1,0 +1,118 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/cli"
+	"github.com/tuskq/tuskq/logging"
+)
+
+// Env is what the process gives the command.
+type Env struct {
+	// Args are the command-line arguments without the program name.
+	Args []string
+	// Environ is the environment as KEY=VALUE strings (os.Environ()).
+	Environ []string
+	// Stdout receives help and config output; Stderr receives the status
+	// lines, the JSON logs and errors.
+	Stdout, Stderr io.Writer
+	// OnListen, when set, is passed to Run as Options.OnListen (tests).
+	OnListen func(addr net.Addr)
+}
+
+// Main runs the monitor command and returns the process exit status (see
+// the package documentation). Cancelling ctx (cmd/monitor does on SIGTERM
+// and SIGINT) shuts the server down gracefully.
+func Main(ctx context.Context, env Env) int {
+	if len(env.Args) > 0 && env.Args[0] == "config" {
+		return cli.ConfigCommand(env.Args[1:], env.Environ, env.Stdout, env.Stderr)
+	}
+	fs, err := flagSet()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "monitor: %v\n", err)
+		return cli.ExitFailure
+	}
+	if err := fs.Parse(env.Args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(env.Stdout, usage(fs))
+			return cli.ExitOK
+		}
+		fmt.Fprintf(env.Stderr, "monitor: %v\nRun 'monitor --help' for usage.\n", err)
+		return cli.ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "monitor: unexpected argument %q; the monitor takes only flags and the config subcommand\nRun 'monitor --help' for usage.\n", fs.Arg(0))
+		return cli.ExitUsage
+	}
+	cfg, err := config.Load(config.LoadOptions{Environ: env.Environ, Flags: fs})
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return cli.ExitUsage
+	}
+	level, err := logging.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "monitor: log.level: %v\n", err)
+		return cli.ExitUsage
+	}
+	logger, err := logging.New(env.Stderr, logging.Options{Level: level, Format: cfg.Log.Format})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "monitor: log.format: %v\n", err)
+		return cli.ExitUsage
+	}
+
+	opts := OptionsFromConfig(cfg)
+	opts.Logger = logger
+	opts.Status = env.Stderr
+	opts.OnListen = env.OnListen
+	err = Run(ctx, opts)
+	switch {
+	case err == nil:
+		return cli.ExitOK
+	case errors.Is(err, ErrInsecureListen), errors.Is(err, ErrInvalidOptions):
+		fmt.Fprintln(env.Stderr, err)
+		return cli.ExitUsage
+	default:
+		fmt.Fprintln(env.Stderr, err)
+		return cli.ExitFailure
+	}
+}
+
+// flagSet defines the monitor's flags: the shared ones of config.AddFlags
+// plus one per monitor key.
+func flagSet() (*pflag.FlagSet, error) {
+	fs := pflag.NewFlagSet("monitor", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	config.AddFlags(fs)
+	fs.String("listen", "", "loopback `host:port` to serve on, default 127.0.0.1:8080 (monitor.listen)")
+	fs.String("root-path", "", "URL `path` of the UI, default / (monitor.root_path)")
+	fs.Bool("read-only", false, "refuse every action that changes tasks or queues (monitor.read_only)")
+	for _, b := range []struct{ flag, key string }{
+		{"listen", "monitor.listen"},
+		{"root-path", "monitor.root_path"},
+		{"read-only", "monitor.read_only"},
+	} {
+		if err := config.BindFlag(fs, b.flag, b.key); err != nil {
+			return nil, err
+		}
+	}
+	return fs, nil
+}
+
+func usage(fs *pflag.FlagSet) string {
+	return "Usage:\n" +
+		"  monitor [flags]                 serve the asynqmon UI until SIGTERM or SIGINT\n" +
+		"  monitor config print            print the effective configuration (secrets masked)\n" +
+		"  monitor config validate FILE    check a configuration file\n\n" +
+		"Endpoints: <root-path> (UI), <root-path>api/ (asynqmon API), /healthz (liveness),\n" +
+		"/readyz (200 when Redis answers PING, 503 otherwise).\n" +
+		"Without authentication (a later release) the monitor listens only on loopback.\n\n" +
+		"Flags:\n" + fs.FlagUsages()
+}

@@ -1,0 +1,172 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynqmon"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/internal/redisconn"
+)
+
+// Handler is the monitor's http.Handler: the asynqmon UI under the root
+// path and the health endpoints. Close releases its Redis connections.
+type Handler struct {
+	root    http.Handler
+	ui      *asynqmon.HTTPHandler
+	rdb     redis.UniversalClient
+	logger  *slog.Logger
+	pingTTL time.Duration
+	// ready remembers the last /readyz outcome so that only changes are
+	// logged, not every probe.
+	ready    atomic.Bool
+	rootPath string
+}
+
+// New builds the monitor's handler from opts. Only Redis, RootPath,
+// ReadOnly, Logger, Middleware and PingTimeout are used; the listen
+// address is Run's business. It does not contact Redis. Errors match
+// ErrInvalidOptions for a bad root path, or come from the Redis
+// configuration (a TLS file that cannot be read, say) and name the key.
+func New(opts Options) (*Handler, error) {
+	opts = opts.withDefaults()
+	rp, err := rootPath(opts.RootPath)
+	if err != nil {
+		return nil, err
+	}
+	connOpt, err := redisconn.ConnOpt(opts.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	rdb, err := redisconn.Client(opts.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	h := &Handler{
+		ui: asynqmon.New(asynqmon.Options{
+			RootPath:     rp,
+			RedisConnOpt: connOpt,
+			ReadOnly:     opts.ReadOnly,
+		}),
+		rdb:      rdb,
+		logger:   opts.Logger,
+		pingTTL:  opts.PingTimeout,
+		rootPath: rp,
+	}
+	h.ready.Store(true)
+
+	var ui http.Handler = h.ui
+	for _, mw := range slices.Backward(opts.Middleware) {
+		ui = mw(ui)
+	}
+	csrf := http.NewCrossOriginProtection()
+	ui = loopbackHostOnly(csrf.Handler(ui))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc(PathHealthz, h.healthz)
+	mux.HandleFunc(PathReadyz, h.readyz)
+	mux.Handle(rp+"/", ui)
+	if rp != "" {
+		// "/" leads to the UI; ServeMux already redirects rp to rp+"/".
+		mux.Handle("GET /{$}", http.RedirectHandler(rp+"/", http.StatusFound))
+	}
+	h.root = securityHeaders(mux)
+	return h, nil
+}
+
+// ServeHTTP serves the UI, its API and the health endpoints.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.root.ServeHTTP(w, r)
+}
+
+// RootPath returns the normalised root path: "" for "/", otherwise the
+// path without its trailing slash ("/monitor").
+func (h *Handler) RootPath() string { return h.rootPath }
+
+// Close closes the Redis connections of the handler and of asynqmon.
+func (h *Handler) Close() error {
+	return errors.Join(h.ui.Close(), h.rdb.Close())
+}
+
+// Ping checks that Redis answers PING within the ping timeout.
+func (h *Handler) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, h.pingTTL)
+	defer cancel()
+	if err := h.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("monitor: redis ping: %w", err)
+	}
+	return nil
+}
+
+// healthz is liveness: the process serves HTTP. It ignores Redis.
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	plain(w, http.StatusOK, "ok\n")
+}
+
+// readyz is readiness: Redis answers PING. Changes of outcome are logged.
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	err := h.Ping(r.Context())
+	was := h.ready.Swap(err == nil)
+	switch {
+	case err != nil && was:
+		h.logger.WarnContext(r.Context(), "redis unreachable: /readyz reports 503", slog.String("error", err.Error()))
+	case err == nil && !was:
+		h.logger.InfoContext(r.Context(), "redis reachable again: /readyz reports 200")
+	}
+	if err != nil {
+		plain(w, http.StatusServiceUnavailable, "redis unreachable\n")
+		return
+	}
+	plain(w, http.StatusOK, "ok\n")
+}
+
+func plain(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(body))
+}
+
+// securityHeaders sets the headers that cost nothing and break nothing in
+// the asynqmon UI (its inline scripts and Google fonts rule out a strict
+// Content-Security-Policy): no framing, no MIME sniffing, no referrer to
+// other origins.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Content-Security-Policy", "frame-ancestors 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHostOnly answers 403 to requests whose Host header is not a
+// loopback address or "localhost": without authentication, a page of
+// another site must not reach the UI by pointing its own name at 127.0.0.1
+// (DNS rebinding).
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if !loopbackHost(host) {
+			plain(w, http.StatusForbidden, fmt.Sprintf(
+				"monitor: host %q is not allowed; without authentication the monitor answers only to 127.0.0.1, [::1] and localhost\n", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

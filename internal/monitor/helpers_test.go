@@ -1,0 +1,151 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/logging"
+	"github.com/tuskq/tuskq/tasks"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a polling reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// redisAt is the default Redis configuration pointed at addr.
+func redisAt(addr string) config.RedisConfig {
+	c := config.Default().Redis
+	c.Addr = addr
+	return c
+}
+
+// enqueue puts n tasks of type "email:send" into queue through the tasks
+// client, as a producer would.
+func enqueue(t *testing.T, addr, queue string, n int) {
+	t.Helper()
+	opt, err := redisconn.ConnOpt(redisAt(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tasks.NewClient(opt, tasks.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range n {
+		payload := fmt.Appendf(nil, `{"n":%d}`, i)
+		if _, err := c.Enqueue(context.Background(), "email:send", payload, &tasks.EnqueueOptions{Queue: queue}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// do sends a request and returns the status and body.
+func do(t *testing.T, c *http.Client, method, url string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+// noRedirect is an HTTP client that returns redirects instead of
+// following them.
+func noRedirect() *http.Client {
+	return &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// logRecords decodes the JSON log lines of s, skipping lines that are not
+// JSON (the status lines share stderr with the log).
+func logRecords(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for line := range strings.Lines(s) {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		recs = append(recs, m)
+	}
+	return recs
+}
+
+// findRecord returns the first record with the message msg, or nil.
+func findRecord(recs []map[string]any, msg string) map[string]any {
+	for _, r := range recs {
+		if r["msg"] == msg {
+			return r
+		}
+	}
+	return nil
+}
+
+// waitFor polls cond every 10ms until it holds or 10s have passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// newTestLogger returns a JSON logger writing to w.
+func newTestLogger(t *testing.T, w io.Writer) *slog.Logger {
+	t.Helper()
+	l, err := logging.New(w, logging.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

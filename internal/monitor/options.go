@@ -1,0 +1,198 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/tuskq/tuskq/config"
+)
+
+// Defaults applied by New and Run to zero Options fields.
+const (
+	// DefaultShutdownTimeout bounds how long Run lets in-flight requests
+	// finish after its context is cancelled.
+	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultPingTimeout bounds the Redis PING of /readyz and of the
+	// start-up check.
+	DefaultPingTimeout = 2 * time.Second
+)
+
+// Paths of the health endpoints, served at the server root whatever the
+// root path.
+const (
+	// PathHealthz is liveness: 200 "ok" while the process serves HTTP.
+	PathHealthz = "/healthz"
+	// PathReadyz is readiness: 200 "ok" when Redis answers PING, 503
+	// "redis unreachable" otherwise.
+	PathReadyz = "/readyz"
+)
+
+var (
+	// ErrInsecureListen is matched by the error Run returns when the listen
+	// address is not a loopback address: without authentication the
+	// monitor serves only this machine.
+	ErrInsecureListen = errors.New("monitor: refusing a non-loopback address without authentication")
+	// ErrInvalidOptions is matched by errors about a malformed option: an
+	// empty or malformed listen address, or a bad root path.
+	ErrInvalidOptions = errors.New("monitor: invalid options")
+)
+
+// Options configures New and Run.
+type Options struct {
+	// Redis is the Redis deployment asynqmon inspects.
+	Redis config.RedisConfig
+	// RootPath is the URL path the UI and its API are served under, such
+	// as "/" (the default when empty) or "/monitor/". A trailing slash is
+	// optional. Segments may hold letters, digits, '-', '_', '.' and '~'.
+	RootPath string
+	// ReadOnly makes asynqmon refuse every request of its API that is not a
+	// GET (405 Method Not Allowed) and hide the UI's mutating actions.
+	ReadOnly bool
+	// Listen is the host:port Run listens on. It must be a loopback
+	// address; port 0 picks a free port (see OnListen).
+	Listen string
+	// Logger receives the JSON log lines. Nil discards them.
+	Logger *slog.Logger
+	// Status receives the one-line messages meant for a person at a
+	// terminal: the URL served, a Redis unreachable at start. Nil discards
+	// them.
+	Status io.Writer
+	// OnListen, when set, is called by Run once it serves, with the bound
+	// address (useful with port 0) and after the status line is written.
+	OnListen func(addr net.Addr)
+	// Middleware wraps the UI and its API, first element outermost, inside
+	// the loopback and cross-origin checks. The health endpoints are not
+	// wrapped. This is where authentication plugs in.
+	Middleware []func(http.Handler) http.Handler
+	// ShutdownTimeout bounds the graceful shutdown of Run. Zero means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// PingTimeout bounds the Redis PING of /readyz. Zero means
+	// DefaultPingTimeout.
+	PingTimeout time.Duration
+}
+
+// OptionsFromConfig returns the Options of the monitor and redis sections
+// of cfg. The caller adds Logger, Status and the rest.
+func OptionsFromConfig(cfg config.Config) Options {
+	return Options{
+		Redis:    cfg.Redis,
+		RootPath: cfg.Monitor.RootPath,
+		ReadOnly: cfg.Monitor.ReadOnly,
+		Listen:   cfg.Monitor.Listen,
+	}
+}
+
+// withDefaults fills the zero fields.
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Status == nil {
+		o.Status = io.Discard
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = DefaultPingTimeout
+	}
+	return o
+}
+
+// rootPath normalises p to "" (for "/") or "/a/b" without a trailing
+// slash, the form asynqmon uses, and rejects paths that would not survive
+// path cleaning or ServeMux patterns.
+func rootPath(p string) (string, error) {
+	if p == "" || p == "/" {
+		return "", nil
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("%w: monitor.root_path %q is not valid: %s; expected a URL path such as /monitor/",
+			ErrInvalidOptions, p, why)
+	}
+	if !strings.HasPrefix(p, "/") {
+		return "", bad("it does not start with /")
+	}
+	trimmed := strings.TrimSuffix(p, "/")
+	for _, seg := range strings.Split(trimmed[1:], "/") {
+		switch seg {
+		case "":
+			return "", bad("it has an empty segment")
+		case ".", "..":
+			return "", bad("it has a . or .. segment")
+		}
+		for _, r := range seg {
+			if !pathRune(r) {
+				return "", bad(fmt.Sprintf("%q is not allowed; use letters, digits, '-', '_', '.' and '~'", r))
+			}
+		}
+	}
+	if trimmed == PathHealthz || trimmed == PathReadyz {
+		return "", bad("it is reserved for the health endpoint")
+	}
+	return trimmed, nil
+}
+
+func pathRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		r == '-' || r == '_' || r == '.' || r == '~'
+}
+
+// insecureListenError is the refusal of a non-loopback listen address.
+type insecureListenError struct {
+	addr, suggestion string
+}
+
+func (e *insecureListenError) Error() string {
+	return fmt.Sprintf("monitor: refusing to listen on %s without authentication; bind to a loopback address (--listen %s) until authentication is configured",
+		e.addr, e.suggestion)
+}
+
+func (e *insecureListenError) Is(target error) bool { return target == ErrInsecureListen }
+
+// checkListen accepts host:port whose host is a loopback IP or
+// "localhost". Any other host, an empty host (every interface) included,
+// is refused with an error matching ErrInsecureListen.
+func checkListen(addr string) error {
+	if addr == "" {
+		return fmt.Errorf("%w: monitor.listen is empty; set a loopback address such as --listen 127.0.0.1:8080", ErrInvalidOptions)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: monitor.listen %q is not valid; expected host:port such as 127.0.0.1:8080", ErrInvalidOptions, addr)
+	}
+	if loopbackHost(host) {
+		return nil
+	}
+	return &insecureListenError{addr: addr, suggestion: net.JoinHostPort("127.0.0.1", port)}
+}
+
+// loopbackHost reports whether host (without port or brackets) is
+// "localhost" or a loopback IP address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// describeRedis names the Redis deployment for people: its address in
+// standalone mode, the master and sentinels or the cluster seeds otherwise.
+func describeRedis(c config.RedisConfig) string {
+	switch c.Mode {
+	case config.ModeSentinel:
+		return fmt.Sprintf("sentinel master %s via %s", c.MasterName, strings.Join(c.Addrs, ","))
+	case config.ModeCluster:
+		return "cluster " + strings.Join(c.Addrs, ",")
+	}
+	return c.Addr
+}
