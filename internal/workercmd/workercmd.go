@@ -1,0 +1,218 @@
+// Package workercmd implements the worker command: it parses the command
+// line, loads the configuration, registers the built-in processors and runs
+// a worker.Worker until a signal stops it. cmd/worker only wires the process
+// (arguments, environment, standard streams, signals) to Main.
+//
+//	worker [flags]
+//	worker config print | worker config validate FILE
+//
+// Signals: SIGTERM and SIGINT start a graceful shutdown (see package
+// worker); a second one exits at once with status 1, leaving the tasks in
+// flight to be recovered by another worker when their leases expire.
+// SIGTSTP stops fetching new tasks (worker.Worker.Pause).
+//
+// Exit codes: 0 after a clean shutdown; 1 when the worker could not run or
+// stopped on an error (Redis unreachable at start-up: one line naming the
+// address; a config file that cannot be read); 2 for a usage or
+// configuration error.
+package workercmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/pflag"
+
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/cli"
+	"github.com/tuskq/tuskq/logging"
+	"github.com/tuskq/tuskq/processors"
+	"github.com/tuskq/tuskq/tasks"
+	"github.com/tuskq/tuskq/worker"
+)
+
+// Env is what the process gives the command.
+type Env struct {
+	// Args are the command-line arguments without the program name.
+	Args []string
+	// Environ is the environment as KEY=VALUE strings (os.Environ()).
+	Environ []string
+	// Stdout receives help and config output; Stderr receives logs and
+	// errors.
+	Stdout, Stderr io.Writer
+	// Signals delivers SIGTERM, SIGINT and SIGTSTP. Nil means none: only
+	// cancelling the context of Main stops the worker.
+	Signals <-chan os.Signal
+	// UseLogger, when set, is called with the logger built from the
+	// configuration once the worker is running, for the process to route
+	// process-wide loggers through it (cmd/worker passes RouteRedisLogs).
+	// Before that it is called with a logger that discards everything, so
+	// that a failed start prints one line only.
+	UseLogger func(*slog.Logger)
+}
+
+// RouteRedisLogs sends go-redis's own messages (connection pool and dial
+// failures), which it otherwise prints as plain text, to l at warn level
+// with component=go-redis. go-redis's logger is process-wide: only a main
+// package should call this.
+func RouteRedisLogs(l *slog.Logger) {
+	redis.SetLogger(redisLogger{l.With(slog.String(logging.KeyComponent, "go-redis"))})
+}
+
+// redisLogger adapts a *slog.Logger to go-redis's logger interface.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// Main runs the worker command and returns the process exit status.
+// Cancelling ctx shuts the worker down like SIGTERM does.
+func Main(ctx context.Context, env Env) int {
+	if len(env.Args) > 0 && env.Args[0] == "config" {
+		return cli.ConfigCommand(env.Args[1:], env.Environ, env.Stdout, env.Stderr)
+	}
+	fs, err := flagSet()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "worker: %v\n", err)
+		return cli.ExitFailure
+	}
+	if err := fs.Parse(env.Args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(env.Stdout, usage(fs))
+			return cli.ExitOK
+		}
+		fmt.Fprintf(env.Stderr, "worker: %v\nRun 'worker --help' for usage.\n", err)
+		return cli.ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "worker: unexpected argument %q; the worker takes only flags\nRun 'worker --help' for usage.\n", fs.Arg(0))
+		return cli.ExitUsage
+	}
+	cfg, err := config.Load(config.LoadOptions{Environ: env.Environ, Flags: fs})
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		// As in "config validate": a file that cannot be read is a
+		// failure, anything else an invalid configuration.
+		if pathErr := (*iofs.PathError)(nil); errors.As(err, &pathErr) {
+			return cli.ExitFailure
+		}
+		return cli.ExitUsage
+	}
+	w, logger, err := build(cfg, env.Stderr)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "worker: %v\n", err)
+		return cli.ExitUsage
+	}
+	return run(ctx, w, logger, env)
+}
+
+// flagSet defines the worker's flags: the shared ones of config.AddFlags
+// plus shortcuts for the most used worker keys.
+func flagSet() (*pflag.FlagSet, error) {
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	config.AddFlags(fs)
+	fs.Int("concurrency", 0, "tasks processed at once (worker.concurrency)")
+	fs.String("queues", "", "queue weights as `name=weight,...`, e.g. critical=6,default=3,low=1 (worker.queues)")
+	fs.String("listen", "", "`host:port` of /healthz, /readyz and /metrics; empty turns them off (worker.listen)")
+	for flag, key := range map[string]string{
+		"concurrency": "worker.concurrency",
+		"queues":      "worker.queues",
+		"listen":      "worker.listen",
+	} {
+		if err := config.BindFlag(fs, flag, key); err != nil {
+			return nil, err
+		}
+	}
+	return fs, nil
+}
+
+func usage(fs *pflag.FlagSet) string {
+	return "Usage:\n" +
+		"  worker [flags]                 process tasks until SIGTERM or SIGINT\n" +
+		"  worker config print            print the effective configuration (secrets masked)\n" +
+		"  worker config validate FILE    check a configuration file\n\n" +
+		"Signals: SIGTERM/SIGINT shut down gracefully (a second one exits at once),\n" +
+		"SIGTSTP stops fetching new tasks.\n\n" +
+		"Flags:\n" + fs.FlagUsages()
+}
+
+// build makes the logger, the registry of built-in processors and the
+// worker from the configuration.
+func build(cfg config.Config, stderr io.Writer) (*worker.Worker, *slog.Logger, error) {
+	level, err := logging.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		return nil, nil, err
+	}
+	logger, err := logging.New(stderr, logging.Options{Level: level, Format: cfg.Log.Format})
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := tasks.NewRegistry()
+	err = processors.RegisterBuiltins(reg, processors.Options{
+		HTTPAllowHosts: cfg.Worker.HTTPAllowHosts,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := worker.New(worker.Options{Config: cfg, Logger: logger, Registry: reg})
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, logger, nil
+}
+
+// run runs w until ctx is cancelled or a signal stops it.
+func run(ctx context.Context, w *worker.Worker, logger *slog.Logger, env Env) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	use := env.UseLogger
+	if use == nil {
+		use = func(*slog.Logger) {}
+	}
+	use(slog.New(slog.DiscardHandler))
+	go func() { done <- w.Run(ctx) }()
+	ready := w.Ready()
+	stopping := false
+	for {
+		select {
+		case <-ready:
+			use(logger)
+			ready = nil
+		case err := <-done:
+			if err != nil {
+				// One plain line: the usual case is Redis unreachable at
+				// start-up, where the address is what the reader needs.
+				fmt.Fprintln(env.Stderr, strings.ReplaceAll(err.Error(), "\n", " "))
+				return cli.ExitFailure
+			}
+			return cli.ExitOK
+		case sig := <-env.Signals:
+			switch {
+			case sig == syscall.SIGTSTP:
+				logger.Info("received SIGTSTP: pausing", slog.String("signal", sig.String()))
+				go w.Pause()
+			case stopping:
+				logger.Error("received a second stop signal: exiting without waiting for tasks in flight; they return to their queues when their leases expire",
+					slog.String("signal", sig.String()))
+				return cli.ExitFailure
+			default:
+				stopping = true
+				logger.Info("received stop signal: shutting down", slog.String("signal", sig.String()))
+				cancel()
+			}
+		}
+	}
+}

@@ -1,0 +1,52 @@
+// Package worker is the tuskq worker runtime: it builds an asynq server from
+// a config.Config, serves every task through a tasks.Registry wrapped in the
+// tuskq middleware, and exposes /healthz, /readyz and /metrics.
+//
+//	w, err := worker.New(worker.Options{Config: cfg, Logger: logger, Registry: reg})
+//	if err != nil { … }                  // bad options or configuration
+//	err = w.Run(ctx)                     // blocks until ctx is cancelled
+//
+// # Middleware order
+//
+// Each task goes through, outermost first:
+//
+//	tasks.Context()   trace context and task fields into ctx
+//	tasks.Log         one "task done" / "task failed" line per attempt
+//	metrics           tuskq_tasks_* per task type and queue
+//	tasks.Recover     a panic becomes a failed attempt (logged with its stack)
+//	Options.Middleware
+//	the Registry      dispatch by type; unknown types fail with ErrNoProcessor
+//
+// Context is outermost so that every line logged below it (the task line, the
+// panic line, the processor's own lines) carries trace_id, span_id, task_id,
+// task_type, queue and retry. Recover is inside Log and the metrics so that a
+// panic is logged and counted as the failed attempt it is.
+//
+// # Shutdown
+//
+// When the context given to Run is cancelled, the worker shuts down the way
+// asynq's Server.Shutdown does (asynq v0.26.0, server.go and processor.go):
+//
+//  1. It stops fetching: no new task is taken from Redis. /readyz answers 503
+//     from this moment; /healthz and /metrics keep answering until the end.
+//  2. Tasks in flight keep running, with their contexts intact, for up to
+//     worker.shutdown_timeout (0 skips the wait: tasks are handed back at
+//     once).
+//  3. When the timeout expires, each task still running is handed back to
+//     Redis: it is moved from active back to the head of its pending queue
+//     with its retry count unchanged, so the next worker to fetch picks it up
+//     first and no attempt is charged. Only then is the task's context
+//     cancelled; a processor that honours ctx returns soon after, and asynq
+//     ignores its result (the task line and metrics still record that
+//     attempt as failed with the context error). A processor that ignores ctx keeps running until the
+//     process exits: make processors idempotent.
+//  4. Run returns once every task has finished or been handed back.
+//
+// A task whose hand-back fails (Redis unreachable at that moment) stays
+// active under its lease and is recovered by any worker's recoverer after the
+// lease expires (about 30 s, checked every minute); it is not lost either.
+//
+// [Worker.Pause] (SIGTSTP in cmd/worker) performs only step 1: the worker
+// finishes what it holds and fetches nothing more until it is shut down.
+// asynq cannot resume a paused server; restart the process instead.
+package worker

@@ -1,0 +1,355 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/logging"
+	"github.com/tuskq/tuskq/tasks"
+)
+
+var (
+	// ErrBadOptions is wrapped by the errors New returns for unusable
+	// Options (as opposed to an invalid Config, which is a
+	// *config.ValidationError).
+	ErrBadOptions = errors.New("bad worker options")
+	// ErrRedisUnreachable is wrapped by the error Run returns when Redis
+	// does not answer at start-up.
+	ErrRedisUnreachable = errors.New("cannot reach Redis")
+	// ErrAlreadyRun is returned by a second call of Run on the same Worker.
+	ErrAlreadyRun = errors.New("worker: Run was already called; create a new Worker")
+)
+
+// Options configures a Worker.
+type Options struct {
+	// Config is the whole tuskq configuration; the worker reads the redis,
+	// worker and log sections. It is validated by New.
+	Config config.Config
+	// Logger receives the worker's own lines, one line per task attempt and
+	// asynq's lines (with component=asynq). Nil discards everything.
+	Logger *slog.Logger
+	// Registry maps task types to processors. Required.
+	Registry *tasks.Registry
+	// Registerer receives the tuskq_tasks_* metrics and Gatherer is served
+	// on /metrics. When both are nil, the worker uses a registry of its own
+	// that also holds the Go runtime and process collectors. When only
+	// Registerer is set it must also be a prometheus.Gatherer (as
+	// *prometheus.Registry is).
+	Registerer prometheus.Registerer
+	// Gatherer is served on /metrics; see Registerer.
+	Gatherer prometheus.Gatherer
+	// RetryDelay computes how long a failed task waits before its next
+	// attempt, given the number of retries so far. Nil uses
+	// asynq.DefaultRetryDelayFunc (exponential backoff with jitter, from
+	// 15 s up). asynq stores retry times in whole seconds.
+	RetryDelay asynq.RetryDelayFunc
+	// Middleware wraps the registry inside the tuskq middleware (after
+	// Recover), first outermost.
+	Middleware []tasks.Middleware
+}
+
+// Worker processes tasks from Redis. Create it with New and start it with
+// Run; a Worker runs once.
+type Worker struct {
+	cfg      config.Config
+	logger   *slog.Logger
+	registry *tasks.Registry
+	handler  tasks.Processor
+	gatherer prometheus.Gatherer
+	retry    asynq.RetryDelayFunc
+	asynqLvl asynq.LogLevel
+	ready    chan struct{}
+
+	mu    sync.Mutex
+	run   bool
+	state state
+	srv   *asynq.Server
+	rdb   redis.UniversalClient
+	addr  string
+}
+
+// state is where a Worker is in its life.
+type state int
+
+const (
+	stateNew state = iota
+	stateRunning
+	statePaused
+	stateStopping
+	stateStopped
+)
+
+// New checks the options and the configuration, reads the Redis TLS files
+// it names, registers the metrics and builds a Worker. It does not contact
+// Redis: Run does.
+func New(opts Options) (*Worker, error) {
+	if opts.Registry == nil {
+		return nil, fmt.Errorf("worker: %w: Registry is nil; pass a *tasks.Registry with your processors registered", ErrBadOptions)
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	level, err := logging.ParseLevel(opts.Config.Log.Level)
+	if err != nil {
+		return nil, fmt.Errorf("worker: log.level: %w", err)
+	}
+	// Read the TLS files now, so that a bad path is a configuration error
+	// rather than a failure of Run.
+	if _, err := redisconn.TLSConfig(opts.Config.Redis.TLS); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	reg, gatherer, err := metricsRegistry(opts.Registerer, opts.Gatherer)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := tasks.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("worker: register metrics: %w", err)
+	}
+	retry := opts.RetryDelay
+	if retry == nil {
+		retry = asynq.DefaultRetryDelayFunc
+	}
+	registry := opts.Registry
+	known := func(taskType string) bool {
+		_, ok := registry.Lookup(taskType)
+		return ok
+	}
+	mws := []tasks.Middleware{
+		tasks.Context(),
+		tasks.Log(logger, tasks.LogOptions{Payloads: opts.Config.Log.Payloads}),
+		metrics.Middleware(known),
+		tasks.Recover(logger),
+	}
+	mws = append(mws, opts.Middleware...)
+	return &Worker{
+		cfg:      opts.Config,
+		logger:   logger,
+		registry: registry,
+		handler:  tasks.Chain(registry, mws...),
+		gatherer: gatherer,
+		retry:    retry,
+		asynqLvl: asynqLevel(level),
+		ready:    make(chan struct{}),
+	}, nil
+}
+
+// metricsRegistry resolves the Registerer and Gatherer options.
+func metricsRegistry(r prometheus.Registerer, g prometheus.Gatherer) (prometheus.Registerer, prometheus.Gatherer, error) {
+	switch {
+	case r == nil && g == nil:
+		own := prometheus.NewRegistry()
+		own.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		return own, own, nil
+	case r == nil:
+		return nil, nil, fmt.Errorf("worker: %w: Gatherer is set but Registerer is nil; set both, or neither to use the worker's own registry", ErrBadOptions)
+	case g == nil:
+		g, ok := r.(prometheus.Gatherer)
+		if !ok {
+			return nil, nil, fmt.Errorf("worker: %w: Registerer %T is not a prometheus.Gatherer; set Gatherer too", ErrBadOptions, r)
+		}
+		return r, g, nil
+	}
+	return r, g, nil
+}
+
+// asynqLevel maps a slog level to asynq's, so asynq does not format lines
+// the slog logger would drop.
+func asynqLevel(l slog.Level) asynq.LogLevel {
+	switch {
+	case l <= slog.LevelDebug:
+		return asynq.DebugLevel
+	case l <= slog.LevelInfo:
+		return asynq.InfoLevel
+	case l <= slog.LevelWarn:
+		return asynq.WarnLevel
+	}
+	return asynq.ErrorLevel
+}
+
+// Ready is closed once Run has started processing and, when worker.listen
+// is set, the HTTP endpoint is listening. It is never closed when Run fails
+// before that.
+func (w *Worker) Ready() <-chan struct{} { return w.ready }
+
+// Addr returns the address the HTTP endpoint is bound to, with the actual
+// port when worker.listen asked for port 0. It is empty before Ready and
+// when the endpoint is off.
+func (w *Worker) Addr() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.addr
+}
+
+// Pause stops fetching new tasks; tasks in flight run to completion. It is
+// what cmd/worker does on SIGTSTP. A paused worker answers 503 on /readyz
+// and cannot resume: cancel Run's context to shut it down. Pause does
+// nothing unless the worker is running.
+func (w *Worker) Pause() {
+	w.mu.Lock()
+	if w.state != stateRunning {
+		w.mu.Unlock()
+		return
+	}
+	w.state = statePaused
+	srv := w.srv
+	w.mu.Unlock()
+	w.logger.Info("worker pausing: no new tasks will be fetched")
+	srv.Stop()
+	w.logger.Info("worker paused")
+}
+
+// Run connects to Redis, starts processing and serving the HTTP endpoint,
+// and blocks until ctx is cancelled; it then shuts down gracefully (see the
+// package documentation) and returns nil. It returns an error wrapping
+// ErrRedisUnreachable when Redis does not answer at start-up, ctx's error
+// when ctx ends before the start, and an error when the endpoint cannot
+// listen or stops serving.
+//
+// Task contexts do not derive their cancellation from ctx, only its values:
+// cancelling ctx starts the graceful shutdown, it does not abort tasks.
+func (w *Worker) Run(ctx context.Context) error {
+	w.mu.Lock()
+	if w.run {
+		w.mu.Unlock()
+		return ErrAlreadyRun
+	}
+	w.run = true
+	w.mu.Unlock()
+
+	rdb, err := redisconn.Client(w.cfg.Redis)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer rdb.Close()
+	if err := w.ping(ctx, rdb, w.cfg.Redis.DialTimeout+w.cfg.Redis.ReadTimeout); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("worker: cancelled before start: %w", ctx.Err())
+		}
+		return fmt.Errorf("worker: %w at %s: %w", ErrRedisUnreachable, describeRedis(w.cfg.Redis), err)
+	}
+
+	var ln net.Listener
+	if listen := w.cfg.Worker.Listen; listen != "" {
+		if ln, err = net.Listen("tcp", listen); err != nil {
+			return fmt.Errorf("worker: worker.listen: %w", err)
+		}
+		defer ln.Close()
+	}
+
+	srv := asynq.NewServerFromRedisClient(rdb, w.asynqConfig(ctx))
+	if err := srv.Start(w.handler); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	w.mu.Lock()
+	w.srv, w.rdb, w.state = srv, rdb, stateRunning
+	if ln != nil {
+		w.addr = ln.Addr().String()
+	}
+	w.mu.Unlock()
+
+	serveErr := make(chan error, 1)
+	var hs *http.Server
+	if ln != nil {
+		hs = &http.Server{Handler: w.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { serveErr <- hs.Serve(ln) }()
+	}
+	close(w.ready)
+	wc := w.cfg.Worker
+	w.logger.InfoContext(ctx, "worker started",
+		slog.String("listen", w.Addr()),
+		slog.String("redis", describeRedis(w.cfg.Redis)),
+		slog.Int("concurrency", wc.Concurrency),
+		slog.Any("queues", wc.Queues),
+		slog.Bool("strict_priority", wc.StrictPriority),
+		slog.Any("task_types", w.registry.Types()))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("worker: serve %s: %w", w.Addr(), err)
+	}
+
+	w.setState(stateStopping)
+	w.logger.Info("worker stopping: no new tasks; waiting for tasks in flight",
+		slog.Duration("shutdown_timeout", wc.ShutdownTimeout))
+	start := time.Now()
+	srv.Shutdown()
+	if hs != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = hs.Shutdown(sctx) // a client still attached after 5 s is dropped
+		cancel()
+	}
+	w.setState(stateStopped)
+	w.logger.Info("worker stopped", slog.Float64("shutdown_ms", float64(time.Since(start).Microseconds())/1000))
+	return runErr
+}
+
+// asynqConfig builds the asynq server configuration from the worker config.
+func (w *Worker) asynqConfig(ctx context.Context) asynq.Config {
+	wc := w.cfg.Worker
+	base := context.WithoutCancel(ctx)
+	shutdown := wc.ShutdownTimeout
+	if shutdown <= 0 {
+		// asynq reads 0 as "8s"; tuskq reads it as "hand back at once".
+		shutdown = time.Nanosecond
+	}
+	return asynq.Config{
+		Concurrency:              wc.Concurrency,
+		BaseContext:              func() context.Context { return base },
+		Queues:                   wc.Queues,
+		StrictPriority:           wc.StrictPriority,
+		ShutdownTimeout:          shutdown,
+		TaskCheckInterval:        wc.TaskCheckInterval,
+		DelayedTaskCheckInterval: wc.DelayedTaskCheckInterval,
+		RetryDelayFunc:           w.retry,
+		Logger:                   logging.NewAsynqLogger(w.logger),
+		LogLevel:                 w.asynqLvl,
+	}
+}
+
+func (w *Worker) setState(s state) {
+	w.mu.Lock()
+	w.state = s
+	w.mu.Unlock()
+}
+
+// ping checks that Redis answers within timeout (5 s when timeout is 0).
+func (w *Worker) ping(ctx context.Context, rdb redis.UniversalClient, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return rdb.Ping(ctx).Err()
+}
+
+// describeRedis names the Redis deployment of c for error messages.
+func describeRedis(c config.RedisConfig) string {
+	switch c.Mode {
+	case config.ModeSentinel:
+		return fmt.Sprintf("sentinels %s (master %q)", strings.Join(c.Addrs, ","), c.MasterName)
+	case config.ModeCluster:
+		return "cluster " + strings.Join(c.Addrs, ",")
+	}
+	return c.Addr
+}
