@@ -20,15 +20,17 @@ type Metrics struct {
 	retried   *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	inFlight  *prometheus.GaugeVec
+	requeued  *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
 //
-//	tuskq_tasks_processed_total{task_type,queue}  attempts finished (any outcome)
+//	tuskq_tasks_processed_total{task_type,queue}  attempts finished, done or failed
 //	tuskq_tasks_failed_total{task_type,queue}     attempts that returned an error
 //	tuskq_tasks_retried_total{task_type,queue}    failed attempts that will be retried
 //	tuskq_task_duration_seconds{task_type,queue}  attempt duration histogram
 //	tuskq_tasks_in_flight{task_type,queue}        attempts running now
+//	tuskq_tasks_requeued_total{task_type,queue}   attempts handed back to Redis by a shutdown
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	labels := []string{"task_type", "queue"}
 	m := &Metrics{
@@ -49,8 +51,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tuskq_tasks_in_flight", Help: "Task attempts running now.",
 		}, labels),
+		requeued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tuskq_tasks_requeued_total", Help: "Task attempts cut off by a worker shutdown and handed back to Redis.",
+		}, labels),
 	}
-	for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.duration, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.duration, m.inFlight, m.requeued} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -75,13 +80,19 @@ func (m *Metrics) Middleware(known func(taskType string) bool) Middleware {
 			err := next.ProcessTask(ctx, t)
 			m.duration.WithLabelValues(typ, queue).Observe(time.Since(start).Seconds())
 			inFlight.Dec()
-			m.processed.WithLabelValues(typ, queue).Inc()
-			if err != nil {
-				m.failed.WithLabelValues(typ, queue).Inc()
-				if Outcome(ctx, err) == OutcomeRetry {
-					m.retried.WithLabelValues(typ, queue).Inc()
-				}
+			if err == nil {
+				m.processed.WithLabelValues(typ, queue).Inc()
+				return nil
 			}
+			switch Outcome(ctx, err) {
+			case OutcomeRequeued:
+				m.requeued.WithLabelValues(typ, queue).Inc()
+				return err
+			case OutcomeRetry:
+				m.retried.WithLabelValues(typ, queue).Inc()
+			}
+			m.processed.WithLabelValues(typ, queue).Inc()
+			m.failed.WithLabelValues(typ, queue).Inc()
 			return err
 		})
 	}

@@ -70,7 +70,33 @@ const (
 	OutcomeRetry    = "retry"    // failed, will be retried
 	OutcomeArchived = "archived" // failed, retries used up or SkipRetry
 	OutcomeRevoked  = "revoked"  // failed with asynq.RevokeTask: dropped
+	OutcomeRequeued = "requeued" // cut off by a worker shutdown and handed back to Redis
 )
+
+type stoppingKey struct{}
+
+// WithStopping returns ctx carrying stopping, a channel the worker closes when
+// it begins shutting down. A task whose context is then cancelled was handed
+// back to Redis by the shutdown, not failed: asynq puts it back on its queue
+// with its retry count unchanged and ignores the processor's error. Outcome
+// reports such attempts as OutcomeRequeued, so they are neither logged as
+// failures nor counted as failed.
+func WithStopping(ctx context.Context, stopping <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stoppingKey{}, stopping)
+}
+
+func handedBack(ctx context.Context) bool {
+	stopping, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
+	if stopping == nil || !errors.Is(ctx.Err(), context.Canceled) {
+		return false
+	}
+	select {
+	case <-stopping:
+		return true
+	default:
+		return false
+	}
+}
 
 // Outcome classifies the result of an attempt the way asynq will treat it.
 func Outcome(ctx context.Context, err error) string {
@@ -79,6 +105,9 @@ func Outcome(ctx context.Context, err error) string {
 	}
 	if errors.Is(err, asynq.RevokeTask) {
 		return OutcomeRevoked
+	}
+	if handedBack(ctx) {
+		return OutcomeRequeued
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
@@ -95,7 +124,8 @@ type LogOptions struct {
 	Payloads bool
 }
 
-// Log writes one line per finished attempt: "task done" at info level, or
+// Log writes one line per finished attempt: "task done" at info level,
+// "task handed back" at info level when a shutdown returned it to Redis, or
 // "task failed" at warn (will retry) or error (archived) level, with
 // duration_ms, outcome and error. The task attributes come from the context
 // (see Context).
@@ -110,6 +140,9 @@ func Log(logger *slog.Logger, opts LogOptions) Middleware {
 			switch outcome {
 			case OutcomeSuccess:
 				logger.LogAttrs(ctx, slog.LevelInfo, "task done",
+					slog.Float64("duration_ms", ms), slog.String("outcome", outcome), payload)
+			case OutcomeRequeued:
+				logger.LogAttrs(ctx, slog.LevelInfo, "task handed back",
 					slog.Float64("duration_ms", ms), slog.String("outcome", outcome), payload)
 			case OutcomeRetry:
 				logger.LogAttrs(ctx, slog.LevelWarn, "task failed",

@@ -100,6 +100,17 @@ func TestShutdownFinishesShortTasksAndHandsBackLongOnes(t *testing.T) {
 		t.Fatalf("long task after shutdown: %+v, %v; want pending with 0 retries", got, err)
 	}
 
+	// The cut-off attempt is logged as handed back, not as a failure.
+	poll(t, "the hand-back log line", func() bool {
+		return len(e.logs.taskRecords(t, long.ID, "task handed back")) == 1
+	})
+	if r := e.logs.taskRecords(t, long.ID, "task handed back")[0]; r["outcome"] != "requeued" || r["level"] != "INFO" {
+		t.Errorf("hand-back line = %v", r)
+	}
+	if failed := e.logs.taskRecords(t, long.ID, "task failed"); len(failed) != 0 {
+		t.Errorf("handed-back task logged as failed: %v", failed)
+	}
+
 	// A second worker picks it up: nothing was lost, no attempt was charged
 	// (max_retry is 0, so a charged attempt would have archived it).
 	reg2 := tasks.NewRegistry()

@@ -73,6 +73,7 @@ type Worker struct {
 	retry    asynq.RetryDelayFunc
 	asynqLvl asynq.LogLevel
 	ready    chan struct{}
+	stopping chan struct{} // closed when the shutdown begins; see tasks.WithStopping
 
 	mu    sync.Mutex
 	run   bool
@@ -149,6 +150,7 @@ func New(opts Options) (*Worker, error) {
 		retry:    retry,
 		asynqLvl: asynqLevel(level),
 		ready:    make(chan struct{}),
+		stopping: make(chan struct{}),
 	}, nil
 }
 
@@ -290,6 +292,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	w.setState(stateStopping)
+	close(w.stopping)
 	w.logger.Info("worker stopping: no new tasks; waiting for tasks in flight",
 		slog.Duration("shutdown_timeout", wc.ShutdownTimeout))
 	start := time.Now()
@@ -307,7 +310,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // asynqConfig builds the asynq server configuration from the worker config.
 func (w *Worker) asynqConfig(ctx context.Context) asynq.Config {
 	wc := w.cfg.Worker
-	base := context.WithoutCancel(ctx)
+	base := tasks.WithStopping(context.WithoutCancel(ctx), w.stopping)
 	shutdown := wc.ShutdownTimeout
 	if shutdown <= 0 {
 		// asynq reads 0 as "8s"; tuskq reads it as "hand back at once".

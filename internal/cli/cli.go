@@ -40,15 +40,17 @@ const configUsage = `usage:
 // "config" (for example {"print", "--set", "worker.concurrency=5"});
 // environ is the process environment, usually os.Environ(). It returns the
 // exit code: ExitOK, ExitFailure when a file cannot be read, ExitUsage for
-// bad arguments or an invalid configuration.
-func ConfigCommand(args []string, environ []string, stdout, stderr io.Writer) int {
+// bad arguments or an invalid configuration. flags, when given, adds the
+// binary's own bound flags (such as the worker's --concurrency) so that
+// "config print" accepts every flag the binary does.
+func ConfigCommand(args []string, environ []string, stdout, stderr io.Writer, flags ...func(*pflag.FlagSet) error) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, configUsage)
 		return ExitUsage
 	}
 	switch args[0] {
 	case "print":
-		return configPrint(args[1:], environ, stdout, stderr)
+		return configPrint(args[1:], environ, stdout, stderr, flags)
 	case "validate":
 		return configValidate(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -59,13 +61,19 @@ func ConfigCommand(args []string, environ []string, stdout, stderr io.Writer) in
 	return ExitUsage
 }
 
-func configPrint(args []string, environ []string, stdout, stderr io.Writer) int {
+func configPrint(args []string, environ []string, stdout, stderr io.Writer, flags []func(*pflag.FlagSet) error) int {
 	fs := pflag.NewFlagSet("config print", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { // only called for --help
 		fmt.Fprintf(stdout, "usage: config print [flags]\n%s", fs.FlagUsages())
 	}
 	config.AddFlags(fs)
+	for _, add := range flags {
+		if err := add(fs); err != nil {
+			fmt.Fprintf(stderr, "config print: %v\n", err)
+			return ExitFailure
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return ExitOK
@@ -80,7 +88,7 @@ func configPrint(args []string, environ []string, stdout, stderr io.Writer) int 
 	c, err := config.Load(config.LoadOptions{Environ: environ, Flags: fs})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitCode(err)
+		return LoadExitCode(err)
 	}
 	if err := config.Write(stdout, c); err != nil {
 		fmt.Fprintln(stderr, err)
@@ -97,15 +105,16 @@ func configValidate(args []string, stdout, stderr io.Writer) int {
 	file := args[0]
 	if _, err := config.Load(config.LoadOptions{File: file}); err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitCode(err)
+		return LoadExitCode(err)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", file)
 	return ExitOK
 }
 
-// exitCode maps a config.Load error: a file that cannot be read is a
-// failure; anything else is an invalid configuration.
-func exitCode(err error) int {
+// LoadExitCode maps a config.Load error to an exit code: a file that cannot
+// be read is ExitFailure; anything else is an invalid configuration,
+// ExitUsage.
+func LoadExitCode(err error) int {
 	var pathErr *fs.PathError
 	if errors.As(err, &pathErr) {
 		return ExitFailure

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/tuskq/tuskq/config"
 )
 
@@ -140,5 +142,22 @@ config: UNKNOWN: worker.shutdown_timeout: "5 minutes" is not valid; expected a d
 				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit %d, stdout %q, stderr:\n%s", code, out, errOut, tt.code, tt.stdout, wantErr)
 			}
 		})
+	}
+}
+
+func TestConfigPrintBinaryFlags(t *testing.T) {
+	t.Parallel()
+	addConcurrency := func(fs *pflag.FlagSet) error {
+		fs.Int("concurrency", 0, "worker.concurrency")
+		return config.BindFlag(fs, "concurrency", "worker.concurrency")
+	}
+	var stdout, stderr bytes.Buffer
+	code := ConfigCommand([]string{"print", "--concurrency", "7"}, nil, &stdout, &stderr, addConcurrency)
+	if code != ExitOK || !strings.Contains(stdout.String(), "concurrency: 7\n") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	code, _, errOut := run([]string{"print", "--concurrency", "7"}, nil)
+	if code != ExitUsage || errOut != "config print: unknown flag: --concurrency\n" {
+		t.Fatalf("without the binary's flags: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -60,25 +59,17 @@ type Env struct {
 }
 
 // RouteRedisLogs sends go-redis's own messages (connection pool and dial
-// failures), which it otherwise prints as plain text, to l at warn level
-// with component=go-redis. go-redis's logger is process-wide: only a main
-// package should call this.
+// failures), which it otherwise prints as plain text, into l. go-redis's
+// logger is process-wide: only a main package should call this.
 func RouteRedisLogs(l *slog.Logger) {
-	redis.SetLogger(redisLogger{l.With(slog.String(logging.KeyComponent, "go-redis"))})
-}
-
-// redisLogger adapts a *slog.Logger to go-redis's logger interface.
-type redisLogger struct{ l *slog.Logger }
-
-func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	r.l.WarnContext(ctx, fmt.Sprintf(format, v...))
+	redis.SetLogger(logging.NewRedisLogger(l))
 }
 
 // Main runs the worker command and returns the process exit status.
 // Cancelling ctx shuts the worker down like SIGTERM does.
 func Main(ctx context.Context, env Env) int {
 	if len(env.Args) > 0 && env.Args[0] == "config" {
-		return cli.ConfigCommand(env.Args[1:], env.Environ, env.Stdout, env.Stderr)
+		return cli.ConfigCommand(env.Args[1:], env.Environ, env.Stdout, env.Stderr, addWorkerFlags)
 	}
 	fs, err := flagSet()
 	if err != nil {
@@ -100,12 +91,7 @@ func Main(ctx context.Context, env Env) int {
 	cfg, err := config.Load(config.LoadOptions{Environ: env.Environ, Flags: fs})
 	if err != nil {
 		fmt.Fprintln(env.Stderr, err)
-		// As in "config validate": a file that cannot be read is a
-		// failure, anything else an invalid configuration.
-		if pathErr := (*iofs.PathError)(nil); errors.As(err, &pathErr) {
-			return cli.ExitFailure
-		}
-		return cli.ExitUsage
+		return cli.LoadExitCode(err)
 	}
 	w, logger, err := build(cfg, env.Stderr)
 	if err != nil {
@@ -122,6 +108,14 @@ func flagSet() (*pflag.FlagSet, error) {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	config.AddFlags(fs)
+	if err := addWorkerFlags(fs); err != nil {
+		return nil, err
+	}
+	return fs, nil
+}
+
+// addWorkerFlags adds the shortcuts for the most used worker keys.
+func addWorkerFlags(fs *pflag.FlagSet) error {
 	fs.Int("concurrency", 0, "tasks processed at once (worker.concurrency)")
 	fs.String("queues", "", "queue weights as `name=weight,...`, e.g. critical=6,default=3,low=1 (worker.queues)")
 	fs.String("listen", "", "`host:port` of /healthz, /readyz and /metrics; empty turns them off (worker.listen)")
@@ -131,10 +125,10 @@ func flagSet() (*pflag.FlagSet, error) {
 		"listen":      "worker.listen",
 	} {
 		if err := config.BindFlag(fs, flag, key); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return fs, nil
+	return nil
 }
 
 func usage(fs *pflag.FlagSet) string {
