@@ -155,9 +155,9 @@ func TestEnqueueManyPerTaskResults(t *testing.T) {
 	for i := range reqs {
 		reqs[i] = tasks.Request{Type: "bulk:item", Payload: []byte(fmt.Sprint(i)), Options: tasks.EnqueueOptions{TaskID: fmt.Sprintf("t-%d", i)}}
 	}
-	reqs[10].Type = "bad type"          // invalid
-	reqs[20].Options.TaskID = "t-21"    // conflicts with request 21 (one of the two fails)
-	reqs[30].Options.ProcessIn = -1     // invalid
+	reqs[10].Type = "bad type"       // invalid
+	reqs[20].Options.TaskID = "t-21" // conflicts with request 21 (one of the two fails)
+	reqs[30].Options.ProcessIn = -1  // invalid
 	res := c.EnqueueMany(ctx, reqs, 8)
 	if len(res) != n {
 		t.Fatalf("%d results; want %d", len(res), n)
