@@ -26,7 +26,9 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 
@@ -160,11 +162,26 @@ func build(cfg config.Config, stderr io.Writer) (*worker.Worker, *slog.Logger, e
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := worker.New(worker.Options{Config: cfg, Logger: logger, Registry: reg})
+	w, err := worker.New(worker.Options{Config: cfg, Logger: logger, Registry: reg, RetryDelay: retryDelay})
 	if err != nil {
 		return nil, nil, err
 	}
 	return w, logger, nil
+}
+
+// maxRetryAfter caps the delay a webhook receiver may ask for with
+// Retry-After, so a hostile or broken receiver cannot park tasks for days.
+const maxRetryAfter = time.Hour
+
+// retryDelay is asynq's exponential backoff, except that an http:request
+// attempt answered with Retry-After waits at least that long (up to
+// maxRetryAfter).
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	d := asynq.DefaultRetryDelayFunc(n, err, t)
+	if ra, ok := processors.RetryAfter(err); ok {
+		d = max(d, min(ra, maxRetryAfter))
+	}
+	return d
 }
 
 // run runs w until ctx is cancelled or a signal stops it.
