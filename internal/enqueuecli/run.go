@@ -1,0 +1,409 @@
+package enqueuecli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/cli"
+	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/tasks"
+)
+
+// Env is the process environment of a run: its standard streams, its
+// environment variables (KEY=VALUE) and whether standard error is a
+// terminal (progress is shown only then).
+type Env struct {
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+	Environ    []string
+	IsTerminal bool
+}
+
+// IsTerminal reports whether f is a terminal (a character device).
+func IsTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// Exit codes of Run.
+const (
+	ExitOK      = cli.ExitOK      // everything was done
+	ExitFailure = cli.ExitFailure // something could not be done
+	ExitUsage   = cli.ExitUsage   // bad input or usage
+)
+
+const (
+	// defaultWait is the --wait timeout when the flag has no value.
+	defaultWait = 30 * time.Second
+	// waitRetention is the retention --wait sets when none is given, so
+	// that the completed task and its result can be read.
+	waitRetention = time.Hour
+	// pingTimeout bounds the reachability check before enqueueing.
+	pingTimeout = 5 * time.Second
+	// usageHint follows every usage error.
+	usageHint = "run 'enqueue --help' for usage"
+)
+
+// usage is printed by --help above the flag list.
+const usage = `Usage:
+  enqueue [flags] TYPE [PAYLOAD | @FILE | -]   enqueue one task
+  enqueue --batch [flags] < tasks.jsonl         enqueue one task per JSON line
+  enqueue config print | validate FILE          show or check the configuration
+
+The payload is the argument, the contents of FILE, or standard input for "-";
+empty when left out. Payloads are bytes (JSON by convention, not required).
+Prints one JSON line per task: id, type, queue, state, trace_id, process_at.
+
+With --batch each line is an object: {"type": ..., "payload": <any JSON> or
+"payload_base64": "...", and options named like the flags: queue, delay, at,
+max_retry, timeout, deadline, unique, id, retention, headers {...},
+traceparent}. Option flags are defaults for every line.
+
+Exit codes: 0 ok; 1 could not do it (Redis unreachable, duplicate, failed or
+timed-out wait); 2 bad input or usage. In a batch 1 wins over 2.
+
+Flags:
+`
+
+// command is one run of the enqueue command.
+type command struct {
+	env   Env
+	fs    *pflag.FlagSet
+	flags flagValues
+}
+
+// flagValues are the command's own flags, as given.
+type flagValues struct {
+	queue, delay, at, maxRetry, timeout, deadline string
+	unique, id, retention, traceparent, wait      string
+	headers                                       []string
+	batch                                         bool
+	parallelism                                   int
+}
+
+// Run runs the enqueue command with args (without the program name) and
+// returns the exit code. It reads env and nothing else of the process.
+func Run(ctx context.Context, args []string, env Env) int {
+	if len(args) > 0 && args[0] == "config" {
+		return cli.ConfigCommand(args[1:], env.Environ, env.Stdout, env.Stderr)
+	}
+	c := &command{env: env}
+	return c.run(ctx, args)
+}
+
+func (c *command) run(ctx context.Context, args []string) int {
+	c.fs = c.newFlagSet()
+	if err := c.fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(c.env.Stdout, usage+c.fs.FlagUsages())
+			return ExitOK
+		}
+		return c.usageError(err)
+	}
+	opts, tp, err := c.options()
+	if err != nil {
+		return c.usageError(err)
+	}
+	if c.flags.batch {
+		return c.batch(ctx, defaults{opts: opts, traceparent: tp})
+	}
+	return c.single(withTraceparent(ctx, tp), opts)
+}
+
+// batch checks the command line of a --batch run and runs it.
+func (c *command) batch(ctx context.Context, def defaults) int {
+	if c.fs.NArg() > 0 {
+		return c.usageError(fmt.Errorf("--batch reads tasks from standard input and takes no arguments (got %q)", c.fs.Arg(0)))
+	}
+	for _, f := range []struct{ name, fix string }{
+		{"wait", "enqueue one task to wait for it"},
+		{"id", `set "id" on each line`},
+	} {
+		if c.fs.Changed(f.name) {
+			return c.usageError(fmt.Errorf("--%s cannot be used with --batch; %s", f.name, f.fix))
+		}
+	}
+	if c.flags.parallelism < 1 {
+		return c.usageError(badValue("--parallelism", "%d is less than 1", c.flags.parallelism))
+	}
+	client, cfg, code := c.connect(ctx)
+	if client == nil {
+		return code
+	}
+	defer client.Close()
+	return c.runBatch(ctx, client, cfg, def)
+}
+
+// single checks the command line of a one-task run and runs it.
+func (c *command) single(ctx context.Context, opts tasks.EnqueueOptions) int {
+	if c.fs.Changed("parallelism") {
+		return c.usageError(errors.New("--parallelism applies only with --batch"))
+	}
+	taskType, payload, code := c.singleArgs()
+	if code != ExitOK {
+		return code
+	}
+	var wait time.Duration
+	if c.fs.Changed("wait") {
+		var err error
+		if wait, err = parseTimeout("--wait", c.flags.wait); err != nil {
+			return c.usageError(err)
+		}
+		if opts.Retention == 0 {
+			opts.Retention = waitRetention
+		}
+	}
+	client, cfg, code := c.connect(ctx)
+	if client == nil {
+		return code
+	}
+	defer client.Close()
+	return c.runSingle(ctx, client, cfg, taskType, payload, opts, wait)
+}
+
+func (c *command) newFlagSet() *pflag.FlagSet {
+	fs := pflag.NewFlagSet("enqueue", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	f := &c.flags
+	fs.StringVar(&f.queue, "queue", "", "queue to put the task in (default: the route's, else \"default\")")
+	fs.StringVar(&f.delay, "delay", "", "process after this `DURATION` (e.g. 30s, 1h30m)")
+	fs.StringVar(&f.at, "at", "", "process at this `RFC3339` time (e.g. 2026-01-02T15:04:05Z)")
+	fs.StringVar(&f.maxRetry, "max-retry", "", "retries before the task is archived (`N` ≥ 0; default: the route's, else 25)")
+	fs.StringVar(&f.timeout, "timeout", "", "bound one attempt to this `DURATION` (whole seconds)")
+	fs.StringVar(&f.deadline, "deadline", "", "fail attempts after this `RFC3339` time")
+	fs.StringVar(&f.unique, "unique", "", "reject an equal task (type, queue, payload) for this `DURATION`")
+	fs.StringVar(&f.id, "id", "", "task `ID` (default: a generated UUID)")
+	fs.StringVar(&f.retention, "retention", "", "keep the completed task and its result this `DURATION`")
+	fs.StringArrayVar(&f.headers, "header", nil, "task header `KEY=VALUE` (repeatable)")
+	fs.StringVar(&f.traceparent, "traceparent", "", "continue this W3C `TRACEPARENT` instead of starting a trace")
+	fs.BoolVar(&f.batch, "batch", false, "read tasks as JSON lines from standard input")
+	fs.IntVar(&f.parallelism, "parallelism", tasks.DefaultParallelism, "with --batch, at most `N` enqueues in flight at once")
+	fs.StringVar(&f.wait, "wait", "", "wait up to `TIMEOUT` for the task to finish and print its result (--wait=2m; 30s without a value)")
+	fs.Lookup("wait").NoOptDefVal = defaultWait.String()
+	config.AddFlags(fs)
+	return fs
+}
+
+// options turns the option flags into enqueue options and a traceparent.
+func (c *command) options() (tasks.EnqueueOptions, string, error) {
+	var (
+		o   tasks.EnqueueOptions
+		f   = &c.flags
+		err error
+	)
+	set := c.fs.Changed
+	if set("queue") {
+		if err := checkQueue("--queue", f.queue); err != nil {
+			return o, "", err
+		}
+		o.Queue = f.queue
+	}
+	if set("delay") && set("at") {
+		return o, "", fmt.Errorf("--delay and --at cannot be used together; pick one")
+	}
+	if set("delay") {
+		if o.ProcessIn, err = parseDelay("--delay", f.delay); err != nil {
+			return o, "", err
+		}
+	}
+	if set("at") {
+		if o.ProcessAt, err = parseTime("--at", f.at); err != nil {
+			return o, "", err
+		}
+	}
+	if set("max-retry") {
+		n, err := parseMaxRetry("--max-retry", f.maxRetry)
+		if err != nil {
+			return o, "", err
+		}
+		o.MaxRetry = &n
+	}
+	if set("timeout") {
+		if o.Timeout, err = parseSeconds("--timeout", f.timeout); err != nil {
+			return o, "", err
+		}
+	}
+	if set("deadline") {
+		if o.Deadline, err = parseTime("--deadline", f.deadline); err != nil {
+			return o, "", err
+		}
+	}
+	if set("unique") {
+		if o.UniqueTTL, err = parseSeconds("--unique", f.unique); err != nil {
+			return o, "", err
+		}
+	}
+	if set("id") {
+		if err := checkID("--id", f.id); err != nil {
+			return o, "", err
+		}
+		o.TaskID = f.id
+	}
+	if set("retention") {
+		if o.Retention, err = parseSeconds("--retention", f.retention); err != nil {
+			return o, "", err
+		}
+	}
+	for _, kv := range f.headers {
+		k, v, err := parseHeaderFlag("--header", kv)
+		if err != nil {
+			return o, "", err
+		}
+		if o.Headers == nil {
+			o.Headers = map[string]string{}
+		}
+		o.Headers[k] = v
+	}
+	if set("traceparent") {
+		if err := parseTraceparent("--traceparent", f.traceparent); err != nil {
+			return o, "", err
+		}
+	}
+	return o, f.traceparent, nil
+}
+
+// singleArgs checks TYPE and reads the payload.
+func (c *command) singleArgs() (string, []byte, int) {
+	args := c.fs.Args()
+	switch {
+	case len(args) == 0:
+		return "", nil, c.usageError(errors.New("missing task type: enqueue TYPE [PAYLOAD | @FILE | -]"))
+	case args[0] == "config" && c.fs.ArgsLenAtDash() != 0:
+		return "", nil, c.usageError(errors.New(`"config" must come first: enqueue config print [flags]; to enqueue a task of type "config" write enqueue [flags] -- config`))
+	case len(args) > 2:
+		return "", nil, c.usageError(fmt.Errorf("too many arguments (%d): want TYPE and at most one PAYLOAD; quote a payload that has spaces", len(args)))
+	}
+	if err := tasks.ValidateType(args[0]); err != nil {
+		return "", nil, c.usageError(err)
+	}
+	if len(args) == 1 {
+		return args[0], nil, ExitOK
+	}
+	payload, err := c.readPayload(args[1])
+	if err != nil {
+		c.errorf("%v", err)
+		return "", nil, ExitUsage
+	}
+	return args[0], payload, ExitOK
+}
+
+// readPayload returns the payload named by the PAYLOAD argument.
+func (c *command) readPayload(arg string) ([]byte, error) {
+	switch {
+	case arg == "-":
+		p, err := io.ReadAll(c.env.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("payload from standard input: %w", err)
+		}
+		return p, nil
+	case strings.HasPrefix(arg, "@"):
+		if arg == "@" {
+			return nil, errors.New("payload: \"@\" names no file; write @PATH")
+		}
+		p, err := os.ReadFile(arg[1:])
+		if err != nil {
+			return nil, fmt.Errorf("payload file: %w", err)
+		}
+		return p, nil
+	default:
+		return []byte(arg), nil
+	}
+}
+
+// connect loads the configuration, builds the client and checks that Redis
+// answers. On failure it reports the problem and returns a nil client and
+// the exit code.
+func (c *command) connect(ctx context.Context) (*tasks.Client, config.Config, int) {
+	cfg, err := config.Load(config.LoadOptions{Environ: c.env.Environ, Flags: c.fs})
+	if err != nil {
+		c.errorf("%v", err)
+		// As in the config subcommand: an unreadable file is a failure,
+		// anything else an invalid configuration.
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			return nil, cfg, ExitFailure
+		}
+		return nil, cfg, ExitUsage
+	}
+	connOpt, err := redisconn.ConnOpt(cfg.Redis)
+	if err != nil {
+		c.errorf("%v", err)
+		return nil, cfg, ExitUsage
+	}
+	client, err := tasks.NewClient(connOpt, tasks.ClientOptions{Routes: Routes(cfg.Routes)})
+	if err != nil {
+		c.errorf("%v", err)
+		return nil, cfg, ExitUsage
+	}
+	if err := ping(ctx, client); err != nil {
+		client.Close()
+		c.errorf("cannot reach Redis at %s: %v", redisAddr(cfg.Redis), err)
+		return nil, cfg, ExitFailure
+	}
+	return client, cfg, ExitOK
+}
+
+// ping checks Redis with a short timeout.
+func ping(ctx context.Context, client *tasks.Client) error {
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	err := client.Ping(pctx)
+	if err != nil && errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("no answer within %s", pingTimeout)
+	}
+	return err
+}
+
+// redisAddr names the Redis deployment of cfg for messages.
+func redisAddr(cfg config.RedisConfig) string {
+	if cfg.Mode == config.ModeStandalone || cfg.Mode == "" || len(cfg.Addrs) == 0 {
+		return cfg.Addr
+	}
+	return strings.Join(cfg.Addrs, ",")
+}
+
+// Routes converts the routes section of the configuration to client routes.
+func Routes(routes map[string]config.RouteConfig) []tasks.Route {
+	if len(routes) == 0 {
+		return nil
+	}
+	out := make([]tasks.Route, 0, len(routes))
+	for pattern, r := range routes {
+		out = append(out, tasks.Route{
+			Pattern:   pattern,
+			Queue:     r.Queue,
+			MaxRetry:  r.MaxRetry,
+			Timeout:   r.Timeout,
+			UniqueTTL: r.UniqueTTL,
+		})
+	}
+	return out
+}
+
+// usageError reports a usage error with the usage hint and returns
+// ExitUsage.
+func (c *command) usageError(err error) int {
+	c.errorf("%v", err)
+	fmt.Fprintln(c.env.Stderr, usageHint)
+	return ExitUsage
+}
+
+// errorf writes "enqueue: msg" on standard error, each line of a
+// multi-line message prefixed.
+func (c *command) errorf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	for _, line := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
+		fmt.Fprintf(c.env.Stderr, "enqueue: %s\n", line)
+	}
+}
