@@ -15,8 +15,8 @@ import (
 // starting with a prefix, when the producer does not set them.
 type Route struct {
 	// Pattern is an exact type ("email:send") or a prefix ending in '*'
-	// ("email:*"). An exact pattern wins over prefixes; among prefixes the
-	// longest wins.
+	// ("email:*"; "*" alone matches every type). An exact pattern wins over
+	// prefixes; among prefixes the longest wins.
 	Pattern string
 	// Queue is the default queue. Empty leaves the producer's choice or
 	// "default".
@@ -53,8 +53,11 @@ type EnqueueOptions struct {
 	TaskID string
 	// Retention keeps the completed task (and its result) this long.
 	Retention time.Duration
-	// Headers are extra task headers. traceparent and tracestate are
-	// always set from the context and override entries here.
+	// Headers are extra task headers. The trace context of the enqueue's
+	// ctx, when it has one, overrides traceparent and tracestate here; a
+	// valid traceparent here is kept when ctx has none, so a caller that
+	// received a trace from elsewhere (a CLI flag, an HTTP header) can pass
+	// it on.
 	Headers map[string]string
 }
 

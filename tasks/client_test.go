@@ -202,3 +202,29 @@ func TestEnqueueManyPerTaskResults(t *testing.T) {
 		}
 	}
 }
+
+func TestEnqueueKeepsTraceparentHeaderWithoutSpan(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, insp := newClient(t, tasks.Route{Pattern: "*", Queue: "low"})
+	const tp = "00-11111111111111111111111111111111-2222222222222222-01"
+	info, err := c.Enqueue(ctx, "a:b", nil, &tasks.EnqueueOptions{Headers: map[string]string{"traceparent": tp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.TraceID != "11111111111111111111111111111111" || info.Queue != "low" {
+		t.Fatalf("trace %s queue %s; want the header's trace and the catch-all route's queue", info.TraceID, info.Queue)
+	}
+	stored, err := insp.GetTaskInfo(info.Queue, info.ID)
+	if err != nil || stored.Headers["traceparent"] != tp {
+		t.Fatalf("stored traceparent %q, %v; want %q", stored.Headers["traceparent"], err, tp)
+	}
+	// A span in ctx wins over the header.
+	tid, _ := trace.TraceIDFromHex("33333333333333333333333333333333")
+	sid, _ := trace.SpanIDFromHex("4444444444444444")
+	sctx := trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
+	info, err = c.Enqueue(sctx, "a:b", nil, &tasks.EnqueueOptions{Headers: map[string]string{"traceparent": tp}})
+	if err != nil || info.TraceID != tid.String() {
+		t.Fatalf("with a span: trace %v, %v; want %s", info, err, tid)
+	}
+}

@@ -18,8 +18,8 @@ func newRouteTable(routes []Route) (routeTable, error) {
 		p := r.Pattern
 		if strings.HasSuffix(p, "*") {
 			prefix := strings.TrimSuffix(p, "*")
-			if strings.Contains(prefix, "*") || prefix == "" {
-				return routeTable{}, fmt.Errorf("tasks: route %q: %w: only one trailing '*' after a non-empty prefix is allowed", p, ErrBadOptions)
+			if strings.Contains(prefix, "*") {
+				return routeTable{}, fmt.Errorf("tasks: route %q: %w: '*' is allowed only once, at the end", p, ErrBadOptions)
 			}
 			r.Pattern = prefix
 			rt.prefixes = append(rt.prefixes, r)

@@ -39,9 +39,13 @@ func ensureTrace(ctx context.Context) (context.Context, trace.SpanContext) {
 }
 
 // InjectTrace writes the trace context of ctx into headers as W3C traceparent
-// (and tracestate when present), starting a new trace when ctx has none, and
-// returns the trace ID written.
+// (and tracestate when present) and returns the trace ID written. When ctx
+// has no span context, a valid traceparent already in headers is kept;
+// otherwise a new trace is started.
 func InjectTrace(ctx context.Context, headers map[string]string) trace.TraceID {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		ctx = ExtractTrace(ctx, headers)
+	}
 	ctx, sc := ensureTrace(ctx)
 	traceContext.Inject(ctx, propagation.MapCarrier(headers))
 	return sc.TraceID()

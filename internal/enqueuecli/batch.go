@@ -32,12 +32,11 @@ const (
 // chunk is a run of input lines: the good ones as requests, the bad ones
 // with their reasons.
 type chunk struct {
-	reqs   []tasks.Request
-	lines  []int    // input line of each request
-	traces []string // traceparent of each request ("" for none)
-	bad    []lineError
-	last   int   // last line number read
-	err    error // read error that ended the input, if any
+	reqs  []tasks.Request
+	lines []int // input line of each request
+	bad   []lineError
+	last  int   // last line number read
+	err   error // read error that ended the input, if any
 }
 
 // lineError is a problem with one input line.
@@ -132,7 +131,9 @@ func (c *command) enqueueChunk(ctx context.Context, client *tasks.Client, cfg co
 		failures     []lineError
 		redisTrouble bool
 	)
-	for i, r := range enqueueMany(ctx, client, ch, c.flags.parallelism) {
+	// Each request carries its line's traceparent (or --traceparent's) in
+	// its headers; tasks.Client keeps it because ctx has no span.
+	for i, r := range client.EnqueueMany(ctx, ch.reqs, c.flags.parallelism) {
 		line := ch.lines[i]
 		if r.Err == nil {
 			tl := newTaskLine(r.Info)
@@ -200,38 +201,6 @@ func badLines(bad []lineError) []int {
 // exists (--unique or a task ID in use).
 func isDuplicate(err error) bool {
 	return errors.Is(err, asynq.ErrDuplicateTask) || errors.Is(err, asynq.ErrTaskIDConflict)
-}
-
-// enqueueMany enqueues the requests of ch, grouped by traceparent so each
-// group runs under a context carrying its trace, and returns the results in
-// request order.
-func enqueueMany(ctx context.Context, client *tasks.Client, ch chunk, parallelism int) []tasks.Result {
-	if len(ch.reqs) == 0 {
-		return nil
-	}
-	groups := map[string][]int{}
-	var order []string
-	for i, tp := range ch.traces {
-		if _, ok := groups[tp]; !ok {
-			order = append(order, tp)
-		}
-		groups[tp] = append(groups[tp], i)
-	}
-	if len(order) == 1 {
-		return client.EnqueueMany(withTraceparent(ctx, order[0]), ch.reqs, parallelism)
-	}
-	results := make([]tasks.Result, len(ch.reqs))
-	for _, tp := range order {
-		idx := groups[tp]
-		reqs := make([]tasks.Request, len(idx))
-		for j, i := range idx {
-			reqs[j] = ch.reqs[i]
-		}
-		for j, r := range client.EnqueueMany(withTraceparent(ctx, tp), reqs, parallelism) {
-			results[idx[j]] = r
-		}
-	}
-	return results
 }
 
 // summary says what was and was not enqueued.
@@ -334,7 +303,6 @@ func readChunks(ctx context.Context, r io.Reader, def defaults, out chan<- chunk
 				break
 			}
 			def.apply(&req)
-			ch.traces = append(ch.traces, splitTrace(&req))
 			ch.reqs = append(ch.reqs, req)
 			ch.lines = append(ch.lines, line)
 		}

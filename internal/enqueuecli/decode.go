@@ -32,8 +32,8 @@ var lineFields = []string{
 // the error's text.
 //
 // A valid traceparent is returned in Options.Headers under
-// tasks.HeaderTraceparent; the caller must move it into the context it
-// enqueues with (tasks.Client sets that header from the context).
+// tasks.HeaderTraceparent, where tasks.Client keeps it when the enqueue's
+// context carries no span.
 func DecodeLine(line []byte) (tasks.Request, error) {
 	fields, err := splitObject(line)
 	if err != nil {

@@ -157,23 +157,6 @@ func withTraceparent(ctx context.Context, tp string) context.Context {
 	return traceContext.Extract(ctx, propagation.MapCarrier{tasks.HeaderTraceparent: tp})
 }
 
-// splitTrace removes the traceparent that DecodeLine leaves in the headers
-// of a request and returns it, so the request can be enqueued under a
-// context carrying that trace.
-func splitTrace(req *tasks.Request) string {
-	tp, ok := req.Options.Headers[tasks.HeaderTraceparent]
-	if !ok {
-		return ""
-	}
-	h := maps.Clone(req.Options.Headers)
-	delete(h, tasks.HeaderTraceparent)
-	if len(h) == 0 {
-		h = nil
-	}
-	req.Options.Headers = h
-	return tp
-}
-
 // defaults are the option flags of a batch run, applied to every line that
 // does not set the option itself.
 type defaults struct {
