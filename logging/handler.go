@@ -78,7 +78,7 @@ func (h *contextHandler) Enabled(ctx context.Context, l slog.Level) bool {
 // Handle adds the context attributes to r and passes it on.
 func (h *contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	var buf [maxContextAttrs]slog.Attr
-	extra := appendContextAttrs(buf[:0], ctx)
+	extra := appendContextAttrs(ctx, buf[:0])
 	switch {
 	case len(extra) == 0:
 		return h.full.Handle(ctx, r)
@@ -147,7 +147,7 @@ func (h *contextHandler) regroup(r slog.Record, extra []slog.Attr) slog.Record {
 
 // appendContextAttrs appends the trace and task attributes held by ctx to
 // dst, at most maxContextAttrs of them.
-func appendContextAttrs(dst []slog.Attr, ctx context.Context) []slog.Attr {
+func appendContextAttrs(ctx context.Context, dst []slog.Attr) []slog.Attr {
 	if ctx == nil {
 		return dst
 	}

@@ -57,7 +57,7 @@ func parseAllowEntry(s string) (allowEntry, error) {
 	case strings.HasPrefix(s, "["), strings.Count(s, ":") == 1:
 		h, p, err := net.SplitHostPort(s)
 		if err != nil {
-			return allowEntry{}, fmt.Errorf("is not host:port (%v)%s", err, example)
+			return allowEntry{}, fmt.Errorf("is not host:port (%w)%s", err, example)
 		}
 		if p == "" {
 			return allowEntry{}, fmt.Errorf("has an empty port; drop the colon to allow every port, or give a number from 1 to 65535")

@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -40,7 +41,7 @@ func ExampleRegistry() {
 	reg.MustRegister("email:send", tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
 		var p struct{ To string }
 		if err := json.Unmarshal(t.Payload(), &p); err != nil {
-			return fmt.Errorf("email:send: payload: %v: %w", err, asynq.SkipRetry)
+			return fmt.Errorf("email:send: payload: %w", errors.Join(err, asynq.SkipRetry))
 		}
 		logger.InfoContext(ctx, "sending", "to", p.To)
 		return nil

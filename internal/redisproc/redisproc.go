@@ -53,7 +53,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, errors.New("redisproc: Options.Dir is empty; pass a directory for data and logs")
 	}
 	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
+	for range 5 {
 		port, err := freePort()
 		if err != nil {
 			return nil, err
@@ -103,22 +103,19 @@ func (s *Server) launch(ctx context.Context) error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if ping(s.Addr()) == nil {
-			break
-		}
+	for ping(ctx, s.Addr()) != nil {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("redisproc: redis-server on port %d exited: %v (log: %s)", s.port, err, tail(s.LogFile()))
+			return fmt.Errorf("redisproc: redis-server on port %d exited: %w (log: %s)", s.port, err, tail(s.LogFile()))
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
-			<-exited
+			_ = <-exited // the kill is the cause; its exit status says nothing new
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			<-exited
+			_ = <-exited
 			return fmt.Errorf("redisproc: redis-server on port %d did not answer PING within 10s", s.port)
 		}
 	}
@@ -126,8 +123,8 @@ func (s *Server) launch(ctx context.Context) error {
 	s.cmd = cmd
 	s.mu.Unlock()
 	go func() {
-		// Reap the process whenever it ends; Stop and Kill wait on done.
-		<-exited
+		// Reap the process whenever it ends; Stop and Kill poll /proc.
+		_ = <-exited
 	}()
 	return nil
 }
@@ -214,8 +211,9 @@ func freePort() (int, error) {
 
 // ping sends an inline PING and expects +PONG, without a Redis client so the
 // package stays dependency-free.
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+func ping(ctx context.Context, addr string) error {
+	d := net.Dialer{Timeout: 200 * time.Millisecond}
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
