@@ -1,0 +1,78 @@
+# tuskq build, test and demo targets. Run 'make' or 'make help' for the list.
+
+GO            ?= go
+BIN           := bin
+BINARIES      := worker enqueue monitor demo
+GOLANGCI_VERSION := 2.15.0
+GOLANGCI      := $(BIN)/golangci-lint
+# make demo DURATION=20s runs unattended and prints a summary; empty runs until Ctrl-C.
+DURATION      ?=
+# make fuzz FUZZTIME=30s runs each fuzz target that long.
+FUZZTIME      ?= 10s
+# make bench BENCHTIME=2s
+BENCHTIME     ?= 1s
+TEST_TIMEOUT  ?= 15m
+
+REDIS_HINT := redis-server not found on PATH: the tests start their own throwaway servers. Install it with 'sudo apt-get install redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS).
+
+.DEFAULT_GOAL := help
+.PHONY: help build test test-short bench lint fmt vet demo fuzz clean tidy-check check-go check-redis
+
+help: ## list the targets
+	@echo "Usage: make TARGET [VAR=value]"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Variables: DURATION (demo, e.g. 20s), FUZZTIME (fuzz, $(FUZZTIME)), BENCHTIME (bench, $(BENCHTIME))"
+
+check-go:
+	@command -v $(GO) >/dev/null 2>&1 || { echo "go not found on PATH: install Go 1.26 or later from https://go.dev/dl/"; exit 1; }
+
+check-redis:
+	@command -v redis-server >/dev/null 2>&1 || { echo "$(REDIS_HINT)"; exit 1; }
+
+build: check-go ## compile every package and put worker, enqueue, monitor and demo into ./bin
+	$(GO) build ./...
+	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+
+test: check-go check-redis ## run all tests with the race detector (needs redis-server)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test-short: check-go check-redis ## run the quick tests only (-short, no race detector)
+	$(GO) test -short -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+bench: check-go check-redis ## run the Go benchmarks, then the load driver ./cmd/bench when present
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+	@if [ -d cmd/bench ]; then echo "$(GO) run ./cmd/bench"; $(GO) run ./cmd/bench; \
+	else echo "cmd/bench does not exist yet: only the Go benchmarks ran"; fi
+
+$(GOLANGCI):
+	@echo "installing golangci-lint v$(GOLANGCI_VERSION) into $(BIN) (a few minutes, once)"
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_VERSION)
+
+lint: check-go $(GOLANGCI) ## run golangci-lint v2.15.0 (installed into ./bin when missing) with .golangci.yml
+	@v=$$($(GOLANGCI) version --short 2>/dev/null); if [ "$$v" != "$(GOLANGCI_VERSION)" ]; then \
+		echo "$(GOLANGCI) is version '$$v', want $(GOLANGCI_VERSION): reinstalling"; rm -f $(GOLANGCI); \
+		GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_VERSION); fi
+	$(GOLANGCI) run ./...
+
+fmt: check-go ## format the code (gofmt -s; goimports grouping too when golangci-lint is installed)
+	gofmt -s -w $$(find . -name '*.go' -not -path './.demo/*' -not -path './bin/*')
+	@if [ -x $(GOLANGCI) ]; then $(GOLANGCI) fmt; fi
+
+vet: check-go ## run go vet
+	$(GO) vet ./...
+
+demo: check-go ## run the demo: Redis, two workers, monitor, webhook, producer (DURATION=20s to stop by itself)
+	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+	./$(BIN)/demo --bin-dir $(BIN) $(if $(DURATION),--duration $(DURATION))
+
+fuzz: check-go ## run each fuzz target for FUZZTIME (default 10s)
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
+
+clean: ## remove the built binaries and the demo's logs (keeps bin/golangci-lint)
+	rm -f $(addprefix $(BIN)/,$(BINARIES))
+	rm -rf .demo
+
+tidy-check: check-go ## fail when go.mod or go.sum are not tidy (go mod tidy -diff)
+	$(GO) mod tidy -diff
