@@ -100,32 +100,33 @@ func (s *Server) launch(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("redisproc: start redis-server: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() {
+		// Reap the process whenever it ends; Stop and Kill poll /proc.
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for ping(ctx, s.Addr()) != nil {
 		select {
-		case err := <-exited:
-			return fmt.Errorf("redisproc: redis-server on port %d exited: %w (log: %s)", s.port, err, tail(s.LogFile()))
+		case <-exited:
+			return fmt.Errorf("redisproc: redis-server on port %d exited: %w (log: %s)", s.port, waitErr, tail(s.LogFile()))
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
-			_ = <-exited // the kill is the cause; its exit status says nothing new
+			<-exited
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			_ = <-exited
+			<-exited
 			return fmt.Errorf("redisproc: redis-server on port %d did not answer PING within 10s", s.port)
 		}
 	}
 	s.mu.Lock()
 	s.cmd = cmd
 	s.mu.Unlock()
-	go func() {
-		// Reap the process whenever it ends; Stop and Kill poll /proc.
-		_ = <-exited
-	}()
 	return nil
 }
 
