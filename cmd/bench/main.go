@@ -1,0 +1,23 @@
+// Command bench runs the tuskq load benchmark (make bench): tuskq worker
+// against bare asynq throughput, idle pickup latency, and bulk against
+// one-at-a-time enqueue, on one Redis in one run. Run "bench --help" for its
+// flags; the logic lives in internal/bench.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tuskq/tuskq/internal/bench"
+)
+
+func main() {
+	// Ctrl-C and SIGTERM cancel the run; everything it started is stopped
+	// before it exits.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := bench.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
