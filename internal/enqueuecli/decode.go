@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tuskq/tuskq/internal/suggest"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -429,35 +430,9 @@ func joinErrors(errs []error) error {
 // unknownField reports a field that is not a line field, suggesting the
 // nearest one by edit distance when it is close, else listing them all.
 func unknownField(name string) error {
-	best, bestD := "", math.MaxInt
-	for _, f := range lineFields {
-		if d := editDistance(strings.ToLower(name), f); d < bestD {
-			best, bestD = f, d
-		}
-	}
-	if bestD <= 2 && 2*bestD < len(name) {
+	best, bestD := suggest.Closest(strings.ToLower(name), lineFields)
+	if bestD >= 0 && bestD <= 2 && 2*bestD < len(name) {
 		return &inputError{msg: fmt.Sprintf("unknown field %q (did you mean %q?)", name, best)}
 	}
 	return &inputError{msg: fmt.Sprintf("unknown field %q (fields: %s)", name, strings.Join(lineFields, ", "))}
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
