@@ -16,57 +16,36 @@ import (
 	"github.com/tuskq/tuskq/config"
 )
 
-// ConnOpt returns asynq.RedisClientOpt, asynq.RedisFailoverClientOpt or
-// asynq.RedisClusterClientOpt according to c.Mode, with TLS built from the
-// files named in c.TLS. Errors name the key at fault.
-//
-// asynq.RedisClusterClientOpt has no pool size: in cluster mode
-// c.PoolSize applies only through Client (pass its result to
-// asynq.NewServerFromRedisClient and friends to honour it).
+// ConnOpt returns the asynq.RedisConnOpt of c: its MakeRedisClient builds
+// the same go-redis client as Client (a *redis.Client, a failover client or
+// a *redis.ClusterClient according to c.Mode), so asynq's client, server and
+// inspector, asynqmon and tuskq's own Redis code connect alike, pool size
+// included. TLS files are read now; errors name the key at fault.
 func ConnOpt(c config.RedisConfig) (asynq.RedisConnOpt, error) {
 	tlsConf, err := TLSConfig(c.TLS)
 	if err != nil {
 		return nil, err
 	}
 	switch c.Mode {
-	case config.ModeStandalone:
-		return asynq.RedisClientOpt{
-			Addr:         c.Addr,
-			Username:     c.Username,
-			Password:     c.Password,
-			DB:           c.DB,
-			DialTimeout:  c.DialTimeout,
-			ReadTimeout:  c.ReadTimeout,
-			WriteTimeout: c.WriteTimeout,
-			PoolSize:     c.PoolSize,
-			TLSConfig:    tlsConf,
-		}, nil
-	case config.ModeSentinel:
-		return asynq.RedisFailoverClientOpt{
-			MasterName:       c.MasterName,
-			SentinelAddrs:    c.Addrs,
-			SentinelPassword: c.SentinelPassword,
-			Username:         c.Username,
-			Password:         c.Password,
-			DB:               c.DB,
-			DialTimeout:      c.DialTimeout,
-			ReadTimeout:      c.ReadTimeout,
-			WriteTimeout:     c.WriteTimeout,
-			PoolSize:         c.PoolSize,
-			TLSConfig:        tlsConf,
-		}, nil
-	case config.ModeCluster:
-		return asynq.RedisClusterClientOpt{
-			Addrs:        c.Addrs,
-			Username:     c.Username,
-			Password:     c.Password,
-			DialTimeout:  c.DialTimeout,
-			ReadTimeout:  c.ReadTimeout,
-			WriteTimeout: c.WriteTimeout,
-			TLSConfig:    tlsConf,
-		}, nil
+	case config.ModeStandalone, config.ModeSentinel, config.ModeCluster:
+		return connOpt{c: c, tls: tlsConf}, nil
 	}
 	return nil, errMode(c.Mode)
+}
+
+// connOpt implements asynq.RedisConnOpt over newClient.
+type connOpt struct {
+	c   config.RedisConfig
+	tls *tls.Config
+}
+
+// MakeRedisClient returns a new redis.UniversalClient, as asynq expects.
+func (o connOpt) MakeRedisClient() any {
+	rdb, err := newClient(o.c, o.tls)
+	if err != nil {
+		panic(err) // unreachable: ConnOpt checked the mode
+	}
+	return rdb
 }
 
 // Client returns a go-redis client for c: a *redis.Client, a failover
@@ -77,6 +56,11 @@ func Client(c config.RedisConfig) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newClient(c, tlsConf)
+}
+
+// newClient maps c onto go-redis options.
+func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient, error) {
 	switch c.Mode {
 	case config.ModeStandalone:
 		return redis.NewClient(&redis.Options{

@@ -70,24 +70,46 @@ func TestConnOptModes(t *testing.T) {
 	cluster := base
 	cluster.Mode, cluster.Addrs = config.ModeCluster, addrs
 
+	// ConnOpt and Client build the same go-redis client for each mode.
+	check := func(name string, rdb any, want any) {
+		t.Helper()
+		defer rdb.(redis.UniversalClient).Close()
+		var got any
+		switch c := rdb.(type) {
+		case *redis.Client:
+			o := c.Options()
+			got = [...]any{"client", o.Addr, o.Username, o.Password, o.DB, o.PoolSize, o.DialTimeout, o.ReadTimeout}
+		case *redis.ClusterClient:
+			o := c.Options()
+			got = [...]any{"cluster", o.Addrs, o.Username, o.Password, o.PoolSize, o.DialTimeout, o.ReadTimeout}
+		default:
+			t.Fatalf("%s: unexpected client %T", name, rdb)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %v\nwant %v", name, got, want)
+		}
+	}
 	tests := []struct {
 		in   config.RedisConfig
-		want asynq.RedisConnOpt
+		want any
 	}{
-		{base, asynq.RedisClientOpt{Addr: "127.0.0.1:6379", Username: "u", Password: "p", DialTimeout: 5 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second, PoolSize: 7}},
-		{sentinel, asynq.RedisFailoverClientOpt{MasterName: "mymaster", SentinelAddrs: addrs, SentinelPassword: "sp", Username: "u", Password: "p", DB: 2, DialTimeout: 5 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second, PoolSize: 7}},
-		{cluster, asynq.RedisClusterClientOpt{Addrs: addrs, Username: "u", Password: "p", DialTimeout: 5 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second}},
+		{base, [...]any{"client", "127.0.0.1:6379", "u", "p", 0, 7, 5 * time.Second, 3 * time.Second}},
+		// A failover client is a *redis.Client whose address is resolved
+		// through the sentinels.
+		{sentinel, [...]any{"client", "FailoverClient", "u", "p", 2, 7, 5 * time.Second, 3 * time.Second}},
+		{cluster, [...]any{"cluster", addrs, "u", "p", 7, 5 * time.Second, 3 * time.Second}},
 	}
 	for _, tt := range tests {
-		got, err := ConnOpt(tt.in)
-		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("ConnOpt(%s) = %#v, %v\nwant %#v", tt.in.Mode, got, err, tt.want)
+		opt, err := ConnOpt(tt.in)
+		if err != nil {
+			t.Fatalf("ConnOpt(%s): %v", tt.in.Mode, err)
 		}
+		check("ConnOpt("+tt.in.Mode+")", opt.MakeRedisClient(), tt.want)
 		rdb, err := Client(tt.in)
 		if err != nil {
 			t.Fatalf("Client(%s): %v", tt.in.Mode, err)
 		}
-		rdb.Close()
+		check("Client("+tt.in.Mode+")", rdb, tt.want)
 	}
 
 	bad := base
