@@ -12,7 +12,8 @@ import (
 
 // Canonical values in a layer tree, by kind: string, int, bool,
 // time.Duration, []string, map[string]int; routes are nested
-// map[string]any{pattern: map[string]any{field: value}}.
+// map[string]any{pattern: map[string]any{field: value}}; records (see
+// records.go) are []map[string]any{{field: string}}.
 
 // expected describes the accepted form of a kind in a file.
 func expected(k kind) string {
@@ -29,6 +30,8 @@ func expected(k kind) string {
 		return "a mapping of queue name to integer weight, or name=weight,name=weight"
 	case kindRoutes:
 		return "a mapping of task type or pattern to queue, max_retry, timeout and unique_ttl"
+	case kindTokens:
+		return tokensExpected
 	}
 	return "a string"
 }
@@ -144,6 +147,8 @@ func zeroOf(k kind) any {
 		return []string{}
 	case kindWeights:
 		return map[string]int{}
+	case kindRecords:
+		return []map[string]any{}
 	}
 	return ""
 }
@@ -169,7 +174,7 @@ func display(v any) string {
 			parts = append(parts, fmt.Sprintf("%s: %d", strconv.Quote(name), v[name]))
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
-	case []any:
+	case []any, []map[string]any:
 		return "a list"
 	case map[string]any, map[any]any:
 		return "a mapping"

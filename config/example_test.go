@@ -112,7 +112,7 @@ func ExampleWrite() {
 	//     low: 1
 	//   strict_priority: false
 	//   shutdown_timeout: 8s
-	//   task_check_interval: 100ms
+	//   task_check_interval: 10ms
 	//   delayed_task_check_interval: 1s
 	//   listen: 127.0.0.1:9464
 	//   http_allow_hosts: []
@@ -125,6 +125,21 @@ func ExampleWrite() {
 	//   listen: 127.0.0.1:8080
 	//   root_path: /
 	//   read_only: false
+	//   auth:
+	//     users: []
+	//     tokens: []
+	//     failed_login_burst: 10
+	//     failed_login_refill: 10s
+	// api:
+	//   listen: 127.0.0.1:8090
+	//   tokens: []
+	//   max_body_bytes: 4194304
+	//   max_batch: 1000
+	//   idempotency_ttl: 24h0m0s
+	// plugins:
+	//   dir: ""
+	//   reload_debounce: 250ms
+	//   disabled_retry_delay: 5s
 }
 
 // Route finds the producer defaults of a task type: the exact type first,

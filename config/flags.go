@@ -84,6 +84,14 @@ func (s *schema) flagLayer(fs *pflag.FlagSet, p *problems) *layer {
 			return
 		}
 		raw := f.Value.String()
+		if fld.kind == kindTokens {
+			tokensFromString(source, keys[0], raw, l, p)
+			return
+		}
+		if fld.kind == kindRecords {
+			recordsFromString(source, fld, raw, l, p)
+			return
+		}
 		var v any
 		if sv, isSlice := f.Value.(pflag.SliceValue); isSlice {
 			raw = strings.Join(sv.GetSlice(), ",")
@@ -110,6 +118,14 @@ func (s *schema) flagLayer(fs *pflag.FlagSet, p *problems) *layer {
 		parts, fld, ok := s.splitKey(key)
 		if !ok {
 			p.unknown("--set: unknown key %q (did you mean %q?)", key, closest(key, s.settableKeys(key)))
+			continue
+		}
+		if fld.kind == kindTokens {
+			tokensFromString("--set", key, value, l, p)
+			continue
+		}
+		if fld.kind == kindRecords {
+			recordsFromString("--set", fld, value, l, p)
 			continue
 		}
 		v, ok := parseString(fld.kind, value)

@@ -18,6 +18,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("routes:\n  email:*: {queue: low, max_retry: 3, timeout: 1m, unique_ttl: 1h}\n  '*': {}\n"))
 	f.Add([]byte("worker: {queues: 'a=1,b=2', concurrency: '5'}\nlog: {level: debug, format: text, payloads: true}\n"))
 	f.Add([]byte("redis: {mode: cluster, addrs: 'a:1,b:2', tls: {server_name: x}}\n"))
+	f.Add([]byte("api: {listen: '0.0.0.0:1', tokens: [{name: ci, token: abcdefabcdefabcdef, queues: [low], task_types: 'a:*,b'}], max_batch: 2}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "fuzz.yaml")
 		if err := os.WriteFile(path, data, 0o600); err != nil {

@@ -6,7 +6,9 @@ type Key struct {
 	Path string
 	// Env is its environment variable: "TUSKQ_REDIS_ADDR".
 	Env string
-	// Secret keys are masked by Write and in error messages.
+	// Secret keys hold a secret, or records with a secret field
+	// (monitor.auth.users, monitor.auth.tokens): Write masks the secret and
+	// error messages mask the whole value.
 	Secret bool
 }
 
@@ -18,7 +20,7 @@ func Keys() []Key {
 	keys := make([]Key, 0, len(s.envNames))
 	for _, name := range s.envNames {
 		f := s.byPath[s.env[name]]
-		keys = append(keys, Key{Path: f.path, Env: name, Secret: f.secret})
+		keys = append(keys, Key{Path: f.path, Env: name, Secret: f.sensitive()})
 	}
 	return keys
 }

@@ -44,6 +44,10 @@ func treeValue(f field, v reflect.Value, s *schema) (any, bool) {
 			out[name] = w
 		}
 		return out, true
+	case kindTokens:
+		return tokensTree(v.Interface().([]APIToken)), true
+	case kindRecords:
+		return recordsTree(f, v), true
 	case kindRoutes:
 		if v.Len() == 0 {
 			return nil, false
@@ -97,6 +101,12 @@ func (s *schema) walkFile(l *layer, file, prefix string, m any, p *problems) {
 		switch f.kind {
 		case kindRoutes:
 			s.walkRoutes(l, file, e.value, p)
+			continue
+		case kindRecords:
+			s.walkRecords(l, file, f, e.value, p)
+			continue
+		case kindTokens:
+			s.walkTokens(l, file, path, e.value, p)
 			continue
 		case kindWeights:
 			if _, isString := e.value.(string); !isString && e.value != nil {
@@ -231,6 +241,14 @@ func (s *schema) envLayer(environ []string, p *problems) *layer {
 			continue
 		}
 		f := s.byPath[path]
+		if f.kind == kindTokens {
+			tokensFromString(name, path, value, l, p)
+			continue
+		}
+		if f.kind == kindRecords {
+			recordsFromString(name, f, value, l, p)
+			continue
+		}
 		v, ok := parseString(f.kind, value)
 		if !ok {
 			p.bad(name, path, value, expectedString(f.kind), f.secret)

@@ -125,7 +125,12 @@ func sourceOf(sources map[string]string, key string) string {
 		if src, ok := sources[key]; ok {
 			return src
 		}
+		// Step up one level: "api.tokens[0].name" → "api.tokens[0]" →
+		// "api.tokens" (a list entry) → "api".
 		i := strings.LastIndexByte(key, '.')
+		if j := strings.LastIndexByte(key, '['); j > i && strings.HasSuffix(key, "]") {
+			i = j
+		}
 		if i < 0 {
 			return ""
 		}
@@ -148,6 +153,13 @@ func normalize(c Config) Config {
 	if len(c.Routes) == 0 {
 		c.Routes = nil
 	}
+	if len(c.Monitor.Auth.Users) == 0 {
+		c.Monitor.Auth.Users = nil
+	}
+	if len(c.Monitor.Auth.Tokens) == 0 {
+		c.Monitor.Auth.Tokens = nil
+	}
+	c.API.Tokens = normalizeTokens(c.API.Tokens)
 	return c
 }
 

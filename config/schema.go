@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/tuskq/tuskq/internal/suggest"
 )
 
 // kind is the shape of a configuration value, which decides how it is
@@ -19,6 +21,8 @@ const (
 	kindStrings              // []string
 	kindWeights              // map[string]int
 	kindRoutes               // map[string]RouteConfig
+	kindTokens               // []APIToken
+	kindRecords              // []struct of string fields: monitor.auth.users, monitor.auth.tokens
 )
 
 // envPrefix starts every environment variable read by Load.
@@ -36,6 +40,23 @@ type field struct {
 	kind   kind
 	secret bool  // masked by Write
 	index  []int // reflect index from the struct the field belongs to
+	// elem lists the fields of one record of a kindRecords key, in struct
+	// order; their paths are the bare field names ("password_hash").
+	elem []field
+}
+
+// sensitive reports whether a value of f may hold a secret: the field is
+// tagged secret, or one of its record fields is.
+func (f field) sensitive() bool {
+	if f.secret {
+		return true
+	}
+	for _, e := range f.elem {
+		if e.secret {
+			return true
+		}
+	}
+	return false
 }
 
 // schema is the set of keys derived from the koanf tags of Config and
@@ -104,11 +125,14 @@ func walkStruct(t reflect.Type, prefix string, index []int, fn func(path string,
 			walkStruct(sf.Type, path, idx, fn)
 			continue
 		}
+		k := kindOf(path, sf.Type)
 		fn(path, field{
-			path:   path,
-			kind:   kindOf(path, sf.Type),
-			secret: sf.Tag.Get("secret") == "true",
+			path: path,
+			kind: k,
+			// A token list holds secrets, so its values are masked too.
+			secret: sf.Tag.Get("secret") == "true" || k == kindTokens,
 			index:  idx,
+			elem:   recordFields(k, sf.Type),
 		}, false)
 	}
 }
@@ -131,6 +155,10 @@ func kindOf(path string, t reflect.Type) kind {
 		return kindWeights
 	case t == reflect.TypeFor[map[string]RouteConfig]():
 		return kindRoutes
+	case t == reflect.TypeFor[[]APIToken]():
+		return kindTokens
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		return kindRecords
 	}
 	panic(fmt.Sprintf("config: key %s has unsupported type %s", path, t))
 }
@@ -193,32 +221,6 @@ func (s *schema) fileKeys() []string {
 // closest returns the candidate nearest to word by edit distance; the first
 // one in order on ties.
 func closest(word string, candidates []string) string {
-	best, bestDist := "", -1
-	for _, c := range candidates {
-		if d := levenshtein(word, c); bestDist < 0 || d < bestDist {
-			best, bestDist = c, d
-		}
-	}
+	best, _ := suggest.Closest(word, candidates)
 	return best
-}
-
-// levenshtein is the edit distance between a and b, counted in bytes.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

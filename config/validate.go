@@ -20,6 +20,8 @@ func (c Config) Validate() error {
 	c.validateRoutes(v)
 	c.Log.validate(v)
 	c.Monitor.validate(v)
+	c.API.validate(v)
+	c.Plugins.validate(v)
 	if len(v.problems) == 0 {
 		return nil
 	}
@@ -147,6 +149,56 @@ func (m MonitorConfig) validate(v *validator) {
 	if !strings.HasPrefix(m.RootPath, "/") {
 		v.add("monitor.root_path", m.RootPath, "a URL path starting with /")
 	}
+	m.Auth.validate(v)
+}
+
+// Lower bounds of the api section.
+const (
+	minAPIBodyBytes      = 1024
+	minAPIIdempotencyTTL = time.Second
+)
+
+func (a APIConfig) validate(v *validator) {
+	if !validHostPort(a.Listen, 0) {
+		v.add("api.listen", a.Listen, "host:port such as 127.0.0.1:8090")
+	}
+	names := map[string]bool{}
+	for i, t := range a.Tokens {
+		key := "api.tokens[" + strconv.Itoa(i) + "]"
+		switch {
+		case !validName(t.Name):
+			v.add(key+".name", t.Name, "a name that is not empty and has no spaces, control characters or braces")
+		case names[t.Name]:
+			v.add(key+".name", t.Name, "a name no other token has")
+		}
+		names[t.Name] = true
+		if t.Token == "" || strings.ContainsFunc(t.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			shown := any(t.Token)
+			if t.Token != "" {
+				shown = maskValue
+			}
+			v.add(key+".token", shown, "a secret without spaces or control characters, such as the output of openssl rand -hex 24")
+		}
+		for _, q := range t.Queues {
+			if !validName(q) {
+				v.add(key+".queues", q, "a queue name that has no spaces, control characters or braces")
+			}
+		}
+		for _, p := range t.TaskTypes {
+			if !validPattern(p) {
+				v.add(key+".task_types", p, "a task type such as email:send or a prefix pattern such as email:* (only a trailing *)")
+			}
+		}
+	}
+	if a.MaxBodyBytes < minAPIBodyBytes {
+		v.add("api.max_body_bytes", a.MaxBodyBytes, "at least "+strconv.Itoa(minAPIBodyBytes))
+	}
+	if a.MaxBatch < 1 {
+		v.add("api.max_batch", a.MaxBatch, "at least 1")
+	}
+	if a.IdempotencyTTL < minAPIIdempotencyTTL {
+		v.add("api.idempotency_ttl", a.IdempotencyTTL, "a duration of at least 1s")
+	}
 }
 
 // positive reports a duration that is not greater than 0.
@@ -203,4 +255,13 @@ func validPattern(p string) bool {
 	return !strings.ContainsFunc(prefix, func(r rune) bool {
 		return r == '*' || unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar
 	})
+}
+
+// validate checks the plugin settings; they matter only when plugins are on.
+func (p PluginsConfig) validate(v *validator) {
+	if p.Dir == "" {
+		return
+	}
+	positive(v, "plugins.reload_debounce", p.ReloadDebounce)
+	positive(v, "plugins.disabled_retry_delay", p.DisabledRetryDelay)
 }

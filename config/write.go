@@ -38,7 +38,13 @@ func Write(w io.Writer, c Config) error {
 func mask(c Config, s *schema) Config {
 	v := reflect.ValueOf(&c).Elem()
 	for _, f := range s.leaves {
-		if fv := v.FieldByIndex(f.index); f.secret && fv.String() != "" {
+		fv := v.FieldByIndex(f.index)
+		switch {
+		case f.kind == kindTokens:
+			fv.Set(reflect.ValueOf(maskTokens(fv.Interface().([]APIToken))))
+		case f.kind == kindRecords:
+			fv.Set(maskRecords(f, fv))
+		case f.secret && fv.String() != "":
 			fv.SetString(maskValue)
 		}
 	}
@@ -94,6 +100,10 @@ func (s *schema) valueNode(f field, v reflect.Value) *yaml.Node {
 			n.Style = yaml.FlowStyle
 		}
 		return n
+	case kindTokens:
+		return tokensNode(v.Interface().([]APIToken))
+	case kindRecords:
+		return recordsNode(f, v)
 	case kindRoutes:
 		routes := v.Interface().(map[string]RouteConfig)
 		n := &yaml.Node{Kind: yaml.MappingNode}

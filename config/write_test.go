@@ -44,8 +44,19 @@ func richConfig() Config {
 			"null":        {},
 			"image.thumb": {Timeout: time.Minute},
 		},
-		Log:     LogConfig{Level: "debug", Format: FormatText, Payloads: true},
-		Monitor: MonitorConfig{Listen: ":0", RootPath: "/tuskq", ReadOnly: true},
+		Log: LogConfig{Level: "debug", Format: FormatText, Payloads: true},
+		Monitor: MonitorConfig{Listen: ":0", RootPath: "/tuskq", ReadOnly: true,
+			Auth: MonitorAuthConfig{FailedLoginBurst: 3, FailedLoginRefill: time.Minute}},
+		API: APIConfig{
+			Listen: "0.0.0.0:9000",
+			Tokens: []APIToken{
+				{Name: "ci", Token: "0123456789abcdef-ci"},
+				{Name: "billing", Token: "0123456789abcdef-billing", Queues: []string{"emails", "low"}, TaskTypes: []string{"email:*", "true"}},
+			},
+			MaxBodyBytes:   2048,
+			MaxBatch:       5,
+			IdempotencyTTL: time.Minute,
+		},
 	}
 }
 
@@ -74,8 +85,8 @@ func TestWriteRoundTrip(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		got, out := roundTrip(t, c)
-		if !reflect.DeepEqual(got, c) {
-			t.Errorf("%s: round trip changed the config:\ngot  %+v\nwant %+v\nwritten:\n%s", name, got, c, out)
+		if want := mask(c, newSchema()); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: round trip changed the config:\ngot  %+v\nwant %+v\nwritten:\n%s", name, got, want, out)
 		}
 	}
 }
@@ -86,7 +97,7 @@ func TestWriteMasksSecrets(t *testing.T) {
 	c.Redis.Password = "hunter2"
 	c.Redis.SentinelPassword = "s3cret"
 	got, out := roundTrip(t, c)
-	if strings.Contains(out, "hunter2") || strings.Contains(out, "s3cret") {
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "s3cret") || strings.Contains(out, "0123456789abcdef") {
 		t.Errorf("secret in output:\n%s", out)
 	}
 	for _, line := range []string{"  password: '****'\n", "  sentinel_password: '****'\n", "  username: tuskq\n"} {
@@ -96,6 +107,7 @@ func TestWriteMasksSecrets(t *testing.T) {
 	}
 	want := richConfig()
 	want.Redis.Password, want.Redis.SentinelPassword = "****", "****"
+	want.API.Tokens[0].Token, want.API.Tokens[1].Token = "****", "****"
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip: got %+v\nwant %+v", got, want)
 	}
@@ -121,7 +133,7 @@ func TestWriteFormat(t *testing.T) {
 	}
 	for _, want := range []string{
 		"worker:\n  concurrency: 20\n  queues:\n    critical: 6\n    default: 3\n    low: 1\n",
-		"  shutdown_timeout: 8s\n  task_check_interval: 100ms\n",
+		"  shutdown_timeout: 8s\n  task_check_interval: 10ms\n",
 		"routes:\n  email:*: {queue: low, max_retry: 3, timeout: 1m30s}\n",
 		"  http_allow_hosts: []\n",
 	} {

@@ -57,6 +57,11 @@ type Options struct {
 	// asynq.DefaultRetryDelayFunc (exponential backoff with jitter, from
 	// 15 s up). asynq stores retry times in whole seconds.
 	RetryDelay asynq.RetryDelayFunc
+	// IsFailure reports whether a processor error counts as a failed
+	// attempt. A non-failure (for example a task of a disabled plugin,
+	// see plugins.IsFailure) is retried without using up its MaxRetry.
+	// Nil counts every error.
+	IsFailure func(error) bool
 	// Middleware wraps the registry inside the tuskq middleware (after
 	// Recover), first outermost.
 	Middleware []tasks.Middleware
@@ -71,6 +76,7 @@ type Worker struct {
 	handler  tasks.Processor
 	gatherer prometheus.Gatherer
 	retry    asynq.RetryDelayFunc
+	failure  func(error) bool
 	asynqLvl asynq.LogLevel
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see tasks.WithStopping
@@ -148,6 +154,7 @@ func New(opts Options) (*Worker, error) {
 		handler:  tasks.Chain(registry, mws...),
 		gatherer: gatherer,
 		retry:    retry,
+		failure:  opts.IsFailure,
 		asynqLvl: asynqLevel(level),
 		ready:    make(chan struct{}),
 		stopping: make(chan struct{}),
@@ -325,6 +332,7 @@ func (w *Worker) asynqConfig(ctx context.Context) asynq.Config {
 		TaskCheckInterval:        wc.TaskCheckInterval,
 		DelayedTaskCheckInterval: wc.DelayedTaskCheckInterval,
 		RetryDelayFunc:           w.retry,
+		IsFailure:                w.failure,
 		Logger:                   logging.NewAsynqLogger(w.logger),
 		LogLevel:                 w.asynqLvl,
 	}

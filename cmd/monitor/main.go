@@ -20,6 +20,7 @@ func main() {
 	code := monitor.Main(ctx, monitor.Env{
 		Args:    os.Args[1:],
 		Environ: os.Environ(),
+		Stdin:   os.Stdin,
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 	})

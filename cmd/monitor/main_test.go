@@ -136,7 +136,7 @@ func TestBinaryRefusesNonLoopback(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 		t.Fatalf("exit: %v, want status 2", err)
 	}
-	const want = "monitor: refusing to listen on 0.0.0.0:8080 without authentication; bind to a loopback address (--listen 127.0.0.1:8080) until authentication is configured\n"
+	const want = "monitor: refusing to listen on 0.0.0.0:8080 without authentication; add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens), or bind to a loopback address (--listen 127.0.0.1:8080)\n"
 	if stderr.String() != want || stdout.String() != "" {
 		t.Errorf("stderr %q, stdout %q; want %q", stderr.String(), stdout.String(), want)
 	}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tuskq/tuskq/internal/jsonscan"
 	"github.com/tuskq/tuskq/internal/suggest"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -232,101 +233,25 @@ func splitObject(data []byte) (map[string]json.RawMessage, error) {
 }
 
 // scanObject splits valid JSON into the fields of its top-level object,
-// several times faster than json.Decoder's Token API. The values are
-// slices of data.
+// reporting every field given twice.
 func scanObject(data []byte) (map[string]json.RawMessage, error) {
-	i := skipSpace(data, 0)
-	if data[i] != '{' {
+	members, ok := jsonscan.Members(data)
+	if !ok {
 		return nil, &inputError{msg: `not a JSON object; want one object per line such as {"type":"email:send","payload":{}}`}
 	}
-	fields := make(map[string]json.RawMessage, 8)
+	fields := make(map[string]json.RawMessage, len(members))
 	var dups []error
-	for i++; ; {
-		i = skipSpace(data, i)
-		switch data[i] {
-		case '}':
-			if len(dups) > 0 {
-				return nil, joinErrors(dups)
-			}
-			return fields, nil
-		case ',':
-			i = skipSpace(data, i+1)
-		}
-		end := skipString(data, i)
-		key := unquote(data[i:end])
-		i = skipSpace(data, end) + 1 // past ':'
-		i = skipSpace(data, i)
-		start := i
-		i = skipValue(data, i)
-		if _, dup := fields[key]; dup {
-			dups = append(dups, badValue(key, "appears twice; give each field once"))
+	for _, m := range members {
+		if _, dup := fields[m.Name]; dup {
+			dups = append(dups, badValue(m.Name, "appears twice; give each field once"))
 			continue
 		}
-		fields[key] = data[start:i]
+		fields[m.Name] = m.Value
 	}
-}
-
-// skipSpace returns the index of the first non-space byte at or after i.
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
+	if len(dups) > 0 {
+		return nil, joinErrors(dups)
 	}
-	return i
-}
-
-// skipString returns the index after the valid JSON string at i.
-func skipString(data []byte, i int) int {
-	for i++; data[i] != '"'; i++ {
-		if data[i] == '\\' {
-			i++
-		}
-	}
-	return i + 1
-}
-
-// skipValue returns the index after the valid JSON value at i.
-func skipValue(data []byte, i int) int {
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch data[i] {
-			case '"':
-				i = skipString(data, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	default: // number, true, false, null
-		for i < len(data) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(data[i])) {
-			i++
-		}
-		return i
-	}
-}
-
-// unquote decodes a valid JSON string, without allocating more than the
-// result for plain ASCII.
-func unquote(raw []byte) string {
-	plain := true
-	for _, b := range raw[1 : len(raw)-1] {
-		if b == '\\' || b < 0x20 || b >= 0x80 {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return string(raw[1 : len(raw)-1])
-	}
-	var s string
-	_ = json.Unmarshal(raw, &s) // valid: checked by the caller
-	return s
+	return fields, nil
 }
 
 // syntaxError describes malformed JSON.
@@ -342,37 +267,19 @@ func syntaxError(err error) error {
 	}
 }
 
-// jsonKind names the JSON type of a raw value.
-func jsonKind(raw json.RawMessage) string {
-	switch raw[0] {
-	case '"':
-		return "a string"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
-}
-
 // jsonString decodes a JSON string.
 func jsonString(name string, raw json.RawMessage) (string, error) {
 	if raw[0] != '"' {
-		return "", badValue(name, "expected a string, got %s", jsonKind(raw))
+		return "", badValue(name, "expected a string, got %s", jsonscan.Kind(raw))
 	}
-	return unquote(raw), nil
+	return jsonscan.Unquote(raw), nil
 }
 
 // jsonCount decodes a whole number of 0 or more.
 func jsonCount(name string, raw json.RawMessage) (int, error) {
 	var f float64
 	if raw[0] == '"' || raw[0] == 't' || raw[0] == 'f' || raw[0] == 'n' || raw[0] == '{' || raw[0] == '[' {
-		return 0, badValue(name, "expected a whole number of 0 or more, got %s", jsonKind(raw))
+		return 0, badValue(name, "expected a whole number of 0 or more, got %s", jsonscan.Kind(raw))
 	}
 	if json.Unmarshal(raw, &f) != nil || f < 0 || f != math.Trunc(f) || f > math.MaxInt32 {
 		return 0, badValue(name, "expected a whole number of 0 or more, got %s", raw)
@@ -383,7 +290,7 @@ func jsonCount(name string, raw json.RawMessage) (int, error) {
 // jsonHeaders decodes an object of string values.
 func jsonHeaders(raw json.RawMessage) (map[string]string, error) {
 	if raw[0] != '{' {
-		return nil, badValue("headers", "expected an object of strings, got %s", jsonKind(raw))
+		return nil, badValue("headers", "expected an object of strings, got %s", jsonscan.Kind(raw))
 	}
 	fields, err := splitObject(raw)
 	if err != nil {

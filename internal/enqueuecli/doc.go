@@ -24,6 +24,9 @@
 // (enqueue config print | enqueue config validate FILE); to enqueue a task
 // whose type is literally "config", write "enqueue -- config".
 //
+// The first argument "serve" runs the HTTP enqueue API (see Serve and
+// internal/httpapi); "enqueue -- serve" enqueues a task of type "serve".
+//
 // # Batch
 //
 // With --batch, standard input is read as JSON lines, one task per line:

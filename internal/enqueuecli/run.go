@@ -58,6 +58,7 @@ const (
 const usage = `Usage:
   enqueue [flags] TYPE [PAYLOAD | @FILE | -]   enqueue one task
   enqueue --batch [flags] < tasks.jsonl         enqueue one task per JSON line
+  enqueue serve [flags]                         serve the HTTP enqueue API
   enqueue config print | validate FILE          show or check the configuration
 
 The payload is the argument, the contents of FILE, or standard input for "-";
@@ -96,6 +97,9 @@ type flagValues struct {
 func Run(ctx context.Context, args []string, env Env) int {
 	if len(args) > 0 && args[0] == "config" {
 		return cli.ConfigCommand(args[1:], env.Environ, env.Stdout, env.Stderr)
+	}
+	if len(args) > 0 && args[0] == "serve" {
+		return Serve(ctx, args[1:], env)
 	}
 	c := &command{env: env}
 	return c.run(ctx, args)

@@ -20,6 +20,8 @@ type Env struct {
 	Args []string
 	// Environ is the environment as KEY=VALUE strings (os.Environ()).
 	Environ []string
+	// Stdin is read by the hash-password subcommand only.
+	Stdin io.Reader
 	// Stdout receives help and config output; Stderr receives the status
 	// lines, the JSON logs and errors.
 	Stdout, Stderr io.Writer
@@ -31,8 +33,13 @@ type Env struct {
 // the package documentation). Cancelling ctx (cmd/monitor does on SIGTERM
 // and SIGINT) shuts the server down gracefully.
 func Main(ctx context.Context, env Env) int {
-	if len(env.Args) > 0 && env.Args[0] == "config" {
-		return cli.ConfigCommand(env.Args[1:], env.Environ, env.Stdout, env.Stderr)
+	if len(env.Args) > 0 {
+		switch env.Args[0] {
+		case "config":
+			return cli.ConfigCommand(env.Args[1:], env.Environ, env.Stdout, env.Stderr)
+		case "hash-password":
+			return hashPassword(env.Args[1:], env.Stdin, env.Stdout, env.Stderr)
+		}
 	}
 	fs, err := flagSet()
 	if err != nil {
@@ -48,7 +55,7 @@ func Main(ctx context.Context, env Env) int {
 		return cli.ExitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "monitor: unexpected argument %q; the monitor takes only flags and the config subcommand\nRun 'monitor --help' for usage.\n", fs.Arg(0))
+		fmt.Fprintf(env.Stderr, "monitor: unexpected argument %q; the monitor takes only flags and the config and hash-password subcommands\nRun 'monitor --help' for usage.\n", fs.Arg(0))
 		return cli.ExitUsage
 	}
 	cfg, err := config.Load(config.LoadOptions{Environ: env.Environ, Flags: fs})
@@ -91,7 +98,7 @@ func flagSet() (*pflag.FlagSet, error) {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	config.AddFlags(fs)
-	fs.String("listen", "", "loopback `host:port` to serve on, default 127.0.0.1:8080 (monitor.listen)")
+	fs.String("listen", "", "`host:port` to serve on, default 127.0.0.1:8080; loopback only without users or tokens (monitor.listen)")
 	fs.String("root-path", "", "URL `path` of the UI, default / (monitor.root_path)")
 	fs.Bool("read-only", false, "refuse every action that changes tasks or queues (monitor.read_only)")
 	for _, b := range []struct{ flag, key string }{
@@ -109,10 +116,14 @@ func flagSet() (*pflag.FlagSet, error) {
 func usage(fs *pflag.FlagSet) string {
 	return "Usage:\n" +
 		"  monitor [flags]                 serve the asynqmon UI until SIGTERM or SIGINT\n" +
+		"  monitor hash-password           read a password on stdin, print its bcrypt hash\n" +
 		"  monitor config print            print the effective configuration (secrets masked)\n" +
 		"  monitor config validate FILE    check a configuration file\n\n" +
-		"Endpoints: <root-path> (UI), <root-path>api/ (asynqmon API), /healthz (liveness),\n" +
+		"Endpoints: <root-path> (UI), <root-path>api/ (asynqmon API), <root-path>fleet and\n" +
+		"<root-path>api/v1/fleet (worker processes), /metrics (Prometheus), /healthz (liveness),\n" +
 		"/readyz (200 when Redis answers PING, 503 otherwise).\n" +
-		"Without authentication (a later release) the monitor listens only on loopback.\n\n" +
+		"With users (monitor.auth.users, HTTP Basic) or tokens (monitor.auth.tokens, Bearer)\n" +
+		"configured, every endpoint but the health ones requires them; without, the monitor\n" +
+		"listens only on loopback.\n\n" +
 		"Flags:\n" + fs.FlagUsages()
 }

@@ -154,7 +154,7 @@ func TestMainStartsWithRedisDown(t *testing.T) {
 
 func TestMainRefusesNonLoopback(t *testing.T) {
 	t.Parallel()
-	const line = "monitor: refusing to listen on %s without authentication; bind to a loopback address (--listen %s) until authentication is configured\n"
+	const line = "monitor: refusing to listen on %s without authentication; add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens), or bind to a loopback address (--listen %s)\n"
 	for _, tc := range []struct {
 		args    []string
 		environ []string
@@ -183,7 +183,7 @@ func TestMainUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--bogus"}, "monitor: unknown flag: --bogus\nRun 'monitor --help' for usage.\n"},
-		{[]string{"serve"}, "monitor: unexpected argument \"serve\"; the monitor takes only flags and the config subcommand\nRun 'monitor --help' for usage.\n"},
+		{[]string{"serve"}, "monitor: unexpected argument \"serve\"; the monitor takes only flags and the config and hash-password subcommands\nRun 'monitor --help' for usage.\n"},
 		{[]string{"--listen"}, "monitor: flag needs an argument: --listen\nRun 'monitor --help' for usage.\n"},
 		{[]string{"--listen", "8080"}, "config: --listen: monitor.listen: \"8080\" is not valid; expected host:port such as 127.0.0.1:8080, or empty\n"},
 		{[]string{"--listen", ""}, "monitor: invalid options: monitor.listen is empty; set a loopback address such as --listen 127.0.0.1:8080\n"},
@@ -363,13 +363,16 @@ func TestRunErrors(t *testing.T) {
 func TestCheckListen(t *testing.T) {
 	t.Parallel()
 	for _, ok := range []string{"127.0.0.1:8080", "127.1.2.3:1", "[::1]:8080", "localhost:0", "LocalHost:80", "[::ffff:127.0.0.1]:80"} {
-		if err := checkListen(ok); err != nil {
+		if err := checkListen(ok, false); err != nil {
 			t.Errorf("checkListen(%q) = %v, want nil", ok, err)
 		}
 	}
 	for _, bad := range []string{"0.0.0.0:8080", ":8080", "[::]:80", "10.0.0.1:80", "localhost.example.com:80", "[fe80::1%eth0]:80"} {
-		if err := checkListen(bad); !errors.Is(err, ErrInsecureListen) {
+		if err := checkListen(bad, false); !errors.Is(err, ErrInsecureListen) {
 			t.Errorf("checkListen(%q) = %v, want ErrInsecureListen", bad, err)
+		}
+		if err := checkListen(bad, true); err != nil {
+			t.Errorf("checkListen(%q) with authentication = %v, want nil", bad, err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,31 +13,43 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
 // Handler is the monitor's http.Handler: the asynqmon UI under the root
-// path and the health endpoints. Close releases its Redis connections.
+// path, the fleet page and API, /metrics and the health endpoints. Close
+// releases its Redis connections.
 type Handler struct {
-	root    http.Handler
-	ui      *asynqmon.HTTPHandler
-	rdb     redis.UniversalClient
-	logger  *slog.Logger
-	pingTTL time.Duration
+	root http.Handler
+	ui   *asynqmon.HTTPHandler
+	// viewerUI is a read-only asynqmon served to viewers, so that the UI
+	// hides the actions they may not take; nil when no viewer can exist.
+	viewerUI  *asynqmon.HTTPHandler
+	rdb       redis.UniversalClient
+	inspector *asynq.Inspector
+	fleetTmpl *template.Template
+	logger    *slog.Logger
+	pingTTL   time.Duration
+	now       func() time.Time
+	auth      *authenticator // nil without authentication
 	// ready remembers the last /readyz outcome so that only changes are
 	// logged, not every probe.
 	ready    atomic.Bool
 	rootPath string
 }
 
-// New builds the monitor's handler from opts. Only Redis, RootPath,
-// ReadOnly, Logger, Middleware and PingTimeout are used; the listen
-// address is Run's business. It does not contact Redis. Errors match
-// ErrInvalidOptions for a bad root path, or come from the Redis
-// configuration (a TLS file that cannot be read, say) and name the key.
+// New builds the monitor's handler from opts. Every option but Listen,
+// Status, OnListen and ShutdownTimeout is used; the listen address is
+// Run's business. It does not contact Redis. Errors match
+// ErrInvalidOptions for a bad root path, user or token, or come from the
+// Redis configuration (a TLS file that cannot be read, say) and name the
+// key.
 func New(opts Options) (*Handler, error) {
 	opts = opts.withDefaults()
 	rp, err := rootPath(opts.RootPath)
@@ -46,6 +59,12 @@ func New(opts Options) (*Handler, error) {
 	connOpt, err := redisconn.ConnOpt(opts.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	var auth *authenticator
+	if opts.Auth.Enabled() {
+		if auth, err = newAuthenticator(opts.Auth, opts.Logger, opts.Now); err != nil {
+			return nil, err
+		}
 	}
 	rdb, err := redisconn.Client(opts.Redis)
 	if err != nil {
@@ -57,31 +76,84 @@ func New(opts Options) (*Handler, error) {
 			RedisConnOpt: connOpt,
 			ReadOnly:     opts.ReadOnly,
 		}),
-		rdb:      rdb,
-		logger:   opts.Logger,
-		pingTTL:  opts.PingTimeout,
-		rootPath: rp,
+		rdb:       rdb,
+		inspector: asynq.NewInspectorFromRedisClient(rdb),
+		fleetTmpl: newFleetTemplate(),
+		logger:    opts.Logger,
+		pingTTL:   opts.PingTimeout,
+		now:       opts.Now,
+		auth:      auth,
+		rootPath:  rp,
+	}
+	if auth != nil && !opts.ReadOnly && hasViewer(opts.Auth) {
+		h.viewerUI = asynqmon.New(asynqmon.Options{RootPath: rp, RedisConnOpt: connOpt, ReadOnly: true})
 	}
 	h.ready.Store(true)
 
-	var ui http.Handler = h.ui
+	var extra []prometheus.Collector
+	if auth != nil {
+		extra = auth.collectors()
+	}
+	app := http.NewServeMux()
+	app.Handle(rp+"/", withFleetLink(rp, http.HandlerFunc(h.serveUI)))
+	app.HandleFunc("GET "+rp+PathFleet, h.fleetPage)
+	app.HandleFunc("GET "+rp+PathFleetAPI, h.fleetAPI)
+	app.Handle("GET "+PathMetrics, newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Logger, extra...))
+	if rp != "" {
+		// "/" leads to the UI; ServeMux already redirects rp to rp+"/".
+		app.Handle("GET /{$}", http.RedirectHandler(rp+"/", http.StatusFound))
+	}
+
+	var protected http.Handler = app
 	for _, mw := range slices.Backward(opts.Middleware) {
-		ui = mw(ui)
+		protected = mw(protected)
+	}
+	if auth != nil {
+		protected = auth.middleware(protected)
 	}
 	csrf := http.NewCrossOriginProtection()
-	ui = loopbackHostOnly(csrf.Handler(ui))
+	protected = csrf.Handler(protected)
+	if auth == nil {
+		// With authentication, a page that rebinds its own name to this
+		// address gains nothing without credentials, and the monitor may
+		// be reached under any name.
+		protected = loopbackHostOnly(protected)
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc(PathHealthz, h.healthz)
 	mux.HandleFunc(PathReadyz, h.readyz)
-	mux.Handle(rp+"/", ui)
-	if rp != "" {
-		// "/" leads to the UI; ServeMux already redirects rp to rp+"/".
-		mux.Handle("GET /{$}", http.RedirectHandler(rp+"/", http.StatusFound))
-	}
+	mux.Handle("/", protected)
 	h.root = securityHeaders(mux)
 	return h, nil
 }
+
+// hasViewer reports whether a user or token has the viewer role.
+func hasViewer(a config.MonitorAuthConfig) bool {
+	for _, u := range a.Users {
+		if u.Role == config.RoleViewer {
+			return true
+		}
+	}
+	for _, t := range a.Tokens {
+		if t.Role == config.RoleViewer {
+			return true
+		}
+	}
+	return false
+}
+
+// serveUI serves asynqmon: the read-only instance to viewers.
+func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request) {
+	if h.viewerUI != nil && principalFrom(r.Context()).role == config.RoleViewer {
+		h.viewerUI.ServeHTTP(w, r)
+		return
+	}
+	h.ui.ServeHTTP(w, r)
+}
+
+// AuthEnabled reports whether the handler requires credentials.
+func (h *Handler) AuthEnabled() bool { return h.auth != nil }
 
 // ServeHTTP serves the UI, its API and the health endpoints.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +166,11 @@ func (h *Handler) RootPath() string { return h.rootPath }
 
 // Close closes the Redis connections of the handler and of asynqmon.
 func (h *Handler) Close() error {
-	return errors.Join(h.ui.Close(), h.rdb.Close())
+	var viewer error
+	if h.viewerUI != nil {
+		viewer = h.viewerUI.Close()
+	}
+	return errors.Join(h.ui.Close(), viewer, h.rdb.Close())
 }
 
 // Ping checks that Redis answers PING within the ping timeout.

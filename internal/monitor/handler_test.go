@@ -39,9 +39,13 @@ type queueSnapshot struct {
 }
 
 // queues calls asynqmon's GET <root>/api/queues.
-func queues(t *testing.T, url string) []queueSnapshot {
+func queues(t *testing.T, url string, hdr ...map[string]string) []queueSnapshot {
 	t.Helper()
-	resp, body := do(t, noRedirect(), http.MethodGet, url, nil)
+	var h map[string]string
+	if len(hdr) > 0 {
+		h = hdr[0]
+	}
+	resp, body := do(t, noRedirect(), http.MethodGet, url, h)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
 	}

@@ -32,15 +32,28 @@ const (
 	// PathReadyz is readiness: 200 "ok" when Redis answers PING, 503
 	// "redis unreachable" otherwise.
 	PathReadyz = "/readyz"
+	// PathMetrics is the Prometheus endpoint, behind the same
+	// authentication as the UI.
+	PathMetrics = "/metrics"
+)
+
+// Paths under the root path, besides asynqmon's.
+const (
+	// PathFleet is the fleet page.
+	PathFleet = "/fleet"
+	// PathFleetAPI is the fleet report as JSON (FleetReport).
+	PathFleetAPI = "/api/v1/fleet"
 )
 
 var (
 	// ErrInsecureListen is matched by the error Run returns when the listen
-	// address is not a loopback address: without authentication the
-	// monitor serves only this machine.
+	// address is not a loopback address and no user or token is
+	// configured: without authentication the monitor serves only this
+	// machine.
 	ErrInsecureListen = errors.New("monitor: refusing a non-loopback address without authentication")
 	// ErrInvalidOptions is matched by errors about a malformed option: an
-	// empty or malformed listen address, or a bad root path.
+	// empty or malformed listen address, a bad root path, or a user or
+	// token that is not valid.
 	ErrInvalidOptions = errors.New("monitor: invalid options")
 )
 
@@ -56,8 +69,16 @@ type Options struct {
 	// GET (405 Method Not Allowed) and hide the UI's mutating actions.
 	ReadOnly bool
 	// Listen is the host:port Run listens on. It must be a loopback
-	// address; port 0 picks a free port (see OnListen).
+	// address unless Auth has a user or a token; port 0 picks a free port
+	// (see OnListen).
 	Listen string
+	// Auth holds the users and tokens allowed in, and the failed-login
+	// limit. With neither users nor tokens every request is let in, and
+	// only loopback addresses and Host headers are served.
+	Auth config.MonitorAuthConfig
+	// Now is the clock of the failed-login limiter and the fleet page. Nil
+	// means time.Now.
+	Now func() time.Time
 	// Logger receives the JSON log lines. Nil discards them.
 	Logger *slog.Logger
 	// Status receives the one-line messages meant for a person at a
@@ -67,9 +88,9 @@ type Options struct {
 	// OnListen, when set, is called by Run once it serves, with the bound
 	// address (useful with port 0) and after the status line is written.
 	OnListen func(addr net.Addr)
-	// Middleware wraps the UI and its API, first element outermost, inside
-	// the loopback and cross-origin checks. The health endpoints are not
-	// wrapped. This is where authentication plugs in.
+	// Middleware wraps the UI, its API, the fleet endpoints and /metrics,
+	// first element outermost, inside the loopback, cross-origin and
+	// authentication checks. The health endpoints are not wrapped.
 	Middleware []func(http.Handler) http.Handler
 	// ShutdownTimeout bounds the graceful shutdown of Run. Zero means
 	// DefaultShutdownTimeout.
@@ -87,6 +108,7 @@ func OptionsFromConfig(cfg config.Config) Options {
 		RootPath: cfg.Monitor.RootPath,
 		ReadOnly: cfg.Monitor.ReadOnly,
 		Listen:   cfg.Monitor.Listen,
+		Auth:     cfg.Monitor.Auth,
 	}
 }
 
@@ -103,6 +125,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PingTimeout <= 0 {
 		o.PingTimeout = DefaultPingTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -138,6 +163,9 @@ func rootPath(p string) (string, error) {
 	if trimmed == PathHealthz || trimmed == PathReadyz {
 		return "", bad("it is reserved for the health endpoint")
 	}
+	if trimmed == PathMetrics {
+		return "", bad("it is reserved for the metrics endpoint")
+	}
 	return trimmed, nil
 }
 
@@ -152,16 +180,17 @@ type insecureListenError struct {
 }
 
 func (e *insecureListenError) Error() string {
-	return fmt.Sprintf("monitor: refusing to listen on %s without authentication; bind to a loopback address (--listen %s) until authentication is configured",
+	return fmt.Sprintf("monitor: refusing to listen on %s without authentication; add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens), or bind to a loopback address (--listen %s)",
 		e.addr, e.suggestion)
 }
 
 func (e *insecureListenError) Is(target error) bool { return target == ErrInsecureListen }
 
 // checkListen accepts host:port whose host is a loopback IP or
-// "localhost". Any other host, an empty host (every interface) included,
-// is refused with an error matching ErrInsecureListen.
-func checkListen(addr string) error {
+// "localhost", and any host when auth is set. Otherwise a host, an empty
+// host (every interface) included, is refused with an error matching
+// ErrInsecureListen.
+func checkListen(addr string, auth bool) error {
 	if addr == "" {
 		return fmt.Errorf("%w: monitor.listen is empty; set a loopback address such as --listen 127.0.0.1:8080", ErrInvalidOptions)
 	}
@@ -169,7 +198,7 @@ func checkListen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("%w: monitor.listen %q is not valid; expected host:port such as 127.0.0.1:8080", ErrInvalidOptions, addr)
 	}
-	if loopbackHost(host) {
+	if auth || loopbackHost(host) {
 		return nil
 	}
 	return &insecureListenError{addr: addr, suggestion: net.JoinHostPort("127.0.0.1", port)}

@@ -33,7 +33,7 @@ const (
 // then is reported the same way and is not an error.
 func Run(ctx context.Context, opts Options) error {
 	opts = opts.withDefaults()
-	if err := checkListen(opts.Listen); err != nil {
+	if err := checkListen(opts.Listen, opts.Auth.Enabled()); err != nil {
 		return err
 	}
 	h, err := New(opts)
@@ -96,11 +96,18 @@ func Run(ctx context.Context, opts Options) error {
 // announce tells the person and the log where the UI is, and whether Redis
 // answers.
 func announce(ctx context.Context, h *Handler, opts Options, url, redisDesc string) {
-	fmt.Fprintf(opts.Status, "monitor: serving %s (Redis %s)\n", url, redisDesc)
+	authDesc := ""
+	if h.AuthEnabled() {
+		authDesc = fmt.Sprintf("; authentication: %d users, %d tokens", len(opts.Auth.Users), len(opts.Auth.Tokens))
+	}
+	fmt.Fprintf(opts.Status, "monitor: serving %s (Redis %s%s)\n", url, redisDesc, authDesc)
 	opts.Logger.Info("monitor serving",
 		slog.String("url", url),
 		slog.String("redis", redisDesc),
-		slog.Bool("read_only", opts.ReadOnly))
+		slog.Bool("read_only", opts.ReadOnly),
+		slog.Bool("auth", h.AuthEnabled()),
+		slog.Int("users", len(opts.Auth.Users)),
+		slog.Int("tokens", len(opts.Auth.Tokens)))
 	if err := h.Ping(ctx); err != nil {
 		fmt.Fprintf(opts.Status, "monitor: warning: Redis %s does not answer (%v); the UI shows errors until it does\n", redisDesc, err)
 		opts.Logger.Warn("redis unreachable at start; serving anyway",

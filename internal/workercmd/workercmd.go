@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -35,6 +36,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/cli"
 	"github.com/tuskq/tuskq/logging"
+	"github.com/tuskq/tuskq/plugins"
 	"github.com/tuskq/tuskq/processors"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
@@ -73,6 +75,9 @@ func Main(ctx context.Context, env Env) int {
 	if len(env.Args) > 0 && env.Args[0] == "config" {
 		return cli.ConfigCommand(env.Args[1:], env.Environ, env.Stdout, env.Stderr, addWorkerFlags)
 	}
+	if len(env.Args) > 0 && env.Args[0] == "plugins" {
+		return pluginsCommand(ctx, env.Args[1:], env)
+	}
 	fs, err := flagSet()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "worker: %v\n", err)
@@ -95,12 +100,17 @@ func Main(ctx context.Context, env Env) int {
 		fmt.Fprintln(env.Stderr, err)
 		return cli.LoadExitCode(err)
 	}
-	w, logger, err := build(cfg, env.Stderr)
+	w, logger, ps, err := build(ctx, cfg, env)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "worker: %v\n", err)
+		fmt.Fprintf(env.Stderr, "worker: %v\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		// Redis trouble or an unsafe or missing plugin directory is a
+		// failure of the environment, not bad input.
+		if errors.Is(err, errFleetState) || errors.Is(err, plugins.ErrInsecure) || errors.Is(err, iofs.ErrNotExist) {
+			return cli.ExitFailure
+		}
 		return cli.ExitUsage
 	}
-	return run(ctx, w, logger, env)
+	return withPlugins(ctx, ps, env.Stderr, func() int { return run(ctx, w, logger, env) })
 }
 
 // flagSet defines the worker's flags: the shared ones of config.AddFlags
@@ -137,22 +147,24 @@ func usage(fs *pflag.FlagSet) string {
 	return "Usage:\n" +
 		"  worker [flags]                 process tasks until SIGTERM or SIGINT\n" +
 		"  worker config print            print the effective configuration (secrets masked)\n" +
-		"  worker config validate FILE    check a configuration file\n\n" +
+		"  worker config validate FILE    check a configuration file\n" +
+		"  worker plugins list|show|enable|disable|config   fleet-wide plugin state (worker plugins --help)\n\n" +
 		"Signals: SIGTERM/SIGINT shut down gracefully (a second one exits at once),\n" +
 		"SIGTSTP stops fetching new tasks.\n\n" +
 		"Flags:\n" + fs.FlagUsages()
 }
 
-// build makes the logger, the registry of built-in processors and the
-// worker from the configuration.
-func build(cfg config.Config, stderr io.Writer) (*worker.Worker, *slog.Logger, error) {
+// build makes the logger, the registry of built-in processors, the plugin
+// manager (nil when plugins.dir is empty) and the worker from the
+// configuration.
+func build(ctx context.Context, cfg config.Config, env Env) (*worker.Worker, *slog.Logger, *pluginSet, error) {
 	level, err := logging.ParseLevel(cfg.Log.Level)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	logger, err := logging.New(stderr, logging.Options{Level: level, Format: cfg.Log.Format})
+	logger, err := logging.New(env.Stderr, logging.Options{Level: level, Format: cfg.Log.Format})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	reg := tasks.NewRegistry()
 	err = processors.RegisterBuiltins(reg, processors.Options{
@@ -160,13 +172,23 @@ func build(cfg config.Config, stderr io.Writer) (*worker.Worker, *slog.Logger, e
 		Logger:         logger,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	w, err := worker.New(worker.Options{Config: cfg, Logger: logger, Registry: reg, RetryDelay: retryDelay})
+	w, err := worker.New(worker.Options{
+		Config:     cfg,
+		Logger:     logger,
+		Registry:   reg,
+		RetryDelay: pluginRetryDelay(cfg, retryDelay),
+		IsFailure:  pluginIsFailure(cfg),
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return w, logger, nil
+	ps, err := newPlugins(ctx, cfg, reg, logger, env.Environ)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return w, logger, ps, nil
 }
 
 // maxRetryAfter caps the delay a webhook receiver may ask for with

@@ -1,0 +1,272 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/tasks"
+)
+
+// readBody reads a JSON request body of at most api.max_body_bytes.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		got := "no Content-Type"
+		if ct != "" {
+			got = "Content-Type " + strconv.Quote(ct)
+		}
+		return nil, newProblem(ProblemUnsupportedMedia, http.StatusUnsupportedMediaType,
+			fmt.Sprintf("the request has %s; send a JSON body with Content-Type: application/json", got))
+	}
+	limit := int64(h.api.MaxBodyBytes)
+	tooLarge := newProblem(ProblemTooLarge, http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("the body is larger than %d bytes (api.max_body_bytes); send fewer or smaller tasks", limit))
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		return nil, invalid(FieldError{Field: "body", Detail: fmt.Sprintf("could not be read: %v", err)})
+	}
+	return body, nil
+}
+
+// idempotencyKey returns the request's Idempotency-Key; "" when it has
+// none.
+func idempotencyKey(r *http.Request) (string, *Problem) {
+	vals := r.Header.Values(HeaderIdempotencyKey)
+	switch len(vals) {
+	case 0:
+		return "", nil
+	case 1:
+		return vals[0], checkIdempotencyKey(vals[0])
+	}
+	return "", invalid(FieldError{Field: HeaderIdempotencyKey, Detail: "sent more than once; send one key per request"})
+}
+
+// prepare checks a decoded task against the token's scope, the known
+// queues and the payload schema, and settles its queue and trace headers.
+// prefix names the task in errors ("" or "tasks[3].").
+func (h *Handler) prepare(ctx context.Context, p *principal, prefix string, req *TaskRequest, ri *reqInfo) *Problem {
+	queue := req.Options.Queue
+	if queue == "" {
+		queue = h.routeQueue(req.Type)
+	}
+	if queue == "" {
+		queue = "default"
+	}
+	if prob := p.scope(prefix, queue, req.Type); prob != nil {
+		return prob
+	}
+	known, err := h.queues.known(queue)
+	if err != nil {
+		return h.unavailable(ctx, err)
+	}
+	if !known { // a route's queue is always known; "default" may not be
+		return invalid(FieldError{Field: prefix + "queue", Detail: fmt.Sprintf(
+			"unknown queue %q; known queues: %s (worker.queues, route queues and queues of running workers)", queue, h.queues.describe())})
+	}
+	req.Options.Queue = queue
+	if h.validator != nil {
+		if err := h.validator.ValidatePayload(ctx, req.Type, req.Payload); err != nil {
+			return invalid(FieldError{Field: prefix + "payload", Detail: err.Error()})
+		}
+	}
+	if th := ri.traceHeaders(); th != nil && req.Options.Headers[tasks.HeaderTraceparent] == "" {
+		if req.Options.Headers == nil {
+			req.Options.Headers = th
+		} else {
+			maps.Copy(req.Options.Headers, th)
+		}
+	}
+	return nil
+}
+
+// routeQueue returns the queue of the route of taskType, resolved as
+// tasks.Client does: the exact type, else the longest prefix pattern.
+func (h *Handler) routeQueue(taskType string) string {
+	rc, _ := config.Config{Routes: h.routes}.Route(taskType)
+	return rc.Queue
+}
+
+// create serves POST /v1/tasks.
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *principal) {
+	ctx := r.Context()
+	ri := infoOf(ctx)
+	body, prob := h.readBody(w, r)
+	if prob != nil {
+		writeProblem(w, prob)
+		return
+	}
+	key, prob := idempotencyKey(r)
+	if prob != nil {
+		writeProblem(w, prob)
+		return
+	}
+	req, errs := DecodeTask(body, "")
+	if errs != nil {
+		writeProblem(w, invalid(errs...))
+		return
+	}
+	if prob := h.prepare(ctx, p, "", &req, ri); prob != nil {
+		writeProblem(w, prob)
+		return
+	}
+	var (
+		claim *idemClaim
+		fp    string
+	)
+	if key != "" {
+		var err error
+		fp = fingerprint("POST "+PathTasks, body)
+		claim, prob, err = h.idem.begin(ctx, p.name, key, fp)
+		switch {
+		case err != nil:
+			writeProblem(w, h.unavailable(ctx, err))
+			return
+		case prob != nil:
+			writeProblem(w, prob)
+			return
+		case claim.replay != nil:
+			w.Header().Set(HeaderReplayed, "true")
+			if loc := locationOf(claim.replay.Body); loc != "" {
+				w.Header().Set("Location", loc)
+			}
+			writeJSONBytes(w, claim.replay.Status, claim.replay.answer())
+			return
+		}
+		if req.Options.TaskID == "" {
+			req.Options.TaskID = claim.taskID
+		}
+	}
+	tc, prob := h.enqueue(ctx, &req, claim != nil && req.Options.TaskID == claim.taskID)
+	if prob != nil {
+		if claim != nil {
+			h.release(ctx, claim)
+		}
+		writeProblem(w, prob)
+		return
+	}
+	ri.traceID = tc.TraceID
+	out, _ := json.Marshal(tc) // strings only: cannot fail
+	out = append(out, '\n')
+	if claim != nil {
+		if err := h.idem.finish(context.WithoutCancel(ctx), claim, fp, http.StatusCreated, out); err != nil {
+			h.logger.WarnContext(ctx, "idempotent answer not stored; a retry with the same key may enqueue again",
+				slog.String("error", err.Error()))
+		}
+	}
+	w.Header().Set("Location", taskPath(tc.Queue, tc.ID))
+	writeJSONBytes(w, http.StatusCreated, out)
+}
+
+// locationOf returns the task path of a stored TaskCreated answer.
+func locationOf(body []byte) string {
+	var tc TaskCreated
+	if json.Unmarshal(body, &tc) != nil || tc.ID == "" {
+		return ""
+	}
+	return taskPath(tc.Queue, tc.ID)
+}
+
+// release frees an idempotency key after a request that stored nothing.
+func (h *Handler) release(ctx context.Context, c *idemClaim) {
+	if err := h.idem.abandon(context.WithoutCancel(ctx), c); err != nil {
+		h.logger.WarnContext(ctx, "idempotency key not released; it frees itself within 30s", slog.String("error", err.Error()))
+	}
+}
+
+// enqueue stores one prepared task. derivedID says its ID comes from an
+// Idempotency-Key, so that an existing task with that ID is the one an
+// earlier attempt of the same request stored. A request received in full
+// is carried out even if the client goes away meanwhile: the enqueue does
+// not inherit the request's cancellation.
+func (h *Handler) enqueue(ctx context.Context, req *TaskRequest, derivedID bool) (*TaskCreated, *Problem) {
+	info, err := h.client.Enqueue(context.WithoutCancel(ctx), req.Type, req.Payload, &req.Options)
+	if err == nil {
+		tc := created(info.TaskInfo, info.TraceID)
+		return &tc, nil
+	}
+	return h.enqueueFailure(ctx, "", req, derivedID, err)
+}
+
+// enqueueFailure turns an enqueue error into the answer; prefix names the
+// task in errors ("" or "tasks[3].").
+func (h *Handler) enqueueFailure(ctx context.Context, prefix string, req *TaskRequest, derivedID bool, err error) (*TaskCreated, *Problem) {
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict) && derivedID:
+		info, gerr := h.insp.GetTaskInfo(req.Options.Queue, req.Options.TaskID)
+		if gerr != nil {
+			return nil, h.unavailable(ctx, gerr)
+		}
+		tc := created(info, tasks.TraceIDFromHeaders(info.Headers))
+		return &tc, nil
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return nil, newProblem(ProblemTaskIDConflict, http.StatusConflict,
+			fmt.Sprintf("task ID %q is already used by a task in queue %q; leave id out to get a generated one", req.Options.TaskID, req.Options.Queue),
+			FieldError{Field: prefix + "id", Detail: "already used in this queue"})
+	case errors.Is(err, asynq.ErrDuplicateTask):
+		return nil, newProblem(ProblemDuplicateTask, http.StatusConflict,
+			"an equal task (same type, queue and payload) was enqueued with unique and its uniqueness has not expired")
+	case errors.Is(err, tasks.ErrBadOptions):
+		return nil, invalid(FieldError{Field: bodyField(prefix), Detail: err.Error()})
+	}
+	return nil, h.unavailable(ctx, err)
+}
+
+// unavailable turns a failure to use Redis into a 503 problem, and any
+// other error into a 500; both are logged (error texts hold no secrets).
+func (h *Handler) unavailable(ctx context.Context, err error) *Problem {
+	if redisDown(err) {
+		h.logger.WarnContext(ctx, "redis unavailable", slog.String("error", err.Error()))
+		return problemUnavailable()
+	}
+	h.logger.ErrorContext(ctx, "request failed", slog.String("error", err.Error()))
+	return newProblem(ProblemInternal, http.StatusInternalServerError, "the request failed; the server log has the details")
+}
+
+// problemUnavailable is the 503 answer when Redis cannot be used.
+func problemUnavailable() *Problem {
+	return newProblem(ProblemUnavailable, http.StatusServiceUnavailable,
+		"Redis does not answer; retry later, with the same Idempotency-Key if the request had one")
+}
+
+// redisDown reports whether err means Redis could not be used: a network
+// error, a closed or exhausted pool, a timeout, or a Redis that refuses
+// writes for now (loading, failing over, read-only replica).
+func redisDown(err error) bool {
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "connection refused", "i/o timeout", "connection reset"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

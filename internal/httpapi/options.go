@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/tuskq/tuskq/config"
+)
+
+// Defaults applied to zero Options fields.
+const (
+	// DefaultShutdownTimeout bounds how long Run lets requests in flight
+	// finish after its context is cancelled.
+	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultCancelWait bounds how long DELETE waits for an active task to
+	// stop after asking its worker to cancel it.
+	DefaultCancelWait = 5 * time.Second
+	// DefaultIdempotencyWait bounds how long a request waits for another
+	// request with the same Idempotency-Key that is still in progress.
+	DefaultIdempotencyWait = 10 * time.Second
+	// DefaultPingTimeout bounds the Redis PING of /readyz.
+	DefaultPingTimeout = 2 * time.Second
+)
+
+var (
+	// ErrInsecureListen is matched by the error Run returns for a listen
+	// address that is not loopback while no token is configured.
+	ErrInsecureListen = errors.New("refusing a non-loopback address without tokens")
+	// ErrInvalidOptions is matched by errors about unusable options: a
+	// malformed listen address, a token that is too short or used twice,
+	// an invalid configuration.
+	ErrInvalidOptions = errors.New("invalid API options")
+)
+
+// SchemaValidator checks a payload before it is enqueued; it is the hook
+// through which plugins that publish payload schemas take part.
+// ValidatePayload returns nil when the payload is acceptable, or when it
+// knows no schema for the type; any error rejects the task with a 400
+// problem whose errors name the field "payload" and carry the error's
+// text, which must not echo secrets from the payload. It is called
+// concurrently.
+type SchemaValidator interface {
+	ValidatePayload(ctx context.Context, taskType string, payload []byte) error
+}
+
+// Options configures New and Run.
+type Options struct {
+	// Config is the whole tuskq configuration. The API reads the redis
+	// section (connection), worker.queues and routes (the queues it
+	// knows and the routing defaults) and the api section.
+	Config config.Config
+	// Logger receives one JSON line per request and the server's own
+	// lines. Nil discards them.
+	Logger *slog.Logger
+	// Status receives the one-line messages meant for a person: the URL
+	// served, a Redis unreachable at start. Nil discards them.
+	Status io.Writer
+	// OnListen, when set, is called by Run once it serves, with the bound
+	// address (useful with port 0).
+	OnListen func(addr net.Addr)
+	// SchemaValidator, when set, validates every payload before it is
+	// enqueued. Nil validates nothing.
+	SchemaValidator SchemaValidator
+	// ShutdownTimeout bounds the graceful shutdown of Run. Zero means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// CancelWait bounds how long DELETE of an active task waits for it to
+	// stop. Zero means DefaultCancelWait.
+	CancelWait time.Duration
+	// IdempotencyWait bounds how long a request waits for another one with
+	// the same Idempotency-Key that is still in progress. Zero means
+	// DefaultIdempotencyWait.
+	IdempotencyWait time.Duration
+	// PingTimeout bounds the Redis PING of /readyz. Zero means
+	// DefaultPingTimeout.
+	PingTimeout time.Duration
+}
+
+// withDefaults fills the zero fields.
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Status == nil {
+		o.Status = io.Discard
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.CancelWait <= 0 {
+		o.CancelWait = DefaultCancelWait
+	}
+	if o.IdempotencyWait <= 0 {
+		o.IdempotencyWait = DefaultIdempotencyWait
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = DefaultPingTimeout
+	}
+	return o
+}
+
+// insecureListenError is the refusal of a non-loopback address without
+// tokens.
+type insecureListenError struct {
+	addr, suggestion string
+}
+
+func (e *insecureListenError) Error() string {
+	return fmt.Sprintf("enqueue serve: refusing to listen on %s without tokens: anyone who can reach it could enqueue and delete tasks; add api.tokens, or listen on loopback (--listen %s)",
+		e.addr, e.suggestion)
+}
+
+func (e *insecureListenError) Is(target error) bool { return target == ErrInsecureListen }
+
+// checkListen accepts a loopback host:port, and any host:port when tokens
+// are required.
+func checkListen(addr string, tokens bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: api.listen %q is not valid; expected host:port such as 127.0.0.1:8090", ErrInvalidOptions, addr)
+	}
+	if tokens || loopbackHost(host) {
+		return nil
+	}
+	return &insecureListenError{addr: addr, suggestion: net.JoinHostPort("127.0.0.1", port)}
+}
+
+// loopbackHost reports whether host (without port or brackets) is
+// "localhost" or a loopback IP address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// describeRedis names the Redis deployment for people.
+func describeRedis(c config.RedisConfig) string {
+	switch c.Mode {
+	case config.ModeSentinel:
+		return fmt.Sprintf("sentinel master %s via %s", c.MasterName, strings.Join(c.Addrs, ","))
+	case config.ModeCluster:
+		return "cluster " + strings.Join(c.Addrs, ",")
+	}
+	return c.Addr
+}

@@ -1,0 +1,371 @@
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/tasks"
+)
+
+// openAPI is the OpenAPI 3.1 description of the API, served at
+// GET /v1/openapi.yaml.
+//
+//go:embed openapi.yaml
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3.1 description of the API (YAML).
+func OpenAPI() []byte { return slices.Clone(openAPI) }
+
+// Paths of the endpoints.
+const (
+	PathTasks   = "/v1/tasks"
+	PathBatch   = "/v1/tasks/batch"
+	PathTask    = "/v1/queues/{queue}/tasks/{id}"
+	PathOpenAPI = "/v1/openapi.yaml"
+	PathHealthz = "/healthz"
+	PathReadyz  = "/readyz"
+)
+
+// Route is one operation the API serves.
+type Route struct {
+	// Method is the HTTP method ("POST").
+	Method string
+	// Path is the path pattern, with {name} for a path parameter.
+	Path string
+	// Public routes need no token.
+	Public bool
+}
+
+// String returns "METHOD PATH".
+func (r Route) String() string { return r.Method + " " + r.Path }
+
+// route is a Route and its handler.
+type route struct {
+	Route
+	serve func(h *Handler, w http.ResponseWriter, r *http.Request, p *principal)
+}
+
+// routeTable lists every operation, in the order of the documentation.
+func routeTable() []route {
+	return []route{
+		{Route{http.MethodPost, PathTasks, false}, (*Handler).create},
+		{Route{http.MethodPost, PathBatch, false}, (*Handler).batch},
+		{Route{http.MethodGet, PathTask, false}, (*Handler).get},
+		{Route{http.MethodDelete, PathTask, false}, (*Handler).delete},
+		{Route{http.MethodGet, PathOpenAPI, true}, (*Handler).openapi},
+		{Route{http.MethodGet, PathHealthz, true}, (*Handler).healthz},
+		{Route{http.MethodGet, PathReadyz, true}, (*Handler).readyz},
+	}
+}
+
+// Routes lists every operation the API serves.
+func Routes() []Route {
+	table := routeTable()
+	out := make([]Route, len(table))
+	for i, rt := range table {
+		out[i] = rt.Route
+	}
+	return out
+}
+
+// Handler is the API's http.Handler. Close releases its Redis connections.
+type Handler struct {
+	opts      Options
+	api       config.APIConfig
+	client    *tasks.Client
+	insp      *asynq.Inspector
+	rdb       redis.UniversalClient
+	auth      *authenticator
+	queues    *queueSet
+	idem      *idemStore
+	routes    map[string]config.RouteConfig
+	validator SchemaValidator
+	logger    *slog.Logger
+	root      http.Handler
+}
+
+// sharedConn hands an existing go-redis client to tasks.NewClient, so the
+// task client, the inspector and the idempotency records share one pool.
+type sharedConn struct{ rdb redis.UniversalClient }
+
+// MakeRedisClient returns the shared client.
+func (s sharedConn) MakeRedisClient() any { return s.rdb }
+
+// New builds the API handler. It validates opts.Config and the tokens
+// (errors match ErrInvalidOptions, or are a *config.ValidationError) and
+// does not contact Redis.
+func New(opts Options) (*Handler, error) {
+	opts = opts.withDefaults()
+	cfg := opts.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	auth, err := newAuthenticator(cfg.API.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := redisconn.Client(cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	client, err := tasks.NewClient(sharedConn{rdb}, tasks.ClientOptions{Routes: routesOf(cfg.Routes)})
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	h := &Handler{
+		opts:      opts,
+		api:       cfg.API,
+		client:    client,
+		insp:      client.Inspector(),
+		rdb:       rdb,
+		auth:      auth,
+		queues:    newQueueSet(cfg, client.Inspector()),
+		idem:      &idemStore{rdb: rdb, ttl: cfg.API.IdempotencyTTL, wait: opts.IdempotencyWait},
+		routes:    cfg.Routes,
+		validator: opts.SchemaValidator,
+		logger:    opts.Logger,
+	}
+	h.root = h.accessLog(h.hostCheck(h.mux()))
+	return h, nil
+}
+
+// routesOf converts the routes section to client routes.
+func routesOf(routes map[string]config.RouteConfig) []tasks.Route {
+	out := make([]tasks.Route, 0, len(routes))
+	for pattern, r := range routes {
+		out = append(out, tasks.Route{Pattern: pattern, Queue: r.Queue, MaxRetry: r.MaxRetry, Timeout: r.Timeout, UniqueTTL: r.UniqueTTL})
+	}
+	return out
+}
+
+// ServeHTTP serves the API.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
+
+// Close closes the Redis connections.
+func (h *Handler) Close() error { return h.client.Close() }
+
+// Ping checks that Redis answers within the ping timeout.
+func (h *Handler) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.PingTimeout)
+	defer cancel()
+	if err := h.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis ping: %w", err)
+	}
+	return nil
+}
+
+// mux routes requests by path, then by method, answering unknown paths
+// (404) and methods (405) with problems.
+func (h *Handler) mux() http.Handler {
+	mux := http.NewServeMux()
+	byPath := map[string][]route{}
+	var paths []string
+	for _, rt := range routeTable() {
+		if byPath[rt.Path] == nil {
+			paths = append(paths, rt.Path)
+		}
+		byPath[rt.Path] = append(byPath[rt.Path], rt)
+	}
+	for _, path := range paths {
+		mux.Handle(path, h.dispatch(byPath[path]))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, newProblem(ProblemNotFound, http.StatusNotFound,
+			fmt.Sprintf("no such endpoint: %s; the API serves %s (see GET %s)", r.URL.Path, strings.Join(paths, ", "), PathOpenAPI)))
+	})
+	return mux
+}
+
+// dispatch picks the route of the request's method among routes (which
+// share a path), authenticates the request unless the route is public,
+// and serves it.
+func (h *Handler) dispatch(routes []route) http.Handler {
+	allow := make([]string, len(routes))
+	for i, rt := range routes {
+		allow[i] = rt.Method
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := slices.IndexFunc(routes, func(rt route) bool { return rt.Method == r.Method })
+		if i < 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeProblem(w, newProblem(ProblemMethodNotAllowed, http.StatusMethodNotAllowed,
+				fmt.Sprintf("%s does not accept %s; use %s", r.URL.Path, r.Method, strings.Join(allow, " or "))))
+			return
+		}
+		rt := routes[i]
+		p := &principal{}
+		if !rt.Public {
+			var prob *Problem
+			var challenge string
+			p, prob, challenge = h.auth.authenticate(r)
+			if prob != nil {
+				w.Header().Set("WWW-Authenticate", challenge)
+				writeProblem(w, prob)
+				return
+			}
+			infoOf(r.Context()).token = p.name
+		}
+		rt.serve(h, w, r, p)
+	})
+}
+
+// hostCheck answers 403 to requests whose Host is not loopback while no
+// token is configured: a web page must not reach an unauthenticated API by
+// pointing its own name at 127.0.0.1 (DNS rebinding).
+func (h *Handler) hostCheck(next http.Handler) http.Handler {
+	if h.auth.enabled() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hp, _, err := net.SplitHostPort(host); err == nil {
+			host = hp
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if !loopbackHost(host) {
+			writeProblem(w, newProblem(ProblemHostNotAllowed, http.StatusForbidden, fmt.Sprintf(
+				"host %q is not allowed; without tokens the API answers only to 127.0.0.1, [::1] and localhost", r.Host)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *Handler) openapi(w http.ResponseWriter, _ *http.Request, _ *principal) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(openAPI)
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request, _ *principal) {
+	plain(w, http.StatusOK, "ok\n")
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request, _ *principal) {
+	if err := h.Ping(r.Context()); err != nil {
+		plain(w, http.StatusServiceUnavailable, "redis unreachable\n")
+		return
+	}
+	plain(w, http.StatusOK, "ok\n")
+}
+
+func plain(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(body))
+}
+
+// Timeouts of the HTTP server.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	writeTimeout      = time.Minute
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// Run serves the API on opts.Config.API.Listen until ctx is cancelled,
+// then shuts down gracefully: requests in flight get opts.ShutdownTimeout
+// to finish. It returns nil after a shutdown.
+//
+// Before listening it refuses a non-loopback address when no token is
+// configured (an error matching ErrInsecureListen whose text is the one
+// line to show) and invalid options (ErrInvalidOptions, or a
+// *config.ValidationError). A Redis that does not answer at start is
+// reported on opts.Status and in the log, and is not an error: requests
+// answer 503 until it does.
+func Run(ctx context.Context, opts Options) error {
+	opts = opts.withDefaults()
+	if err := checkListen(opts.Config.API.Listen, len(opts.Config.API.Tokens) > 0); err != nil {
+		return err
+	}
+	h, err := New(opts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := h.Close(); err != nil {
+			opts.Logger.Warn("closing redis connections", slog.String("error", err.Error()))
+		}
+	}()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", opts.Config.API.Listen)
+	if err != nil {
+		return fmt.Errorf("enqueue serve: cannot listen on %s: %w", opts.Config.API.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	h.announce(ctx, "http://"+ln.Addr().String()+"/v1/")
+	if opts.OnListen != nil {
+		opts.OnListen(ln.Addr())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("enqueue serve: serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	opts.Logger.Info("api shutting down",
+		slog.String("reason", context.Cause(ctx).Error()),
+		slog.String("timeout", opts.ShutdownTimeout.String()))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		opts.Logger.Warn("requests still running at the shutdown timeout were cut off", slog.String("error", err.Error()))
+		_ = srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("enqueue serve: serve on %s: %w", ln.Addr(), err)
+	}
+	opts.Logger.Info("api stopped")
+	return nil
+}
+
+// announce tells the person and the log where the API is, how it
+// authenticates, and whether Redis answers.
+func (h *Handler) announce(ctx context.Context, url string) {
+	redisDesc := describeRedis(h.opts.Config.Redis)
+	auth := "no tokens: loopback only"
+	switch n := len(h.api.Tokens); n {
+	case 0:
+	case 1:
+		auth = "1 bearer token"
+	default:
+		auth = fmt.Sprintf("%d bearer tokens", n)
+	}
+	fmt.Fprintf(h.opts.Status, "enqueue serve: serving %s (Redis %s; %s)\n", url, redisDesc, auth)
+	h.logger.Info("api serving",
+		slog.String("url", url),
+		slog.String("redis", redisDesc),
+		slog.Int("tokens", len(h.api.Tokens)))
+	if err := h.Ping(ctx); err != nil {
+		fmt.Fprintf(h.opts.Status, "enqueue serve: warning: Redis %s does not answer (%v); requests answer 503 until it does\n", redisDesc, err)
+		h.logger.Warn("redis unreachable at start; serving anyway",
+			slog.String("redis", redisDesc), slog.String("error", err.Error()))
+	}
+}

@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// lookup reads the task named by the request path after checking the
+// token's scope; it answers the problem itself and returns nil on failure.
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, p *principal) *asynq.TaskInfo {
+	queue, id := r.PathValue("queue"), r.PathValue("id")
+	if prob := p.scope("", queue, ""); prob != nil {
+		writeProblem(w, prob)
+		return nil
+	}
+	info, err := h.insp.GetTaskInfo(queue, id)
+	if err != nil {
+		writeProblem(w, h.lookupFailure(r.Context(), queue, id, err))
+		return nil
+	}
+	if prob := p.scope("", queue, info.Type); prob != nil {
+		writeProblem(w, prob)
+		return nil
+	}
+	return info
+}
+
+// lookupFailure turns an error of the inspector into the answer.
+func (h *Handler) lookupFailure(ctx context.Context, queue, id string, err error) *Problem {
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return newProblem(ProblemNotFound, http.StatusNotFound, fmt.Sprintf(
+			"no task %q in queue %q: it never existed, was deleted, or completed without a retention", id, queue))
+	}
+	return h.unavailable(ctx, err)
+}
+
+// get serves GET /v1/queues/{queue}/tasks/{id}.
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, p *principal) {
+	if info := h.lookup(w, r, p); info != nil {
+		writeJSON(w, http.StatusOK, detail(info))
+	}
+}
+
+// delete serves DELETE /v1/queues/{queue}/tasks/{id}: a task that is not
+// running is deleted; a running one is cancelled (its worker cancels the
+// processor's context and records the attempt as failed at once, whether
+// or not the processor returns), then deleted.
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request, p *principal) {
+	info := h.lookup(w, r, p)
+	if info == nil {
+		return
+	}
+	ctx := r.Context()
+	res := DeleteResult{ID: info.ID, Type: info.Type, Queue: info.Queue, State: info.State.String(), Outcome: "deleted"}
+	if info.State != asynq.TaskStateActive {
+		err := h.insp.DeleteTask(info.Queue, info.ID)
+		switch {
+		case err == nil:
+			writeJSON(w, http.StatusOK, res)
+			return
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			writeProblem(w, h.lookupFailure(ctx, info.Queue, info.ID, err))
+			return
+		}
+		// It became active meanwhile: cancel it below. Any other error
+		// shows again there.
+		if now, gerr := h.insp.GetTaskInfo(info.Queue, info.ID); gerr != nil || now.State != asynq.TaskStateActive {
+			writeProblem(w, h.unavailable(ctx, err))
+			return
+		}
+	}
+	h.cancel(w, r, res)
+}
+
+// cancel asks the worker running the task to stop it, waits up to
+// CancelWait for it to leave the active state, and deletes it.
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, res DeleteResult) {
+	ctx := r.Context()
+	if err := h.insp.CancelProcessing(res.ID); err != nil {
+		writeProblem(w, h.unavailable(ctx, err))
+		return
+	}
+	deadline := time.Now().Add(h.opts.CancelWait)
+	delay := 5 * time.Millisecond
+	for {
+		info, err := h.insp.GetTaskInfo(res.Queue, res.ID)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			writeProblem(w, newProblem(ProblemTaskFinished, http.StatusConflict, fmt.Sprintf(
+				"task %q completed before the cancellation reached it; it is gone", res.ID)))
+			return
+		case err != nil:
+			writeProblem(w, h.unavailable(ctx, err))
+			return
+		case info.State == asynq.TaskStateCompleted:
+			writeProblem(w, newProblem(ProblemTaskFinished, http.StatusConflict, fmt.Sprintf(
+				"task %q completed before the cancellation reached it; its result is kept", res.ID)))
+			return
+		case info.State != asynq.TaskStateActive:
+			if err := h.insp.DeleteTask(res.Queue, res.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+				writeProblem(w, h.unavailable(ctx, err))
+				return
+			}
+			res.Outcome = "cancelled"
+			writeJSON(w, http.StatusOK, res)
+			return
+		}
+		if time.Now().After(deadline) {
+			res.Outcome = "cancel_requested"
+			writeJSON(w, http.StatusAccepted, res)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}

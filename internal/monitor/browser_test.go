@@ -1,0 +1,216 @@
+package monitor
+
+import (
+	"context"
+	"encoding/base64"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/tuskq/tuskq/internal/redistest"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts a headless Chromium with a fresh profile and returns a
+// chromedp context for one tab. Without Chromium the test fails with the
+// install command, or is skipped with -short.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath
+	if _, err := os.Stat(path); err != nil {
+		p, lookErr := exec.LookPath("chromium")
+		if lookErr != nil {
+			if testing.Short() {
+				t.Skip("chromium not installed; skipped with -short")
+			}
+			t.Fatalf("chromium not found at %s or on PATH: install it with 'apt-get install -y chromium' (.ci/run does), or run go test -short", chromiumPath)
+		}
+		path = p
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.WindowSize(1400, 900),
+	)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	// Start the browser now, without a deadline: a deadline on the first
+	// run would bound the browser's whole life.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+// step runs actions with a bound so that a stuck page fails the test.
+func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression, awaiting a promise, with a bound.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(sctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// screenshot writes a PNG of the page into the test's artifact directory
+// (a temporary directory unless go test -artifacts keeps it).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(t.ArtifactDir(), name)
+	if err := os.WriteFile(path, png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	srv := redistest.Start(t)
+	enqueue(t, srv.Addr(), "reports", 7)
+	enqueue(t, srv.Addr(), "emails", 5)
+	release := make(chan struct{})
+	defer close(release)
+	startWorker(t, srv.Addr(), release) // takes 3 of the emails
+
+	var logs syncBuffer
+	mctx, stop := context.WithCancel(context.Background())
+	listening := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(mctx, Options{
+			Redis: redisAt(srv.Addr()), Listen: "127.0.0.1:0", RootPath: "/ops/",
+			Auth: authConfig(t, 10, time.Second), Logger: newTestLogger(t, &logs),
+			OnListen: func(a net.Addr) { listening <- a },
+		})
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var base string
+	select {
+	case a := <-listening:
+		base = "http://" + a.String() + "/ops"
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+
+	login := func(user, pw string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			hdr := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
+			_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+				Headers: network.Headers{"Authorization": hdr},
+			})
+			return err
+		})
+	}
+	// Wrong credentials: the server answers 401 and Chromium gives up on
+	// the page.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := chromedp.Do(wctx, login("bob", "guess"), chromedp.Navigate(base+"/"))
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "net::ERR_INVALID_AUTH_CREDENTIALS") {
+		t.Errorf("page with a wrong password: %v, want net::ERR_INVALID_AUTH_CREDENTIALS", err)
+	}
+
+	// The viewer logs in and sees the dashboard with the queues' counts.
+	step(t, ctx, "log in as viewer", login("bob", viewerPassword), chromedp.Navigate(base+"/"))
+	step(t, ctx, "queues table",
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Poll[chromedp.Void](`document.body.innerText.includes("reports") && document.body.innerText.includes("emails")`,
+				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))(ctx, tg)
+			return err
+		}))
+	if ro := eval[string](t, ctx, `window.FLAG_READ_ONLY`); ro != "true" {
+		t.Errorf("viewer UI read-only flag %q, want true", ro)
+	}
+	// The size column of each queue's row in the dashboard table.
+	rows := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll("table tbody tr")].map(tr =>
+		[...tr.children].map(c => c.innerText.trim())).filter(c => c.length > 2).map(c => [c[0], c.join("|")]))`)
+	if r := rows["reports"]; !strings.Contains("|"+r+"|", "|7|") {
+		t.Errorf("dashboard row of reports %q, want a size of 7 (rows %v)", r, rows)
+	}
+	if r := rows["emails"]; !strings.Contains("|"+r+"|", "|5|") {
+		t.Errorf("dashboard row of emails %q, want a size of 5 (rows %v)", r, rows)
+	}
+	if got := eval[bool](t, ctx, `!!document.getElementById("tuskq-fleet-link")`); !got {
+		t.Error("the dashboard has no link to the fleet page")
+	}
+	screenshot(t, ctx, "dashboard.png")
+
+	// The fleet link leads to the fleet page with the worker.
+	step(t, ctx, "open the fleet page", chromedp.Click(chromedp.CSS("#tuskq-fleet-link")), chromedp.WaitVisible(chromedp.CSS("#fleet")))
+	fleetText := eval[string](t, ctx, `document.getElementById("fleet").innerText`)
+	host, _ := os.Hostname()
+	for _, want := range []string{host, "3 / 3", "emails=2 low=1"} {
+		if !strings.Contains(fleetText, want) {
+			t.Errorf("fleet table lacks %q:\n%s", want, fleetText)
+		}
+	}
+	if url := eval[string](t, ctx, `location.pathname`); url != "/ops/fleet" {
+		t.Errorf("fleet page at %s", url)
+	}
+	screenshot(t, ctx, "fleet.png")
+
+	// A mutating call from the page, as the UI would make it: refused.
+	status := eval[int](t, ctx, `fetch("/ops/api/queues/reports:pause", {method: "POST"}).then(r => r.status)`)
+	if status != 403 {
+		t.Errorf("viewer POST pause from the browser: %d, want 403", status)
+	}
+	if q := queues(t, base+"/api/queues", bearer(adminToken)); !paused(q, "reports", false) {
+		t.Errorf("after the refused pause: %+v", q)
+	}
+}
+
+// paused reports whether queue is in qs with the paused state want.
+func paused(qs []queueSnapshot, queue string, want bool) bool {
+	for _, q := range qs {
+		if q.Queue == queue {
+			return q.Paused == want
+		}
+	}
+	return false
+}

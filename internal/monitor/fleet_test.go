@@ -1,0 +1,240 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/plugins/fleetstate"
+)
+
+// startWorker runs an asynq server on queue "emails" with concurrency 3
+// whose handler blocks until release is closed. It returns once asynq
+// records the server with 3 tasks in hand.
+func startWorker(t *testing.T, addr string, release <-chan struct{}) {
+	t.Helper()
+	opt, err := redisconn.ConnOpt(redisAt(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{}, 8)
+	srv := asynq.NewServer(opt, asynq.Config{
+		Concurrency:         3,
+		Queues:              map[string]int{"emails": 2, "low": 1},
+		TaskCheckInterval:   10 * time.Millisecond,
+		ShutdownTimeout:     time.Second,
+		HealthCheckInterval: time.Hour,
+		Logger:              quietLogger{},
+	})
+	err = srv.Start(asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker took no task within 10s")
+	}
+	// asynq records a server's active tasks with its heartbeat, every 5s.
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	waitFor(t, "the worker's heartbeat to show 3 active tasks", func() bool {
+		servers, err := insp.Servers()
+		return err == nil && len(servers) == 1 && len(servers[0].ActiveWorkers) == 3
+	})
+}
+
+// quietLogger drops asynq's own log lines.
+type quietLogger struct{}
+
+func (quietLogger) Debug(...any) {}
+func (quietLogger) Info(...any)  {}
+func (quietLogger) Warn(...any)  {}
+func (quietLogger) Error(...any) {}
+func (quietLogger) Fatal(...any) {}
+
+func TestFleetAPIPageAndMetrics(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	enqueue(t, srv.Addr(), "emails", 5)
+	release := make(chan struct{})
+	defer close(release)
+	startWorker(t, srv.Addr(), release)
+
+	// The worker's tuskq side, as cmd/worker publishes it (same process,
+	// so the same host and pid as asynq's heartbeat).
+	host, _ := os.Hostname()
+	rdb, err := redisconn.Client(redisAt(srv.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	state, err := fleetstate.Open(context.Background(), rdb, fleetstate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer state.Close(context.Background())
+	err = state.ReportPlugins(context.Background(), []fleetstate.PluginReport{
+		{Name: "thumbnail", Version: "1.4.2", Runtime: "process", Status: "loaded", TaskTypes: []string{"image:thumb"}},
+		{Name: "legacy", Version: "0.9.0", Runtime: "native", Status: "failed", Error: "plugin was built with a different version of package tasks"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ts := serve(t, Options{Redis: redisAt(srv.Addr()), RootPath: "/ops"})
+	c := noRedirect()
+
+	var rep FleetReport
+	waitFor(t, "the fleet to show the worker with 3 active tasks", func() bool {
+		resp, body := do(t, c, http.MethodGet, ts.URL+"/ops/api/v1/fleet", nil)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("GET /ops/api/v1/fleet: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		rep = FleetReport{}
+		if err := json.Unmarshal([]byte(body), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return len(rep.Workers) == 1 && rep.Workers[0].ActiveTasks == 3
+	})
+	w := rep.Workers[0]
+	if w.Host != host || w.PID != os.Getpid() || w.Concurrency != 3 || w.Status != "active" ||
+		w.Queues["emails"] != 2 || w.Queues["low"] != 1 || len(w.Active) != 3 || w.Active[0].Type != "email:send" || w.Active[0].Queue != "emails" {
+		t.Errorf("worker %+v", w)
+	}
+	if rep.Totals != (FleetTotals{Workers: 1, Concurrency: 3, ActiveTasks: 3}) {
+		t.Errorf("totals %+v", rep.Totals)
+	}
+	if w.Tuskq == nil || w.Tuskq.WorkerID != state.WorkerID() || len(w.Tuskq.Plugins) != 2 || w.Tuskq.Plugins[0].Name != "legacy" || w.Tuskq.Plugins[0].Error == "" {
+		t.Errorf("tuskq part %+v", w.Tuskq)
+	}
+
+	resp, page := do(t, c, http.MethodGet, ts.URL+"/ops/fleet", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /ops/fleet: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		`<p id="fleet-totals">1 worker processes, concurrency 3, 3 active tasks.`,
+		"<td>" + host + "</td><td class=\"num\">" + strconv.Itoa(os.Getpid()) + "</td><td>active</td>",
+		`<td class="num">3 / 3</td>`,
+		`<td>emails=2 low=1 </td>`,
+		`<li>thumbnail 1.4.2 <span class="muted">(process)</span> loaded</li>`,
+		`<li>legacy 0.9.0 <span class="muted">(native)</span> failed <span class="err">plugin was built with a different version of package tasks</span></li>`,
+		`<a href="/ops/">Queues (asynqmon)</a>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("fleet page lacks %s", want)
+		}
+	}
+
+	resp, metrics := do(t, c, http.MethodGet, ts.URL+"/metrics", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		"tuskq_monitor_redis_up 1\n",
+		"tuskq_fleet_workers 1\n",
+		"tuskq_fleet_concurrency 3\n",
+		"tuskq_fleet_active_tasks 3\n",
+		`tuskq_fleet_queue_workers{queue="emails"} 1` + "\n",
+		`tuskq_fleet_queue_workers{queue="low"} 1` + "\n",
+		`asynq_queue_size{queue="emails"} 5` + "\n",
+		`asynq_tasks_enqueued_total{queue="emails",state="active"} 3` + "\n",
+		`asynq_tasks_enqueued_total{queue="emails",state="pending"} 2` + "\n",
+		`asynq_queue_latency_seconds{queue="emails"}`,
+		"go_goroutines ",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(metrics, "tuskq_monitor_failed_logins_total") {
+		t.Error("/metrics has login counters without authentication")
+	}
+}
+
+func TestFleetWithoutWorkersAndWithRedisDown(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	var logs syncBuffer
+	ts := serve(t, Options{Redis: redisAt(srv.Addr()), Logger: newTestLogger(t, &logs)})
+	c := noRedirect()
+
+	_, body := do(t, c, http.MethodGet, ts.URL+"/api/v1/fleet", nil)
+	var rep FleetReport
+	if err := json.Unmarshal([]byte(body), &rep); err != nil || rep.Workers == nil || len(rep.Workers) != 0 || rep.Totals != (FleetTotals{}) {
+		t.Errorf("empty fleet: %v %s", err, body)
+	}
+	if _, page := do(t, c, http.MethodGet, ts.URL+"/fleet", nil); !strings.Contains(page, `<p id="fleet-empty">No worker process has a live heartbeat in this Redis.</p>`) {
+		t.Errorf("empty fleet page:\n%s", page)
+	}
+	if _, m := do(t, c, http.MethodGet, ts.URL+"/metrics", nil); !strings.Contains(m, "tuskq_fleet_workers 0\n") {
+		t.Errorf("/metrics without workers lacks tuskq_fleet_workers 0")
+	}
+
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := do(t, c, http.MethodGet, ts.URL+"/api/v1/fleet", nil)
+	want := `{"error":"monitor: list servers: dial tcp ` + srv.Addr() + `: connect: connection refused"}` + "\n"
+	if resp.StatusCode != http.StatusServiceUnavailable || body != want {
+		t.Errorf("fleet API with Redis down: %d %q, want 503 %q", resp.StatusCode, body, want)
+	}
+	resp, page := do(t, c, http.MethodGet, ts.URL+"/fleet", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, `<p class="err" id="fleet-error">monitor: list servers: dial tcp `) {
+		t.Errorf("fleet page with Redis down: %d\n%s", resp.StatusCode, page)
+	}
+	resp, m := do(t, c, http.MethodGet, ts.URL+"/metrics", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(m, "tuskq_monitor_redis_up 0\n") || !strings.Contains(m, "go_goroutines ") ||
+		strings.Contains(m, "tuskq_fleet_workers") || strings.Contains(m, "asynq_queue_size") {
+		t.Errorf("/metrics with Redis down: %d\n%s", resp.StatusCode, m)
+	}
+	var scrape map[string]any
+	for _, rec := range logRecords(t, logs.String()) {
+		if rec["msg"] == "metrics scrape" {
+			scrape = rec
+		}
+	}
+	if scrape == nil || !strings.Contains(scrape["error"].(string), "connection refused") {
+		t.Errorf("no metrics scrape warning naming the refused connection in\n%s", logs.String())
+	}
+}
+
+func TestUIPagesLinkToTheFleet(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	ts := serve(t, Options{Redis: redisAt(srv.Addr()), RootPath: "/ops/"})
+	c := noRedirect()
+	const link = `<a id="tuskq-fleet-link" href="/ops/fleet"`
+	for _, path := range []string{"/ops/", "/ops/queues/default"} {
+		resp, body := do(t, c, http.MethodGet, ts.URL+path, nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, link) || !strings.HasSuffix(strings.TrimSpace(body), "</html>") ||
+			resp.Header.Get("Content-Length") != strconv.Itoa(len(body)) || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("GET %s: %d, link present %v, headers %v", path, resp.StatusCode, strings.Contains(body, link), resp.Header)
+		}
+	}
+	// Assets and the API are passed through untouched.
+	for _, path := range []string{"/ops/favicon.ico", "/ops/api/queues"} {
+		_, body := do(t, c, http.MethodGet, ts.URL+path, nil)
+		if strings.Contains(body, "tuskq-fleet-link") {
+			t.Errorf("GET %s got the link", path)
+		}
+	}
+}

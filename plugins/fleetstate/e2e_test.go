@@ -1,0 +1,318 @@
+package fleetstate_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/workercmd"
+	"github.com/tuskq/tuskq/plugins"
+	pexec "github.com/tuskq/tuskq/plugins/exec"
+	"github.com/tuskq/tuskq/plugins/fleetstate"
+	"github.com/tuskq/tuskq/tasks"
+	"github.com/tuskq/tuskq/worker"
+)
+
+// attempt is one task attempt seen by a worker.
+type attempt struct {
+	id      string
+	start   time.Time
+	ok      bool
+	refused bool   // the plugin was disabled
+	err     string // any other error
+}
+
+// journal records every attempt of a worker.
+type journal struct {
+	mu       sync.Mutex
+	attempts []attempt
+}
+
+func (j *journal) middleware(next tasks.Processor) tasks.Processor {
+	return tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
+		a := attempt{start: time.Now()}
+		a.id, _ = asynq.GetTaskID(ctx)
+		err := next.ProcessTask(ctx, t)
+		a.ok, a.refused = err == nil, errors.Is(err, plugins.ErrDisabled)
+		if err != nil && !a.refused {
+			a.err = err.Error()
+		}
+		j.mu.Lock()
+		j.attempts = append(j.attempts, a)
+		j.mu.Unlock()
+		return err
+	})
+}
+
+// count returns the attempts matching f.
+func (j *journal) count(f func(attempt) bool) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	n := 0
+	for _, a := range j.attempts {
+		if f(a) {
+			n++
+		}
+	}
+	return n
+}
+
+// fleetWorker is one worker of the fleet: its fleet state, plugin manager
+// and asynq worker.
+type fleetWorker struct {
+	state   *fleetstate.State
+	journal *journal
+}
+
+// startFleetWorker runs a worker with the plugins of dir until the test
+// ends.
+func startFleetWorker(t *testing.T, addr, dir, id string) *fleetWorker {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	st, err := fleetstate.Open(t.Context(), rdb, fleetstate.Options{WorkerID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := tasks.NewRegistry()
+	mgr, err := plugins.NewManager(plugins.Options{
+		Dir:      dir,
+		Runtimes: plugins.Runtimes{plugins.RuntimeExec: pexec.New(pexec.Options{})},
+		Registry: reg,
+		State:    st,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.SetResolver(mgr)
+	cfg := config.Default()
+	cfg.Redis.Addr = addr
+	cfg.Worker.Concurrency = 2
+	cfg.Worker.Queues = map[string]int{"default": 1}
+	cfg.Worker.TaskCheckInterval = 10 * time.Millisecond
+	cfg.Worker.DelayedTaskCheckInterval = 100 * time.Millisecond
+	cfg.Worker.ShutdownTimeout = time.Second
+	cfg.Worker.Listen = ""
+	cfg.Log.Level = "error"
+	j := &journal{}
+	w, err := worker.New(worker.Options{
+		Config:   cfg,
+		Registry: reg,
+		// worker.Options has no IsFailure yet, so a refused attempt uses up
+		// a retry: keep the wait long enough that the disabled window costs
+		// a task only a few of its 25 retries. asynq stores retry times in
+		// whole seconds, so 2 s means a wait of 1 to 2 s.
+		RetryDelay: plugins.RetryDelay(nil, 2*time.Second),
+		Middleware: []tasks.Middleware{j.middleware},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mgrDone, wDone := make(chan error, 1), make(chan error, 1)
+	go func() { mgrDone <- mgr.Run(ctx) }()
+	<-mgr.Ready()
+	wctx, stopWorker := context.WithCancel(context.Background())
+	go func() { wDone <- w.Run(wctx) }()
+	t.Cleanup(func() {
+		stopWorker()
+		if err := <-wDone; err != nil {
+			t.Errorf("worker %s: %v", id, err)
+		}
+		cancel()
+		if err := <-mgrDone; err != nil {
+			t.Errorf("manager %s: %v", id, err)
+		}
+		if err := st.Close(context.Background()); err != nil {
+			t.Errorf("state %s: %v", id, err)
+		}
+	})
+	select {
+	case <-w.Ready():
+	case err := <-wDone:
+		t.Fatalf("worker %s: %v", id, err)
+	}
+	return &fleetWorker{state: st, journal: j}
+}
+
+// pluginsCLI runs the "plugins" command the way an operator on worker A would.
+func pluginsCLI(t *testing.T, addr string, args ...string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := workercmd.Main(context.Background(), workercmd.Env{
+		Args:   append(append([]string{"plugins"}, args...), "--redis-addr", addr),
+		Stdout: &out, Stderr: &errOut,
+	})
+	if code != 0 {
+		t.Fatalf("worker plugins %v: exit %d: %s%s", args, code, out.String(), errOut.String())
+	}
+}
+
+func poll(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not true after %v", what, limit)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+	return time.Since(start)
+}
+
+// TestDisableStopsTheFleet disables a plugin from one worker's CLI while
+// tasks flow to two other workers: both stop processing its tasks within
+// 2 seconds, the tasks wait, and after enable every task runs; none is
+// lost.
+func TestDisableStopsTheFleet(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	addr := srv.Addr()
+	dir := filepath.Join(t.TempDir(), "plugins")
+	if err := os.MkdirAll(filepath.Join(dir, "echo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "echo", "run.sh"), []byte("#!/bin/sh\ncat\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "name: echo\nversion: 1.0.0\nruntime: exec\nentry: run.sh\ntask_types:\n  e2e:echo: {}\n"
+	if err := os.WriteFile(filepath.Join(dir, "echo", "plugin.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The operator runs the CLI on worker A's host; B and C are the two
+	// other workers.
+	a := startFleetWorker(t, addr, dir, "worker-a")
+	b := startFleetWorker(t, addr, dir, "worker-b")
+	c := startFleetWorker(t, addr, dir, "worker-c")
+	workers := []*fleetWorker{a, b, c}
+
+	opt, err := redisconn.ConnOpt(config.RedisConfig{Mode: config.ModeStandalone, Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := tasks.NewClient(opt, tasks.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	var (
+		mu       sync.Mutex
+		enqueued = map[string]bool{}
+	)
+	prodCtx, stopProducer := context.WithCancel(context.Background())
+	prodDone := make(chan struct{})
+	go func() {
+		defer close(prodDone)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-prodCtx.Done():
+				return
+			case <-tick.C:
+			}
+			info, err := client.Enqueue(context.Background(), "e2e:echo", []byte(`{"n":1}`), &tasks.EnqueueOptions{Queue: "default", Retention: time.Hour})
+			if err != nil {
+				t.Errorf("enqueue: %v", err)
+				return
+			}
+			mu.Lock()
+			enqueued[info.ID] = true
+			mu.Unlock()
+		}
+	}()
+	defer func() { stopProducer(); <-prodDone }()
+
+	both := func(f func(attempt) bool) func() bool {
+		return func() bool { return b.journal.count(f) > 0 && c.journal.count(f) > 0 }
+	}
+	poll(t, 10*time.Second, "both workers process tasks", both(func(a attempt) bool { return a.ok }))
+
+	t0 := time.Now()
+	pluginsCLI(t, addr, "disable", "echo")
+	poll(t, 2*time.Second, "every worker sees echo disabled", func() bool {
+		return !a.state.Enabled("echo") && !b.state.Enabled("echo") && !c.state.Enabled("echo")
+	})
+	t.Logf("disable reached every worker %v after the CLI started", time.Since(t0))
+	// Keep watching until both have refused tasks for a while past the
+	// 2 s limit: they fetch tasks and hand them back unprocessed.
+	limit := t0.Add(2 * time.Second)
+	poll(t, 10*time.Second, "both workers refuse tasks past the limit", both(func(a attempt) bool { return a.refused && a.start.After(limit.Add(300*time.Millisecond)) }))
+	for i, w := range workers {
+		if n := w.journal.count(func(a attempt) bool { return a.ok && a.start.After(limit) }); n != 0 {
+			t.Fatalf("worker %d processed %d tasks more than 2 s after the disable", i, n)
+		}
+	}
+
+	t1 := time.Now()
+	pluginsCLI(t, addr, "enable", "echo")
+	poll(t, 2*time.Second, "both workers process again", both(func(a attempt) bool { return a.ok && a.start.After(t1) }))
+	t.Logf("both workers processed again %v after the CLI started", time.Since(t1))
+
+	stopProducer()
+	<-prodDone
+	mu.Lock()
+	want := len(enqueued)
+	mu.Unlock()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, w := range workers {
+			w.journal.mu.Lock()
+			for _, a := range w.journal.attempts {
+				if a.err != "" {
+					t.Logf("worker %d: task %s failed: %s", i, a.id, a.err)
+				}
+			}
+			w.journal.mu.Unlock()
+		}
+		if qi, err := client.Inspector().GetQueueInfo("default"); err == nil {
+			t.Logf("queue: %+v", *qi)
+		}
+	})
+	poll(t, 30*time.Second, "every enqueued task processed", func() bool {
+		done := map[string]bool{}
+		for _, w := range workers {
+			w.journal.mu.Lock()
+			for _, a := range w.journal.attempts {
+				if a.ok {
+					done[a.id] = true
+				}
+			}
+			w.journal.mu.Unlock()
+		}
+		return len(done) == want
+	})
+	qi, err := client.Inspector().GetQueueInfo("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, w := range workers {
+		refused += w.journal.count(func(a attempt) bool { return a.refused })
+	}
+	if qi.Archived != 0 || qi.Pending != 0 || qi.Retry != 0 || qi.Completed != want {
+		t.Fatalf("queue after the run: %d completed, %d archived, %d pending, %d retry; want %d completed and nothing else", qi.Completed, qi.Archived, qi.Pending, qi.Retry, want)
+	}
+	done, err := client.Inspector().ListCompletedTasks("default", asynq.PageSize(want+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retried := 0
+	for _, ti := range done {
+		retried += ti.Retried
+	}
+	t.Logf("%d tasks, %d attempts refused while disabled, %d retries charged for them, none lost", want, refused, retried)
+}

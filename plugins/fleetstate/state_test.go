@@ -1,0 +1,288 @@
+package fleetstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/internal/redistest"
+)
+
+// propagationLimit is the fleet-wide promise: a change reaches every worker
+// within 2 seconds.
+const propagationLimit = 2 * time.Second
+
+func newClient(t *testing.T, addr string) redis.UniversalClient {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+func open(t *testing.T, rdb redis.UniversalClient, opts Options) *State {
+	t.Helper()
+	s, err := Open(context.Background(), rdb, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// waitFor polls cond every 5 ms until it holds or limit passes, and
+// returns how long it took; it fails the test on timeout.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not true after %v", what, limit)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+	return time.Since(start)
+}
+
+// ticked reports whether ch has a pending value, consuming it.
+func ticked(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestChangeReachesEverySubscriberByMessage checks the pub/sub path alone:
+// the resync interval is an hour, so only the message can deliver the
+// change within the limit.
+func TestChangeReachesEverySubscriberByMessage(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	const n = 3
+	states := make([]*State, n)
+	ticks := make([]<-chan struct{}, n)
+	for i := range states {
+		states[i] = open(t, newClient(t, srv.Addr()), Options{ResyncInterval: time.Hour})
+		ticks[i] = states[i].Subscribe()
+	}
+	store := NewStore(newClient(t, srv.Addr()))
+	ctx := context.Background()
+
+	was, err := store.SetEnabled(ctx, "hello", false)
+	if err != nil || !was {
+		t.Fatalf("SetEnabled(false) = %v, %v; want true (enabled before), nil", was, err)
+	}
+	seen := make([]bool, n)
+	took := waitFor(t, propagationLimit, "every state sees hello disabled and ticks", func() bool {
+		all := true
+		for i, s := range states {
+			seen[i] = seen[i] || ticked(ticks[i])
+			all = all && seen[i] && !s.Enabled("hello")
+		}
+		return all
+	})
+	t.Logf("disable reached %d states in %v", n, took)
+
+	err = store.SetConfig(ctx, "hello", map[string]json.RawMessage{
+		"greeting": json.RawMessage(`"hi"`),
+		"limits":   json.RawMessage(`{"max": 3, "tags": ["a", "b"]}`),
+	}, nil)
+	if err != nil {
+		t.Fatalf("SetConfig: %v", err)
+	}
+	want := map[string]any{"greeting": "hi", "limits": map[string]any{"max": 3.0, "tags": []any{"a", "b"}}}
+	waitFor(t, propagationLimit, "every state sees the config", func() bool {
+		for _, s := range states {
+			if !reflect.DeepEqual(s.Config("hello"), want) {
+				return false
+			}
+		}
+		return true
+	})
+	for i, s := range states {
+		if !s.Enabled("other") || s.Config("other") != nil {
+			t.Errorf("state %d: plugin without state: Enabled=%v Config=%v; want true, nil", i, s.Enabled("other"), s.Config("other"))
+		}
+		if !ticked(ticks[i]) {
+			t.Errorf("state %d: no tick after the config change", i)
+		}
+	}
+}
+
+// TestResyncCatchesALostMessage writes a change the way a writer that died
+// between EXEC and PUBLISH leaves it: no message is ever sent. The default
+// resync interval must still bring it to every worker within the limit.
+func TestResyncCatchesALostMessage(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	const n = 3
+	states := make([]*State, n)
+	for i := range states {
+		states[i] = open(t, newClient(t, srv.Addr()), Options{})
+	}
+	raw := newClient(t, srv.Addr())
+	ctx := context.Background()
+	_, err := raw.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, PluginKey("hello"), "enabled", "false", "config.mode", `"fast"`)
+		p.SAdd(ctx, KeyNames, "hello")
+		p.Incr(ctx, KeyRev)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, propagationLimit, "every state converges without a message", func() bool {
+		for _, s := range states {
+			if s.Enabled("hello") || !reflect.DeepEqual(s.Config("hello"), map[string]any{"mode": "fast"}) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("resync converged %d states in %v (interval %v)", n, took, DefaultResyncInterval)
+}
+
+// TestOpenAfterChange is a worker that subscribes after the message was
+// published: its first load has the change.
+func TestOpenAfterChange(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	store := NewStore(newClient(t, srv.Addr()))
+	if _, err := store.SetEnabled(context.Background(), "hello", false); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, newClient(t, srv.Addr()), Options{ResyncInterval: time.Hour})
+	if s.Enabled("hello") {
+		t.Fatal("Enabled(hello) = true right after Open; want false")
+	}
+	if s.Rev() != 1 {
+		t.Fatalf("Rev() = %d; want 1", s.Rev())
+	}
+}
+
+// TestResubscribeAfterConnectionLoss kills the subscriber connections; the
+// change made meanwhile must still arrive, by the re-subscription or the
+// resync.
+func TestResubscribeAfterConnectionLoss(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s := open(t, newClient(t, srv.Addr()), Options{})
+	raw := newClient(t, srv.Addr())
+	ctx := context.Background()
+	if err := raw.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewStore(raw).SetEnabled(ctx, "hello", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, propagationLimit, "state converges after its subscription was killed", func() bool { return !s.Enabled("hello") })
+	if _, err := NewStore(raw).SetEnabled(ctx, "hello", true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, propagationLimit, "state sees hello enabled again", func() bool { return s.Enabled("hello") })
+}
+
+func TestKeepsLastStateWhileRedisIsDown(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s, err := Open(context.Background(), newClient(t, srv.Addr()), Options{ResyncInterval: 20 * time.Millisecond, WorkerID: "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewStore(newClient(t, srv.Addr())).SetEnabled(context.Background(), "hello", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, propagationLimit, "disabled", func() bool { return !s.Enabled("hello") })
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, propagationLimit, "a resync fails", func() bool {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.failing
+	})
+	if s.Enabled("hello") {
+		t.Fatal("Enabled(hello) = true while Redis is down; want the last state (false)")
+	}
+	err = s.Close(context.Background())
+	if err == nil || !strings.HasPrefix(err.Error(), "fleetstate: delete report of w1: dial tcp "+srv.Addr()) {
+		t.Fatalf("Close with Redis down = %v; want the delete report error", err)
+	}
+}
+
+func TestSubscribeChannelsCloseOnClose(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s, err := Open(context.Background(), newClient(t, srv.Addr()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := s.Subscribe()
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-ch; ok {
+		t.Fatal("Subscribe channel delivered a value after Close; want closed")
+	}
+	if _, ok := <-s.Subscribe(); ok {
+		t.Fatal("Subscribe after Close returned an open channel")
+	}
+	if err := s.ReportPlugins(context.Background(), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("ReportPlugins after Close = %v; want ErrClosed", err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("second Close = %v; want nil", err)
+	}
+}
+
+func TestOpenFailsWithoutRedis(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	addr := srv.Addr()
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), newClient(t, addr), Options{})
+	if err == nil || !strings.HasPrefix(err.Error(), "fleetstate: subscribe to tuskq:{plugins}:changed: dial tcp "+addr) {
+		t.Fatalf("Open = %v; want a subscribe error naming %s", err, addr)
+	}
+}
+
+// TestConcurrentReaders runs Enabled and Config against changes under the
+// race detector.
+func TestConcurrentReaders(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s := open(t, newClient(t, srv.Addr()), Options{ResyncInterval: 10 * time.Millisecond})
+	store := NewStore(newClient(t, srv.Addr()))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_ = s.Enabled("hello")
+				_ = s.Config("hello")
+			}
+		})
+	}
+	for i := range 20 {
+		if _, err := store.SetEnabled(ctx, "hello", i%2 == 0); err != nil {
+			t.Error(err)
+		}
+	}
+	waitFor(t, propagationLimit, "last change applied", func() bool { return !s.Enabled("hello") && s.Rev() == 20 })
+	cancel()
+	wg.Wait()
+}

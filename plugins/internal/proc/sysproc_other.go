@@ -1,0 +1,11 @@
+//go:build unix && !linux
+
+package proc
+
+import "syscall"
+
+// SysProcAttr puts the child in a process group of its own, so KillGroup
+// reaches its children too.
+func SysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
