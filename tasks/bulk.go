@@ -2,7 +2,12 @@ package tasks
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
 )
 
 // Request is one task of a bulk enqueue.
@@ -22,41 +27,225 @@ type Result struct {
 	Err  error
 }
 
-// DefaultParallelism is the bulk enqueue parallelism used when none is given.
+// DefaultParallelism is the bulk enqueue parallelism used when none is
+// given: at most this many pipelines (of BulkBatchSize tasks) in flight.
 const DefaultParallelism = 32
 
-// EnqueueMany enqueues every request with at most parallelism requests in
-// flight (DefaultParallelism when parallelism < 1) and returns one Result per
-// request, in request order. A failed request does not stop the others; when
-// ctx is cancelled the requests not yet sent fail with ctx's error, so the
-// results always say exactly which tasks were stored.
+// BulkBatchSize is the most tasks EnqueueMany sends in one pipeline, one
+// round trip to Redis.
+const BulkBatchSize = 64
+
+// EnqueueMany enqueues every request and returns one Result per request, in
+// request order. Each task is stored exactly as Enqueue would store it (same
+// routing, options, trace headers, TaskInfo and errors: asynq.ErrDuplicateTask
+// and asynq.ErrTaskIDConflict per task), but many tasks share a round trip:
+// the requests are grouped by queue into pipelines of up to BulkBatchSize
+// tasks, with at most parallelism pipelines in flight (DefaultParallelism
+// when parallelism < 1).
+//
+// asynq v0.26.0 has no batch enqueue, so this path writes asynq's task
+// records itself and runs asynq's own enqueue scripts through go-redis; it
+// is tied to asynq's Redis layout (see AsynqLayoutVersion). In Redis Cluster
+// every pipeline holds the keys of one queue, which share a hash slot.
+//
+// A failed request does not stop the others. When ctx is cancelled the
+// requests not yet sent fail with ctx's error, so the results always say
+// which tasks were stored. As with Enqueue, a task whose result is a
+// network error may or may not have been stored: the connection failed
+// before Redis answered.
 func (c *Client) EnqueueMany(ctx context.Context, reqs []Request, parallelism int) []Result {
 	results := make([]Result, len(reqs))
+	if len(reqs) == 0 {
+		return results
+	}
 	if parallelism < 1 {
 		parallelism = DefaultParallelism
 	}
-	parallelism = min(parallelism, len(reqs))
+	batches := c.batches(reqs)
+	parallelism = min(parallelism, len(batches))
 	var (
 		wg   sync.WaitGroup
-		next = make(chan int)
+		next = make(chan []int)
 	)
 	for range parallelism {
 		wg.Go(func() {
-			for i := range next {
-				r := &reqs[i]
-				info, err := c.Enqueue(ctx, r.Type, r.Payload, &r.Options)
-				results[i] = Result{Info: info, Err: err}
+			var rnd randBuffer
+			for idx := range next {
+				c.sendBatch(ctx, reqs, idx, results, &rnd)
 			}
 		})
 	}
-	for i := range reqs {
+	for _, idx := range batches {
 		if err := ctx.Err(); err != nil {
-			results[i] = Result{Err: err}
+			for _, i := range idx {
+				results[i] = Result{Err: err}
+			}
 			continue
 		}
-		next <- i
+		next <- idx
 	}
 	close(next)
 	wg.Wait()
 	return results
+}
+
+// batches groups the request indexes by queue, in request order within a
+// queue, into runs of at most BulkBatchSize.
+func (c *Client) batches(reqs []Request) [][]int {
+	var (
+		order   []string
+		byQueue = make(map[string][]int)
+	)
+	for i := range reqs {
+		q := reqs[i].Options.Queue
+		if q == "" {
+			q = c.routes.lookup(reqs[i].Type).Queue
+		}
+		if _, ok := byQueue[q]; !ok {
+			order = append(order, q)
+		}
+		byQueue[q] = append(byQueue[q], i)
+	}
+	var out [][]int
+	for _, q := range order {
+		idx := byQueue[q]
+		for len(idx) > 0 {
+			n := min(len(idx), BulkBatchSize)
+			out = append(out, idx[:n:n])
+			idx = idx[n:]
+		}
+	}
+	return out
+}
+
+// wire returns r as asynq v0.26.0's client would write it at time now:
+// the task record, the script that stores it, its keys and arguments, and
+// the TaskInfo asynq would return (client.go EnqueueContext, newTaskInfo).
+func (r *request) wire(now time.Time, rnd *randBuffer, sc *scripts) wireTask {
+	queue := r.queue
+	if queue == "" {
+		queue = asynqDefaultQueue
+	}
+	id := r.taskID
+	if id == "" {
+		id = rnd.uuid()
+	}
+	retry := asynqDefaultMaxRetry
+	if r.maxRetry != nil {
+		retry = *r.maxRetry
+	}
+	var deadline int64 // asynq's "no deadline" is Unix time 0
+	if !r.deadline.IsZero() {
+		deadline = r.deadline.Unix()
+	}
+	timeout := r.timeout
+	if deadline == 0 && timeout == 0 {
+		timeout = asynqDefaultTimeout
+	}
+	processAt := now
+	switch {
+	case !r.processAt.IsZero():
+		processAt = r.processAt
+	case r.processIn > 0:
+		processAt = now.Add(r.processIn)
+	}
+	msg := taskMessage{
+		Type:      r.typ,
+		Payload:   r.payload,
+		Headers:   r.headers,
+		ID:        id,
+		Queue:     queue,
+		Retry:     retry,
+		Timeout:   int64(timeout.Seconds()),
+		Deadline:  deadline,
+		Retention: int64(r.retention.Seconds()),
+	}
+	if r.uniqueTTL > 0 {
+		msg.UniqueKey = uniqueKey(queue, r.typ, r.payload)
+	}
+	encoded := msg.appendProto(make([]byte, 0, msg.protoSize()))
+
+	info := &asynq.TaskInfo{
+		ID:            id,
+		Queue:         queue,
+		Type:          r.typ,
+		Payload:       r.payload,
+		Headers:       r.headers,
+		State:         asynq.TaskStatePending,
+		MaxRetry:      retry,
+		Timeout:       time.Duration(msg.Timeout) * time.Second,
+		Retention:     time.Duration(msg.Retention) * time.Second,
+		NextProcessAt: now,
+	}
+	if deadline != 0 {
+		info.Deadline = time.Unix(deadline, 0)
+	}
+	t := wireTask{info: info, trace: r.traceID, taskKey: taskKey(queue, id), msg: encoded}
+	scheduled := processAt.After(now)
+	switch {
+	case !scheduled && msg.UniqueKey == "":
+		t.script = sc.enqueue
+		t.keys = []string{taskKey(queue, id), pendingKey(queue)}
+		t.args = []any{encoded, id, now.UnixNano()}
+	case !scheduled:
+		t.script = sc.enqueueUnique
+		t.keys = []string{msg.UniqueKey, taskKey(queue, id), pendingKey(queue)}
+		t.args = []any{id, int(r.uniqueTTL.Seconds()), encoded, now.UnixNano()}
+	case msg.UniqueKey == "":
+		t.script = sc.schedule
+		t.keys = []string{taskKey(queue, id), scheduledKey(queue)}
+		t.args = []any{encoded, processAt.Unix(), id}
+	default:
+		t.script = sc.scheduleUnique
+		t.keys = []string{msg.UniqueKey, taskKey(queue, id), scheduledKey(queue)}
+		t.args = []any{id, int(processAt.Add(r.uniqueTTL).Sub(now).Seconds()), processAt.Unix(), encoded}
+	}
+	if scheduled {
+		info.State = asynq.TaskStateScheduled
+		info.NextProcessAt = processAt
+	}
+	return t
+}
+
+// randBuffer hands out random bytes read from crypto/rand in blocks, so
+// that a batch reads the random source a few times rather than twice per
+// task (task ID and trace IDs). It belongs to one goroutine.
+type randBuffer struct {
+	buf []byte
+}
+
+// randBlock is how many random bytes a randBuffer reads at a time.
+const randBlock = 4096
+
+// fill fills b with random bytes.
+func (r *randBuffer) fill(b []byte) {
+	for len(b) > 0 {
+		if len(r.buf) == 0 {
+			r.buf = make([]byte, randBlock)
+			_, _ = rand.Read(r.buf)
+		}
+		n := copy(b, r.buf)
+		r.buf = r.buf[n:]
+		b = b[n:]
+	}
+}
+
+// uuid returns a random (version 4) UUID in its usual text form, as asynq
+// makes task IDs.
+func (r *randBuffer) uuid() string {
+	var u [16]byte
+	r.fill(u[:])
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	var s [36]byte
+	hex.Encode(s[0:8], u[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], u[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], u[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], u[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], u[10:])
+	return string(s[:])
 }

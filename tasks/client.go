@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -78,6 +79,8 @@ type Client struct {
 	ac     *asynq.Client
 	insp   *asynq.Inspector
 	routes routeTable
+	// scripts are asynq's enqueue scripts, for EnqueueMany.
+	scripts scripts
 }
 
 // ClientOptions configures a Client.
@@ -98,10 +101,11 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 		return nil, fmt.Errorf("tasks: %T does not make a go-redis client", redisOpt)
 	}
 	return &Client{
-		rdb:    rdb,
-		ac:     asynq.NewClientFromRedisClient(rdb),
-		insp:   asynq.NewInspectorFromRedisClient(rdb),
-		routes: rt,
+		rdb:     rdb,
+		ac:      asynq.NewClientFromRedisClient(rdb),
+		insp:    asynq.NewInspectorFromRedisClient(rdb),
+		routes:  rt,
+		scripts: newScripts(),
 	}, nil
 }
 
@@ -120,82 +124,128 @@ func (c *Client) Inspector() *asynq.Inspector { return c.insp }
 // the TaskInfo. Options not set in opts (which may be nil) come from the
 // task type's route.
 func (c *Client) Enqueue(ctx context.Context, taskType string, payload []byte, opts *EnqueueOptions) (*TaskInfo, error) {
-	task, aopts, traceID, err := c.build(ctx, taskType, payload, opts)
+	r, err := c.prepare(ctx, taskType, payload, opts, cryptoRand)
 	if err != nil {
 		return nil, err
 	}
+	task, aopts := r.asynqTask()
 	info, err := c.ac.EnqueueContext(ctx, task, aopts...)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: enqueue %q: %w", taskType, err)
 	}
-	return &TaskInfo{TaskInfo: info, TraceID: traceID}, nil
+	return &TaskInfo{TaskInfo: info, TraceID: r.traceID}, nil
 }
 
-// build turns an enqueue request into an asynq task and options.
-func (c *Client) build(ctx context.Context, taskType string, payload []byte, opts *EnqueueOptions) (*asynq.Task, []asynq.Option, string, error) {
+// request is an enqueue after validation, routing and trace injection: the
+// options as the caller and the route set them.
+type request struct {
+	typ       string
+	payload   []byte
+	headers   map[string]string
+	traceID   string
+	queue     string // empty: asynq's default queue
+	maxRetry  *int   // nil: asynq's default
+	timeout   time.Duration
+	deadline  time.Time
+	uniqueTTL time.Duration
+	taskID    string // empty: a random UUID
+	retention time.Duration
+	processAt time.Time
+	processIn time.Duration
+}
+
+// prepare validates an enqueue, applies the route and writes the trace
+// context into the headers, drawing new trace IDs from rnd.
+func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, opts *EnqueueOptions, rnd randFunc) (request, error) {
 	if err := ValidateType(taskType); err != nil {
-		return nil, nil, "", fmt.Errorf("tasks: enqueue: %w", errors.Join(ErrBadOptions, err))
+		return request{}, fmt.Errorf("tasks: enqueue: %w", errors.Join(ErrBadOptions, err))
 	}
 	var o EnqueueOptions
 	if opts != nil {
 		o = *opts
 	}
+	bad := func(format string, args ...any) (request, error) {
+		return request{}, fmt.Errorf("tasks: enqueue %q: %w: "+format, append([]any{taskType, ErrBadOptions}, args...)...)
+	}
 	if !o.ProcessAt.IsZero() && o.ProcessIn != 0 {
-		return nil, nil, "", fmt.Errorf("tasks: enqueue %q: %w: set ProcessAt or ProcessIn, not both", taskType, ErrBadOptions)
+		return bad("set ProcessAt or ProcessIn, not both")
 	}
 	if o.ProcessIn < 0 || o.Timeout < 0 || o.UniqueTTL < 0 || o.Retention < 0 {
-		return nil, nil, "", fmt.Errorf("tasks: enqueue %q: %w: durations must not be negative", taskType, ErrBadOptions)
+		return bad("durations must not be negative")
 	}
 	if o.MaxRetry != nil && *o.MaxRetry < 0 {
-		return nil, nil, "", fmt.Errorf("tasks: enqueue %q: %w: MaxRetry %d is negative", taskType, ErrBadOptions, *o.MaxRetry)
+		return bad("MaxRetry %d is negative", *o.MaxRetry)
+	}
+	if o.TaskID != "" && strings.TrimSpace(o.TaskID) == "" {
+		return bad("TaskID %q is blank; set an ID or leave it empty for a random one", o.TaskID)
 	}
 	route := c.routes.lookup(taskType)
-	headers := make(map[string]string, len(o.Headers)+1)
-	maps.Copy(headers, o.Headers)
-	traceID := InjectTrace(ctx, headers).String()
+	r := request{
+		typ:       taskType,
+		payload:   payload,
+		headers:   make(map[string]string, len(o.Headers)+1),
+		queue:     o.Queue,
+		maxRetry:  o.MaxRetry,
+		timeout:   o.Timeout,
+		deadline:  o.Deadline,
+		uniqueTTL: o.UniqueTTL,
+		taskID:    o.TaskID,
+		retention: o.Retention,
+		processAt: o.ProcessAt,
+		processIn: o.ProcessIn,
+	}
+	if r.queue == "" {
+		r.queue = route.Queue
+	}
+	if r.queue != "" && strings.TrimSpace(r.queue) == "" {
+		return bad("Queue %q is blank; name a queue or leave it empty for the route's", r.queue)
+	}
+	if r.maxRetry == nil {
+		r.maxRetry = route.MaxRetry
+	}
+	if r.timeout == 0 && r.deadline.IsZero() {
+		r.timeout = route.Timeout
+	}
+	if r.uniqueTTL == 0 {
+		r.uniqueTTL = route.UniqueTTL
+	}
+	if r.uniqueTTL > 0 && r.uniqueTTL < time.Second {
+		return bad("UniqueTTL %s is shorter than asynq's minimum of 1s", r.uniqueTTL)
+	}
+	maps.Copy(r.headers, o.Headers)
+	r.traceID = injectTrace(ctx, r.headers, rnd).String()
+	return r, nil
+}
 
+// asynqTask returns the asynq task and options of r.
+func (r *request) asynqTask() (*asynq.Task, []asynq.Option) {
 	aopts := make([]asynq.Option, 0, 8)
-	queue := o.Queue
-	if queue == "" {
-		queue = route.Queue
+	if r.queue != "" {
+		aopts = append(aopts, asynq.Queue(r.queue))
 	}
-	if queue != "" {
-		aopts = append(aopts, asynq.Queue(queue))
+	if r.maxRetry != nil {
+		aopts = append(aopts, asynq.MaxRetry(*r.maxRetry))
 	}
-	switch {
-	case o.MaxRetry != nil:
-		aopts = append(aopts, asynq.MaxRetry(*o.MaxRetry))
-	case route.MaxRetry != nil:
-		aopts = append(aopts, asynq.MaxRetry(*route.MaxRetry))
+	if r.timeout > 0 {
+		aopts = append(aopts, asynq.Timeout(r.timeout))
 	}
-	timeout := o.Timeout
-	if timeout == 0 && o.Deadline.IsZero() {
-		timeout = route.Timeout
+	if !r.deadline.IsZero() {
+		aopts = append(aopts, asynq.Deadline(r.deadline))
 	}
-	if timeout > 0 {
-		aopts = append(aopts, asynq.Timeout(timeout))
+	if r.uniqueTTL > 0 {
+		aopts = append(aopts, asynq.Unique(r.uniqueTTL))
 	}
-	if !o.Deadline.IsZero() {
-		aopts = append(aopts, asynq.Deadline(o.Deadline))
+	if r.taskID != "" {
+		aopts = append(aopts, asynq.TaskID(r.taskID))
 	}
-	unique := o.UniqueTTL
-	if unique == 0 {
-		unique = route.UniqueTTL
-	}
-	if unique > 0 {
-		aopts = append(aopts, asynq.Unique(unique))
-	}
-	if o.TaskID != "" {
-		aopts = append(aopts, asynq.TaskID(o.TaskID))
-	}
-	if o.Retention > 0 {
-		aopts = append(aopts, asynq.Retention(o.Retention))
+	if r.retention > 0 {
+		aopts = append(aopts, asynq.Retention(r.retention))
 	}
 	switch {
-	case !o.ProcessAt.IsZero():
-		aopts = append(aopts, asynq.ProcessAt(o.ProcessAt))
-	case o.ProcessIn > 0:
-		aopts = append(aopts, asynq.ProcessIn(o.ProcessIn))
+	case !r.processAt.IsZero():
+		aopts = append(aopts, asynq.ProcessAt(r.processAt))
+	case r.processIn > 0:
+		aopts = append(aopts, asynq.ProcessIn(r.processIn))
 	}
-	return asynq.NewTaskWithHeaders(taskType, payload, headers), aopts, traceID, nil
+	return asynq.NewTaskWithHeaders(r.typ, r.payload, r.headers), aopts
 }

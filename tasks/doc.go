@@ -8,4 +8,10 @@
 // bytes (JSON by convention) and headers. The trace context travels in the
 // headers as W3C traceparent, so every task has a trace ID that appears on
 // every log line written about it, by the producer and by the worker.
+//
+// Client.EnqueueMany stores many tasks per round trip: asynq v0.26.0 has no
+// batch enqueue, so it writes asynq's task records with asynq's own scripts
+// through go-redis pipelines (see AsynqLayoutVersion). Instrument is the
+// worker's middleware in one frame; Context, Log, Metrics.Middleware and
+// Recover are its parts, usable alone.
 package tasks

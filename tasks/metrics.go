@@ -1,10 +1,9 @@
 package tasks
 
 import (
-	"context"
+	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,6 +20,7 @@ type Metrics struct {
 	duration  *prometheus.HistogramVec
 	inFlight  *prometheus.GaugeVec
 	requeued  *prometheus.CounterVec
+	cache     sync.Map // seriesKey → *series
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -65,35 +65,70 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 // Middleware counts attempts. known reports whether a type has a processor;
 // other types are counted under UnregisteredLabel. A nil known counts every
-// type under its own name.
+// type under its own name. It is Instrument with only Metrics set.
 func (m *Metrics) Middleware(known func(taskType string) bool) Middleware {
-	return func(next Processor) Processor {
-		return ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
-			typ := t.Type()
-			if known != nil && !known(typ) {
-				typ = UnregisteredLabel
-			}
-			queue, _ := asynq.GetQueueName(ctx)
-			inFlight := m.inFlight.WithLabelValues(typ, queue)
-			inFlight.Inc()
-			start := time.Now()
-			err := next.ProcessTask(ctx, t)
-			m.duration.WithLabelValues(typ, queue).Observe(time.Since(start).Seconds())
-			inFlight.Dec()
-			if err == nil {
-				m.processed.WithLabelValues(typ, queue).Inc()
-				return nil
-			}
-			switch Outcome(ctx, err) {
-			case OutcomeRequeued:
-				m.requeued.WithLabelValues(typ, queue).Inc()
-				return err
-			case OutcomeRetry:
-				m.retried.WithLabelValues(typ, queue).Inc()
-			}
-			m.processed.WithLabelValues(typ, queue).Inc()
-			m.failed.WithLabelValues(typ, queue).Inc()
-			return err
-		})
+	return Instrument(InstrumentOptions{Metrics: m, Known: known})
+}
+
+// seriesKey identifies the series of one task type label and queue.
+type seriesKey struct{ typ, queue string }
+
+// series caches the metric children of one task type label and queue, so
+// that counting an attempt does not hash the label values again. The
+// counters are created on first use, so a series appears only once it has
+// something to count, exactly as with WithLabelValues on every attempt.
+type series struct {
+	typ, queue string
+	inFlight   prometheus.Gauge
+	duration   prometheus.Observer
+	processed  lazyCounter
+	failed     lazyCounter
+	retried    lazyCounter
+	requeued   lazyCounter
+}
+
+// lazyCounter is a counter child created on first use.
+type lazyCounter struct {
+	once sync.Once
+	c    prometheus.Counter
+}
+
+func (l *lazyCounter) inc(vec *prometheus.CounterVec, s *series) {
+	l.once.Do(func() { l.c = vec.WithLabelValues(s.typ, s.queue) })
+	l.c.Inc()
+}
+
+// series returns the cached series of a task type label and queue. The
+// labels are bounded: types without a processor share UnregisteredLabel.
+func (m *Metrics) series(typ, queue string) *series {
+	key := seriesKey{typ, queue}
+	if s, ok := m.cache.Load(key); ok {
+		return s.(*series)
 	}
+	s := &series{
+		typ: typ, queue: queue,
+		inFlight: m.inFlight.WithLabelValues(typ, queue),
+		duration: m.duration.WithLabelValues(typ, queue),
+	}
+	actual, _ := m.cache.LoadOrStore(key, s)
+	return actual.(*series)
+}
+
+// finish counts a finished attempt: its duration, and processed, failed,
+// retried or requeued by outcome.
+func (s *series) finish(m *Metrics, elapsed time.Duration, outcome string) {
+	s.duration.Observe(elapsed.Seconds())
+	s.inFlight.Dec()
+	switch outcome {
+	case OutcomeSuccess:
+		s.processed.inc(m.processed, s)
+		return
+	case OutcomeRequeued:
+		s.requeued.inc(m.requeued, s)
+		return
+	case OutcomeRetry:
+		s.retried.inc(m.retried, s)
+	}
+	s.processed.inc(m.processed, s)
+	s.failed.inc(m.failed, s)
 }

@@ -3,14 +3,9 @@ package tasks
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"time"
 
 	"github.com/hibiken/asynq"
-
-	"github.com/tuskq/tuskq/logging"
 )
 
 // Middleware wraps a Processor with cross-cutting behaviour.
@@ -30,38 +25,19 @@ var ErrPanic = errors.New("processor panicked")
 
 // Recover turns a panic in the processor into a failed attempt: it logs the
 // panic value with its stack at error level and returns an error wrapping
-// ErrPanic, so the task is retried like any failure.
+// ErrPanic, so the task is retried like any failure. It is Instrument with
+// only Recover set.
 func Recover(logger *slog.Logger) Middleware {
-	return func(next Processor) Processor {
-		return ProcessorFunc(func(ctx context.Context, t *asynq.Task) (err error) {
-			defer func() {
-				if v := recover(); v != nil {
-					logger.ErrorContext(ctx, "task processor panicked",
-						slog.String("panic", fmt.Sprint(v)),
-						slog.String("stack", string(debug.Stack())))
-					err = fmt.Errorf("tasks: %w: %v", ErrPanic, v)
-				}
-			}()
-			return next.ProcessTask(ctx, t)
-		})
-	}
+	return Instrument(InstrumentOptions{Recover: true, Logger: logger})
 }
 
 // Context puts the task's trace context (from its traceparent header) and its
 // ID, type, queue and retry count into ctx, so every log line written with
 // slog.*Context(ctx, …) by later middleware and by the processor carries
-// trace_id, span_id, task_id, task_type, queue and retry.
+// trace_id, span_id, task_id, task_type, queue and retry. It is Instrument
+// with only Context set.
 func Context() Middleware {
-	return func(next Processor) Processor {
-		return ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
-			ctx = ExtractTrace(ctx, t.Headers())
-			f := logging.TaskFields{Type: t.Type()}
-			f.ID, _ = asynq.GetTaskID(ctx)
-			f.Queue, _ = asynq.GetQueueName(ctx)
-			f.Retry, _ = asynq.GetRetryCount(ctx)
-			return next.ProcessTask(logging.WithTask(ctx, f), t)
-		})
-	}
+	return Instrument(InstrumentOptions{Context: true})
 }
 
 // Outcomes of a task attempt, as logged and counted.
@@ -128,32 +104,7 @@ type LogOptions struct {
 // "task handed back" at info level when a shutdown returned it to Redis, or
 // "task failed" at warn (will retry) or error (archived) level, with
 // duration_ms, outcome and error. The task attributes come from the context
-// (see Context).
+// (see Context). It is Instrument with only Log set.
 func Log(logger *slog.Logger, opts LogOptions) Middleware {
-	return func(next Processor) Processor {
-		return ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
-			start := time.Now()
-			err := next.ProcessTask(ctx, t)
-			ms := float64(time.Since(start).Microseconds()) / 1000
-			outcome := Outcome(ctx, err)
-			payload := logging.PayloadAttr(t.Payload(), opts.Payloads)
-			switch outcome {
-			case OutcomeSuccess:
-				logger.LogAttrs(ctx, slog.LevelInfo, "task done",
-					slog.Float64("duration_ms", ms), slog.String("outcome", outcome), payload)
-			case OutcomeRequeued:
-				logger.LogAttrs(ctx, slog.LevelInfo, "task handed back",
-					slog.Float64("duration_ms", ms), slog.String("outcome", outcome), payload)
-			case OutcomeRetry:
-				logger.LogAttrs(ctx, slog.LevelWarn, "task failed",
-					slog.Float64("duration_ms", ms), slog.String("outcome", outcome),
-					slog.String("error", err.Error()), payload)
-			default:
-				logger.LogAttrs(ctx, slog.LevelError, "task failed",
-					slog.Float64("duration_ms", ms), slog.String("outcome", outcome),
-					slog.String("error", err.Error()), payload)
-			}
-			return err
-		})
-	}
+	return Instrument(InstrumentOptions{Log: true, Logger: logger, LogOptions: opts})
 }

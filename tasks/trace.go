@@ -18,21 +18,25 @@ const (
 // value serves every goroutine.
 var traceContext propagation.TraceContext
 
+// randFunc fills b with random bytes.
+type randFunc func(b []byte)
+
+// cryptoRand fills b from crypto/rand.
+func cryptoRand(b []byte) { _, _ = rand.Read(b) }
+
 // ensureTrace returns ctx carrying a valid span context: the caller's if it
-// has one, otherwise a new root with fresh random trace and span IDs. The new
-// root is marked sampled, so a tracer on the worker side that samples by
-// parent records the task's spans.
-func ensureTrace(ctx context.Context) (context.Context, trace.SpanContext) {
+// has one, otherwise a new root with trace and span IDs drawn from rnd. The
+// new root is marked sampled, so a tracer on the worker side that samples
+// by parent records the task's spans.
+func ensureTrace(ctx context.Context, rnd randFunc) (context.Context, trace.SpanContext) {
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		return ctx, sc
 	}
-	var tid trace.TraceID
-	var sid trace.SpanID
-	_, _ = rand.Read(tid[:])
-	_, _ = rand.Read(sid[:])
+	var ids [24]byte
+	rnd(ids[:])
 	sc := trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID:    tid,
-		SpanID:     sid,
+		TraceID:    trace.TraceID(ids[:16]),
+		SpanID:     trace.SpanID(ids[16:]),
 		TraceFlags: trace.FlagsSampled,
 	})
 	return trace.ContextWithSpanContext(ctx, sc), sc
@@ -43,10 +47,15 @@ func ensureTrace(ctx context.Context) (context.Context, trace.SpanContext) {
 // has no span context, a valid traceparent already in headers is kept;
 // otherwise a new trace is started.
 func InjectTrace(ctx context.Context, headers map[string]string) trace.TraceID {
+	return injectTrace(ctx, headers, cryptoRand)
+}
+
+// injectTrace is InjectTrace drawing new IDs from rnd.
+func injectTrace(ctx context.Context, headers map[string]string, rnd randFunc) trace.TraceID {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		ctx = ExtractTrace(ctx, headers)
 	}
-	ctx, sc := ensureTrace(ctx)
+	ctx, sc := ensureTrace(ctx, rnd)
 	traceContext.Inject(ctx, propagation.MapCarrier(headers))
 	return sc.TraceID()
 }

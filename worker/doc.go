@@ -8,19 +8,42 @@
 //
 // # Middleware order
 //
-// Each task goes through, outermost first:
+// Each task goes through (see [NewHandler]), outermost first:
 //
-//	tasks.Context()   trace context and task fields into ctx
-//	tasks.Log         one "task done" / "task failed" line per attempt
-//	metrics           tuskq_tasks_* per task type and queue
-//	tasks.Recover     a panic becomes a failed attempt (logged with its stack)
+//	tasks.Instrument  in one frame, in this order:
+//	  context         trace context and task fields into ctx (tasks.Context)
+//	  log line        one "task done" / "task failed" line per attempt (tasks.Log)
+//	  metrics         tuskq_tasks_* per task type and queue (tasks.Metrics)
+//	  recover         a panic becomes a failed attempt, logged with its stack (tasks.Recover)
 //	Options.Middleware
 //	the Registry      dispatch by type; unknown types fail with ErrNoProcessor
 //
-// Context is outermost so that every line logged below it (the task line, the
-// panic line, the processor's own lines) carries trace_id, span_id, task_id,
-// task_type, queue and retry. Recover is inside Log and the metrics so that a
-// panic is logged and counted as the failed attempt it is.
+// The context comes first so that every line logged below it (the task line,
+// the panic line, the processor's own lines) carries trace_id, span_id,
+// task_id, task_type, queue and retry. The recovery is innermost so that a
+// panic is logged and counted as the failed attempt it is. tasks.Instrument
+// behaves as the chain of the four separate middlewares named above, at a
+// fraction of its cost per task (docs/benchmarks.md).
+//
+// # Fetching
+//
+// A worker runs Options.Servers asynq servers (DefaultServers, 4) in its
+// process. Each has its own fetch loop, asynq fetching one task per round
+// trip per loop; worker.concurrency is split between them, and they share
+// the handler, the metrics and the Redis connection pool. When every queue
+// is empty the first server polls every worker.task_check_interval and the
+// others every SecondaryTaskCheckInterval, so an idle worker costs about
+// what one fast-polling server costs. asynq's server list (and asynqmon)
+// shows one entry per server, all with the worker's host and PID.
+//
+// Each server reaches Redis through a wrapper of the go-redis client that
+// changes two kinds of asynq's calls in transit (asynq v0.26.0's scripts;
+// tests check that they are asynq's): with several queues, outside Redis
+// Cluster, a fetch is one script trying the queues in asynq's own order,
+// rather than one round trip per queue probed (fetch.go); and the scripts
+// that record what became of each task share round trips when they are
+// called at the same time (batch.go). The numbers are in
+// docs/benchmarks.md and docs/operations.md.
 //
 // # Shutdown
 //

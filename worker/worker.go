@@ -65,6 +65,14 @@ type Options struct {
 	// Middleware wraps the registry inside the tuskq middleware (after
 	// Recover), first outermost.
 	Middleware []tasks.Middleware
+	// Servers is how many asynq servers the worker runs in its process,
+	// each fetching tasks in its own loop; 0 means DefaultServers. They
+	// share the registry, middleware, metrics and Redis connection pool,
+	// split worker.concurrency between them, and start, pause and shut down
+	// together: to Run, /readyz and /metrics they are one worker. Each
+	// registers itself with asynq, so asynq's server list shows one entry
+	// per server, all with the worker's host and PID.
+	Servers int
 }
 
 // Worker processes tasks from Redis. Create it with New and start it with
@@ -78,13 +86,14 @@ type Worker struct {
 	retry    asynq.RetryDelayFunc
 	failure  func(error) bool
 	asynqLvl asynq.LogLevel
+	servers  int
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see tasks.WithStopping
 
 	mu    sync.Mutex
 	run   bool
 	state state
-	srv   *asynq.Server
+	srvs  group
 	rdb   redis.UniversalClient
 	addr  string
 }
@@ -136,26 +145,22 @@ func New(opts Options) (*Worker, error) {
 		retry = asynq.DefaultRetryDelayFunc
 	}
 	registry := opts.Registry
-	known := func(taskType string) bool {
-		_, ok := registry.Lookup(taskType)
-		return ok
-	}
-	mws := []tasks.Middleware{
-		tasks.Context(),
-		tasks.Log(logger, tasks.LogOptions{Payloads: opts.Config.Log.Payloads}),
-		metrics.Middleware(known),
-		tasks.Recover(logger),
-	}
-	mws = append(mws, opts.Middleware...)
+	handler := NewHandler(registry, HandlerOptions{
+		Logger:      logger,
+		LogPayloads: opts.Config.Log.Payloads,
+		Metrics:     metrics,
+		Middleware:  opts.Middleware,
+	})
 	return &Worker{
 		cfg:      opts.Config,
 		logger:   logger,
 		registry: registry,
-		handler:  tasks.Chain(registry, mws...),
+		handler:  handler,
 		gatherer: gatherer,
 		retry:    retry,
 		failure:  opts.IsFailure,
 		asynqLvl: asynqLevel(level),
+		servers:  servers(opts.Servers, opts.Config.Worker.Concurrency),
 		ready:    make(chan struct{}),
 		stopping: make(chan struct{}),
 	}, nil
@@ -219,10 +224,10 @@ func (w *Worker) Pause() {
 		return
 	}
 	w.state = statePaused
-	srv := w.srv
+	srvs := w.srvs
 	w.mu.Unlock()
 	w.logger.Info("worker pausing: no new tasks will be fetched")
-	srv.Stop()
+	srvs.stop()
 	w.logger.Info("worker paused")
 }
 
@@ -264,12 +269,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer ln.Close()
 	}
 
-	srv := asynq.NewServerFromRedisClient(rdb, w.asynqConfig(ctx))
-	if err := srv.Start(w.handler); err != nil {
-		return fmt.Errorf("worker: start: %w", err)
+	srvs, err := w.startServers(ctx, rdb)
+	if err != nil {
+		return err
 	}
 	w.mu.Lock()
-	w.srv, w.rdb, w.state = srv, rdb, stateRunning
+	w.srvs, w.rdb, w.state = srvs, rdb, stateRunning
 	if ln != nil {
 		w.addr = ln.Addr().String()
 	}
@@ -287,6 +292,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		slog.String("listen", w.Addr()),
 		slog.String("redis", describeRedis(w.cfg.Redis)),
 		slog.Int("concurrency", wc.Concurrency),
+		slog.Int("servers", len(srvs)),
 		slog.Any("queues", wc.Queues),
 		slog.Bool("strict_priority", wc.StrictPriority),
 		slog.Any("task_types", w.registry.Types()))
@@ -303,7 +309,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.logger.Info("worker stopping: no new tasks; waiting for tasks in flight",
 		slog.Duration("shutdown_timeout", wc.ShutdownTimeout))
 	start := time.Now()
-	srv.Shutdown()
+	srvs.shutdown()
 	if hs != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = hs.Shutdown(sctx) // a client still attached after 5 s is dropped
@@ -314,8 +320,40 @@ func (w *Worker) Run(ctx context.Context) error {
 	return runErr
 }
 
-// asynqConfig builds the asynq server configuration from the worker config.
-func (w *Worker) asynqConfig(ctx context.Context) asynq.Config {
+// startServers starts the worker's asynq servers on rdb. When one fails
+// to start, those already started are shut down.
+func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient) (group, error) {
+	var srvs group
+	// Each server talks to Redis through a serverClient: with several
+	// queues (outside Redis Cluster) one round trip per fetch whatever the
+	// number of empty queues, and the scripts that record finished tasks
+	// share round trips through one batcher for the whole worker.
+	qs := fetchQueues(w.cfg.Worker.Queues)
+	multi := len(qs) > 1 && w.cfg.Redis.Mode != config.ModeCluster
+	batch := newScriptBatcher(rdb)
+	for i, c := range splitConcurrency(w.cfg.Worker.Concurrency, w.servers) {
+		var fetch *multiFetch
+		if multi {
+			fetch = newMultiFetch(rdb, qs, w.cfg.Worker.StrictPriority)
+		}
+		client := newServerClient(rdb, fetch, batch)
+		acfg := w.asynqConfig(ctx, c)
+		if i > 0 {
+			acfg.TaskCheckInterval = max(acfg.TaskCheckInterval, SecondaryTaskCheckInterval)
+		}
+		srv := asynq.NewServerFromRedisClient(client, acfg)
+		if err := srv.Start(w.handler); err != nil {
+			srvs.shutdown()
+			return nil, fmt.Errorf("worker: start: %w", err)
+		}
+		srvs = append(srvs, srv)
+	}
+	return srvs, nil
+}
+
+// asynqConfig builds the configuration of one asynq server of the worker,
+// with concurrency slots.
+func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config {
 	wc := w.cfg.Worker
 	base := tasks.WithStopping(context.WithoutCancel(ctx), w.stopping)
 	shutdown := wc.ShutdownTimeout
@@ -324,8 +362,16 @@ func (w *Worker) asynqConfig(ctx context.Context) asynq.Config {
 		shutdown = time.Nanosecond
 	}
 	return asynq.Config{
-		Concurrency:              wc.Concurrency,
-		BaseContext:              func() context.Context { return base },
+		Concurrency: concurrency,
+		// asynq calls BaseContext first thing on the new goroutine it
+		// starts for each task, the one that later reports the outcome to
+		// Redis through go-redis; growing that goroutine's stack there, at
+		// the top, saves the repeated growth go-redis's deep call path
+		// would cost (see growStack).
+		BaseContext: func() context.Context {
+			growStack()
+			return base
+		},
 		Queues:                   wc.Queues,
 		StrictPriority:           wc.StrictPriority,
 		ShutdownTimeout:          shutdown,
@@ -337,6 +383,28 @@ func (w *Worker) asynqConfig(ctx context.Context) asynq.Config {
 		LogLevel:                 w.asynqLvl,
 	}
 }
+
+// stackReserve is how many bytes of stack growStack makes room for: enough
+// for asynq's and go-redis's calls that report a task's outcome.
+const stackReserve = 4 << 10
+
+// growStack grows the calling goroutine's stack, if it is smaller, to hold
+// stackReserve bytes more than it uses now, in one copy made while the
+// stack is shallow: a copy walks and adjusts every frame on the stack, so
+// the several copies a deep call path triggers on a new goroutine's small
+// stack cost far more. It is the same device as the tasks middleware's
+// (tasks.Instrument), for the other goroutine asynq starts per task.
+//
+//go:noinline
+func growStack() {
+	var buf [stackReserve]byte
+	keep(&buf)
+}
+
+// keep stops the compiler from dropping growStack's array.
+//
+//go:noinline
+func keep(*[stackReserve]byte) {}
 
 func (w *Worker) setState(s state) {
 	w.mu.Lock()

@@ -33,10 +33,12 @@ const (
 	PhaseThroughput = "throughput"
 	PhaseLatency    = "latency"
 	PhaseEnqueue    = "enqueue"
+	PhaseSweep      = "sweep"
+	PhaseFleet      = "fleet"
 )
 
 // Phases lists every phase in the order a run performs them.
-var Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue}
+var Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet}
 
 // Options configures a run. DefaultOptions gives the figures of issue 2.
 type Options struct {
@@ -57,6 +59,12 @@ type Options struct {
 	// IdleSettle is how long a latency target runs idle before its Redis
 	// commands are counted for IdleWindow.
 	IdleSettle, IdleWindow time.Duration
+	// SweepIntervals are the idle poll intervals of the sweep phase, and
+	// SweepTasks its number of tasks per measurement.
+	SweepIntervals []time.Duration
+	SweepTasks     int
+	// FleetSizes are the numbers of idle workers of the fleet phase.
+	FleetSizes []int
 	// Seed makes the random gaps reproducible.
 	Seed uint64
 	// WaitTimeout bounds every wait for tasks to be processed.
@@ -89,6 +97,7 @@ func DefaultOptions() Options {
 		GapMax:       50 * time.Millisecond,
 		IdleSettle:   time.Second,
 		IdleWindow:   3 * time.Second,
+		SweepTasks:   100,
 		Seed:         1,
 		WaitTimeout:  2 * time.Minute,
 	}
@@ -110,6 +119,20 @@ func (o Options) Validate() error {
 	}
 	if o.LatencyTasks < 1 {
 		bad("--latency-tasks: must be at least 1, got %d", o.LatencyTasks)
+	}
+	if o.SweepTasks < 1 {
+		bad("--sweep-tasks: must be at least 1, got %d", o.SweepTasks)
+	}
+	for _, d := range o.SweepIntervals {
+		if d <= 0 {
+			bad("--sweep-intervals: each interval must be positive, got %s", d)
+		}
+	}
+	for i, n := range o.FleetSizes {
+		if n < 1 || (i > 0 && n <= o.FleetSizes[i-1]) {
+			bad("--fleet-sizes: need increasing sizes of at least 1, got %v", o.FleetSizes)
+			break
+		}
 	}
 	if o.GapMin < 0 || o.GapMax < o.GapMin {
 		bad("--gap-min/--gap-max: need 0 <= gap-min <= gap-max, got %s and %s", o.GapMin, o.GapMax)
@@ -190,6 +213,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Enqueuers == nil {
 		opts.Enqueuers = DefaultEnqueuers()
 	}
+	if opts.SweepIntervals == nil {
+		opts.SweepIntervals = DefaultSweepIntervals
+	}
+	if opts.FleetSizes == nil {
+		opts.FleetSizes = DefaultFleetSizes
+	}
 	env, err := newEnv(ctx, opts.RedisAddr)
 	if err != nil {
 		return nil, err
@@ -209,6 +238,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{PhaseThroughput, runThroughput},
 		{PhaseLatency, runLatency},
 		{PhaseEnqueue, runEnqueue},
+		{PhaseSweep, runSweep},
+		{PhaseFleet, runFleet},
 	} {
 		if !opts.runs(p.name) {
 			continue

@@ -93,13 +93,13 @@ func TestReportRendering(t *testing.T) {
 		"- started 2026-01-02T03:04:05Z, took 61 s\n" +
 		"- machine: linux/amd64, 2 CPUs (GOMAXPROCS 2), go1.26.8\n" +
 		"- Redis 7.0.15 on 127.0.0.1:1, one server for the whole run; asynq v0.26.0\n" +
-		"- 3 rounds, targets interleaved within each round; figures are medians of the rounds\n" +
+		"- 3 rounds, targets interleaved within each round (the order rotated from round to round); figures are medians of the rounds\n" +
 		"\n### X\n\nabout x\n\n" +
 		"| target | metric | median | round 1 | round 2 | round 3 |\n" +
 		"|---|---|---:|---:|---:|---:|\n" +
 		"| A | throughput (tasks/s) | **100** | 100 | 90 | 120 |\n" +
 		"| B | throughput (tasks/s) | **100** | 200 | 100 | 100 |\n" +
-		"\n| ratio | median | round 1 | round 2 | round 3 | goal |\n" +
+		"\n| ratio or goal | median | round 1 | round 2 | round 3 | goal |\n" +
 		"|---|---:|---:|---:|---:|---|\n" +
 		"| A / B | **0.90** | 0.50 | 0.90 | 1.20 | ≥ 0.95: **not met** |\n" +
 		"\n- a note\n"
@@ -171,7 +171,7 @@ func TestMainUsageErrors(t *testing.T) {
 				"  --tasks: must be at least 2, got 1\n" +
 				"  --concurrency: must be at least 1, got 0\n" +
 				"  --gap-min/--gap-max: need 0 <= gap-min <= gap-max, got 2s and 50ms\n" +
-				"  --only: unknown phase \"speed\"; expected a comma-separated subset of throughput,latency,enqueue\n",
+				"  --only: unknown phase \"speed\"; expected a comma-separated subset of throughput,latency,enqueue,sweep,fleet\n",
 		},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -216,7 +216,7 @@ func fastTargets() []Target {
 	cfg.Worker.Queues = map[string]int{"default": 1}
 	return []Target{
 		BareAsynq(KeyBare, "bare", asynq.Config{Concurrency: 8, TaskCheckInterval: 10 * time.Millisecond}),
-		TuskqWorker(KeyTuskq, "tuskq", cfg),
+		TuskqWorker(KeyTuskq, "tuskq", cfg, WithServers(2)),
 	}
 }
 
@@ -233,6 +233,9 @@ func TestRunAllPhases(t *testing.T) {
 	opts.WaitTimeout = 30 * time.Second
 	opts.ThroughputTargets = fastTargets()
 	opts.LatencyTargets = fastTargets()
+	opts.SweepIntervals = []time.Duration{10 * time.Millisecond}
+	opts.SweepTasks = 3
+	opts.FleetSizes = []int{1, 2}
 	opts.CPUProfileDir = t.TempDir()
 	var prog syncBuffer
 	opts.Progress = &prog
@@ -241,19 +244,29 @@ func TestRunAllPhases(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, prog.String())
 	}
-	if len(rep.Sections) != 3 {
-		t.Fatalf("sections = %d, want 3", len(rep.Sections))
+	if len(rep.Sections) != 5 {
+		t.Fatalf("sections = %d, want 5", len(rep.Sections))
 	}
-	th, lat, enq := rep.Sections[0], rep.Sections[1], rep.Sections[2]
+	th, lat, enq, sweep, fleet := rep.Sections[0], rep.Sections[1], rep.Sections[2], rep.Sections[3], rep.Sections[4]
 	for _, c := range []struct {
 		s      Section
 		key    string
 		rows   int
 		ratios []string
 	}{
-		{th, PhaseThroughput, 8, []string{"tuskq / bare asynq, both at defaults", "worker CPU per task, tuskq / bare asynq at defaults"}},
-		{lat, PhaseLatency, 8, nil},
-		{enq, PhaseEnqueue, 9, []string{"EnqueueMany / Enqueue loop", "tasks.Client.Enqueue loop / asynq.Client.Enqueue loop"}},
+		{th, PhaseThroughput, 8, []string{
+			"tuskq / bare asynq, both at defaults (issue 6: ≥ 1.15)",
+			"worker CPU per task, tuskq / bare asynq at defaults (issue 6: ≤ 1.05)",
+		}},
+		{lat, PhaseLatency, 10, []string{
+			"tuskq worker pickup p99 at defaults (ms)", "pickup p99, bare asynq / tuskq", "idle Redis commands/s, tuskq / bare asynq",
+		}},
+		{enq, PhaseEnqueue, 12, []string{
+			"EnqueueMany / Enqueue loop (issue 2: ≥ 3)", "EnqueueMany, tasks/s (issue 6: ≥ 45,000)",
+			"enqueue --batch, tasks/s (issue 6: ≥ 45,000)", "tasks.Client.Enqueue loop / asynq.Client.Enqueue loop",
+		}},
+		{sweep, PhaseSweep, 10, nil},
+		{fleet, PhaseFleet, 4, nil},
 	} {
 		if c.s.Key != c.key || len(c.s.Rows) != c.rows {
 			t.Errorf("section %s: key %q, %d rows; want %d rows", c.key, c.s.Key, len(c.s.Rows), c.rows)
@@ -289,8 +302,17 @@ func TestRunAllPhases(t *testing.T) {
 			t.Errorf("%s idle commands/s = %v", key, v)
 		}
 	}
-	if got := strings.Count(prog.String(), "\n"); got != 2*(2+2+3) {
-		t.Errorf("progress has %d lines, want 14:\n%s", got, prog.String())
+	if got := strings.Count(prog.String(), "\n"); got != 2*(2+2+4+2+2) {
+		t.Errorf("progress has %d lines, want 24:\n%s", got, prog.String())
+	}
+	if one, two := fleet.row("fleet-1", MetricIdleCmds).Median, fleet.row("fleet-2", MetricIdleCmds).Median; !(one > 0 && two > one) {
+		t.Errorf("fleet idle commands/s: 1 worker %v, 2 workers %v", one, two)
+	}
+	if !strings.Contains(sweep.Summary, "| 10ms | 3 |") || !strings.Contains(sweep.Summary, "| 10ms | 1 |") {
+		t.Errorf("sweep summary:\n%s", sweep.Summary)
+	}
+	if r := enq.row(KeyCLIBatch, MetricEnqueueRate); r == nil || !(r.Median > 0) {
+		t.Errorf("CLI batch rate row = %+v", r)
 	}
 	profiles, err := os.ReadDir(opts.CPUProfileDir)
 	if err != nil || len(profiles) != 4 || profiles[0].Name() != "throughput-bare-round1.pprof" {

@@ -19,8 +19,10 @@ const usageHead = `Usage: bench [flags]
 
 Runs the tuskq load benchmark on one Redis: processing throughput of the
 tuskq worker against bare asynq, pickup latency and idle cost of a worker
-at default settings, and bulk against one-at-a-time enqueue. Prints a
-Markdown report to stdout (and JSON with --json) and progress to stderr.
+at default settings, bulk against one-at-a-time enqueue (Go client and
+CLI), a sweep of idle poll intervals, and the idle cost of a fleet of
+workers. Prints a Markdown report to stdout (and JSON with --json), with
+each goal of issues 2 and 6 marked met or not met, and progress to stderr.
 Without --redis-addr it starts a throwaway redis-server (which must be on
 PATH) in a temporary directory and stops it at exit, also on Ctrl-C.
 
@@ -43,9 +45,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&opts.GapMax, "gap-max", opts.GapMax, "longest gap between latency tasks")
 	fs.DurationVar(&opts.IdleSettle, "idle-settle", opts.IdleSettle, "idle time before a worker's Redis commands are counted")
 	fs.DurationVar(&opts.IdleWindow, "idle-window", opts.IdleWindow, "how long an idle worker's Redis commands are counted")
+	fs.IntVar(&opts.SweepTasks, "sweep-tasks", opts.SweepTasks, "tasks per measurement of the poll-interval sweep")
+	fs.DurationSliceVar(&opts.SweepIntervals, "sweep-intervals", DefaultSweepIntervals, "idle poll intervals of the sweep")
+	fs.IntSliceVar(&opts.FleetSizes, "fleet-sizes", DefaultFleetSizes, "numbers of idle workers of the fleet phase, increasing")
 	fs.Uint64Var(&opts.Seed, "seed", opts.Seed, "seed of the random gaps")
 	fs.DurationVar(&opts.WaitTimeout, "wait-timeout", opts.WaitTimeout, "bound on every wait for tasks to be processed")
 	only := fs.StringSlice("only", nil, "run only these phases: "+strings.Join(Phases, ","))
+	targets := fs.StringSlice("targets", nil, "throughput targets to compare instead of the default ones, by key: "+
+		strings.Join(targetKeys(ThroughputCatalog(1)), ","))
+	latencyTargets := fs.StringSlice("latency-targets", nil, "latency targets to compare instead of the default ones, by key: "+
+		strings.Join(targetKeys(LatencyCatalog()), ","))
 	fs.StringVar(&opts.CPUProfileDir, "cpuprofile", "", "directory for one CPU profile per throughput measurement (created if missing)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file; - prints JSON to stdout instead of Markdown")
 	help := fs.BoolP("help", "h", false, "show this help")
@@ -67,6 +76,22 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.ExitUsage
 	}
 	opts.Phases = *only
+	if len(*targets) > 0 {
+		ts, err := selectTargets(ThroughputCatalog(opts.Concurrency), *targets)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: --targets: %v\n", err)
+			return cli.ExitUsage
+		}
+		opts.ThroughputTargets = ts
+	}
+	if len(*latencyTargets) > 0 {
+		ts, err := selectTargets(LatencyCatalog(), *latencyTargets)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: --latency-targets: %v\n", err)
+			return cli.ExitUsage
+		}
+		opts.LatencyTargets = ts
+	}
 	if err := opts.Validate(); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return cli.ExitUsage
@@ -147,4 +172,13 @@ func runWithRedis(ctx context.Context, opts Options, stderr io.Writer) (_ *Repor
 		rep.Environment.RedisAddr += " (throwaway redis-server started by the benchmark, persistence off)"
 	}
 	return rep, err
+}
+
+// targetKeys returns the keys of ts.
+func targetKeys(ts []Target) []string {
+	keys := make([]string, len(ts))
+	for i, t := range ts {
+		keys[i] = t.Key
+	}
+	return keys
 }

@@ -1,13 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"runtime"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/enqueuecli"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -36,16 +39,45 @@ const (
 	KeyMany      = "many"
 	KeyLoop      = "loop"
 	KeyAsynqLoop = "asynq-loop"
+	KeyCLIBatch  = "cli-batch"
 )
+
+// BulkGoal is issue 6's target for bulk enqueue from one process, in
+// tasks/s.
+const BulkGoal = 45000
 
 // enqueuePayload is the payload of every enqueued task.
 var enqueuePayload = []byte(`{"n":1}`)
 
 // DefaultEnqueuers are compared by the enqueue phase: tasks.Client's bulk
-// path at its default parallelism, a loop of tasks.Client.Enqueue, and a
-// loop of asynq.Client.Enqueue for reference.
+// path at its default parallelism, the enqueue CLI's batch mode, a loop of
+// tasks.Client.Enqueue, and a loop of asynq.Client.Enqueue for reference.
 func DefaultEnqueuers() []Enqueuer {
 	return []Enqueuer{
+		{
+			Key:  KeyCLIBatch,
+			Name: "enqueue --batch (the CLI, in-process)",
+			Prepare: func(n int) any {
+				var b bytes.Buffer
+				for range n {
+					fmt.Fprintf(&b, `{"type":%q,"payload":%s}`+"\n", TaskType, enqueuePayload)
+				}
+				return b.Bytes()
+			},
+			Enqueue: func(ctx context.Context, env *Env, n int, prepared any) error {
+				var stderr bytes.Buffer
+				code := enqueuecli.Run(ctx, []string{"--batch"}, enqueuecli.Env{
+					Stdin:   bytes.NewReader(prepared.([]byte)),
+					Stdout:  io.Discard,
+					Stderr:  &stderr,
+					Environ: []string{"TUSKQ_REDIS_ADDR=" + env.Addr},
+				})
+				if code != 0 {
+					return fmt.Errorf("enqueue --batch exited %d: %s", code, stderr.String())
+				}
+				return nil
+			},
+		},
 		{
 			Key:  KeyMany,
 			Name: fmt.Sprintf("tasks.Client.EnqueueMany (parallelism %d)", tasks.DefaultParallelism),
@@ -96,7 +128,7 @@ func DefaultEnqueuers() []Enqueuer {
 func runEnqueue(ctx context.Context, env *Env, opts Options) (Section, error) {
 	var s series
 	for round := 1; round <= opts.Rounds; round++ {
-		for _, e := range opts.Enqueuers {
+		for _, e := range rotate(opts.Enqueuers, round) {
 			r, err := enqueueOnce(ctx, env, opts.Tasks, e)
 			if err != nil {
 				return Section{}, fmt.Errorf("round %d, %s: %w", round, e.Name, err)
@@ -112,11 +144,13 @@ func runEnqueue(ctx context.Context, env *Env, opts Options) (Section, error) {
 	sec := Section{
 		Key:   PhaseEnqueue,
 		Title: fmt.Sprintf("Enqueue: %s tasks from one process", Format(float64(opts.Tasks), 0)),
-		About: fmt.Sprintf(`Each measurement flushes the database, enqueues %s tasks of type %s (payload %s, queue "default") and checks that exactly that many are pending. The rate is tasks / wall time of the enqueue calls; building the request slice for EnqueueMany is not timed. Producer CPU is the user+system CPU of the benchmark process over the enqueue calls, Redis CPU the delta of INFO used_cpu_user+used_cpu_sys, both per task. tasks.Client adds a traceparent header to every task (a new trace per task here).`,
+		About: fmt.Sprintf(`Each measurement flushes the database, enqueues %s tasks of type %s (payload %s, queue "default") and checks that exactly that many are pending. The rate is tasks / wall time of the enqueue calls; building the request slice for EnqueueMany, and the JSON lines for the CLI, is not timed. EnqueueMany pipelines asynq's own enqueue script through go-redis, BulkBatchSize tasks per round trip (asynq v0.26.0 has no batch enqueue). The CLI runs in this process (internal/enqueuecli.Run, what cmd/enqueue calls) with --batch, reading the JSON lines from memory and writing its per-task output lines to io.Discard. Producer CPU is the user+system CPU of the benchmark process over the enqueue calls, Redis CPU the delta of INFO used_cpu_user+used_cpu_sys, both per task. tasks.Client adds a traceparent header to every task (a new trace per task here).`,
 			Format(float64(opts.Tasks), 0), TaskType, enqueuePayload),
 		Rows: s.done(),
 	}
-	sec.addRatio("EnqueueMany / Enqueue loop", MetricEnqueueRate, KeyMany, KeyLoop, 3)
+	sec.addRatio("EnqueueMany / Enqueue loop (issue 2: ≥ 3)", MetricEnqueueRate, KeyMany, KeyLoop, 3)
+	sec.addGoal("EnqueueMany, tasks/s (issue 6: ≥ 45,000)", MetricEnqueueRate, KeyMany, BulkGoal, false, 0)
+	sec.addGoal("enqueue --batch, tasks/s (issue 6: ≥ 45,000)", MetricEnqueueRate, KeyCLIBatch, BulkGoal, false, 0)
 	sec.addRatio("tasks.Client.Enqueue loop / asynq.Client.Enqueue loop", MetricEnqueueRate, KeyLoop, KeyAsynqLoop, 0)
 	return sec, nil
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/hibiken/asynq"
@@ -10,15 +11,38 @@ import (
 
 	"github.com/tuskq/tuskq/logging"
 	"github.com/tuskq/tuskq/tasks"
+	"github.com/tuskq/tuskq/worker"
 )
 
 // noop is the processor under the middleware.
 func noop(context.Context, *asynq.Task) error { return nil }
 
-// workerChain wraps p the way worker.New does (same middleware, same
-// order), logging JSON to io.Discard and counting on a fresh registry.
-// Keep it in step with worker.New.
+// workerChain wraps p the way worker.New does (worker.NewHandler),
+// logging JSON to io.Discard and counting on a fresh registry.
 func workerChain(tb testing.TB, p tasks.Processor) tasks.Processor {
+	tb.Helper()
+	logger, metrics := benchLoggerMetrics(tb)
+	reg := tasks.NewRegistry()
+	if err := reg.Register(TaskType, p); err != nil {
+		tb.Fatal(err)
+	}
+	return worker.NewHandler(reg, worker.HandlerOptions{Logger: logger, Metrics: metrics})
+}
+
+// separateChain is the chain of the four separate middlewares that
+// worker.NewHandler's single tasks.Instrument replaces.
+func separateChain(tb testing.TB, p tasks.Processor) tasks.Processor {
+	tb.Helper()
+	logger, metrics := benchLoggerMetrics(tb)
+	return tasks.Chain(p,
+		tasks.Context(),
+		tasks.Log(logger, tasks.LogOptions{}),
+		metrics.Middleware(nil),
+		tasks.Recover(logger),
+	)
+}
+
+func benchLoggerMetrics(tb testing.TB) (*slog.Logger, *tasks.Metrics) {
 	tb.Helper()
 	logger, err := logging.New(io.Discard, logging.Options{Format: logging.FormatJSON})
 	if err != nil {
@@ -28,13 +52,7 @@ func workerChain(tb testing.TB, p tasks.Processor) tasks.Processor {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	known := func(string) bool { return true }
-	return tasks.Chain(p,
-		tasks.Context(),
-		tasks.Log(logger, tasks.LogOptions{}),
-		metrics.Middleware(known),
-		tasks.Recover(logger),
-	)
+	return logger, metrics
 }
 
 // benchTask is a task as a tuskq producer makes it: with a traceparent.
@@ -59,6 +77,7 @@ func BenchmarkMiddlewareChain(b *testing.B) {
 	}{
 		{"bare", func(testing.TB) tasks.Processor { return tasks.ProcessorFunc(noop) }},
 		{"tuskq", func(tb testing.TB) tasks.Processor { return workerChain(tb, tasks.ProcessorFunc(noop)) }},
+		{"separate", func(tb testing.TB) tasks.Processor { return separateChain(tb, tasks.ProcessorFunc(noop)) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			p := c.p(b)

@@ -58,6 +58,9 @@ type Section struct {
 	Rows []Row `json:"rows"`
 	// Ratios compare two rows round by round.
 	Ratios []Ratio `json:"ratios,omitempty"`
+	// Summary is a Markdown table condensing the rows, printed after the
+	// ratios.
+	Summary string `json:"summary,omitempty"`
 	// Notes are remarks printed after the tables.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -77,18 +80,23 @@ type Row struct {
 	Median float64   `json:"median"`
 }
 
-// Ratio is a per-round quotient of two rows and its median. Goal, when
-// positive, is the target the median should reach.
+// Ratio is a per-round quotient of two rows and its median, or (added by
+// addGoal) one row checked against an absolute goal. Goal, when positive,
+// is the target the median should reach.
 type Ratio struct {
 	// Name says what is divided by what.
 	Name string `json:"name"`
 	// Rounds holds the quotient of each round, Median their median.
 	Rounds []float64 `json:"rounds"`
 	Median float64   `json:"median"`
-	// Goal is the value the median should reach (0: none); Met says
-	// whether it did (nil without a goal).
-	Goal float64 `json:"goal,omitempty"`
-	Met  *bool   `json:"met,omitempty"`
+	// Goal is the value the median should reach (0: none): at least Goal,
+	// or at most Goal when AtMost is set. Met says whether it did (nil
+	// without a goal).
+	Goal   float64 `json:"goal,omitempty"`
+	AtMost bool    `json:"at_most,omitempty"`
+	Met    *bool   `json:"met,omitempty"`
+	// Decimals is how many decimals the Markdown shows (2 for ratios).
+	Decimals int `json:"-"`
 }
 
 // row returns the row of the target key and metric, or nil.
@@ -108,7 +116,7 @@ func (s *Section) addRatio(name, metric, num, den string, goal float64) {
 	if n == nil || d == nil {
 		return
 	}
-	r := Ratio{Name: name, Goal: goal}
+	r := Ratio{Name: name, Goal: goal, Decimals: 2}
 	for i := range min(len(n.Rounds), len(d.Rounds)) {
 		q := math.NaN()
 		if d.Rounds[i] != 0 {
@@ -116,12 +124,44 @@ func (s *Section) addRatio(name, metric, num, den string, goal float64) {
 		}
 		r.Rounds = append(r.Rounds, q)
 	}
+	s.Ratios = append(s.Ratios, r.judge())
+}
+
+// addRatioAtMost is addRatio with a goal the median must not exceed.
+func (s *Section) addRatioAtMost(name, metric, num, den string, goal float64) {
+	n := len(s.Ratios)
+	s.addRatio(name, metric, num, den, 0)
+	if len(s.Ratios) > n {
+		r := &s.Ratios[n]
+		r.Goal, r.AtMost = goal, true
+		*r = r.judge()
+	}
+}
+
+// addGoal checks the rounds of one row against an absolute goal: at least
+// goal, or at most goal when atMost. It does nothing when the row is
+// missing.
+func (s *Section) addGoal(name, metric, key string, goal float64, atMost bool, decimals int) {
+	row := s.row(key, metric)
+	if row == nil {
+		return
+	}
+	r := Ratio{Name: name, Rounds: append([]float64(nil), row.Rounds...), Goal: goal, AtMost: atMost, Decimals: decimals}
+	s.Ratios = append(s.Ratios, r.judge())
+}
+
+// judge computes the median and whether it meets the goal.
+func (r Ratio) judge() Ratio {
 	r.Median = Median(r.Rounds)
-	if goal > 0 {
-		met := r.Median >= goal
+	r.Met = nil
+	if r.Goal > 0 {
+		met := r.Median >= r.Goal
+		if r.AtMost {
+			met = r.Median <= r.Goal
+		}
 		r.Met = &met
 	}
-	s.Ratios = append(s.Ratios, r)
+	return r
 }
 
 // series collects per-round values of rows in the order they are first
@@ -248,7 +288,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "- machine: %s/%s, %d CPUs (GOMAXPROCS %d), %s\n", e.OS, e.Arch, e.NumCPU, e.GOMAXPROCS, e.GoVersion)
 	fmt.Fprintf(&b, "- Redis %s on %s, one server for the whole run; asynq %s\n", e.RedisVersion, e.RedisAddr, e.AsynqVersion)
-	fmt.Fprintf(&b, "- %s rounds, targets interleaved within each round; figures are medians of the rounds\n", strconv.Itoa(e.Rounds))
+	fmt.Fprintf(&b, "- %s rounds, targets interleaved within each round (the order rotated from round to round); figures are medians of the rounds\n", strconv.Itoa(e.Rounds))
 	for _, s := range r.Sections {
 		b.WriteString("\n### " + s.Title + "\n\n")
 		if s.About != "" {
@@ -275,29 +315,36 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			b.WriteString("\n")
 		}
 		if len(s.Ratios) > 0 {
-			b.WriteString("\n| ratio | median |")
+			b.WriteString("\n| ratio or goal | median |")
 			for i := range rounds {
 				fmt.Fprintf(&b, " round %d |", i+1)
 			}
 			b.WriteString(" goal |\n|---|---:|" + strings.Repeat("---:|", rounds) + "---|\n")
 			for _, ra := range s.Ratios {
-				fmt.Fprintf(&b, "| %s | **%s** |", ra.Name, Format(ra.Median, 2))
+				fmt.Fprintf(&b, "| %s | **%s** |", ra.Name, Format(ra.Median, ra.Decimals))
 				for i := range rounds {
 					v := "–"
 					if i < len(ra.Rounds) {
-						v = Format(ra.Rounds[i], 2)
+						v = Format(ra.Rounds[i], ra.Decimals)
 					}
 					b.WriteString(" " + v + " |")
+				}
+				cmp := "≥"
+				if ra.AtMost {
+					cmp = "≤"
 				}
 				switch {
 				case ra.Met == nil:
 					b.WriteString(" – |\n")
 				case *ra.Met:
-					fmt.Fprintf(&b, " ≥ %s: met |\n", Format(ra.Goal, 2))
+					fmt.Fprintf(&b, " %s %s: met |\n", cmp, Format(ra.Goal, ra.Decimals))
 				default:
-					fmt.Fprintf(&b, " ≥ %s: **not met** |\n", Format(ra.Goal, 2))
+					fmt.Fprintf(&b, " %s %s: **not met** |\n", cmp, Format(ra.Goal, ra.Decimals))
 				}
 			}
+		}
+		if s.Summary != "" {
+			b.WriteString("\n" + s.Summary)
 		}
 		if len(s.Notes) > 0 {
 			b.WriteString("\n")

@@ -74,3 +74,15 @@ func parseInfo(text string) map[string]string {
 	}
 	return m
 }
+
+// rotate returns xs started at element round-1 (wrapping around), so that
+// across rounds every target runs in every position once: a target that
+// always ran right after another would inherit its after-effects (Redis
+// memory, garbage, CPU frequency) in every round.
+func rotate[T any](xs []T, round int) []T {
+	if len(xs) == 0 {
+		return xs
+	}
+	k := (round - 1) % len(xs)
+	return append(append(make([]T, 0, len(xs)), xs[k:]...), xs[:k]...)
+}

@@ -7,10 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/logging"
@@ -88,12 +91,20 @@ func BareAsynq(key, name string, cfg asynq.Config) Target {
 	}}
 }
 
+// WorkerOption changes the worker.Options of a TuskqWorker target.
+type WorkerOption func(*worker.Options)
+
+// WithServers sets worker.Options.Servers.
+func WithServers(n int) WorkerOption {
+	return func(o *worker.Options) { o.Servers = n }
+}
+
 // TuskqWorker is the tuskq worker runtime (package worker) built from cfg,
 // with the handler registered for TaskType, its full middleware (trace
 // context, a JSON log line per task written to io.Discard, metrics on a
 // fresh Prometheus registry, panic recovery) and cfg.Redis.Addr replaced
-// by the benchmark's Redis.
-func TuskqWorker(key, name string, cfg config.Config) Target {
+// by the benchmark's Redis; opts change the worker options.
+func TuskqWorker(key, name string, cfg config.Config, opts ...WorkerOption) Target {
 	return Target{Key: key, Name: name, Start: func(ctx context.Context, addr string, h Handler) (StopFunc, error) {
 		c := cfg
 		c.Redis.Addr = addr
@@ -105,7 +116,11 @@ func TuskqWorker(key, name string, cfg config.Config) Target {
 		if err := reg.Register(TaskType, tasks.ProcessorFunc(h)); err != nil {
 			return nil, err
 		}
-		w, err := worker.New(worker.Options{Config: c, Logger: logger, Registry: reg, Registerer: prometheus.NewRegistry()})
+		wo := worker.Options{Config: c, Logger: logger, Registry: reg, Registerer: prometheus.NewRegistry()}
+		for _, o := range opts {
+			o(&wo)
+		}
+		w, err := worker.New(wo)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -168,35 +183,143 @@ func AsynqWithTuskqSettings(cfg config.Config) asynq.Config {
 const (
 	KeyBare        = "bare"
 	KeyTuskq       = "tuskq"
+	KeyTuskqOne    = "tuskq-1-server"
 	KeyBarePoll    = "bare-poll"
 	KeyBareSettled = "bare-tuskq-settings"
 )
 
-// DefaultThroughputTargets are compared by the throughput phase, in this
-// order within each round:
+// DefaultThroughputTargets are compared by the throughput phase (rotated
+// round by round, see rotate):
 //
 //   - bare asynq at its defaults (one queue, 1 s idle poll)
-//   - the tuskq worker at its defaults
-//   - bare asynq with tuskq's default idle poll interval
+//   - the tuskq worker at its defaults (worker.DefaultServers servers)
+//   - the tuskq worker at its defaults but with one asynq server
 //   - bare asynq with every server setting of tuskq's defaults (queues and
-//     weights, poll intervals), so tuskq/this is the cost of the middleware
-//     alone
+//     weights, poll intervals), so the one-server tuskq worker against this
+//     one is the cost of the middleware alone
 func DefaultThroughputTargets(concurrency int) []Target {
+	return pick(ThroughputCatalog(concurrency), KeyBare, KeyTuskq, KeyTuskqOne, KeyBareSettled)
+}
+
+// ThroughputCatalog returns every throughput target cmd/bench's --targets
+// can name: the defaults, plus variants for experiments (bare asynq with
+// tuskq's poll interval, on a RESP2 go-redis client, with three queues; the
+// tuskq worker with 2, 3, 4, 6 and 8 servers).
+func ThroughputCatalog(concurrency int) []Target {
 	tq := TuskqDefaults(concurrency)
-	return []Target{
-		BareAsynq(KeyBare, "bare asynq, defaults", asynq.Config{Concurrency: concurrency}),
-		TuskqWorker(KeyTuskq, "tuskq worker, defaults", tq),
+	bareCfg := asynq.Config{Concurrency: concurrency}
+	three := bareCfg
+	three.Queues = tq.Worker.Queues
+	cat := []Target{
+		BareAsynq(KeyBare, "bare asynq, defaults", bareCfg),
+		TuskqWorker(KeyTuskq, fmt.Sprintf("tuskq worker, defaults (%d servers)", worker.DefaultServers), tq),
+		TuskqWorker(KeyTuskqOne, "tuskq worker, defaults but 1 server", tq, WithServers(1)),
+		BareAsynq(KeyBareSettled, "bare asynq, tuskq's server settings", AsynqWithTuskqSettings(tq)),
 		BareAsynq(KeyBarePoll, fmt.Sprintf("bare asynq, TaskCheckInterval %s", tq.Worker.TaskCheckInterval),
 			asynq.Config{Concurrency: concurrency, TaskCheckInterval: tq.Worker.TaskCheckInterval}),
-		BareAsynq(KeyBareSettled, "bare asynq, tuskq's server settings", AsynqWithTuskqSettings(tq)),
+		BareAsynq("bare-3-queues", "bare asynq, queues critical 6, default 3, low 1", three),
+		BareAsynqTuned("bare-resp2", "bare asynq, RESP2 go-redis client", bareCfg,
+			func(o *redis.Options) { o.Protocol = 2 }),
+		BareAsynqOn("bare-autopipeline", "bare asynq, go-redis AutoPipeline client", bareCfg,
+			func(addr string) (redis.UniversalClient, error) {
+				return redis.NewClient(&redis.Options{Addr: addr}).AutoPipeline()
+			}),
 	}
+	for _, n := range []int{2, 3, 4, 6, 8} {
+		cat = append(cat, TuskqWorker(fmt.Sprintf("tuskq-%d-servers", n), fmt.Sprintf("tuskq worker, defaults but %d servers", n), tq, WithServers(n)))
+	}
+	return cat
 }
 
 // DefaultLatencyTargets are compared by the pickup-latency phase: the tuskq
 // worker and bare asynq, each entirely at its defaults.
 func DefaultLatencyTargets() []Target {
+	return pick(LatencyCatalog(), KeyTuskq, KeyBare)
+}
+
+// LatencyCatalog returns every latency target cmd/bench's
+// --latency-targets can name: the defaults, the tuskq worker with one
+// asynq server, and bare asynq with tuskq's poll interval.
+func LatencyCatalog() []Target {
+	tq := TuskqDefaults(0)
 	return []Target{
-		TuskqWorker(KeyTuskq, "tuskq worker, defaults", TuskqDefaults(0)),
+		TuskqWorker(KeyTuskq, "tuskq worker, defaults", tq),
 		BareAsynq(KeyBare, "bare asynq, defaults", asynq.Config{}),
+		TuskqWorker(KeyTuskqOne, "tuskq worker, defaults but 1 server", tq, WithServers(1)),
+		BareAsynq(KeyBarePoll, fmt.Sprintf("bare asynq, TaskCheckInterval %s", tq.Worker.TaskCheckInterval),
+			asynq.Config{TaskCheckInterval: tq.Worker.TaskCheckInterval}),
 	}
+}
+
+// pick returns the targets of cat with the given keys, in that order; it
+// panics on an unknown key (a programming error in this package).
+func pick(cat []Target, keys ...string) []Target {
+	out, err := selectTargets(cat, keys)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// selectTargets returns the targets of cat with the given keys, in that
+// order, or an error naming an unknown key and the known ones.
+func selectTargets(cat []Target, keys []string) ([]Target, error) {
+	out := make([]Target, 0, len(keys))
+	for _, k := range keys {
+		i := slices.IndexFunc(cat, func(t Target) bool { return t.Key == k })
+		if i < 0 {
+			known := make([]string, len(cat))
+			for j, t := range cat {
+				known[j] = t.Key
+			}
+			return nil, fmt.Errorf("unknown target %q; expected some of %s", k, strings.Join(known, ","))
+		}
+		out = append(out, cat[i])
+	}
+	return out, nil
+}
+
+// BareAsynqTuned is BareAsynq on a go-redis client of its own, built from
+// redis.Options{Addr} changed by tune, and passed to asynq through
+// NewServerFromRedisClient: the way to try go-redis settings on bare asynq.
+func BareAsynqTuned(key, name string, cfg asynq.Config, tune func(*redis.Options)) Target {
+	return BareAsynqOn(key, name, cfg, func(addr string) (redis.UniversalClient, error) {
+		ro := &redis.Options{Addr: addr}
+		tune(ro)
+		return redis.NewClient(ro), nil
+	})
+}
+
+// BareAsynqOn is BareAsynq on the go-redis client dial returns for the
+// benchmark's Redis, passed to asynq through NewServerFromRedisClient and
+// closed when the target stops.
+func BareAsynqOn(key, name string, cfg asynq.Config, dial func(addr string) (redis.UniversalClient, error)) Target {
+	return Target{Key: key, Name: name, Start: func(ctx context.Context, addr string, h Handler) (StopFunc, error) {
+		rdb, err := dial(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		c := cfg
+		if c.Logger == nil {
+			c.Logger = logging.NewAsynqLogger(slog.New(slog.DiscardHandler))
+		}
+		srv := asynq.NewServerFromRedisClient(rdb, c)
+		if err := srv.Start(asynq.HandlerFunc(h)); err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		return func() error {
+			done := make(chan struct{})
+			go func() {
+				srv.Shutdown()
+				close(done)
+			}()
+			select {
+			case <-done:
+				return rdb.Close()
+			case <-time.After(stopTimeout):
+				return fmt.Errorf("%w: %s did not shut down within %s", ErrTimeout, name, stopTimeout)
+			}
+		}, nil
+	}}
 }

@@ -35,7 +35,7 @@ type throughputResult struct {
 func runThroughput(ctx context.Context, env *Env, opts Options) (Section, error) {
 	var s series
 	for round := 1; round <= opts.Rounds; round++ {
-		for _, t := range opts.ThroughputTargets {
+		for _, t := range rotate(opts.ThroughputTargets, round) {
 			r, err := throughputOnce(ctx, env, opts, t, round)
 			if err != nil {
 				return Section{}, fmt.Errorf("round %d, %s: %w", round, t.Name, err)
@@ -55,12 +55,12 @@ func runThroughput(ctx context.Context, env *Env, opts Options) (Section, error)
 			Format(float64(opts.Tasks), 0), TaskType),
 		Rows: s.done(),
 	}
-	sec.addRatio("tuskq / bare asynq, both at defaults", MetricThroughput, KeyTuskq, KeyBare, 0.95)
-	sec.addRatio("tuskq / bare asynq with the same poll interval", MetricThroughput, KeyTuskq, KeyBarePoll, 0)
-	sec.addRatio("tuskq / bare asynq with all of tuskq's server settings (middleware cost)", MetricThroughput, KeyTuskq, KeyBareSettled, 0)
-	sec.addRatio("bare asynq with tuskq's server settings / bare asynq at defaults (settings cost)", MetricThroughput, KeyBareSettled, KeyBare, 0)
-	sec.addRatio("worker CPU per task, tuskq / bare asynq at defaults", MetricWorkerCPU, KeyTuskq, KeyBare, 0)
-	sec.addRatio("worker CPU per task, tuskq / bare asynq with tuskq's server settings", MetricWorkerCPU, KeyTuskq, KeyBareSettled, 0)
+	sec.addRatio("tuskq / bare asynq, both at defaults (issue 6: ≥ 1.15)", MetricThroughput, KeyTuskq, KeyBare, 1.15)
+	sec.addRatioAtMost("worker CPU per task, tuskq / bare asynq at defaults (issue 6: ≤ 1.05)", MetricWorkerCPU, KeyTuskq, KeyBare, 1.05)
+	sec.addRatio("tuskq with 1 server / bare asynq with tuskq's server settings: middleware cost (issue 2: ≥ 0.95)", MetricThroughput, KeyTuskqOne, KeyBareSettled, 0.95)
+	sec.addRatio("worker CPU per task, bare asynq with tuskq's server settings / tuskq with 1 server", MetricWorkerCPU, KeyBareSettled, KeyTuskqOne, 0)
+	sec.addRatio("tuskq / tuskq with 1 server: gain of the extra servers", MetricThroughput, KeyTuskq, KeyTuskqOne, 0)
+	sec.addRatio("bare asynq with tuskq's server settings / bare asynq at defaults: settings cost", MetricThroughput, KeyBareSettled, KeyBare, 0)
 	return sec, nil
 }
 

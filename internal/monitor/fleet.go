@@ -41,8 +41,12 @@ type FleetTotals struct {
 // FleetWorker is one worker process: what asynq records of it, and what
 // tuskq publishes (internal/fleet) when it does.
 type FleetWorker struct {
-	// ID is asynq's server ID.
+	// ID is asynq's server ID (of the first server, when the process runs
+	// several).
 	ID string `json:"id"`
+	// Servers is how many asynq servers the process runs: a tuskq worker
+	// runs several that share its concurrency (worker.Options.Servers).
+	Servers int `json:"servers"`
 	// Host and PID identify the process.
 	Host string `json:"host"`
 	// PID is the process ID on Host.
@@ -103,25 +107,16 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 	if err != nil {
 		return FleetReport{}, fmt.Errorf("monitor: %w", err)
 	}
-	type hostPID struct {
-		host string
-		pid  int
-	}
 	published := map[hostPID]fleetstate.WorkerReport{}
 	for _, r := range reports {
 		published[hostPID{r.Host, r.PID}] = r
 	}
-	rep := FleetReport{Generated: now.UTC(), Workers: make([]FleetWorker, 0, len(servers))}
-	for _, s := range servers {
-		w := FleetWorker{
-			ID: s.ID, Host: s.Host, PID: s.PID, Started: s.Started.UTC(), Status: s.Status,
-			Concurrency: s.Concurrency, Queues: s.Queues, StrictPriority: s.StrictPriority,
-			ActiveTasks: len(s.ActiveWorkers), Active: activeTasks(s.ActiveWorkers),
-		}
-		if p, ok := published[hostPID{s.Host, s.PID}]; ok {
+	rep := FleetReport{Generated: now.UTC(), Workers: workerProcesses(servers)}
+	for i := range rep.Workers {
+		w := &rep.Workers[i]
+		if p, ok := published[hostPID{w.Host, w.PID}]; ok {
 			w.Tuskq = &FleetTuskq{WorkerID: p.Worker, Updated: p.UpdatedAt, Plugins: p.Plugins}
 		}
-		rep.Workers = append(rep.Workers, w)
 		rep.Totals.Workers++
 		rep.Totals.Concurrency += w.Concurrency
 		rep.Totals.ActiveTasks += w.ActiveTasks
@@ -130,6 +125,48 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.PID, b.PID), cmp.Compare(a.ID, b.ID))
 	})
 	return rep, nil
+}
+
+// hostPID identifies a worker process.
+type hostPID struct {
+	host string
+	pid  int
+}
+
+// workerProcesses groups asynq's servers by process (host and pid): a tuskq
+// worker runs several asynq servers, which together are one worker. The
+// process is active when any of its servers is.
+func workerProcesses(servers []*asynq.ServerInfo) []FleetWorker {
+	byProc := map[hostPID]int{}
+	out := make([]FleetWorker, 0, len(servers))
+	for _, s := range servers {
+		k := hostPID{s.Host, s.PID}
+		i, ok := byProc[k]
+		if !ok {
+			i = len(out)
+			byProc[k] = i
+			out = append(out, FleetWorker{
+				ID: s.ID, Host: s.Host, PID: s.PID, Started: s.Started.UTC(), Status: s.Status,
+				Queues: s.Queues, StrictPriority: s.StrictPriority,
+			})
+		}
+		w := &out[i]
+		w.Servers++
+		w.Concurrency += s.Concurrency
+		w.Active = append(w.Active, activeTasks(s.ActiveWorkers)...)
+		if s.Started.Before(w.Started) {
+			w.Started = s.Started.UTC()
+		}
+		if s.Status == "active" {
+			w.Status = s.Status
+		}
+	}
+	for i := range out {
+		w := &out[i]
+		slices.SortFunc(w.Active, func(a, b FleetTask) int { return cmp.Or(a.Started.Compare(b.Started), cmp.Compare(a.ID, b.ID)) })
+		w.ActiveTasks = len(w.Active)
+	}
+	return out
 }
 
 func activeTasks(ws []*asynq.WorkerInfo) []FleetTask {

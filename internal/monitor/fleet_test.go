@@ -238,3 +238,33 @@ func TestUIPagesLinkToTheFleet(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerProcessesGroupsServers: a tuskq worker runs several asynq
+// servers in one process; the fleet counts the process once and adds up
+// its servers' concurrency and active tasks.
+func TestWorkerProcessesGroupsServers(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	task := func(id string, at time.Time) *asynq.WorkerInfo {
+		return &asynq.WorkerInfo{TaskID: id, TaskType: "x:y", Queue: "default", Started: at}
+	}
+	servers := []*asynq.ServerInfo{
+		{ID: "a1", Host: "h1", PID: 10, Concurrency: 5, Status: "active", Started: t0.Add(time.Second),
+			Queues: map[string]int{"default": 1}, ActiveWorkers: []*asynq.WorkerInfo{task("t2", t0.Add(2*time.Second))}},
+		{ID: "b1", Host: "h2", PID: 10, Concurrency: 20, Status: "active", Started: t0, Queues: map[string]int{"default": 1}},
+		{ID: "a2", Host: "h1", PID: 10, Concurrency: 5, Status: "stopped", Started: t0,
+			Queues: map[string]int{"default": 1}, ActiveWorkers: []*asynq.WorkerInfo{task("t1", t0.Add(time.Second))}},
+	}
+	got := workerProcesses(servers)
+	if len(got) != 2 {
+		t.Fatalf("%d processes; want 2: %+v", len(got), got)
+	}
+	h1 := got[0]
+	if h1.Host != "h1" || h1.Servers != 2 || h1.Concurrency != 10 || h1.ActiveTasks != 2 ||
+		!h1.Started.Equal(t0) || h1.Status != "active" || h1.Active[0].ID != "t1" || h1.Active[1].ID != "t2" {
+		t.Errorf("h1 = %+v", h1)
+	}
+	if h2 := got[1]; h2.Host != "h2" || h2.Servers != 1 || h2.Concurrency != 20 || h2.ActiveTasks != 0 {
+		t.Errorf("h2 = %+v", h2)
+	}
+}

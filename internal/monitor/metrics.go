@@ -100,16 +100,17 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(descWorkers, err)
 		return
 	}
+	procs := workerProcesses(servers)
 	var concurrency, active int
 	perQueue := map[string]int{}
-	for _, s := range servers {
-		concurrency += s.Concurrency
-		active += len(s.ActiveWorkers)
-		for q := range s.Queues {
+	for _, w := range procs {
+		concurrency += w.Concurrency
+		active += w.ActiveTasks
+		for q := range w.Queues {
 			perQueue[q]++
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(len(servers)))
+	ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(len(procs)))
 	ch <- prometheus.MustNewConstMetric(descConcurrency, prometheus.GaugeValue, float64(concurrency))
 	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(active))
 	for q, n := range perQueue {

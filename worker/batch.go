@@ -1,0 +1,104 @@
+package worker
+
+import (
+	"context"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// scriptBatcher sends the Lua scripts that asynq's servers run to record
+// what became of each task (done, retry, archive, hand back, …) in shared
+// pipelines: while one pipeline is on its way to Redis and back, the
+// scripts called meanwhile queue up and go together in the next one. With
+// many tasks finishing at once, one round trip (two system calls in the
+// worker, one read and one write in Redis) then serves several tasks
+// instead of one each; a lone call goes out at once, as before.
+//
+// Each script runs exactly as asynq sends it, with its own keys and
+// arguments and its own reply; a pipeline only shares the connection and
+// the round trip, and Redis runs its commands one after the other, as it
+// would the same calls on separate connections. A pipeline that fails
+// (Redis unreachable) fails each of its calls with that error, which asynq
+// handles as it handles a failed call of its own.
+//
+// The caller whose call finds no pipeline in flight sends the queued calls
+// (its own first); when the reply is in, it hands the sending to the first
+// call queued since, if any, and returns: no caller sends for others for
+// longer than one round trip, and no goroutine is needed.
+type scriptBatcher struct {
+	rdb redis.UniversalClient
+
+	mu      sync.Mutex
+	queue   []*scriptCall
+	sending bool
+}
+
+// scriptCall is one EVALSHA waiting for its pipeline.
+type scriptCall struct {
+	sha  string
+	keys []string
+	args []any
+	cmd  *redis.Cmd
+	// wake is closed when cmd holds the reply, or when the call must send
+	// the queue (lead is then true).
+	wake chan struct{}
+	lead bool
+}
+
+func newScriptBatcher(rdb redis.UniversalClient) *scriptBatcher {
+	return &scriptBatcher{rdb: rdb}
+}
+
+// evalSha runs the script sha like rdb.EvalSha, in the next pipeline.
+func (b *scriptBatcher) evalSha(sha string, keys []string, args []any) *redis.Cmd {
+	c := &scriptCall{sha: sha, keys: keys, args: args, wake: make(chan struct{})}
+	b.mu.Lock()
+	b.queue = append(b.queue, c)
+	if b.sending {
+		b.mu.Unlock()
+		<-c.wake
+		if !c.lead {
+			return c.cmd
+		}
+	} else {
+		b.sending = true
+		b.mu.Unlock()
+	}
+	b.send()
+	return c.cmd
+}
+
+// send sends every queued call in one pipeline, then hands the sending to
+// the first call queued meanwhile, or ends it.
+func (b *scriptBatcher) send() {
+	b.mu.Lock()
+	batch := b.queue
+	b.queue = nil
+	b.mu.Unlock()
+
+	// asynq bounds each call by the task's lease; the pipeline is bounded
+	// by go-redis's read and write timeouts instead, so that one caller's
+	// deadline cannot fail the others' scripts.
+	ctx := context.Background()
+	pipe := b.rdb.Pipeline()
+	for _, c := range batch {
+		c.cmd = pipe.EvalSha(ctx, c.sha, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx) // each call reads its own error
+
+	b.mu.Lock()
+	if len(b.queue) > 0 {
+		next := b.queue[0]
+		next.lead = true
+		close(next.wake)
+	} else {
+		b.sending = false
+	}
+	b.mu.Unlock()
+	for _, c := range batch {
+		if !c.lead {
+			close(c.wake)
+		}
+	}
+}

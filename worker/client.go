@@ -1,0 +1,64 @@
+package worker
+
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// serverClient is the go-redis client one asynq server of the worker is
+// given (asynq.NewServerFromRedisClient): the worker's shared client, with
+// two of asynq's kinds of calls changed in transit and every other call
+// passed on as is:
+//
+//   - its dequeue script, with several queues and outside Redis Cluster,
+//     runs as one multi-queue fetch (multiFetch, fetch.go);
+//   - its other scripts (above all the one per finished task that records
+//     the outcome) go through the worker's scriptBatcher (batch.go), which
+//     shares round trips between calls made at the same time.
+//
+// asynq v0.26.0 calls scripts only through go-redis's Script.Run, that is
+// through this client's EvalSha and, when Redis has not cached a script
+// yet, Eval.
+type serverClient struct {
+	redis.UniversalClient
+	dequeueSHA string         // of asynqDequeueScript
+	fetch      *multiFetch    // nil: dequeue as asynq does
+	batch      *scriptBatcher // nil: send each script alone
+}
+
+// newServerClient wraps rdb for one asynq server; fetch and batch may be
+// nil.
+func newServerClient(rdb redis.UniversalClient, fetch *multiFetch, batch *scriptBatcher) *serverClient {
+	return &serverClient{UniversalClient: rdb, dequeueSHA: sha1Hex(asynqDequeueScript), fetch: fetch, batch: batch}
+}
+
+// EvalSha runs asynq's dequeue script through the multi-queue fetch,
+// sends the other scripts through the batcher, and passes the rest on.
+func (c *serverClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	if sha == c.dequeueSHA {
+		// The fetch loop's own round trip: never queued behind others.
+		if c.fetch != nil {
+			if cmd, ok := c.fetch.dequeue(ctx, keys, args); ok {
+				return cmd
+			}
+		}
+		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+	}
+	if c.batch != nil {
+		return c.batch.evalSha(sha, keys, args)
+	}
+	return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+}
+
+// Eval is EvalSha for the script text, which go-redis sends when Redis has
+// not cached the script yet; only the dequeue script is changed, the rest
+// goes out alone.
+func (c *serverClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	if c.fetch != nil && script == asynqDequeueScript {
+		if cmd, ok := c.fetch.dequeue(ctx, keys, args); ok {
+			return cmd
+		}
+	}
+	return c.UniversalClient.Eval(ctx, script, keys, args...)
+}

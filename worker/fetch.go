@@ -1,0 +1,262 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// This file makes one round trip fetch a task from whichever of the
+// worker's queues has one, where asynq v0.26.0 spends a round trip per
+// queue it probes.
+//
+// asynq's processor fetches with rdb.Dequeue(queues...), which runs its
+// dequeue script once per queue, in priority order (strict) or in a
+// weighted random order, until one returns a task. With the default queues
+// (critical 6, default 3, low 1) and work in only one of them, most
+// fetches first probe one or two empty queues: about 1.9 round trips per
+// task instead of 1, which costs throughput (the fetch loop is serial) and
+// CPU in the worker and in Redis.
+//
+// serverClient (see client.go) intercepts that script and hands it to a
+// multiFetch: the call for the first queue of asynq's order runs instead a
+// script that tries every queue, in asynq's order (the first as asynq chose
+// it, the rest in priority order or drawn by weight exactly as asynq
+// shuffles them), with asynq's per-queue logic unchanged (skip a paused
+// queue, move the task to active, take a lease), and returns the first
+// task found. asynq reads the queue of the task from the task itself, so it
+// does not matter which call found it. When every queue was empty, asynq
+// goes on to call the script for each remaining queue; those calls are
+// answered "empty" without a round trip, since the one script just saw
+// them empty. The priority semantics are therefore those of asynq: the
+// same order, the same weights, one task per fetch.
+//
+// The wrapper is tied to asynq v0.26.0's dequeue script and key layout, as
+// the bulk enqueue of tasks.Client is (see tasks.AsynqLayoutVersion); a
+// worker test checks the script text. It is used only with more than one
+// queue and not in Redis Cluster, where keys of different queues live in
+// different slots and one script cannot touch them all.
+
+// asynqDequeueScript is asynq v0.26.0's dequeueCmd (internal/rdb/rdb.go),
+// byte for byte; serverClient recognizes its calls by this script's SHA-1.
+//
+// KEYS: pending, paused, active, lease of one queue. ARGV: lease
+// expiration (Unix s), task key prefix.
+const asynqDequeueScript = `
+if redis.call("EXISTS", KEYS[2]) == 0 then
+	local id = redis.call("RPOPLPUSH", KEYS[1], KEYS[3])
+	if id then
+		local key = ARGV[2] .. id
+		redis.call("HSET", key, "state", "active")
+		redis.call("HDEL", key, "pending_since")
+		redis.call("ZADD", KEYS[4], ARGV[1], id)
+		return redis.call("HGET", key, "msg")
+	end
+end
+return nil`
+
+// multiDequeueScript is asynq's dequeue script applied to several queues
+// in turn until one yields a task.
+//
+// KEYS: pending, paused, active, lease of each queue, in order. ARGV:
+// lease expiration (Unix s), then the task key prefix of each queue.
+const multiDequeueScript = `
+for i = 0, #KEYS / 4 - 1 do
+	local k = i * 4
+	if redis.call("EXISTS", KEYS[k + 2]) == 0 then
+		local id = redis.call("RPOPLPUSH", KEYS[k + 1], KEYS[k + 3])
+		if id then
+			local key = ARGV[i + 2] .. id
+			redis.call("HSET", key, "state", "active")
+			redis.call("HDEL", key, "pending_since")
+			redis.call("ZADD", KEYS[k + 4], ARGV[1], id)
+			return redis.call("HGET", key, "msg")
+		end
+	end
+end
+return nil`
+
+func sha1Hex(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// fetchQueue is a queue of the worker and its weight.
+type fetchQueue struct {
+	name   string
+	weight int
+}
+
+// queueKeys are the keys and the task key prefix of a queue, in the order
+// the dequeue scripts take them.
+type queueKeys struct {
+	keys   [4]string // pending, paused, active, lease
+	prefix string    // task key prefix
+}
+
+func newQueueKeys(queue string) queueKeys {
+	p := "asynq:{" + queue + "}:"
+	return queueKeys{keys: [4]string{p + "pending", p + "paused", p + "active", p + "lease"}, prefix: p + "t:"}
+}
+
+// multiFetch turns the dequeue calls of one asynq server into multi-queue
+// fetches. It serves one server, whose processor fetches from one
+// goroutine; the mutex only guards against surprises.
+type multiFetch struct {
+	rdb      redis.UniversalClient
+	queues   []fetchQueue // by priority, highest first
+	strict   bool
+	multiSHA string
+
+	keys map[string]queueKeys
+
+	mu sync.Mutex
+	// empty are the queues the last multi-queue fetch found empty and
+	// asynq has not yet asked about in its current round of probes.
+	empty []string
+}
+
+// fetchQueues returns the queues asynq serves for the configured ones
+// (asynq's NewServer drops blank names and weights below 1), highest
+// priority first.
+func fetchQueues(queues map[string]int) []fetchQueue {
+	qs := make([]fetchQueue, 0, len(queues))
+	for name, w := range queues {
+		if strings.TrimSpace(name) != "" && w > 0 {
+			qs = append(qs, fetchQueue{name, w})
+		}
+	}
+	sort.Slice(qs, func(i, j int) bool {
+		if qs[i].weight != qs[j].weight {
+			return qs[i].weight > qs[j].weight
+		}
+		return qs[i].name < qs[j].name
+	})
+	return qs
+}
+
+// newMultiFetch returns the multi-queue fetch of a server serving qs (see
+// fetchQueues) through rdb.
+func newMultiFetch(rdb redis.UniversalClient, qs []fetchQueue, strict bool) *multiFetch {
+	keys := make(map[string]queueKeys, len(qs))
+	for _, q := range qs {
+		keys[q.name] = newQueueKeys(q.name)
+	}
+	return &multiFetch{
+		rdb:      rdb,
+		queues:   qs,
+		strict:   strict,
+		multiSHA: sha1Hex(multiDequeueScript),
+		keys:     keys,
+	}
+}
+
+// dequeue handles asynq's dequeue call for one queue; ok is false when
+// the call does not have the shape of asynq v0.26.0's, and it must run
+// as is.
+func (c *multiFetch) dequeue(ctx context.Context, keys []string, args []any) (*redis.Cmd, bool) {
+	if len(keys) != 4 || len(args) != 2 {
+		return nil, false
+	}
+	first, ok := queueOfPendingKey(keys[0])
+	if !ok {
+		return nil, false
+	}
+	if _, ok := c.keys[first]; !ok {
+		return nil, false
+	}
+	c.mu.Lock()
+	if i := indexOf(c.empty, first); i >= 0 {
+		// A later probe of a round whose multi-queue fetch found every
+		// queue empty.
+		c.empty = append(c.empty[:i], c.empty[i+1:]...)
+		c.mu.Unlock()
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(redis.Nil)
+		return cmd, true
+	}
+	c.empty = c.empty[:0]
+	c.mu.Unlock()
+
+	order := c.order(first)
+	mkeys := make([]string, 0, 4*len(order))
+	margs := make([]any, 0, 1+len(order))
+	margs = append(margs, args[0]) // the lease expiration asynq computed
+	for _, q := range order {
+		k := c.keys[q]
+		mkeys = append(mkeys, k.keys[:]...)
+		margs = append(margs, k.prefix)
+	}
+	cmd := c.rdb.EvalSha(ctx, c.multiSHA, mkeys, margs...)
+	if err := cmd.Err(); err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
+		cmd = c.rdb.Eval(ctx, multiDequeueScript, mkeys, margs...)
+	}
+	if errors.Is(cmd.Err(), redis.Nil) {
+		c.mu.Lock()
+		c.empty = append(c.empty[:0], order[1:]...)
+		c.mu.Unlock()
+	}
+	return cmd, true
+}
+
+// order returns the queues to try, first the one asynq chose, then the
+// others as asynq would order them: by priority with strict priority,
+// otherwise drawn one by one with probability proportional to weight
+// (which is what asynq's shuffle of the weighted list amounts to).
+func (c *multiFetch) order(first string) []string {
+	out := make([]string, 0, len(c.queues))
+	out = append(out, first)
+	if c.strict {
+		for _, q := range c.queues {
+			if q.name != first {
+				out = append(out, q.name)
+			}
+		}
+		return out
+	}
+	rest := make([]fetchQueue, 0, len(c.queues)-1)
+	total := 0
+	for _, q := range c.queues {
+		if q.name != first {
+			rest = append(rest, q)
+			total += q.weight
+		}
+	}
+	for len(rest) > 0 && total > 0 {
+		n := rand.IntN(total)
+		i := 0
+		for n >= rest[i].weight {
+			n -= rest[i].weight
+			i++
+		}
+		out = append(out, rest[i].name)
+		total -= rest[i].weight
+		rest = append(rest[:i], rest[i+1:]...)
+	}
+	return out
+}
+
+// queueOfPendingKey returns q of asynq's "asynq:{q}:pending".
+func queueOfPendingKey(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, "asynq:{")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, "}:pending")
+}
+
+func indexOf(xs []string, x string) int {
+	for i, s := range xs {
+		if s == x {
+			return i
+		}
+	}
+	return -1
+}
