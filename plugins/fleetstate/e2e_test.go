@@ -109,11 +109,11 @@ func startFleetWorker(t *testing.T, addr, dir, id string) *fleetWorker {
 	w, err := worker.New(worker.Options{
 		Config:   cfg,
 		Registry: reg,
-		// worker.Options has no IsFailure yet, so a refused attempt uses up
-		// a retry: keep the wait long enough that the disabled window costs
-		// a task only a few of its 25 retries. asynq stores retry times in
-		// whole seconds, so 2 s means a wait of 1 to 2 s.
-		RetryDelay: plugins.RetryDelay(nil, 2*time.Second),
+		// A refused attempt is not a failure: it comes back after the
+		// disabled-retry delay without using up a retry. asynq stores
+		// retry times in whole seconds, so 1 s means a wait of up to 1 s.
+		RetryDelay: plugins.RetryDelay(nil, time.Second),
+		IsFailure:  plugins.IsFailure,
 		Middleware: []tasks.Middleware{j.middleware},
 	})
 	if err != nil {
@@ -314,5 +314,11 @@ func TestDisableStopsTheFleet(t *testing.T) {
 	for _, ti := range done {
 		retried += ti.Retried
 	}
-	t.Logf("%d tasks, %d attempts refused while disabled, %d retries charged for them, none lost", want, refused, retried)
+	if refused == 0 {
+		t.Fatal("no attempt was refused while the plugin was disabled; the test did not test anything")
+	}
+	if retried != 0 {
+		t.Fatalf("%d retries charged for %d attempts refused while the plugin was disabled; want 0", retried, refused)
+	}
+	t.Logf("%d tasks, %d attempts refused while disabled, no retry charged, none lost", want, refused)
 }
