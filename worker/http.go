@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
 // ReadyTimeout bounds the Redis PING of one /readyz request.
@@ -50,7 +52,7 @@ func (w *Worker) notReady(ctx context.Context) string {
 		return "worker is shutting down"
 	}
 	if err := w.ping(ctx, rdb, ReadyTimeout); err != nil {
-		return "redis at " + describeRedis(w.cfg.Redis) + ": " + err.Error()
+		return "redis at " + redisconn.Describe(w.cfg.Redis) + ": " + err.Error()
 	}
 	return ""
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -258,7 +257,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("worker: cancelled before start: %w", ctx.Err())
 		}
-		return fmt.Errorf("worker: %w at %s: %w", ErrRedisUnreachable, describeRedis(w.cfg.Redis), err)
+		return fmt.Errorf("worker: %w at %s: %w", ErrRedisUnreachable, redisconn.Describe(w.cfg.Redis), err)
 	}
 
 	var ln net.Listener
@@ -290,7 +289,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	wc := w.cfg.Worker
 	w.logger.InfoContext(ctx, "worker started",
 		slog.String("listen", w.Addr()),
-		slog.String("redis", describeRedis(w.cfg.Redis)),
+		slog.String("redis", redisconn.Describe(w.cfg.Redis)),
 		slog.Int("concurrency", wc.Concurrency),
 		slog.Int("servers", len(srvs)),
 		slog.Any("queues", wc.Queues),
@@ -420,15 +419,4 @@ func (w *Worker) ping(ctx context.Context, rdb redis.UniversalClient, timeout ti
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return rdb.Ping(ctx).Err()
-}
-
-// describeRedis names the Redis deployment of c for error messages.
-func describeRedis(c config.RedisConfig) string {
-	switch c.Mode {
-	case config.ModeSentinel:
-		return fmt.Sprintf("sentinels %s (master %q)", strings.Join(c.Addrs, ","), c.MasterName)
-	case config.ModeCluster:
-		return "cluster " + strings.Join(c.Addrs, ",")
-	}
-	return c.Addr
 }

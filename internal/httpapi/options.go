@@ -7,11 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/netaddr"
 )
 
 // Defaults applied to zero Options fields.
@@ -126,29 +125,8 @@ func checkListen(addr string, tokens bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: api.listen %q is not valid; expected host:port such as 127.0.0.1:8090", ErrInvalidOptions, addr)
 	}
-	if tokens || loopbackHost(host) {
+	if tokens || netaddr.IsLoopbackHost(host) {
 		return nil
 	}
 	return &insecureListenError{addr: addr, suggestion: net.JoinHostPort("127.0.0.1", port)}
-}
-
-// loopbackHost reports whether host (without port or brackets) is
-// "localhost" or a loopback IP address.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
-}
-
-// describeRedis names the Redis deployment for people.
-func describeRedis(c config.RedisConfig) string {
-	switch c.Mode {
-	case config.ModeSentinel:
-		return fmt.Sprintf("sentinel master %s via %s", c.MasterName, strings.Join(c.Addrs, ","))
-	case config.ModeCluster:
-		return "cluster " + strings.Join(c.Addrs, ",")
-	}
-	return c.Addr
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/netaddr"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -236,7 +237,7 @@ func (h *Handler) hostCheck(next http.Handler) http.Handler {
 			host = hp
 		}
 		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		if !loopbackHost(host) {
+		if !netaddr.IsLoopbackHost(host) {
 			writeProblem(w, newProblem(ProblemHostNotAllowed, http.StatusForbidden, fmt.Sprintf(
 				"host %q is not allowed; without tokens the API answers only to 127.0.0.1, [::1] and localhost", r.Host)))
 			return
@@ -349,7 +350,7 @@ func Run(ctx context.Context, opts Options) error {
 // announce tells the person and the log where the API is, how it
 // authenticates, and whether Redis answers.
 func (h *Handler) announce(ctx context.Context, url string) {
-	redisDesc := describeRedis(h.opts.Config.Redis)
+	redisDesc := redisconn.Describe(h.opts.Config.Redis)
 	auth := "no tokens: loopback only"
 	switch n := len(h.api.Tokens); n {
 	case 0:

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/netaddr"
 	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
@@ -238,7 +239,7 @@ func loopbackHostOnly(next http.Handler) http.Handler {
 			host = h
 		}
 		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		if !loopbackHost(host) {
+		if !netaddr.IsLoopbackHost(host) {
 			plain(w, http.StatusForbidden, fmt.Sprintf(
 				"monitor: host %q is not allowed; without authentication the monitor answers only to 127.0.0.1, [::1] and localhost\n", r.Host))
 			return

@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/netaddr"
 )
 
 // Defaults applied by New and Run to zero Options fields.
@@ -198,30 +198,8 @@ func checkListen(addr string, auth bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: monitor.listen %q is not valid; expected host:port such as 127.0.0.1:8080", ErrInvalidOptions, addr)
 	}
-	if auth || loopbackHost(host) {
+	if auth || netaddr.IsLoopbackHost(host) {
 		return nil
 	}
 	return &insecureListenError{addr: addr, suggestion: net.JoinHostPort("127.0.0.1", port)}
-}
-
-// loopbackHost reports whether host (without port or brackets) is
-// "localhost" or a loopback IP address.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
-}
-
-// describeRedis names the Redis deployment for people: its address in
-// standalone mode, the master and sentinels or the cluster seeds otherwise.
-func describeRedis(c config.RedisConfig) string {
-	switch c.Mode {
-	case config.ModeSentinel:
-		return fmt.Sprintf("sentinel master %s via %s", c.MasterName, strings.Join(c.Addrs, ","))
-	case config.ModeCluster:
-		return "cluster " + strings.Join(c.Addrs, ",")
-	}
-	return c.Addr
 }

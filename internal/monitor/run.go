@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
 // Timeouts of the HTTP server. asynqmon's heaviest calls (deleting or
@@ -65,7 +67,7 @@ func Run(ctx context.Context, opts Options) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String() + h.RootPath() + "/"
-	announce(ctx, h, opts, url, describeRedis(opts.Redis))
+	announce(ctx, h, opts, url, redisconn.Describe(opts.Redis))
 	if opts.OnListen != nil {
 		opts.OnListen(ln.Addr())
 	}

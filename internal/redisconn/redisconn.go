@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -101,6 +102,19 @@ func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient
 		}), nil
 	}
 	return nil, errMode(c.Mode)
+}
+
+// Describe names the Redis deployment of c for people, in log lines and
+// errors: its address in standalone mode, the master and sentinels or the
+// cluster seeds otherwise. It never includes credentials.
+func Describe(c config.RedisConfig) string {
+	switch c.Mode {
+	case config.ModeSentinel:
+		return fmt.Sprintf("sentinel master %s via %s", c.MasterName, strings.Join(c.Addrs, ","))
+	case config.ModeCluster:
+		return "cluster " + strings.Join(c.Addrs, ",")
+	}
+	return c.Addr
 }
 
 func errMode(mode string) error {
