@@ -101,26 +101,11 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, p *principal) {
 		index = append(index, i)
 	}
 
-	var (
-		claim *idemClaim
-		fp    string
-	)
-	if key != "" {
-		var err error
-		fp = fingerprint("POST "+PathBatch, body)
-		claim, prob, err = h.idem.begin(ctx, p.name, key, fp)
-		switch {
-		case err != nil:
-			writeProblem(w, h.unavailable(ctx, err))
-			return
-		case prob != nil:
-			writeProblem(w, prob)
-			return
-		case claim.replay != nil:
-			w.Header().Set(HeaderReplayed, "true")
-			writeJSONBytes(w, claim.replay.Status, claim.replay.answer())
-			return
-		}
+	claim, fp, answered := h.claim(ctx, w, p, key, PathBatch, body)
+	if answered {
+		return
+	}
+	if claim != nil {
 		for k := range reqs {
 			if reqs[k].Options.TaskID == "" {
 				reqs[k].Options.TaskID = claim.taskID + "-" + strconv.Itoa(index[k])

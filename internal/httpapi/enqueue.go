@@ -132,29 +132,11 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeProblem(w, prob)
 		return
 	}
-	var (
-		claim *idemClaim
-		fp    string
-	)
-	if key != "" {
-		var err error
-		fp = fingerprint("POST "+PathTasks, body)
-		claim, prob, err = h.idem.begin(ctx, p.name, key, fp)
-		switch {
-		case err != nil:
-			writeProblem(w, h.unavailable(ctx, err))
-			return
-		case prob != nil:
-			writeProblem(w, prob)
-			return
-		case claim.replay != nil:
-			w.Header().Set(HeaderReplayed, "true")
-			if loc := locationOf(claim.replay.Body); loc != "" {
-				w.Header().Set("Location", loc)
-			}
-			writeJSONBytes(w, claim.replay.Status, claim.replay.answer())
-			return
-		}
+	claim, fp, answered := h.claim(ctx, w, p, key, PathTasks, body)
+	if answered {
+		return
+	}
+	if claim != nil {
 		if req.Options.TaskID == "" {
 			req.Options.TaskID = claim.taskID
 		}
@@ -178,6 +160,34 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *principal) {
 	}
 	w.Header().Set("Location", taskPath(tc.Queue, tc.ID))
 	writeJSONBytes(w, http.StatusCreated, out)
+}
+
+// claim takes the request's Idempotency-Key (when key is not empty) for
+// the body sent to path. It returns the claim and the body's fingerprint,
+// or answered when it already wrote the answer: the original one for a
+// replayed key (with Location for a single task), or a problem.
+func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, p *principal, key, path string, body []byte) (c *idemClaim, fp string, answered bool) {
+	if key == "" {
+		return nil, "", false
+	}
+	fp = fingerprint("POST "+path, body)
+	c, prob, err := h.idem.begin(ctx, p.name, key, fp)
+	switch {
+	case err != nil:
+		writeProblem(w, h.unavailable(ctx, err))
+		return nil, "", true
+	case prob != nil:
+		writeProblem(w, prob)
+		return nil, "", true
+	case c.replay != nil:
+		w.Header().Set(HeaderReplayed, "true")
+		if loc := locationOf(c.replay.Body); loc != "" {
+			w.Header().Set("Location", loc)
+		}
+		writeJSONBytes(w, c.replay.Status, c.replay.answer())
+		return nil, "", true
+	}
+	return c, fp, false
 }
 
 // locationOf returns the task path of a stored TaskCreated answer.

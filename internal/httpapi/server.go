@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/netaddr"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/tasks"
@@ -304,11 +304,6 @@ func Run(ctx context.Context, opts Options) error {
 			opts.Logger.Warn("closing redis connections", slog.String("error", err.Error()))
 		}
 	}()
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", opts.Config.API.Listen)
-	if err != nil {
-		return fmt.Errorf("enqueue serve: cannot listen on %s: %w", opts.Config.API.Listen, err)
-	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -316,35 +311,16 @@ func Run(ctx context.Context, opts Options) error {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	h.announce(ctx, "http://"+ln.Addr().String()+"/v1/")
-	if opts.OnListen != nil {
-		opts.OnListen(ln.Addr())
-	}
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("enqueue serve: serve on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	opts.Logger.Info("api shutting down",
-		slog.String("reason", context.Cause(ctx).Error()),
-		slog.String("timeout", opts.ShutdownTimeout.String()))
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		opts.Logger.Warn("requests still running at the shutdown timeout were cut off", slog.String("error", err.Error()))
-		_ = srv.Close()
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("enqueue serve: serve on %s: %w", ln.Addr(), err)
-	}
-	opts.Logger.Info("api stopped")
-	return nil
+	return httpserve.Run(ctx, opts.Config.API.Listen, srv, httpserve.Options{
+		Name: "enqueue serve", LogName: "api", Logger: opts.Logger, ShutdownTimeout: opts.ShutdownTimeout,
+		OnListen: func(addr net.Addr) {
+			h.announce(ctx, "http://"+addr.String()+"/v1/")
+			if opts.OnListen != nil {
+				opts.OnListen(addr)
+			}
+		},
+	})
 }
 
 // announce tells the person and the log where the API is, how it

@@ -2,13 +2,13 @@ package monitor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
@@ -48,11 +48,6 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", opts.Listen)
-	if err != nil {
-		return fmt.Errorf("monitor: cannot listen on %s: %w", opts.Listen, err)
-	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -60,39 +55,17 @@ func Run(ctx context.Context, opts Options) error {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	url := "http://" + ln.Addr().String() + h.RootPath() + "/"
-	announce(ctx, h, opts, url, redisconn.Describe(opts.Redis))
-	if opts.OnListen != nil {
-		opts.OnListen(ln.Addr())
-	}
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("monitor: serve on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-
-	opts.Logger.Info("monitor shutting down",
-		slog.String("reason", context.Cause(ctx).Error()),
-		slog.String("timeout", opts.ShutdownTimeout.String()))
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		opts.Logger.Warn("requests still running at the shutdown timeout were cut off",
-			slog.String("error", err.Error()))
-		_ = srv.Close()
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("monitor: serve on %s: %w", ln.Addr(), err)
-	}
-	opts.Logger.Info("monitor stopped")
-	return nil
+	return httpserve.Run(ctx, opts.Listen, srv, httpserve.Options{
+		Name: "monitor", LogName: "monitor", Logger: opts.Logger, ShutdownTimeout: opts.ShutdownTimeout,
+		OnListen: func(addr net.Addr) {
+			url := "http://" + addr.String() + h.RootPath() + "/"
+			announce(ctx, h, opts, url, redisconn.Describe(opts.Redis))
+			if opts.OnListen != nil {
+				opts.OnListen(addr)
+			}
+		},
+	})
 }
 
 // announce tells the person and the log where the UI is, and whether Redis
