@@ -57,6 +57,18 @@ type Config struct {
 	// Plugins configures the task handlers the worker loads at run time
 	// (docs/plugins.md).
 	Plugins PluginsConfig `koanf:"plugins"`
+	// Enqueue configures every producer tuskq builds from the config: the
+	// enqueue CLI, the HTTP API and the demo.
+	Enqueue EnqueueConfig `koanf:"enqueue"`
+}
+
+// EnqueueConfig configures producers.
+type EnqueueConfig struct {
+	// Timeout bounds one enqueue (or one batch) against Redis. It travels
+	// with the command into Redis: a command Redis runs after it (after a
+	// freeze, or a client's re-send) stores nothing, so an enqueue reported
+	// as failed was never stored. Defaults to 2s.
+	Timeout time.Duration `koanf:"timeout"`
 }
 
 // RedisConfig says how to reach Redis.
@@ -146,6 +158,26 @@ type WorkerConfig struct {
 	// without a port allows any port. Empty (the default) allows none, so
 	// anyone able to enqueue cannot make workers reach internal addresses.
 	HTTPAllowHosts []string `koanf:"http_allow_hosts"`
+	// OrphanCheckInterval is how often the worker looks for active tasks
+	// whose lease expired (their worker died or lost Redis) and hands them
+	// back to their queue, without charging a retry or waiting for a retry
+	// delay. asynq's own recovery takes 90 to 150 s more and charges a
+	// retry. 0 leaves recovery to asynq alone. Defaults to 5s.
+	OrphanCheckInterval time.Duration `koanf:"orphan_check_interval"`
+	// OrphanGrace is how long after its lease expired a task is recovered:
+	// a margin for clock skew between worker hosts. A worker that loses its
+	// lease stops the task's handler at once, so the margin need not cover
+	// the handler. Defaults to 5s.
+	OrphanGrace time.Duration `koanf:"orphan_grace"`
+	// CompletionRecord, when true, records in Redis each task a handler
+	// completed, for CompletionRecordTTL, and skips a task that comes back
+	// with such a record: a re-delivery after Redis was unreachable while
+	// the task was being marked done does not run the handler twice. It
+	// costs one Redis round trip before and one after each task.
+	CompletionRecord bool `koanf:"completion_record"`
+	// CompletionRecordTTL is how long a completion record is kept. It must
+	// outlast a lease (30s) plus the orphan recovery. Defaults to 15m.
+	CompletionRecordTTL time.Duration `koanf:"completion_record_ttl"`
 }
 
 // RouteConfig holds the producer-side defaults of a task type or pattern.
@@ -307,6 +339,9 @@ func Default() Config {
 			TaskCheckInterval:        10 * time.Millisecond,
 			DelayedTaskCheckInterval: time.Second,
 			Listen:                   "127.0.0.1:9464",
+			OrphanCheckInterval:      5 * time.Second,
+			OrphanGrace:              5 * time.Second,
+			CompletionRecordTTL:      15 * time.Minute,
 		},
 		Log: LogConfig{Level: "info", Format: FormatJSON},
 		Monitor: MonitorConfig{
@@ -327,5 +362,6 @@ func Default() Config {
 			ReloadDebounce:     250 * time.Millisecond,
 			DisabledRetryDelay: 5 * time.Second,
 		},
+		Enqueue: EnqueueConfig{Timeout: 2 * time.Second},
 	}
 }

@@ -116,6 +116,10 @@ func ExampleWrite() {
 	//   delayed_task_check_interval: 1s
 	//   listen: 127.0.0.1:9464
 	//   http_allow_hosts: []
+	//   orphan_check_interval: 5s
+	//   orphan_grace: 5s
+	//   completion_record: false
+	//   completion_record_ttl: 15m0s
 	// routes: {}
 	// log:
 	//   level: info
@@ -140,6 +144,8 @@ func ExampleWrite() {
 	//   dir: ""
 	//   reload_debounce: 250ms
 	//   disabled_retry_delay: 5s
+	// enqueue:
+	//   timeout: 2s
 }
 
 // Route finds the producer defaults of a task type: the exact type first,

@@ -22,6 +22,9 @@ func (c Config) Validate() error {
 	c.Monitor.validate(v)
 	c.API.validate(v)
 	c.Plugins.validate(v)
+	if c.Enqueue.Timeout < 0 {
+		v.add("enqueue.timeout", c.Enqueue.Timeout, "0 (no deadline of tuskq's own) or more, such as 2s")
+	}
 	if len(v.problems) == 0 {
 		return nil
 	}
@@ -106,6 +109,15 @@ func (w WorkerConfig) validate(v *validator) {
 		if !validAllowHost(h) {
 			v.add("worker.http_allow_hosts", h, "a host or host:port such as api.example.com or 10.0.0.5:8443")
 		}
+	}
+	if w.OrphanCheckInterval < 0 {
+		v.add("worker.orphan_check_interval", w.OrphanCheckInterval, "0 (leave recovery to asynq) or more, such as 5s")
+	}
+	if w.OrphanGrace < 0 {
+		v.add("worker.orphan_grace", w.OrphanGrace, "0 or more, such as 5s")
+	}
+	if w.CompletionRecord && w.CompletionRecordTTL < time.Minute {
+		v.add("worker.completion_record_ttl", w.CompletionRecordTTL, "at least 1m: a record must outlast a lease (30s) and the orphan recovery")
 	}
 }
 
