@@ -52,13 +52,23 @@ func (c *serverClient) EvalSha(ctx context.Context, sha string, keys []string, a
 }
 
 // Eval is EvalSha for the script text, which go-redis sends when Redis has
-// not cached the script yet; only the dequeue script is changed, the rest
-// goes out alone.
+// not cached the script yet (after a Redis restart, for one); only the
+// dequeue script is changed, the rest goes out alone.
+//
+// The other scripts run without ctx's cancellation, bounded by go-redis's
+// read and write timeouts, as in the batcher: asynq re-sends a failed
+// "task done" from its syncer with the context of the first attempt, which
+// is cancelled by then, so without this the re-send after a Redis restart
+// (no script cached: EvalSha fails, go-redis falls back to Eval) could
+// never succeed and the finished task would come back as an orphan.
 func (c *serverClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	if c.fetch != nil && script == asynqDequeueScript {
-		if cmd, ok := c.fetch.dequeue(ctx, keys, args); ok {
-			return cmd
+	if script == asynqDequeueScript {
+		if c.fetch != nil {
+			if cmd, ok := c.fetch.dequeue(ctx, keys, args); ok {
+				return cmd
+			}
 		}
+		return c.UniversalClient.Eval(ctx, script, keys, args...)
 	}
-	return c.UniversalClient.Eval(ctx, script, keys, args...)
+	return c.UniversalClient.Eval(context.WithoutCancel(ctx), script, keys, args...)
 }

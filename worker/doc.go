@@ -66,8 +66,34 @@
 //  4. Run returns once every task has finished or been handed back.
 //
 // A task whose hand-back fails (Redis unreachable at that moment) stays
-// active under its lease and is recovered by any worker's recoverer after the
-// lease expires (about 30 s, checked every minute); it is not lost either.
+// active under its lease and is recovered as an orphan (below); it is not
+// lost either.
+//
+// # Orphaned tasks
+//
+// A task is orphaned when its worker died (SIGKILL, OOM, a lost node) or
+// lost Redis while running it: it stays active in Redis and its lease,
+// which a live worker extends every 5 s by 30 s, expires. Every worker
+// checks its queues every worker.orphan_check_interval (5 s) and hands each
+// task whose lease expired more than worker.orphan_grace (5 s) ago back to
+// the head of its queue, with its retry count unchanged (internal/orphan):
+// the task runs again 30 to 45 s after the crash, on the same attempt.
+// asynq's own recoverer, still running beside it, would take 90 to 150 s
+// more and charge a retry; when it gets to a task first (tuskq's check
+// turned off), the worker's RetryDelayFunc and IsFailure treat
+// asynq.ErrLeaseExpired as no failure and no delay. tuskq_orphaned_tasks
+// and tuskq_orphaned_tasks_recovered_total count them per queue.
+//
+// # Completion records
+//
+// With worker.completion_record on, a task whose handler returned nil is
+// recorded in Redis (key "tuskq:{<queue>}:done:<task ID>", for
+// worker.completion_record_ttl), and a task that arrives with such a record
+// is acknowledged without running its handler. It covers a handler that
+// completed while Redis was unreachable long enough for the task to become
+// an orphan: without the record it would run twice. A task ID enqueued
+// again within the TTL after its task completed is skipped too: use fresh
+// IDs (tuskq's producers do) for new work.
 //
 // [Worker.Pause] (SIGTSTP in cmd/worker) performs only step 1: the worker
 // finishes what it holds and fetches nothing more until it is shut down.

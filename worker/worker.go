@@ -84,6 +84,8 @@ type Worker struct {
 	gatherer prometheus.Gatherer
 	retry    asynq.RetryDelayFunc
 	failure  func(error) bool
+	recovery *recoveryMetrics
+	skipped  *prometheus.CounterVec
 	asynqLvl asynq.LogLevel
 	servers  int
 	ready    chan struct{}
@@ -143,6 +145,14 @@ func New(opts Options) (*Worker, error) {
 	if retry == nil {
 		retry = asynq.DefaultRetryDelayFunc
 	}
+	recovery, err := newRecoveryMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("worker: register metrics: %w", err)
+	}
+	skipped, err := newCompletionMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("worker: register metrics: %w", err)
+	}
 	registry := opts.Registry
 	handler := NewHandler(registry, HandlerOptions{
 		Logger:      logger,
@@ -156,8 +166,10 @@ func New(opts Options) (*Worker, error) {
 		registry: registry,
 		handler:  handler,
 		gatherer: gatherer,
-		retry:    retry,
-		failure:  opts.IsFailure,
+		retry:    leaseRetryDelay(retry),
+		failure:  leaseIsFailure(opts.IsFailure),
+		recovery: recovery,
+		skipped:  skipped,
 		asynqLvl: asynqLevel(level),
 		servers:  servers(opts.Servers, opts.Config.Worker.Concurrency),
 		ready:    make(chan struct{}),
@@ -268,9 +280,23 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer ln.Close()
 	}
 
-	srvs, err := w.startServers(ctx, rdb)
+	handler := asynq.Handler(w.handler)
+	var records *completionRecords
+	if w.cfg.Worker.CompletionRecord {
+		records = &completionRecords{
+			rdb: rdb, ttl: w.cfg.Worker.CompletionRecordTTL, logger: w.logger,
+			skipped: w.skipped, label: w.metricsLabel, stop: make(chan struct{}),
+		}
+		handler = records.wrap(handler)
+	}
+	srvs, err := w.startServers(ctx, rdb, handler)
 	if err != nil {
 		return err
+	}
+	stopRecovery := make(chan struct{})
+	var recovery sync.WaitGroup
+	if w.cfg.Worker.OrphanCheckInterval > 0 {
+		recovery.Go(func() { w.recoverOrphans(rdb, stopRecovery) })
 	}
 	w.mu.Lock()
 	w.srvs, w.rdb, w.state = srvs, rdb, stateRunning
@@ -309,6 +335,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		slog.Duration("shutdown_timeout", wc.ShutdownTimeout))
 	start := time.Now()
 	srvs.shutdown()
+	close(stopRecovery)
+	recovery.Wait()
+	if records != nil {
+		records.shutdown(5 * time.Second)
+	}
 	if hs != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = hs.Shutdown(sctx) // a client still attached after 5 s is dropped
@@ -321,7 +352,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // startServers starts the worker's asynq servers on rdb. When one fails
 // to start, those already started are shut down.
-func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient) (group, error) {
+func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, handler asynq.Handler) (group, error) {
 	var srvs group
 	// Each server talks to Redis through a serverClient: with several
 	// queues (outside Redis Cluster) one round trip per fetch whatever the
@@ -341,7 +372,7 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient) (g
 			acfg.TaskCheckInterval = max(acfg.TaskCheckInterval, SecondaryTaskCheckInterval)
 		}
 		srv := asynq.NewServerFromRedisClient(client, acfg)
-		if err := srv.Start(w.handler); err != nil {
+		if err := srv.Start(handler); err != nil {
 			srvs.shutdown()
 			return nil, fmt.Errorf("worker: start: %w", err)
 		}
@@ -409,6 +440,16 @@ func (w *Worker) setState(s state) {
 	w.mu.Lock()
 	w.state = s
 	w.mu.Unlock()
+}
+
+// metricsLabel is the task_type label of taskType: its name when the
+// registry has a processor for it, tasks.UnregisteredLabel otherwise, so
+// that unknown types cannot grow the number of series.
+func (w *Worker) metricsLabel(taskType string) string {
+	if _, ok := w.registry.Lookup(taskType); ok {
+		return taskType
+	}
+	return tasks.UnregisteredLabel
 }
 
 // ping checks that Redis answers within timeout (5 s when timeout is 0).
