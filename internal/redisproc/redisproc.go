@@ -31,6 +31,10 @@ type Options struct {
 	AppendOnly string
 	// Args are extra redis-server arguments, e.g. {"--maxmemory", "64mb"}.
 	Args []string
+	// ConfigFile, when set, is passed to redis-server as its configuration
+	// file (before every other argument). Sentinels need one they can
+	// rewrite.
+	ConfigFile string
 }
 
 // Server is one running (or stopped) redis-server process.
@@ -74,18 +78,33 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // Port returns the TCP port of the server.
 func (s *Server) Port() int { return s.port }
 
+// Pid returns the process id of the running server, or 0 when it is
+// stopped.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // LogFile returns the path of the server's log file.
 func (s *Server) LogFile() string { return filepath.Join(s.opts.Dir, "redis.log") }
 
 func (s *Server) args() []string {
-	args := []string{
+	var args []string
+	if s.opts.ConfigFile != "" {
+		args = append(args, s.opts.ConfigFile)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.opts.Dir,
 		"--logfile", s.LogFile(),
 		"--save", "",
 		"--protected-mode", "yes",
-	}
+	)
 	if s.opts.AppendOnly != "" {
 		args = append(args, "--appendonly", "yes", "--appendfsync", s.opts.AppendOnly)
 	} else {
