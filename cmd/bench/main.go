@@ -1,9 +1,9 @@
 // Command bench runs the tuskq load benchmark (make bench): tuskq worker
 // against bare asynq throughput, idle pickup latency and cost, bulk against
-// one-at-a-time enqueue, a sweep of idle poll intervals and the idle cost of
-// a fleet, on one Redis in one run, with the goals of issues 2 and 6 marked
-// met or not met. Run "bench --help" for its flags; the logic lives in
-// internal/bench.
+// one-at-a-time enqueue, a sweep of idle poll intervals, the idle cost of a
+// fleet and a soak of three worker processes, on one Redis in one run, with
+// the goals of issues 2 and 6 marked met or not met. Run "bench --help" for
+// its flags; the logic lives in internal/bench.
 package main
 
 import (

@@ -35,10 +35,11 @@ const (
 	PhaseEnqueue    = "enqueue"
 	PhaseSweep      = "sweep"
 	PhaseFleet      = "fleet"
+	PhaseSoak       = "soak"
 )
 
 // Phases lists every phase in the order a run performs them.
-var Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet}
+var Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet, PhaseSoak}
 
 // Options configures a run. DefaultOptions gives the figures of issue 2.
 type Options struct {
@@ -65,6 +66,13 @@ type Options struct {
 	SweepTasks     int
 	// FleetSizes are the numbers of idle workers of the fleet phase.
 	FleetSizes []int
+	// SoakTasks is the number of tasks of the soak phase, fed in SoakWaves
+	// equal waves (at least 3: memory is compared from the second to the
+	// last) to SoakWorkers worker processes.
+	SoakTasks, SoakWaves int
+	// WorkerBin is the cmd/worker binary the soak runs; empty builds one
+	// with "go build" into a temporary directory.
+	WorkerBin string
 	// Seed makes the random gaps reproducible.
 	Seed uint64
 	// WaitTimeout bounds every wait for tasks to be processed.
@@ -98,6 +106,8 @@ func DefaultOptions() Options {
 		IdleSettle:   time.Second,
 		IdleWindow:   3 * time.Second,
 		SweepTasks:   100,
+		SoakTasks:    200000,
+		SoakWaves:    4,
 		Seed:         1,
 		WaitTimeout:  2 * time.Minute,
 	}
@@ -133,6 +143,11 @@ func (o Options) Validate() error {
 			bad("--fleet-sizes: need increasing sizes of at least 1, got %v", o.FleetSizes)
 			break
 		}
+	}
+	if o.SoakWaves < 3 {
+		bad("--soak-waves: must be at least 3, got %d", o.SoakWaves)
+	} else if o.SoakTasks < o.SoakWaves {
+		bad("--soak-tasks: must be at least --soak-waves (%d), got %d", o.SoakWaves, o.SoakTasks)
 	}
 	if o.GapMin < 0 || o.GapMax < o.GapMin {
 		bad("--gap-min/--gap-max: need 0 <= gap-min <= gap-max, got %s and %s", o.GapMin, o.GapMax)
@@ -240,6 +255,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{PhaseEnqueue, runEnqueue},
 		{PhaseSweep, runSweep},
 		{PhaseFleet, runFleet},
+		{PhaseSoak, runSoak},
 	} {
 		if !opts.runs(p.name) {
 			continue

@@ -171,7 +171,7 @@ func TestMainUsageErrors(t *testing.T) {
 				"  --tasks: must be at least 2, got 1\n" +
 				"  --concurrency: must be at least 1, got 0\n" +
 				"  --gap-min/--gap-max: need 0 <= gap-min <= gap-max, got 2s and 50ms\n" +
-				"  --only: unknown phase \"speed\"; expected a comma-separated subset of throughput,latency,enqueue,sweep,fleet\n",
+				"  --only: unknown phase \"speed\"; expected a comma-separated subset of throughput,latency,enqueue,sweep,fleet,soak\n",
 		},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -236,6 +236,7 @@ func TestRunAllPhases(t *testing.T) {
 	opts.SweepIntervals = []time.Duration{10 * time.Millisecond}
 	opts.SweepTasks = 3
 	opts.FleetSizes = []int{1, 2}
+	opts.Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet} // soak: soak_test.go
 	opts.CPUProfileDir = t.TempDir()
 	var prog syncBuffer
 	opts.Progress = &prog

@@ -20,8 +20,9 @@ const usageHead = `Usage: bench [flags]
 Runs the tuskq load benchmark on one Redis: processing throughput of the
 tuskq worker against bare asynq, pickup latency and idle cost of a worker
 at default settings, bulk against one-at-a-time enqueue (Go client and
-CLI), a sweep of idle poll intervals, and the idle cost of a fleet of
-workers. Prints a Markdown report to stdout (and JSON with --json), with
+CLI), a sweep of idle poll intervals, the idle cost of a fleet of
+workers, and a soak of three worker processes (throughput, peak RSS, Redis
+memory, and whether memory keeps growing). Prints a Markdown report to stdout (and JSON with --json), with
 each goal of issues 2 and 6 marked met or not met, and progress to stderr.
 Without --redis-addr it starts a throwaway redis-server (which must be on
 PATH) in a temporary directory and stops it at exit, also on Ctrl-C.
@@ -48,6 +49,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opts.SweepTasks, "sweep-tasks", opts.SweepTasks, "tasks per measurement of the poll-interval sweep")
 	fs.DurationSliceVar(&opts.SweepIntervals, "sweep-intervals", DefaultSweepIntervals, "idle poll intervals of the sweep")
 	fs.IntSliceVar(&opts.FleetSizes, "fleet-sizes", DefaultFleetSizes, "numbers of idle workers of the fleet phase, increasing")
+	fs.IntVar(&opts.SoakTasks, "soak-tasks", opts.SoakTasks, "tasks of the soak phase")
+	fs.IntVar(&opts.SoakWaves, "soak-waves", opts.SoakWaves, "equal waves the soak tasks are fed in (at least 3)")
+	fs.StringVar(&opts.WorkerBin, "worker-bin", "", "cmd/worker binary the soak runs; empty builds one with go build")
 	fs.Uint64Var(&opts.Seed, "seed", opts.Seed, "seed of the random gaps")
 	fs.DurationVar(&opts.WaitTimeout, "wait-timeout", opts.WaitTimeout, "bound on every wait for tasks to be processed")
 	only := fs.StringSlice("only", nil, "run only these phases: "+strings.Join(Phases, ","))

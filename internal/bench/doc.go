@@ -14,7 +14,10 @@
 //     of asynq.Client.Enqueue;
 //   - the sweep: pickup latency and idle cost of the tuskq worker for idle
 //     poll intervals from 5 ms to 1 s, with one queue and with three;
-//   - the fleet: the Redis commands/s and CPU of 1 to 20 idle workers.
+//   - the fleet: the Redis commands/s and CPU of 1 to 20 idle workers;
+//   - the soak: 200,000 tasks across three processes of the stock worker
+//     binary, with throughput, peak RSS of each worker, Redis memory, every
+//     task counted, and a verdict on whether memory keeps growing.
 //
 // Targets are interleaved within each round (A, B, C, then B, C, A, …: the
 // order rotates from round to round, so that no target always runs after

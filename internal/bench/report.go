@@ -48,7 +48,7 @@ type Environment struct {
 
 // Section holds the figures of one phase.
 type Section struct {
-	// Key names the phase: throughput, latency or enqueue.
+	// Key names the phase: one of Phases.
 	Key string `json:"key"`
 	// Title is the Markdown heading.
 	Title string `json:"title"`
@@ -63,6 +63,8 @@ type Section struct {
 	Summary string `json:"summary,omitempty"`
 	// Notes are remarks printed after the tables.
 	Notes []string `json:"notes,omitempty"`
+	// Soak holds every figure of the soak phase (nil in other phases).
+	Soak *SoakResult `json:"soak,omitempty"`
 }
 
 // Row is one metric of one target, measured once per round.
@@ -298,11 +300,13 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		for _, row := range s.Rows {
 			rounds = max(rounds, len(row.Rounds))
 		}
-		b.WriteString("| target | metric | median |")
-		for i := range rounds {
-			fmt.Fprintf(&b, " round %d |", i+1)
+		if len(s.Rows) > 0 {
+			b.WriteString("| target | metric | median |")
+			for i := range rounds {
+				fmt.Fprintf(&b, " round %d |", i+1)
+			}
+			b.WriteString("\n|---|---|---:|" + strings.Repeat("---:|", rounds) + "\n")
 		}
-		b.WriteString("\n|---|---|---:|" + strings.Repeat("---:|", rounds) + "\n")
 		for _, row := range s.Rows {
 			fmt.Fprintf(&b, "| %s | %s | **%s** |", row.Target, metricLabel(row), Format(row.Median, row.Decimals))
 			for i := range rounds {

@@ -13,11 +13,13 @@
 //	/readyz              readiness: 200 "ok" when Redis answers PING within
 //	                     a bound, 503 "redis unreachable" otherwise
 //	/metrics             Prometheus: asynq's queue metrics, fleet gauges,
-//	                     Redis reachability, login counters
+//	                     orphaned tasks per queue, Redis reachability,
+//	                     login counters
 //	<root>/              the asynqmon single-page UI, with a link to the
 //	                     fleet page added to its pages
 //	<root>/api/...       asynqmon's JSON API (GET /api/queues, ...)
-//	<root>/fleet         the worker processes, as a plain HTML page
+//	<root>/fleet         the worker processes and the queues' orphaned
+//	                     tasks, as a plain HTML page
 //	<root>/api/v1/fleet  the same as JSON (FleetReport)
 //
 // The health endpoints stay at the server root whatever the root path, so

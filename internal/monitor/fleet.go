@@ -24,7 +24,10 @@ type FleetReport struct {
 	Generated time.Time `json:"generated"`
 	// Workers are the worker processes, sorted by host then pid.
 	Workers []FleetWorker `json:"workers"`
-	// Totals sums the workers.
+	// Queues are the queues asynq knows (asynq:queues), sorted by name,
+	// with their orphaned tasks.
+	Queues []FleetQueue `json:"queues"`
+	// Totals sums the workers and the orphaned tasks of the queues.
 	Totals FleetTotals `json:"totals"`
 }
 
@@ -36,6 +39,8 @@ type FleetTotals struct {
 	Concurrency int `json:"concurrency"`
 	// ActiveTasks is the number of tasks being processed.
 	ActiveTasks int `json:"active_tasks"`
+	// OrphanedTasks sums Queues' orphaned tasks.
+	OrphanedTasks int64 `json:"orphaned_tasks"`
 }
 
 // FleetWorker is one worker process: what asynq records of it, and what
@@ -111,7 +116,14 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 	for _, r := range reports {
 		published[hostPID{r.Host, r.PID}] = r
 	}
-	rep := FleetReport{Generated: now.UTC(), Workers: workerProcesses(servers)}
+	queues, err := queueOrphans(ctx, h.inspector, h.rdb, now)
+	if err != nil {
+		return FleetReport{}, err
+	}
+	rep := FleetReport{Generated: now.UTC(), Workers: workerProcesses(servers), Queues: queues}
+	for _, q := range queues {
+		rep.Totals.OrphanedTasks += q.Orphaned
+	}
 	for i := range rep.Workers {
 		w := &rep.Workers[i]
 		if p, ok := published[hostPID{w.Host, w.PID}]; ok {
@@ -196,12 +208,13 @@ func (h *Handler) fleetAPI(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) fleetPage(w http.ResponseWriter, r *http.Request) {
 	rep, err := h.fleetReport(r.Context())
 	data := struct {
-		Root    string
-		Report  FleetReport
-		Error   string
-		Now     time.Time
-		Refresh int
-	}{Root: h.rootPath, Report: rep, Now: h.now(), Refresh: 10}
+		Root     string
+		Report   FleetReport
+		Warnings []string
+		Error    string
+		Now      time.Time
+		Refresh  int
+	}{Root: h.rootPath, Report: rep, Warnings: orphanWarnings(rep.Queues), Now: h.now(), Refresh: 10}
 	code := http.StatusOK
 	if err != nil {
 		h.logger.WarnContext(r.Context(), "fleet report failed", slog.String("error", err.Error()))
@@ -251,6 +264,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 6px 10px; text-align: left; ver
 th { background: #f5f5f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .err { color: #b00020; }
+.warn { color: #7a4a00; background: #fff4e0; border-left: 4px solid #e0a030; padding: 6px 10px; }
 .muted { color: #777; }
 ul { margin: 0; padding-left: 16px; }
 </style>
@@ -260,7 +274,8 @@ ul { margin: 0; padding-left: 16px; }
 <h1>Fleet</h1>
 {{if .Error}}<p class="err" id="fleet-error">{{.Error}}</p>{{else}}
 <p id="fleet-totals">{{.Report.Totals.Workers}} worker processes, concurrency {{.Report.Totals.Concurrency}}, {{.Report.Totals.ActiveTasks}} active tasks. <span class="muted">Refreshes every {{.Refresh}}s.</span></p>
-{{if .Report.Workers}}
+{{range .Warnings}}<p class="warn orphaned">{{.}}</p>
+{{end}}{{if .Report.Workers}}
 <table id="fleet">
 <thead><tr><th>Host</th><th>PID</th><th>Status</th><th>Up</th><th>Active / concurrency</th><th>Queues</th><th>Plugins</th></tr></thead>
 <tbody>

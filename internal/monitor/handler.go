@@ -99,7 +99,7 @@ func New(opts Options) (*Handler, error) {
 	app.Handle(rp+"/", withFleetLink(rp, http.HandlerFunc(h.serveUI)))
 	app.HandleFunc("GET "+rp+PathFleet, h.fleetPage)
 	app.HandleFunc("GET "+rp+PathFleetAPI, h.fleetAPI)
-	app.Handle("GET "+PathMetrics, newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Logger, extra...))
+	app.Handle("GET "+PathMetrics, newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...))
 	if rp != "" {
 		// "/" leads to the UI; ServeMux already redirects rp to rp+"/".
 		app.Handle("GET /{$}", http.RedirectHandler(rp+"/", http.StatusFound))

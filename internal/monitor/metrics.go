@@ -32,16 +32,18 @@ var (
 )
 
 // newMetricsHandler serves the monitor's registry: asynq's queue metrics
-// (github.com/hibiken/asynq/x/metrics), the fleet gauges, Redis
-// reachability, the failed-login counters and the Go and process metrics
-// of the monitor itself.
-func newMetricsHandler(insp *asynq.Inspector, rdb redis.UniversalClient, pingTimeout time.Duration, logger *slog.Logger, extra ...prometheus.Collector) http.Handler {
+// (github.com/hibiken/asynq/x/metrics), the fleet gauges, the orphaned
+// tasks per queue (counted at now()), Redis reachability, the failed-login
+// counters and the Go and process metrics of the monitor itself.
+func newMetricsHandler(insp *asynq.Inspector, rdb redis.UniversalClient, pingTimeout time.Duration, now func() time.Time,
+	logger *slog.Logger, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&queueCollector{insp: insp, inner: metrics.NewQueueMetricsCollector(insp)},
 		&fleetCollector{insp: insp, rdb: rdb, pingTimeout: pingTimeout},
+		&orphanCollector{insp: insp, rdb: rdb, timeout: pingTimeout, now: now},
 	)
 	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{

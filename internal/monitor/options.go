@@ -76,7 +76,8 @@ type Options struct {
 	// limit. With neither users nor tokens every request is let in, and
 	// only loopback addresses and Host headers are served.
 	Auth config.MonitorAuthConfig
-	// Now is the clock of the failed-login limiter and the fleet page. Nil
+	// Now is the clock of the failed-login limiter, the fleet page and API,
+	// and the orphaned-task count (a lease that expired before Now). Nil
 	// means time.Now.
 	Now func() time.Time
 	// Logger receives the JSON log lines. Nil discards them.
