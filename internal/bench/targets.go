@@ -186,6 +186,9 @@ const (
 	KeyTuskqOne    = "tuskq-1-server"
 	KeyBarePoll    = "bare-poll"
 	KeyBareSettled = "bare-tuskq-settings"
+	// KeyTuskqRecord is the tuskq worker at its defaults with completion
+	// records on (worker.completion_record), for their cost.
+	KeyTuskqRecord = "tuskq-completion-record"
 )
 
 // DefaultThroughputTargets are compared by the throughput phase (rotated
@@ -204,7 +207,7 @@ func DefaultThroughputTargets(concurrency int) []Target {
 // ThroughputCatalog returns every throughput target cmd/bench's --targets
 // can name: the defaults, plus variants for experiments (bare asynq with
 // tuskq's poll interval, on a RESP2 go-redis client, with three queues; the
-// tuskq worker with 2, 3, 4, 6 and 8 servers).
+// tuskq worker with completion records, and with 2, 3, 4, 6 and 8 servers).
 func ThroughputCatalog(concurrency int) []Target {
 	tq := TuskqDefaults(concurrency)
 	bareCfg := asynq.Config{Concurrency: concurrency}
@@ -225,6 +228,9 @@ func ThroughputCatalog(concurrency int) []Target {
 				return redis.NewClient(&redis.Options{Addr: addr}).AutoPipeline()
 			}),
 	}
+	rec := tq
+	rec.Worker.CompletionRecord = true
+	cat = append(cat, TuskqWorker(KeyTuskqRecord, "tuskq worker, defaults with worker.completion_record", rec))
 	for _, n := range []int{2, 3, 4, 6, 8} {
 		cat = append(cat, TuskqWorker(fmt.Sprintf("tuskq-%d-servers", n), fmt.Sprintf("tuskq worker, defaults but %d servers", n), tq, WithServers(n)))
 	}
