@@ -1,10 +1,12 @@
 package tasks
 
-// This file writes tasks into Redis the way asynq v0.26.0's client does,
-// for the pipelined bulk path of EnqueueMany. asynq v0.26.0 has no batch
-// enqueue: its client runs one Lua script per task, one round trip each.
-// EnqueueMany instead encodes asynq's task record itself and runs asynq's
-// own enqueue scripts, many per round trip, through go-redis pipelines.
+// This file writes tasks into Redis the way asynq v0.26.0's client does.
+// Enqueue and EnqueueMany do not go through asynq's client: they encode
+// asynq's task record themselves and store it with tuskq's enqueue script
+// (enqueuescript.go), which does what asynq's enqueue scripts do, with a
+// deadline and a re-send check added, for one task or, for EnqueueMany,
+// for up to BulkBatchSize tasks per round trip (asynq v0.26.0 has no batch
+// enqueue).
 //
 // Everything here mirrors asynq v0.26.0 and must change with it:
 //
@@ -14,17 +16,19 @@ package tasks
 //     queue starts with "asynq:{<queue>}:", so in Redis Cluster all keys of
 //     one queue share a hash slot, and the set "asynq:queues" lists the
 //     queues;
-//   - the scripts are asynq's enqueue, enqueue-unique, schedule and
-//     schedule-unique scripts (internal/rdb/rdb.go), byte for byte, so that
-//     they share asynq's script cache entries.
+//   - the script stores the fields asynq's enqueue, enqueue-unique,
+//     schedule and schedule-unique scripts (internal/rdb/rdb.go) store,
+//     under the same keys, plus one field asynq never reads;
+//   - the go-redis clients NewClient builds for asynq's RedisConnOpt types
+//     (conn.go) mirror their MakeRedisClient.
 //
 // TestAsynqVersionPinned fails when go.mod moves to another asynq version,
-// and TestEnqueueManyMatchesAsynq reads every field of pipelined tasks back
-// through asynq's Inspector and has a real asynq server process them.
+// and TestEnqueueManyMatchesAsynq reads every field of tasks stored by both
+// paths back through asynq's Inspector, compares them with what asynq's
+// own client stores, and has a real asynq server process them.
 
 import (
 	"crypto/md5"
-	"crypto/sha1"
 	"encoding/hex"
 	"time"
 
@@ -32,7 +36,7 @@ import (
 )
 
 // AsynqLayoutVersion is the asynq version whose Redis layout (task record,
-// keys and enqueue scripts) the bulk path of EnqueueMany writes.
+// keys and the fields of the task hash) Enqueue and EnqueueMany write.
 const AsynqLayoutVersion = "v0.26.0"
 
 // asynq's defaults (client.go), applied when the request and its route set
@@ -62,95 +66,6 @@ func uniqueKey(queue, taskType string, payload []byte) string {
 	}
 	sum := md5.Sum(payload)
 	return queueKeyPrefix(queue) + "unique:" + taskType + ":" + hex.EncodeToString(sum[:])
-}
-
-// asynq v0.26.0's enqueue scripts (internal/rdb/rdb.go), unchanged. Each
-// returns 1 when the task was stored, 0 when its ID exists already, and the
-// unique variants -1 when the uniqueness lock is held.
-const (
-	// KEYS: task key, pending list. ARGV: message, task ID, now in ns.
-	scriptEnqueue = `
-if redis.call("EXISTS", KEYS[1]) == 1 then
-	return 0
-end
-redis.call("HSET", KEYS[1],
-           "msg", ARGV[1],
-           "state", "pending",
-           "pending_since", ARGV[3])
-redis.call("LPUSH", KEYS[2], ARGV[2])
-return 1
-`
-	// KEYS: unique key, task key, pending list. ARGV: task ID, lock TTL in
-	// s, message, now in ns.
-	scriptEnqueueUnique = `
-local ok = redis.call("SET", KEYS[1], ARGV[1], "NX", "EX", ARGV[2])
-if not ok then
-  return -1
-end
-if redis.call("EXISTS", KEYS[2]) == 1 then
-  return 0
-end
-redis.call("HSET", KEYS[2],
-           "msg", ARGV[3],
-           "state", "pending",
-           "pending_since", ARGV[4],
-           "unique_key", KEYS[1])
-redis.call("LPUSH", KEYS[3], ARGV[1])
-return 1
-`
-	// KEYS: task key, scheduled set. ARGV: message, process-at Unix s,
-	// task ID.
-	scriptSchedule = `
-if redis.call("EXISTS", KEYS[1]) == 1 then
-	return 0
-end
-redis.call("HSET", KEYS[1],
-           "msg", ARGV[1],
-           "state", "scheduled")
-redis.call("ZADD", KEYS[2], ARGV[2], ARGV[3])
-return 1
-`
-	// KEYS: unique key, task key, scheduled set. ARGV: task ID, lock TTL
-	// in s, process-at Unix s, message.
-	scriptScheduleUnique = `
-local ok = redis.call("SET", KEYS[1], ARGV[1], "NX", "EX", ARGV[2])
-if not ok then
-  return -1
-end
-if redis.call("EXISTS", KEYS[2]) == 1 then
-  return 0
-end
-redis.call("HSET", KEYS[2],
-           "msg", ARGV[4],
-           "state", "scheduled",
-           "unique_key", KEYS[1])
-redis.call("ZADD", KEYS[3], ARGV[3], ARGV[1])
-return 1
-`
-)
-
-// script is a Lua script and its SHA-1 for EVALSHA.
-type script struct {
-	src, sha string
-}
-
-func newScript(src string) script {
-	sum := sha1.Sum([]byte(src))
-	return script{src: src, sha: hex.EncodeToString(sum[:])}
-}
-
-// scripts are the enqueue scripts, hashed once per Client.
-type scripts struct {
-	enqueue, enqueueUnique, schedule, scheduleUnique script
-}
-
-func newScripts() scripts {
-	return scripts{
-		enqueue:        newScript(scriptEnqueue),
-		enqueueUnique:  newScript(scriptEnqueueUnique),
-		schedule:       newScript(scriptSchedule),
-		scheduleUnique: newScript(scriptScheduleUnique),
-	}
 }
 
 // taskMessage holds the fields of asynq's TaskMessage that an enqueue sets.

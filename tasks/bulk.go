@@ -37,22 +37,27 @@ const BulkBatchSize = 64
 
 // EnqueueMany enqueues every request and returns one Result per request, in
 // request order. Each task is stored exactly as Enqueue would store it (same
-// routing, options, trace headers, TaskInfo and errors: asynq.ErrDuplicateTask
-// and asynq.ErrTaskIDConflict per task), but many tasks share a round trip:
-// the requests are grouped by queue into pipelines of up to BulkBatchSize
-// tasks, with at most parallelism pipelines in flight (DefaultParallelism
-// when parallelism < 1).
+// routing, options, trace headers, generated task IDs, TaskInfo and errors:
+// asynq.ErrDuplicateTask, asynq.ErrTaskIDConflict and ErrEnqueueTimeout per
+// task), but many tasks share a round trip: the requests are grouped by
+// queue into pipelines of up to BulkBatchSize tasks, with at most
+// parallelism pipelines in flight (DefaultParallelism when parallelism < 1).
+// Each pipeline gets its own deadline (ClientOptions.EnqueueTimeout) when it
+// is sent, and each of its tasks its own nonce, as Enqueue does; a
+// pipeline's tasks are stored by one run of the enqueue script.
 //
-// asynq v0.26.0 has no batch enqueue, so this path writes asynq's task
-// records itself and runs asynq's own enqueue scripts through go-redis; it
-// is tied to asynq's Redis layout (see AsynqLayoutVersion). In Redis Cluster
-// every pipeline holds the keys of one queue, which share a hash slot.
+// asynq v0.26.0 has no batch enqueue; this path, like Enqueue, writes
+// asynq's task records itself with tuskq's enqueue script (what asynq's
+// enqueue scripts do, with a deadline and a re-send check), and is tied to
+// asynq's Redis layout (see AsynqLayoutVersion). In Redis Cluster every
+// pipeline holds the keys of one queue, which share a hash slot.
 //
 // A failed request does not stop the others. When ctx is cancelled the
-// requests not yet sent fail with ctx's error, so the results always say
-// which tasks were stored. As with Enqueue, a task whose result is a
-// network error may or may not have been stored: the connection failed
-// before Redis answered.
+// requests not yet sent fail with ctx's error. A pipeline whose reply was
+// lost is sent again with the same nonces, which cannot store a task twice,
+// and one that fails otherwise is sent again one task at a time, so a
+// result says what happened to its task: stored, refused (duplicate, ID
+// conflict, a Redis error), or ErrEnqueueTimeout (not stored).
 func (c *Client) EnqueueMany(ctx context.Context, reqs []Request, parallelism int) []Result {
 	results := make([]Result, len(reqs))
 	if len(reqs) == 0 {
@@ -119,16 +124,19 @@ func (c *Client) batches(reqs []Request) [][]int {
 }
 
 // wire returns r as asynq v0.26.0's client would write it at time now:
-// the task record, the script that stores it, its keys and arguments, and
-// the TaskInfo asynq would return (client.go EnqueueContext, newTaskInfo).
-func (r *request) wire(now time.Time, rnd *randBuffer, sc *scripts) wireTask {
+// the task record, the keys and arguments of the enqueue script that
+// stores it, and the TaskInfo asynq would return (client.go EnqueueContext,
+// newTaskInfo).
+// A task without an ID gets a random UUID; every call gets a new nonce.
+// fill is the random source.
+func (r *request) wire(now time.Time, fill randFunc) wireTask {
 	queue := r.queue
 	if queue == "" {
 		queue = asynqDefaultQueue
 	}
 	id := r.taskID
 	if id == "" {
-		id = rnd.uuid()
+		id = newUUID(fill)
 	}
 	retry := asynqDefaultMaxRetry
 	if r.maxRetry != nil {
@@ -180,26 +188,23 @@ func (r *request) wire(now time.Time, rnd *randBuffer, sc *scripts) wireTask {
 	if deadline != 0 {
 		info.Deadline = time.Unix(deadline, 0)
 	}
-	t := wireTask{info: info, trace: r.traceID, taskKey: taskKey(queue, id), msg: encoded}
+	t := wireTask{info: info, trace: r.traceID}
 	scheduled := processAt.After(now)
-	switch {
-	case !scheduled && msg.UniqueKey == "":
-		t.script = sc.enqueue
-		t.keys = []string{taskKey(queue, id), pendingKey(queue)}
-		t.args = []any{encoded, id, now.UnixNano()}
-	case !scheduled:
-		t.script = sc.enqueueUnique
-		t.keys = []string{msg.UniqueKey, taskKey(queue, id), pendingKey(queue)}
-		t.args = []any{id, int(r.uniqueTTL.Seconds()), encoded, now.UnixNano()}
-	case msg.UniqueKey == "":
-		t.script = sc.schedule
-		t.keys = []string{taskKey(queue, id), scheduledKey(queue)}
-		t.args = []any{encoded, processAt.Unix(), id}
-	default:
-		t.script = sc.scheduleUnique
-		t.keys = []string{msg.UniqueKey, taskKey(queue, id), scheduledKey(queue)}
-		t.args = []any{id, int(processAt.Add(r.uniqueTTL).Sub(now).Seconds()), processAt.Unix(), encoded}
+	// See the contract of scriptEnqueue.
+	list, timeArg, kind := pendingKey(queue), now.UnixNano(), kindEnqueue
+	if scheduled {
+		list, timeArg, kind = scheduledKey(queue), processAt.Unix(), kindSchedule
 	}
+	lock, ttl := list, 0
+	if msg.UniqueKey != "" {
+		lock, kind = msg.UniqueKey, kind+1 // kindEnqueueUnique, kindScheduleUnique
+		ttl = int(r.uniqueTTL.Seconds())
+		if scheduled {
+			ttl = int(processAt.Add(r.uniqueTTL).Sub(now).Seconds())
+		}
+	}
+	t.keys = [3]string{taskKey(queue, id), list, lock}
+	t.args = [6]any{kind, newNonce(fill), id, encoded, timeArg, ttl}
 	if scheduled {
 		info.State = asynq.TaskStateScheduled
 		info.NextProcessAt = processAt
@@ -208,8 +213,8 @@ func (r *request) wire(now time.Time, rnd *randBuffer, sc *scripts) wireTask {
 }
 
 // randBuffer hands out random bytes read from crypto/rand in blocks, so
-// that a batch reads the random source a few times rather than twice per
-// task (task ID and trace IDs). It belongs to one goroutine.
+// that a batch reads the random source a few times rather than three times
+// per task (task ID, nonce and trace IDs). It belongs to one goroutine.
 type randBuffer struct {
 	buf []byte
 }
@@ -230,11 +235,11 @@ func (r *randBuffer) fill(b []byte) {
 	}
 }
 
-// uuid returns a random (version 4) UUID in its usual text form, as asynq
-// makes task IDs.
-func (r *randBuffer) uuid() string {
+// newUUID returns a random (version 4) UUID in its usual text form, as
+// asynq makes task IDs (with github.com/google/uuid), drawn from fill.
+func newUUID(fill randFunc) string {
 	var u [16]byte
-	r.fill(u[:])
+	fill(u[:])
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	var s [36]byte

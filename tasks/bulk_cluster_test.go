@@ -4,58 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/tasks"
 )
-
-// startCluster starts a three-node Redis Cluster (masters only, the slots
-// split evenly) and returns its addresses once every node reports it ok.
-func startCluster(t *testing.T) []string {
-	t.Helper()
-	ctx := context.Background()
-	addrs := make([]string, 3)
-	nodes := make([]*redis.Client, 3)
-	for i := range addrs {
-		srv := redistest.Start(t, redistest.WithArgs("--cluster-enabled", "yes", "--cluster-node-timeout", "2000"))
-		addrs[i] = srv.Addr()
-		nodes[i] = redis.NewClient(&redis.Options{Addr: srv.Addr()})
-		t.Cleanup(func() { _ = nodes[i].Close() })
-	}
-	const slots = 16384
-	for i, n := range nodes {
-		lo, hi := i*slots/3, (i+1)*slots/3-1
-		if err := n.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err(); err != nil {
-			t.Fatalf("node %d: CLUSTER ADDSLOTSRANGE: %v", i, err)
-		}
-	}
-	for i := 1; i < len(nodes); i++ {
-		host, port, _ := strings.Cut(addrs[i], ":")
-		if err := nodes[0].ClusterMeet(ctx, host, port).Err(); err != nil {
-			t.Fatalf("CLUSTER MEET %s: %v", addrs[i], err)
-		}
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for _, n := range nodes {
-		for {
-			info := n.ClusterInfo(ctx).Val()
-			if strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("cluster not ok after 20 s: %s", info)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	return addrs
-}
 
 // TestEnqueueManyCluster enqueues into several queues of a Redis Cluster:
 // each pipeline holds one queue's keys, which share a hash slot, so no
@@ -63,7 +19,7 @@ func startCluster(t *testing.T) []string {
 func TestEnqueueManyCluster(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	addrs := startCluster(t)
+	addrs := redistest.StartCluster(t).Addrs()
 	opt := asynq.RedisClusterClientOpt{Addrs: addrs}
 	c, err := tasks.NewClient(opt, tasks.ClientOptions{Routes: []tasks.Route{{Pattern: "low:*", Queue: "low"}}})
 	if err != nil {

@@ -79,11 +79,45 @@ func bulkCases(suffix string) []bulkCase {
 	}
 }
 
+// asynqOptions are o as options of asynq's own client.
+func asynqOptions(o tasks.EnqueueOptions) []asynq.Option {
+	var opts []asynq.Option
+	if o.Queue != "" {
+		opts = append(opts, asynq.Queue(o.Queue))
+	}
+	if o.MaxRetry != nil {
+		opts = append(opts, asynq.MaxRetry(*o.MaxRetry))
+	}
+	if o.Timeout > 0 {
+		opts = append(opts, asynq.Timeout(o.Timeout))
+	}
+	if !o.Deadline.IsZero() {
+		opts = append(opts, asynq.Deadline(o.Deadline))
+	}
+	if o.UniqueTTL > 0 {
+		opts = append(opts, asynq.Unique(o.UniqueTTL))
+	}
+	if o.TaskID != "" {
+		opts = append(opts, asynq.TaskID(o.TaskID))
+	}
+	if o.Retention > 0 {
+		opts = append(opts, asynq.Retention(o.Retention))
+	}
+	if !o.ProcessAt.IsZero() {
+		opts = append(opts, asynq.ProcessAt(o.ProcessAt))
+	}
+	if o.ProcessIn > 0 {
+		opts = append(opts, asynq.ProcessIn(o.ProcessIn))
+	}
+	return opts
+}
+
 // TestEnqueueManyMatchesAsynq enqueues the same tasks through asynq's own
-// client (Enqueue) and through the pipelined bulk path, and checks that
-// asynq reads both back identically: every TaskInfo field through the
-// Inspector, the task hashes, the unique locks, the queue list; and that a
-// real asynq server processes the pipelined tasks.
+// client, through Enqueue and through the pipelined bulk path, and checks
+// that asynq reads all three back identically: every TaskInfo field
+// through the Inspector, the task hashes (tuskq's hold one more field, the
+// nonce), the unique locks, the queue list; and that a real asynq server
+// processes the tasks tuskq stored.
 func TestEnqueueManyMatchesAsynq(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -93,12 +127,22 @@ func TestEnqueueManyMatchesAsynq(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
+	ac := asynq.NewClient(asynq.RedisClientOpt{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = ac.Close() })
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	insp := c.Inspector()
 
+	ref := bulkCases("asynq")
+	refInfo := make([]*asynq.TaskInfo, len(ref))
+	for i, bc := range ref {
+		info, err := ac.EnqueueContext(ctx, asynq.NewTaskWithHeaders(bc.typ, bc.payload, bc.opts.Headers), asynqOptions(bc.opts)...)
+		if err != nil {
+			t.Fatalf("asynq Enqueue %s: %v", bc.name, err)
+		}
+		refInfo[i] = info
+	}
 	single := bulkCases("single")
-	bulk := bulkCases("bulk")
 	singleInfo := make([]*tasks.TaskInfo, len(single))
 	for i, bc := range single {
 		o := bc.opts
@@ -108,6 +152,7 @@ func TestEnqueueManyMatchesAsynq(t *testing.T) {
 		}
 		singleInfo[i] = info
 	}
+	bulk := bulkCases("bulk")
 	reqs := make([]tasks.Request, len(bulk))
 	for i, bc := range bulk {
 		reqs[i] = tasks.Request{Type: bc.typ, Payload: bc.payload, Options: bc.opts}
@@ -119,48 +164,62 @@ func TestEnqueueManyMatchesAsynq(t *testing.T) {
 		}
 	}
 
-	for i := range single {
-		name := single[i].name
-		a, b := singleInfo[i], bulkRes[i].Info
-		// The TaskInfo returned by EnqueueMany matches asynq's.
-		compareInfo(t, name+": returned", a.TaskInfo, b.TaskInfo, 2*time.Second)
-		if b.TraceID == "" || tasks.TraceIDFromHeaders(b.Headers) != b.TraceID {
-			t.Errorf("%s: bulk trace ID %q, headers %v", name, b.TraceID, b.Headers)
-		}
-		// asynq reads both back the same.
+	for i := range ref {
+		a := refInfo[i]
 		ga, err := insp.GetTaskInfo(a.Queue, a.ID)
 		if err != nil {
-			t.Fatalf("%s: GetTaskInfo of the single task: %v", name, err)
+			t.Fatalf("%s: GetTaskInfo of asynq's task: %v", ref[i].name, err)
 		}
-		gb, err := insp.GetTaskInfo(b.Queue, b.ID)
-		if err != nil {
-			t.Fatalf("%s: GetTaskInfo of the bulk task: %v", name, err)
-		}
-		compareInfo(t, name+": stored", ga, gb, 2*time.Second)
-		compareInfo(t, name+": stored vs returned", gb, b.TaskInfo, time.Second)
-		for _, info := range []*asynq.TaskInfo{b.TaskInfo, gb} {
-			if info.Type != bulk[i].typ || string(info.Payload) != string(bulk[i].payload) {
-				t.Errorf("%s: type %q payload %q; want %q %q", name, info.Type, info.Payload, bulk[i].typ, bulk[i].payload)
-			}
-		}
-		// The task hashes hold the same fields.
 		ha := rdb.HGetAll(ctx, "asynq:{"+a.Queue+"}:t:"+a.ID).Val()
-		hb := rdb.HGetAll(ctx, "asynq:{"+b.Queue+"}:t:"+b.ID).Val()
-		if ka, kb := sortedKeys(ha), sortedKeys(hb); !slices.Equal(ka, kb) || ha["state"] != hb["state"] {
-			t.Errorf("%s: task hash fields %v state %q; asynq's %v state %q", name, kb, hb["state"], ka, ha["state"])
-		}
-		// A unique task holds its lock, owned by its ID, for the same time.
-		if ha["unique_key"] != "" {
-			lock := hb["unique_key"]
-			if want := wantUniqueKey(b); lock != want {
-				t.Errorf("%s: unique key %q; want %q", name, lock, want)
+		for _, path := range []struct {
+			name  string
+			cases []bulkCase
+			info  *tasks.TaskInfo
+		}{
+			{"Enqueue", single, singleInfo[i]},
+			{"EnqueueMany", bulk, bulkRes[i].Info},
+		} {
+			name := path.name + " " + ref[i].name
+			b := path.info
+			// The TaskInfo returned matches asynq's.
+			compareInfo(t, name+": returned", a, b.TaskInfo, 2*time.Second)
+			if b.TraceID == "" || tasks.TraceIDFromHeaders(b.Headers) != b.TraceID {
+				t.Errorf("%s: trace ID %q, headers %v", name, b.TraceID, b.Headers)
 			}
-			if owner := rdb.Get(ctx, lock).Val(); owner != b.ID {
-				t.Errorf("%s: unique lock owned by %q; want %q", name, owner, b.ID)
+			// asynq reads both back the same.
+			gb, err := insp.GetTaskInfo(b.Queue, b.ID)
+			if err != nil {
+				t.Fatalf("%s: GetTaskInfo: %v", name, err)
 			}
-			ta, tb := rdb.TTL(ctx, ha["unique_key"]).Val(), rdb.TTL(ctx, lock).Val()
-			if d := ta - tb; d < -2*time.Second || d > 2*time.Second || tb <= 0 {
-				t.Errorf("%s: unique lock TTL %s; asynq's %s", name, tb, ta)
+			compareInfo(t, name+": stored", ga, gb, 2*time.Second)
+			compareInfo(t, name+": stored vs returned", gb, b.TaskInfo, time.Second)
+			for _, info := range []*asynq.TaskInfo{b.TaskInfo, gb} {
+				if info.Type != path.cases[i].typ || string(info.Payload) != string(path.cases[i].payload) {
+					t.Errorf("%s: type %q payload %q; want %q %q", name, info.Type, info.Payload, path.cases[i].typ, path.cases[i].payload)
+				}
+			}
+			// The task hashes hold asynq's fields, and tuskq's nonce.
+			hb := rdb.HGetAll(ctx, "asynq:{"+b.Queue+"}:t:"+b.ID).Val()
+			if len(hb["tuskq_enq"]) != 32 {
+				t.Errorf("%s: tuskq_enq = %q; want a 32-digit nonce", name, hb["tuskq_enq"])
+			}
+			delete(hb, "tuskq_enq")
+			if ka, kb := sortedKeys(ha), sortedKeys(hb); !slices.Equal(ka, kb) || ha["state"] != hb["state"] {
+				t.Errorf("%s: task hash fields %v state %q; asynq's %v state %q", name, kb, hb["state"], ka, ha["state"])
+			}
+			// A unique task holds its lock, owned by its ID, for the same time.
+			if ha["unique_key"] != "" {
+				lock := hb["unique_key"]
+				if want := wantUniqueKey(b); lock != want {
+					t.Errorf("%s: unique key %q; want %q", name, lock, want)
+				}
+				if owner := rdb.Get(ctx, lock).Val(); owner != b.ID {
+					t.Errorf("%s: unique lock owned by %q; want %q", name, owner, b.ID)
+				}
+				ta, tb := rdb.TTL(ctx, ha["unique_key"]).Val(), rdb.TTL(ctx, lock).Val()
+				if d := ta - tb; d < -2*time.Second || d > 2*time.Second || tb <= 0 {
+					t.Errorf("%s: unique lock TTL %s; asynq's %s", name, tb, ta)
+				}
 			}
 		}
 	}
@@ -209,8 +268,8 @@ func TestEnqueueManyMatchesAsynq(t *testing.T) {
 		t.Errorf("Enqueue duplicate: %q; want %q", dupErr, want)
 	}
 
-	// A real asynq server processes the pipelined tasks that are due, with
-	// their IDs, payloads and headers.
+	// A real asynq server processes the tasks Enqueue and EnqueueMany
+	// stored that are due, with their IDs, payloads and headers.
 	type seen struct {
 		id, typ, payload, traceparent, tenant string
 	}
@@ -237,8 +296,9 @@ func TestEnqueueManyMatchesAsynq(t *testing.T) {
 		if bc.opts.ProcessIn > 0 || !bc.opts.ProcessAt.IsZero() && bc.opts.ProcessAt.After(time.Now()) {
 			continue
 		}
-		info := bulkRes[i].Info
-		want[info.ID] = seen{info.ID, bc.typ, string(bc.payload), info.Headers["traceparent"], bc.opts.Headers["x-tenant"]}
+		for _, info := range []*tasks.TaskInfo{singleInfo[i], bulkRes[i].Info} {
+			want[info.ID] = seen{info.ID, info.Type, string(info.Payload), info.Headers["traceparent"], bc.opts.Headers["x-tenant"]}
+		}
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -254,7 +314,7 @@ func TestEnqueueManyMatchesAsynq(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("asynq processed %d of the %d due pipelined tasks", n, len(want))
+			t.Fatalf("asynq processed %d of the %d due tasks tuskq stored", n, len(want))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -50,7 +51,8 @@ type EnqueueOptions struct {
 	// asynq.ErrDuplicateTask for this long.
 	UniqueTTL time.Duration
 	// TaskID sets the task's ID; an existing ID is rejected with
-	// asynq.ErrTaskIDConflict. Empty lets asynq pick a UUID.
+	// asynq.ErrTaskIDConflict. Empty makes the client pick a random UUID
+	// before its first attempt, as asynq would.
 	TaskID string
 	// Retention keeps the completed task (and its result) this long.
 	Retention time.Duration
@@ -76,11 +78,18 @@ var ErrBadOptions = errors.New("bad enqueue options")
 // Client enqueues tasks. It is safe for concurrent use.
 type Client struct {
 	rdb    redis.UniversalClient
-	ac     *asynq.Client
 	insp   *asynq.Inspector
 	routes routeTable
-	// scripts are asynq's enqueue scripts, for EnqueueMany.
-	scripts scripts
+	// script is the enqueue script (enqueuescript.go).
+	script script
+	// timeout is the enqueue timeout; negative means none.
+	timeout time.Duration
+	// ctxTimeouts says rdb bounds its reads and writes by the context's
+	// deadline (go-redis's ContextTimeoutEnabled).
+	ctxTimeouts bool
+	// published holds the queues this client added to asynq's list of
+	// queues.
+	published sync.Map
 }
 
 // ClientOptions configures a Client.
@@ -88,24 +97,56 @@ type ClientOptions struct {
 	// Routes are the routing defaults, usually from the routes section of
 	// the config.
 	Routes []Route
+	// EnqueueTimeout bounds each Enqueue, and each pipeline of EnqueueMany:
+	// with no reply from Redis by then, the enqueue fails with
+	// ErrEnqueueTimeout. The deadline also travels into Redis: a command
+	// Redis runs after it (after a freeze, or a re-send by the connection
+	// library) stores nothing, so a timed-out task was not stored and
+	// enqueueing it again with the same task ID cannot duplicate it. A
+	// context with an earlier deadline wins. Zero means
+	// DefaultEnqueueTimeout (2s); negative means no deadline of the
+	// client's own (the context's deadline, if any, still applies). The
+	// config key enqueue.timeout sets it for tuskq's CLI, HTTP API and
+	// demo.
+	//
+	// The deadline is checked against Redis's clock; the clocks of the
+	// producer and of Redis must agree to well within the margin between
+	// the two deadlines (a tenth of the timeout, at most 200ms).
+	//
+	// The deadline cuts a wait for Redis short when the go-redis client has
+	// ContextTimeoutEnabled on, as the clients NewClient builds for asynq's
+	// RedisConnOpt types and internal/redisconn's have. A RedisConnOpt of
+	// your own whose client has it off makes each Enqueue wait for Redis on
+	// a goroutine of its own (which costs CPU), and EnqueueMany wait up to
+	// the client's ReadTimeout before reporting ErrEnqueueTimeout.
+	EnqueueTimeout time.Duration
 }
 
-// NewClient returns a Client over the given Redis connection.
+// NewClient returns a Client over the given Redis connection. For asynq's
+// RedisClientOpt, RedisFailoverClientOpt and RedisClusterClientOpt it builds
+// the go-redis client as their MakeRedisClient does, with go-redis's
+// ContextTimeoutEnabled on (see EnqueueTimeout); any other RedisConnOpt
+// makes its client itself.
 func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error) {
 	rt, err := newRouteTable(opts.Routes)
 	if err != nil {
 		return nil, err
 	}
-	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, fmt.Errorf("tasks: %T does not make a go-redis client", redisOpt)
+	rdb, err := newRedisClient(redisOpt)
+	if err != nil {
+		return nil, err
+	}
+	timeout := opts.EnqueueTimeout
+	if timeout == 0 {
+		timeout = DefaultEnqueueTimeout
 	}
 	return &Client{
-		rdb:     rdb,
-		ac:      asynq.NewClientFromRedisClient(rdb),
-		insp:    asynq.NewInspectorFromRedisClient(rdb),
-		routes:  rt,
-		scripts: newScripts(),
+		rdb:         rdb,
+		insp:        asynq.NewInspectorFromRedisClient(rdb),
+		routes:      rt,
+		script:      newScript(scriptEnqueue),
+		timeout:     timeout,
+		ctxTimeouts: honoursContext(rdb),
 	}, nil
 }
 
@@ -123,17 +164,35 @@ func (c *Client) Inspector() *asynq.Inspector { return c.insp }
 // none, a new trace is started, so every task has a trace ID, returned in
 // the TaskInfo. Options not set in opts (which may be nil) come from the
 // task type's route.
+//
+// Every enqueue has a task ID (a random UUID unless opts sets one) and a
+// deadline (ClientOptions.EnqueueTimeout, or ctx's earlier one), and the
+// task is stored by one Redis script that checks both: run after its
+// deadline it stores nothing, and sent again with the same per-call nonce
+// it reports the task its first send stored. A reply lost to a network
+// failure is therefore sent again, until Redis answers or the deadline
+// passes. So the error says what happened: asynq.ErrTaskIDConflict (the ID
+// is taken by another task), asynq.ErrDuplicateTask (a unique task's lock
+// is held), ErrBadOptions, a Redis error reply (nothing stored), or
+// ErrEnqueueTimeout (no reply in time: not stored; enqueueing again with
+// the same task ID cannot duplicate it). An enqueue whose ctx is cancelled
+// fails with ctx's error and may or may not have been stored.
+//
+// Enqueue does not go through asynq's client: it writes asynq's task record
+// and keys itself (see AsynqLayoutVersion), so asynq servers, the Inspector
+// and asynqmon see ordinary asynq tasks.
 func (c *Client) Enqueue(ctx context.Context, taskType string, payload []byte, opts *EnqueueOptions) (*TaskInfo, error) {
 	r, err := c.prepare(ctx, taskType, payload, opts, cryptoRand)
 	if err != nil {
 		return nil, err
 	}
-	task, aopts := r.asynqTask()
-	info, err := c.ac.EnqueueContext(ctx, task, aopts...)
-	if err != nil {
-		return nil, fmt.Errorf("tasks: enqueue %q: %w", taskType, err)
-	}
-	return &TaskInfo{TaskInfo: info, TraceID: r.traceID}, nil
+	ctx, cancel, dl := c.withDeadline(ctx)
+	defer cancel()
+	t := r.wire(time.Now(), cryptoRand)
+	rep := c.bounded(ctx, func(ctx context.Context) reply {
+		return c.storeTasks(ctx, []wireTask{t}, dl.scriptMS)[0]
+	})
+	return t.outcome(rep, dl)
 }
 
 // request is an enqueue after validation, routing and trace injection: the
@@ -215,37 +274,4 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 	maps.Copy(r.headers, o.Headers)
 	r.traceID = injectTrace(ctx, r.headers, rnd).String()
 	return r, nil
-}
-
-// asynqTask returns the asynq task and options of r.
-func (r *request) asynqTask() (*asynq.Task, []asynq.Option) {
-	aopts := make([]asynq.Option, 0, 8)
-	if r.queue != "" {
-		aopts = append(aopts, asynq.Queue(r.queue))
-	}
-	if r.maxRetry != nil {
-		aopts = append(aopts, asynq.MaxRetry(*r.maxRetry))
-	}
-	if r.timeout > 0 {
-		aopts = append(aopts, asynq.Timeout(r.timeout))
-	}
-	if !r.deadline.IsZero() {
-		aopts = append(aopts, asynq.Deadline(r.deadline))
-	}
-	if r.uniqueTTL > 0 {
-		aopts = append(aopts, asynq.Unique(r.uniqueTTL))
-	}
-	if r.taskID != "" {
-		aopts = append(aopts, asynq.TaskID(r.taskID))
-	}
-	if r.retention > 0 {
-		aopts = append(aopts, asynq.Retention(r.retention))
-	}
-	switch {
-	case !r.processAt.IsZero():
-		aopts = append(aopts, asynq.ProcessAt(r.processAt))
-	case r.processIn > 0:
-		aopts = append(aopts, asynq.ProcessIn(r.processIn))
-	}
-	return asynq.NewTaskWithHeaders(r.typ, r.payload, r.headers), aopts
 }

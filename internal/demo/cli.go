@@ -75,6 +75,10 @@ func Main(ctx context.Context, env Env) int {
 			return cli.ExitUsage
 		}
 		opts.External = &cfg.Redis
+		opts.EnqueueTimeout = cfg.Enqueue.Timeout
+		if opts.EnqueueTimeout == 0 { // enqueue.timeout: 0 means none
+			opts.EnqueueTimeout = -1
+		}
 	}
 	sum, err := Run(ctx, opts)
 	if sum != nil {

@@ -67,6 +67,10 @@ type Options struct {
 	// StatusEvery is the time between status lines, DefaultStatusEvery;
 	// negative prints none.
 	StatusEvery time.Duration
+	// EnqueueTimeout bounds each enqueue of the demo's producer, as
+	// tasks.ClientOptions.EnqueueTimeout: 0 is its default (2s), negative
+	// none. The command sets it from enqueue.timeout with External.
+	EnqueueTimeout time.Duration
 	// Environ is the environment the child processes inherit.
 	Environ []string
 	// Out receives the progress lines; nil discards them.
@@ -179,7 +183,7 @@ func (r *run) run(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := tasks.NewClient(connOpt, tasks.ClientOptions{})
+	client, err := tasks.NewClient(connOpt, tasks.ClientOptions{EnqueueTimeout: opts.EnqueueTimeout})
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -164,7 +165,7 @@ func (c *command) enqueueChunk(ctx context.Context, client *tasks.Client, cfg co
 		stop = fmt.Sprintf("interrupted: input after line %d was not read", ch.last)
 	case redisTrouble:
 		if err := ping(ctx, client); err != nil {
-			stopErr = fmt.Sprintf("cannot reach Redis at %s: %v", redisAddr(cfg.Redis), err)
+			stopErr = fmt.Sprintf("cannot reach Redis at %s: %v", redisconn.Describe(cfg.Redis), err)
 			stop = fmt.Sprintf("stopped: input after line %d was not read", ch.last)
 		}
 	}

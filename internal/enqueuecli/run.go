@@ -345,14 +345,14 @@ func (c *command) connect(ctx context.Context) (*tasks.Client, config.Config, in
 		c.errorf("%v", err)
 		return nil, cfg, ExitUsage
 	}
-	client, err := tasks.NewClient(connOpt, tasks.ClientOptions{Routes: Routes(cfg.Routes)})
+	client, err := tasks.NewClient(connOpt, ClientOptions(cfg))
 	if err != nil {
 		c.errorf("%v", err)
 		return nil, cfg, ExitUsage
 	}
 	if err := ping(ctx, client); err != nil {
 		client.Close()
-		c.errorf("cannot reach Redis at %s: %v", redisAddr(cfg.Redis), err)
+		c.errorf("cannot reach Redis at %s: %v", redisconn.Describe(cfg.Redis), err)
 		return nil, cfg, ExitFailure
 	}
 	return client, cfg, ExitOK
@@ -369,12 +369,15 @@ func ping(ctx context.Context, client *tasks.Client) error {
 	return err
 }
 
-// redisAddr names the Redis deployment of cfg for messages.
-func redisAddr(cfg config.RedisConfig) string {
-	if cfg.Mode == config.ModeStandalone || cfg.Mode == "" || len(cfg.Addrs) == 0 {
-		return cfg.Addr
+// ClientOptions are the tasks.Client options of the configuration: its
+// routes and enqueue.timeout (whose 0, no deadline, is the client's
+// negative EnqueueTimeout).
+func ClientOptions(cfg config.Config) tasks.ClientOptions {
+	timeout := cfg.Enqueue.Timeout
+	if timeout == 0 {
+		timeout = -1
 	}
-	return strings.Join(cfg.Addrs, ",")
+	return tasks.ClientOptions{Routes: Routes(cfg.Routes), EnqueueTimeout: timeout}
 }
 
 // Routes converts the routes section of the configuration to client routes.

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -95,8 +96,12 @@ func enqueueFailure(err error, cfg config.Config) string {
 		return fmt.Sprintf("not enqueued: the task ID is already used by a task in that queue (%v)", err)
 	case errors.Is(err, tasks.ErrBadOptions):
 		return fmt.Sprintf("not enqueued: %v", err)
+	case errors.Is(err, tasks.ErrOutcomeUnknown):
+		return fmt.Sprintf("outcome unknown: Redis at %s: %v (the deadline is enqueue.timeout)", redisconn.Describe(cfg.Redis), err)
+	case errors.Is(err, tasks.ErrEnqueueTimeout):
+		return fmt.Sprintf("not enqueued: Redis at %s: %v (the deadline is enqueue.timeout)", redisconn.Describe(cfg.Redis), err)
 	default:
-		return fmt.Sprintf("not enqueued: Redis at %s: %v", redisAddr(cfg.Redis), err)
+		return fmt.Sprintf("not enqueued: Redis at %s: %v", redisconn.Describe(cfg.Redis), err)
 	}
 }
 

@@ -351,23 +351,31 @@ func TestRedisDown(t *testing.T) {
 	if err := e.redis.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	want := problemJSON("redis-unavailable", "Redis is unavailable", 503,
+	unavailable := problemJSON("redis-unavailable", "Redis is unavailable", 503,
 		"Redis does not answer; retry later, with the same Idempotency-Key if the request had one")
-	// Each request takes go-redis's dial retries (about 1.7 s): run them
-	// side by side.
-	reqs := []struct{ method, path, body string }{
-		{"POST", "/v1/tasks", `{"type":"email:send"}`},
-		{"POST", "/v1/tasks/batch", `{"tasks":[{"type":"email:send"},{"type":"email:send","delay":"x"}]}`},
-		{"GET", "/v1/queues/default/tasks/abc", ""},
-		{"DELETE", "/v1/queues/default/tasks/abc", ""},
-		{"POST", "/v1/tasks", `{"type":"email:send","queue":"elsewhere"}`},
+	// An enqueue tries to reach Redis until its deadline (enqueue.timeout,
+	// 2s), then answers that nothing was stored.
+	timedOut := problemJSON("enqueue-timeout", "Redis did not answer the enqueue in time", 503,
+		`Redis did not answer within 2s (enqueue.timeout) and the task (id "down-1") was not stored; `+
+			`retry, with the same Idempotency-Key or id, and it cannot be stored twice`)
+	batchTimedOut := problemJSON("enqueue-timeout", "Redis did not answer the enqueue in time", 503,
+		`Redis did not answer within 2s (enqueue.timeout) and its tasks may or may not have been stored; `+
+			`retry, with the same Idempotency-Key or ids, and no task can be stored twice`)
+	// Each request takes go-redis's dial retries (about 1.7 s) or the
+	// enqueue timeout: run them side by side.
+	reqs := []struct{ method, path, body, want string }{
+		{"POST", "/v1/tasks", `{"type":"email:send","id":"down-1"}`, timedOut},
+		{"POST", "/v1/tasks/batch", `{"tasks":[{"type":"email:send"},{"type":"email:send","delay":"x"}]}`, batchTimedOut},
+		{"GET", "/v1/queues/default/tasks/abc", "", unavailable},
+		{"DELETE", "/v1/queues/default/tasks/abc", "", unavailable},
+		{"POST", "/v1/tasks", `{"type":"email:send","queue":"elsewhere"}`, unavailable},
 	}
 	t.Run("requests", func(t *testing.T) {
 		for _, req := range reqs {
 			t.Run(req.method+req.path, func(t *testing.T) {
 				t.Parallel()
 				r := e.do(t, req.method, req.path, req.body)
-				if r.status != 503 || r.body != want || r.header.Get("Retry-After") != "1" || r.header.Get("Content-Type") != "application/problem+json" {
+				if r.status != 503 || r.body != req.want || r.header.Get("Retry-After") != "1" || r.header.Get("Content-Type") != "application/problem+json" {
 					t.Errorf("%s %s: %d %v %s", req.method, req.path, r.status, r.header, r.body)
 				}
 			})

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/google/uuid"
+
 	"github.com/tuskq/tuskq/internal/jsonscan"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -105,11 +107,14 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, p *principal) {
 	if answered {
 		return
 	}
-	if claim != nil {
-		for k := range reqs {
-			if reqs[k].Options.TaskID == "" {
-				reqs[k].Options.TaskID = claim.taskID + "-" + strconv.Itoa(index[k])
-			}
+	for k := range reqs {
+		switch {
+		case reqs[k].Options.TaskID != "":
+		case claim != nil:
+			reqs[k].Options.TaskID = claim.taskID + "-" + strconv.Itoa(index[k])
+		default:
+			// As for a single task: every task gets its ID here.
+			reqs[k].Options.TaskID = uuid.NewString()
 		}
 	}
 
@@ -119,7 +124,11 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, p *principal) {
 		if claim != nil {
 			h.release(ctx, claim)
 		}
-		writeProblem(w, problemUnavailable())
+		prob := problemUnavailable()
+		if allTimedOut(results) {
+			prob = h.problemEnqueueTimeout("", true)
+		}
+		writeProblem(w, prob)
 		return
 	}
 	out, err := json.Marshal(resp)
@@ -169,6 +178,17 @@ func (h *Handler) enqueueBatch(ctx context.Context, reqs []tasks.Request, index 
 		}
 	}
 	return resp
+}
+
+// allTimedOut reports whether every result that failed with 503 is an
+// enqueue-timeout problem.
+func allTimedOut(results []BatchResult) bool {
+	for _, r := range results {
+		if r.Status == http.StatusServiceUnavailable && r.Error.Kind() != ProblemEnqueueTimeout {
+			return false
+		}
+	}
+	return true
 }
 
 // anyStatus reports whether a result has the status.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -141,6 +142,11 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *principal) {
 			req.Options.TaskID = claim.taskID
 		}
 	}
+	if req.Options.TaskID == "" {
+		// Every task gets its ID here, so that an enqueue-timeout problem
+		// can name it.
+		req.Options.TaskID = uuid.NewString()
+	}
 	tc, prob := h.enqueue(ctx, &req, claim != nil && req.Options.TaskID == claim.taskID)
 	if prob != nil {
 		if claim != nil {
@@ -240,8 +246,30 @@ func (h *Handler) enqueueFailure(ctx context.Context, prefix string, req *TaskRe
 			"an equal task (same type, queue and payload) was enqueued with unique and its uniqueness has not expired")
 	case errors.Is(err, tasks.ErrBadOptions):
 		return nil, invalid(FieldError{Field: bodyField(prefix), Detail: err.Error()})
+	case errors.Is(err, tasks.ErrEnqueueTimeout):
+		h.logger.WarnContext(ctx, "enqueue timed out", slog.String("error", err.Error()))
+		return nil, h.problemEnqueueTimeout(req.Options.TaskID, errors.Is(err, tasks.ErrOutcomeUnknown))
 	}
 	return nil, h.unavailable(ctx, err)
+}
+
+// problemEnqueueTimeout is the 503 answer when Redis did not answer the
+// enqueue of the task id within enqueue.timeout ("" for a whole batch).
+// Redis refuses the command after that deadline, so a retry cannot store
+// the task twice. unknown tells that the command reached Redis without its
+// reply coming back (tasks.ErrOutcomeUnknown): the task may have been
+// stored, and the answer says so rather than claim it was not. A batch
+// answer covers both cases.
+func (h *Handler) problemEnqueueTimeout(id string, unknown bool) *Problem {
+	what := "the task (id " + strconv.Quote(id) + ") was not stored; retry, with the same Idempotency-Key or id, and it cannot be stored twice"
+	switch {
+	case id == "":
+		what = "its tasks may or may not have been stored; retry, with the same Idempotency-Key or ids, and no task can be stored twice"
+	case unknown:
+		what = "the task (id " + strconv.Quote(id) + ") may have been stored; retry, with the same Idempotency-Key or id, and it cannot be stored twice"
+	}
+	return newProblem(ProblemEnqueueTimeout, http.StatusServiceUnavailable,
+		fmt.Sprintf("Redis did not answer within %s (enqueue.timeout) and %s", h.timeout, what))
 }
 
 // unavailable turns a failure to use Redis into a 503 problem, and any

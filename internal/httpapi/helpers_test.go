@@ -121,12 +121,17 @@ type envOptions struct {
 	workerQueues map[string]int
 	configure    func(*config.Config)
 	options      func(*httpapi.Options)
+	// redis, when set, is used instead of a Redis of the test's own.
+	redis *redistest.Server
 }
 
 // newEnv starts Redis and the API (and a worker when asked) for a test.
 func newEnv(t testing.TB, eo envOptions) *apiEnv {
 	t.Helper()
-	srv := redistest.Start(t)
+	srv := eo.redis
+	if srv == nil {
+		srv = redistest.Start(t)
+	}
 	cfg := config.Default()
 	cfg.Redis.Addr = srv.Addr()
 	cfg.API.Listen = "127.0.0.1:0"

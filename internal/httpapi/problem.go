@@ -26,6 +26,7 @@ const (
 	ProblemIdempotencyBusy  = "idempotency-key-in-use"
 	ProblemTaskFinished     = "task-finished"
 	ProblemUnavailable      = "redis-unavailable"
+	ProblemEnqueueTimeout   = "enqueue-timeout"
 	ProblemInternal         = "internal-error"
 	ProblemHostNotAllowed   = "host-not-allowed"
 )
@@ -76,6 +77,7 @@ var titles = map[string]string{
 	ProblemIdempotencyBusy:  "A request with this Idempotency-Key is in progress",
 	ProblemTaskFinished:     "The task finished before it could be cancelled",
 	ProblemUnavailable:      "Redis is unavailable",
+	ProblemEnqueueTimeout:   "Redis did not answer the enqueue in time",
 	ProblemInternal:         "Internal error",
 	ProblemHostNotAllowed:   "Host not allowed",
 }

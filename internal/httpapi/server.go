@@ -96,6 +96,8 @@ type Handler struct {
 	validator SchemaValidator
 	logger    *slog.Logger
 	root      http.Handler
+	// timeout is enqueue.timeout, for the enqueue-timeout problem.
+	timeout time.Duration
 }
 
 // sharedConn hands an existing go-redis client to tasks.NewClient, so the
@@ -122,7 +124,10 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
-	client, err := tasks.NewClient(sharedConn{rdb}, tasks.ClientOptions{Routes: routesOf(cfg.Routes)})
+	client, err := tasks.NewClient(sharedConn{rdb}, tasks.ClientOptions{
+		Routes:         routesOf(cfg.Routes),
+		EnqueueTimeout: enqueueTimeout(cfg.Enqueue.Timeout),
+	})
 	if err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
@@ -139,9 +144,20 @@ func New(opts Options) (*Handler, error) {
 		routes:    cfg.Routes,
 		validator: opts.SchemaValidator,
 		logger:    opts.Logger,
+		timeout:   cfg.Enqueue.Timeout,
 	}
 	h.root = h.accessLog(h.hostCheck(h.mux()))
 	return h, nil
+}
+
+// enqueueTimeout is the client's EnqueueTimeout for the config's
+// enqueue.timeout, whose 0 means no deadline (the client's 0 means its
+// default).
+func enqueueTimeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // routesOf converts the routes section to client routes.

@@ -60,7 +60,14 @@ func Client(c config.RedisConfig) (redis.UniversalClient, error) {
 	return newClient(c, tlsConf)
 }
 
-// newClient maps c onto go-redis options.
+// newClient maps c onto go-redis options. Every mode sets go-redis's
+// ContextTimeoutEnabled, so that the deadline of a call's context bounds
+// its reads and writes: without it go-redis waits for a reply up to
+// ReadTimeout whatever the context says, and then sends the command again
+// on its own. asynq's server, client and inspector pass contexts without
+// deadlines or with deadlines they mean (a task's deadline), so this
+// changes nothing for them; tuskq's enqueue relies on it to end at its
+// deadline (tasks.ClientOptions.EnqueueTimeout).
 func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient, error) {
 	switch c.Mode {
 	case config.ModeStandalone:
@@ -74,6 +81,8 @@ func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient
 			WriteTimeout: c.WriteTimeout,
 			PoolSize:     c.PoolSize,
 			TLSConfig:    tlsConf,
+			// See newClient.
+			ContextTimeoutEnabled: true,
 		}), nil
 	case config.ModeSentinel:
 		return redis.NewFailoverClient(&redis.FailoverOptions{
@@ -88,6 +97,8 @@ func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient
 			WriteTimeout:     c.WriteTimeout,
 			PoolSize:         c.PoolSize,
 			TLSConfig:        tlsConf,
+			// See newClient.
+			ContextTimeoutEnabled: true,
 		}), nil
 	case config.ModeCluster:
 		return redis.NewClusterClient(&redis.ClusterOptions{
@@ -99,6 +110,8 @@ func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient
 			WriteTimeout: c.WriteTimeout,
 			PoolSize:     c.PoolSize,
 			TLSConfig:    tlsConf,
+			// See newClient.
+			ContextTimeoutEnabled: true,
 		}), nil
 	}
 	return nil, errMode(c.Mode)

@@ -59,6 +59,46 @@ func TestClientStandalone(t *testing.T) {
 	}
 }
 
+// TestContextDeadlineBoundsCalls checks that a call's context deadline
+// bounds the wait for a frozen Redis (ContextTimeoutEnabled), well before
+// the read timeout.
+func TestContextDeadlineBoundsCalls(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	c := config.Default().Redis
+	c.Addr = srv.Addr()
+	c.ReadTimeout = 10 * time.Second
+	rdb, err := Client(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	t.Cleanup(func() {
+		if !thawed {
+			_ = srv.Thaw()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = rdb.Get(ctx, "k").Err()
+	took := time.Since(start)
+	if err == nil || took > 2*time.Second {
+		t.Fatalf("GET on a frozen Redis: %v after %s; want a timeout after about 300ms", err, took)
+	}
+	thawed = true
+	if err := srv.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestConnOptModes(t *testing.T) {
 	t.Parallel()
 	base := config.Default().Redis
@@ -78,10 +118,10 @@ func TestConnOptModes(t *testing.T) {
 		switch c := rdb.(type) {
 		case *redis.Client:
 			o := c.Options()
-			got = [...]any{"client", o.Addr, o.Username, o.Password, o.DB, o.PoolSize, o.DialTimeout, o.ReadTimeout}
+			got = [...]any{"client", o.Addr, o.Username, o.Password, o.DB, o.PoolSize, o.DialTimeout, o.ReadTimeout, o.ContextTimeoutEnabled}
 		case *redis.ClusterClient:
 			o := c.Options()
-			got = [...]any{"cluster", o.Addrs, o.Username, o.Password, o.PoolSize, o.DialTimeout, o.ReadTimeout}
+			got = [...]any{"cluster", o.Addrs, o.Username, o.Password, o.PoolSize, o.DialTimeout, o.ReadTimeout, o.ContextTimeoutEnabled}
 		default:
 			t.Fatalf("%s: unexpected client %T", name, rdb)
 		}
@@ -93,11 +133,12 @@ func TestConnOptModes(t *testing.T) {
 		in   config.RedisConfig
 		want any
 	}{
-		{base, [...]any{"client", "127.0.0.1:6379", "u", "p", 0, 7, 5 * time.Second, 3 * time.Second}},
+		// Every mode honours context deadlines (ContextTimeoutEnabled).
+		{base, [...]any{"client", "127.0.0.1:6379", "u", "p", 0, 7, 5 * time.Second, 3 * time.Second, true}},
 		// A failover client is a *redis.Client whose address is resolved
 		// through the sentinels.
-		{sentinel, [...]any{"client", "FailoverClient", "u", "p", 2, 7, 5 * time.Second, 3 * time.Second}},
-		{cluster, [...]any{"cluster", addrs, "u", "p", 7, 5 * time.Second, 3 * time.Second}},
+		{sentinel, [...]any{"client", "FailoverClient", "u", "p", 2, 7, 5 * time.Second, 3 * time.Second, true}},
+		{cluster, [...]any{"cluster", addrs, "u", "p", 7, 5 * time.Second, 3 * time.Second, true}},
 	}
 	for _, tt := range tests {
 		opt, err := ConnOpt(tt.in)

@@ -1,0 +1,139 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/config"
+)
+
+// evalshaCalls returns how many EVALSHA commands Redis has run.
+func evalshaCalls(t *testing.T, rdb *redis.Client) int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`cmdstat_evalsha:calls=(\d+)`).FindStringSubmatch(info)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestEnqueueTimeoutDuringFreeze enqueues a task and a batch while Redis
+// is frozen: each answers a 503 enqueue-timeout problem at the 2s deadline
+// of enqueue.timeout, saying the task may have been stored (the command
+// reached Redis, which did not answer); in fact it was not, even once
+// Redis has run the command late; and the same request again stores it,
+// once.
+func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	created(t, e.do(t, "POST", "/v1/tasks", `{"type":"email:send","payload":{}}`)) // loads the script
+	calls := evalshaCalls(t, rdb)
+
+	if err := e.redis.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	t.Cleanup(func() {
+		if !thawed {
+			_ = e.redis.Thaw()
+		}
+	})
+	const body = `{"type":"email:send","id":"frozen-1","payload":{}}`
+	start := time.Now()
+	r := e.do(t, "POST", "/v1/tasks", body)
+	took := time.Since(start)
+	want := problemJSON("enqueue-timeout", "Redis did not answer the enqueue in time", 503,
+		`Redis did not answer within 2s (enqueue.timeout) and the task (id "frozen-1") may have been stored; `+
+			`retry, with the same Idempotency-Key or id, and it cannot be stored twice`)
+	if r.status != 503 || r.body != want || r.header.Get("Retry-After") != "1" {
+		t.Errorf("enqueue during a freeze: %d %v\n%s\nwant %s", r.status, r.header, r.body, want)
+	}
+	if took > 2500*time.Millisecond {
+		t.Errorf("enqueue during a freeze answered after %s; want about 2s", took)
+	}
+	start = time.Now()
+	r = e.do(t, "POST", "/v1/tasks/batch", `{"tasks":[{"type":"email:send","id":"b-1"},{"type":"email:send","id":"b-2"}]}`)
+	took = time.Since(start)
+	want = problemJSON("enqueue-timeout", "Redis did not answer the enqueue in time", 503,
+		`Redis did not answer within 2s (enqueue.timeout) and its tasks may or may not have been stored; `+
+			`retry, with the same Idempotency-Key or ids, and no task can be stored twice`)
+	if r.status != 503 || r.body != want {
+		t.Errorf("batch during a freeze: %d\n%s\nwant %s", r.status, r.body, want)
+	}
+	if took > 2500*time.Millisecond {
+		t.Errorf("batch during a freeze answered after %s; want about 2s", took)
+	}
+	thawed = true
+	if err := e.redis.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Redis runs the single enqueue it received during the freeze, late:
+	// it stores nothing.
+	end := time.Now().Add(waitLimit)
+	for evalshaCalls(t, rdb) < calls+1 {
+		if time.Now().After(end) {
+			t.Fatal("Redis never ran the enqueue sent during the freeze")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+	if n := rdb.Exists(context.Background(), "asynq:{default}:t:frozen-1").Val(); n != 0 {
+		t.Fatal("the timed-out task was stored after all (a phantom)")
+	}
+	if tc := created(t, e.do(t, "POST", "/v1/tasks", body)); tc.ID != "frozen-1" {
+		t.Fatalf("retry stored task %q; want frozen-1", tc.ID)
+	}
+	if r := e.do(t, "POST", "/v1/tasks", body); r.status != http.StatusConflict {
+		t.Fatalf("a second retry: %d %s; want 409 task-id-conflict", r.status, r.body)
+	}
+	if r := e.do(t, "POST", "/v1/tasks/batch", `{"tasks":[{"type":"email:send","id":"b-1"},{"type":"email:send","id":"b-2"}]}`); r.status != 200 {
+		t.Fatalf("batch retry: %d %s", r.status, r.body)
+	}
+	if got := e.pending(t, "default"); got != 4 {
+		t.Fatalf("%d tasks stored; want 4 (one before the freeze, three retried)", got)
+	}
+}
+
+// TestEnqueueTimeoutIdempotencyRetry: after an enqueue-timeout problem the
+// Idempotency-Key is free, and the retry with it (here through a second
+// API on the same Redis, whose enqueues have time) stores the task once,
+// under the ID derived from the key; further retries replay that answer.
+func TestEnqueueTimeoutIdempotencyRetry(t *testing.T) {
+	t.Parallel()
+	// An enqueue.timeout of 1ns ends every enqueue before it is sent.
+	hasty := newEnv(t, envOptions{configure: func(c *config.Config) { c.Enqueue.Timeout = time.Nanosecond }})
+	patient := newEnv(t, envOptions{redis: hasty.redis})
+	const body = `{"type":"email:send","payload":{"order":7}}`
+	r := hasty.do(t, "POST", "/v1/tasks", body, "Idempotency-Key", "order-7")
+	if r.status != 503 || regexp.MustCompile(`"type":"[^"]*#enqueue-timeout".*was not stored`).FindString(r.body) == "" {
+		t.Fatalf("enqueue with no time: %d %s; want a 503 enqueue-timeout problem", r.status, r.body)
+	}
+	if got := patient.pending(t, "default"); got != 0 {
+		t.Fatalf("%d tasks stored by a timed-out enqueue; want none", got)
+	}
+	first := patient.do(t, "POST", "/v1/tasks", body, "Idempotency-Key", "order-7")
+	tc := created(t, first)
+	if first.header.Get("Idempotent-Replayed") != "" || tc.ID[:5] != "idem-" {
+		t.Fatalf("retry after the 503: replayed %q, id %q; want a fresh answer with a key-derived ID", first.header.Get("Idempotent-Replayed"), tc.ID)
+	}
+	again := patient.do(t, "POST", "/v1/tasks", body, "Idempotency-Key", "order-7")
+	if again.status != 201 || again.body != first.body || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("second retry: %d %s %v; want the first answer replayed", again.status, again.body, again.header)
+	}
+	if got := patient.pending(t, "default"); got != 1 {
+		t.Fatalf("%d tasks stored; want exactly 1", got)
+	}
+}

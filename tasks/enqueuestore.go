@@ -1,0 +1,226 @@
+package tasks
+
+// This file runs the enqueue script (enqueuescript.go) for Enqueue and
+// EnqueueMany: one call per task or per pipeline's worth of tasks, sent
+// again while its reply is lost, split into single tasks when one of them
+// may be at fault, and turned into each task's TaskInfo or error.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// wireTask is one task as the enqueue script stores it.
+type wireTask struct {
+	i     int // index of the request (EnqueueMany)
+	info  *asynq.TaskInfo
+	trace string
+	keys  [3]string
+	args  [6]any
+}
+
+// reply is the script's answer for one task, or the error of the call.
+type reply struct {
+	n   int64
+	err error
+	// maybeRan is set, with err, when a send may have reached Redis
+	// without its reply coming back (see mayHaveRun).
+	maybeRan bool
+}
+
+// storeTasks stores ts, all of one queue, with one run of the enqueue
+// script under the script deadline scriptMS, and returns each task's
+// reply. It does not modify ts.
+//
+// A run whose reply is lost (the connection failed) is sent again with the
+// same nonces, which cannot store a task twice: a task an earlier send
+// stored answers 2 (see resend). A run that fails otherwise while ctx is
+// alive (Redis answered an error, or refuses the command on the wire: an
+// argument longer than its proto-max-bulk-len, say) may have stored some
+// tasks before it failed, or have failed for one task only: its tasks are
+// then stored one at a time, so that each reply says what happened to its
+// task and one bad task fails alone.
+func (c *Client) storeTasks(ctx context.Context, ts []wireTask, scriptMS int64) []reply {
+	out := make([]reply, len(ts))
+	if err := c.publishQueue(ctx, ts[0].info.Queue); err != nil {
+		for i := range out {
+			out[i].err = err
+		}
+		return out
+	}
+	call := newScriptCall(ts, scriptMS)
+	ns, err := c.run(ctx, call)
+	maybeRan := mayHaveRun(err)
+	if replyLost(ctx, err) {
+		var resentRan bool
+		ns, resentRan, err = c.resend(ctx, call, err)
+		maybeRan = maybeRan || resentRan
+	}
+	if err != nil && len(ts) > 1 && ctx.Err() == nil {
+		for i := range ts {
+			out[i] = c.storeTasks(ctx, ts[i:i+1], scriptMS)[0]
+		}
+		return out
+	}
+	for i := range out {
+		if err != nil {
+			out[i].err, out[i].maybeRan = err, maybeRan
+		} else {
+			out[i].n = ns[i]
+		}
+	}
+	return out
+}
+
+// resend sends call again after its reply was lost (err). The nonces make
+// that safe: a task an earlier send stored answers 2. It sends at once,
+// then keeps trying, with a growing pause, while Redis does not answer at
+// all, until ctx ends. It gives up when a send loses its reply although
+// Redis had just answered a PING: Redis refuses this command on the wire,
+// so it stored nothing. It returns the last answer or error; an error from
+// the end of ctx is replaced by the connection's last error. maybeRan
+// reports whether a send that failed may have reached Redis.
+func (c *Client) resend(ctx context.Context, call scriptCall, err error) (_ []int64, maybeRan bool, _ error) {
+	var pause time.Duration // the first resend goes at once
+	reachable := false
+	for {
+		if !sleep(ctx, pause) {
+			return nil, maybeRan, err
+		}
+		pause = min(max(2*pause, 10*time.Millisecond), 200*time.Millisecond)
+		ns, rerr := c.run(ctx, call)
+		maybeRan = maybeRan || mayHaveRun(rerr)
+		if !replyLost(ctx, rerr) {
+			if rerr != nil && ctx.Err() != nil {
+				return nil, maybeRan, err
+			}
+			return ns, maybeRan, rerr
+		}
+		err = rerr
+		if reachable {
+			return nil, maybeRan, err
+		}
+		reachable = c.rdb.Ping(ctx).Err() == nil
+	}
+}
+
+// replyLost reports whether err means the reply did not arrive (the
+// connection failed), as opposed to a reply of Redis or the end of ctx.
+func replyLost(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil || errors.Is(err, redis.Nil) {
+		return false
+	}
+	var reply redis.Error
+	return !errors.As(err, &reply) || strings.HasPrefix(err.Error(), "LOADING")
+}
+
+func isNoScript(err error) bool {
+	return err != nil && (errors.Is(err, redis.ErrNoScript) || strings.HasPrefix(err.Error(), "NOSCRIPT"))
+}
+
+// sleep waits for d or the end of ctx, and reports whether ctx is alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// publishQueue adds queue to asynq's list of queues, once per client as
+// asynq's client does, so that the Inspector and the monitor list it.
+func (c *Client) publishQueue(ctx context.Context, queue string) error {
+	if _, ok := c.published.Load(queue); ok {
+		return nil
+	}
+	pause := 10 * time.Millisecond
+	for {
+		err := c.rdb.SAdd(ctx, keyAllQueues, queue).Err()
+		if err == nil {
+			c.published.Store(queue, true)
+			return nil
+		}
+		if !replyLost(ctx, err) || !sleep(ctx, pause) {
+			return err
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+// bounded runs f under ctx and returns when ctx ends even if f does not.
+// A go-redis client built without ContextTimeoutEnabled (asynq's
+// RedisClientOpt builds those) ignores ctx's deadline while it waits for a
+// reply, up to its ReadTimeout and then again for each of its own
+// re-sends; f then runs on its own goroutine, which finishes later, while
+// the caller has its answer at the deadline. f must not share memory the
+// caller touches afterwards.
+func (c *Client) bounded(ctx context.Context, f func(context.Context) reply) reply {
+	if c.ctxTimeouts || ctx.Done() == nil {
+		return f(ctx)
+	}
+	ch := make(chan reply, 1)
+	go func() { ch <- f(ctx) }()
+	select {
+	case r := <-ch:
+		return r
+	case <-ctx.Done():
+		// f may have sent the command: its outcome is unknown.
+		return reply{err: ctx.Err(), maybeRan: true}
+	}
+}
+
+// honoursContext reports whether rdb bounds its reads and writes by the
+// deadline of the call's context (go-redis's ContextTimeoutEnabled).
+func honoursContext(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+// outcome turns the script's answer for t, or the error of running it,
+// into t's TaskInfo or error, with the errors Enqueue documents.
+func (t *wireTask) outcome(r reply, d deadline) (*TaskInfo, error) {
+	if r.err != nil {
+		if d.passed() || errors.Is(r.err, context.DeadlineExceeded) && !d.at.IsZero() {
+			return nil, t.timeout(d, r.err, r.maybeRan)
+		}
+		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.info.Type, r.err)
+	}
+	switch r.n {
+	case replyStored, replyResent:
+		return &TaskInfo{TaskInfo: t.info, TraceID: t.trace}, nil
+	case replyIDTaken:
+		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.info.Type, asynq.ErrTaskIDConflict)
+	case replyDupe:
+		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.info.Type, asynq.ErrDuplicateTask)
+	case replyTooLate:
+		return nil, t.timeout(d, errRanLate, false)
+	}
+	return nil, fmt.Errorf("tasks: enqueue %q: unexpected answer %s from the enqueue script", t.info.Type, strconv.FormatInt(r.n, 10))
+}
+
+// timeout returns t's ErrEnqueueTimeout error with the given cause;
+// unknown tells whether a send may have stored the task unseen.
+func (t *wireTask) timeout(d deadline, cause error, unknown bool) error {
+	if errors.Is(cause, context.DeadlineExceeded) {
+		cause = nil // wrapped anyway
+	}
+	return &timeoutError{typ: t.info.Type, id: t.info.ID, within: d.within, cause: cause, unknown: unknown}
+}
