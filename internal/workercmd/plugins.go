@@ -62,7 +62,7 @@ func newPlugins(ctx context.Context, cfg config.Config, reg *tasks.Registry, log
 	state, err := fleetstate.Open(ctx, rdb, fleetstate.Options{Logger: logger})
 	if err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("%w at %s: %w", errFleetState, cfg.Redis.Addr, err)
+		return nil, fmt.Errorf("%w at %s: %w", errFleetState, redisconn.Describe(cfg.Redis), err)
 	}
 	mgr, err := plugins.NewManager(plugins.Options{
 		Dir:            cfg.Plugins.Dir,

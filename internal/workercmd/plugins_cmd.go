@@ -194,18 +194,10 @@ func (c *pluginsCmd) connect(ctx context.Context) (redis.UniversalClient, int) {
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
-		c.errorf("cannot reach Redis at %s: %v", describeAddr(cfg.Redis), err)
+		c.errorf("cannot reach Redis at %s: %v", redisconn.Describe(cfg.Redis), err)
 		return nil, cli.ExitFailure
 	}
 	return rdb, cli.ExitOK
-}
-
-// describeAddr names the Redis deployment for messages.
-func describeAddr(r config.RedisConfig) string {
-	if r.Mode == config.ModeStandalone || len(r.Addrs) == 0 {
-		return r.Addr
-	}
-	return strings.Join(r.Addrs, ",")
 }
 
 // fleet is what list and show read.
