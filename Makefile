@@ -16,7 +16,7 @@ TEST_TIMEOUT  ?= 15m
 REDIS_HINT := redis-server not found on PATH: the tests start their own throwaway servers. Install it with 'sudo apt-get install redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS).
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-short bench lint fmt vet demo fuzz clean tidy-check check-go check-redis
+.PHONY: help build test test-short test-faults bench lint fmt vet demo fuzz clean tidy-check check-go check-redis
 
 help: ## list the targets
 	@echo "Usage: make TARGET [VAR=value]"
@@ -64,6 +64,17 @@ test: check-go check-redis ## run all tests with the race detector (needs redis-
 
 test-short: check-go check-redis ## run the quick tests only (-short, no race detector)
 	$(GO) test -short -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The fault tests run every scenario against tuskq and bare asynq at once
+# (-parallel), each with its own Redis, ledger and worker processes; bare
+# asynq needs minutes to recover, so they take about 3 minutes whatever the
+# machine. No -race: the scenarios are long; their support code is race
+# tested by make test.
+FAULTS_REPORT ?= $(BIN)/faults-report.md
+
+test-faults: check-go check-redis ## run the fault tests against tuskq and bare asynq (about 3 min; table in bin/faults-report.md)
+	FAULTS_REPORT=$(abspath $(FAULTS_REPORT)) $(GO) test -tags faults -count=1 -parallel 16 -timeout $(TEST_TIMEOUT) -run '^TestFaults$$' ./internal/faults/
+	@cat $(FAULTS_REPORT)
 
 bench: check-go check-redis ## run the Go benchmarks, then the load driver ./cmd/bench when present
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
