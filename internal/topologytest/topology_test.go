@@ -1,0 +1,63 @@
+package topologytest
+
+import (
+	"testing"
+
+	"github.com/tuskq/tuskq/internal/redistest"
+)
+
+// feature is one subtest run against each topology.
+type feature struct {
+	name string
+	run  func(t *testing.T, tp *topo)
+}
+
+// features are the subtests that share a topology; each uses queues of
+// its own.
+func features() []feature {
+	return []feature{
+		{"enqueue-weighted-queues", testEnqueue},
+		{"retry-archive", testRetryArchive},
+		{"scheduled", testScheduled},
+		{"unique", testUnique},
+		{"enqueue-many-wait", testEnqueueMany},
+		{"routes-from-config", testRoutes},
+		{"graceful-shutdown", testGracefulShutdown},
+		{"worker-metrics-readyz", testWorkerEndpoints},
+		{"http-api-idempotency", testHTTPAPI},
+		{"monitor-fleet", testMonitorFleet},
+		{"plugin-fleet-state-pubsub", testFleetStatePubSub},
+		{"plugin-process-runtime", testProcessPlugin},
+	}
+}
+
+// TestTopology runs every feature in cluster and in sentinel mode, each
+// mode on one topology, and the sentinel failover under load on a setup
+// of its own.
+func TestTopology(t *testing.T) {
+	t.Parallel()
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		tp := clusterTopo(redistest.StartCluster(t))
+		for _, f := range features() {
+			t.Run(f.name, func(t *testing.T) {
+				t.Parallel()
+				f.run(t, tp)
+			})
+		}
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		t.Parallel()
+		tp := sentinelTopo(redistest.StartSentinel(t))
+		for _, f := range features() {
+			t.Run(f.name, func(t *testing.T) {
+				t.Parallel()
+				f.run(t, tp)
+			})
+		}
+		t.Run("failover-under-load", func(t *testing.T) {
+			t.Parallel()
+			testFailoverUnderLoad(t)
+		})
+	})
+}
