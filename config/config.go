@@ -69,6 +69,13 @@ type EnqueueConfig struct {
 	// freeze, or a client's re-send) stores nothing, so an enqueue reported
 	// as failed was never stored. Defaults to 2s.
 	Timeout time.Duration `koanf:"timeout"`
+	// WaitReplicas, when positive, acknowledges an enqueue only once that
+	// many replicas confirmed it (Redis WAIT, within enqueue.timeout): the
+	// task then survives a failover to one of them, which asynchronous
+	// replication alone does not promise. Fewer confirmations fail the
+	// enqueue with a "not replicated" error although the master stored the
+	// task. 0 (the default) does not wait.
+	WaitReplicas int `koanf:"wait_replicas"`
 }
 
 // RedisConfig says how to reach Redis.

@@ -146,6 +146,7 @@ func ExampleWrite() {
 	//   disabled_retry_delay: 5s
 	// enqueue:
 	//   timeout: 2s
+	//   wait_replicas: 0
 }
 
 // Route finds the producer defaults of a task type: the exact type first,

@@ -22,6 +22,9 @@ func (c Config) Validate() error {
 	c.Monitor.validate(v)
 	c.API.validate(v)
 	c.Plugins.validate(v)
+	if c.Enqueue.WaitReplicas < 0 {
+		v.add("enqueue.wait_replicas", c.Enqueue.WaitReplicas, "0 (do not wait) or the number of replicas that must confirm each enqueue, such as 1")
+	}
 	if c.Enqueue.Timeout < 0 {
 		v.add("enqueue.timeout", c.Enqueue.Timeout, "0 (no deadline of tuskq's own) or more, such as 2s")
 	}

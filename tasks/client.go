@@ -87,6 +87,8 @@ type Client struct {
 	// ctxTimeouts says rdb bounds its reads and writes by the context's
 	// deadline (go-redis's ContextTimeoutEnabled).
 	ctxTimeouts bool
+	// waitReplicas is ClientOptions.WaitReplicas.
+	waitReplicas int
 	// published holds the queues this client added to asynq's list of
 	// queues.
 	published sync.Map
@@ -101,17 +103,20 @@ type ClientOptions struct {
 	// with no reply from Redis by then, the enqueue fails with
 	// ErrEnqueueTimeout. The deadline also travels into Redis: a command
 	// Redis runs after it (after a freeze, or a re-send by the connection
-	// library) stores nothing, so a timed-out task was not stored and
-	// enqueueing it again with the same task ID cannot duplicate it. A
-	// context with an earlier deadline wins. Zero means
+	// library) stores nothing, so enqueueing a timed-out task again with
+	// the same task ID cannot duplicate it. The error says whether the task
+	// was not stored or may have been (ErrOutcomeUnknown: the command
+	// reached Redis and its reply was lost). A context with an earlier
+	// deadline wins. Zero means
 	// DefaultEnqueueTimeout (2s); negative means no deadline of the
 	// client's own (the context's deadline, if any, still applies). The
 	// config key enqueue.timeout sets it for tuskq's CLI, HTTP API and
 	// demo.
 	//
-	// The deadline is checked against Redis's clock; the clocks of the
-	// producer and of Redis must agree to well within the margin between
-	// the two deadlines (a tenth of the timeout, at most 200ms).
+	// The deadline is checked against Redis's clock; a Redis clock behind
+	// the producer's by more than the margin between the two deadlines (a
+	// tenth of the timeout, at most 200ms) lets a late command still store
+	// its task, which ErrOutcomeUnknown allows for.
 	//
 	// The deadline cuts a wait for Redis short when the go-redis client has
 	// ContextTimeoutEnabled on, as the clients NewClient builds for asynq's
@@ -120,6 +125,15 @@ type ClientOptions struct {
 	// a goroutine of its own (which costs CPU), and EnqueueMany wait up to
 	// the client's ReadTimeout before reporting ErrEnqueueTimeout.
 	EnqueueTimeout time.Duration
+	// WaitReplicas, when positive, makes an enqueue succeed only once that
+	// many replicas confirmed the write (Redis's WAIT, sent with the
+	// enqueue script in the same round trip, bounded by the enqueue's
+	// deadline): an acknowledged task then survives a failover to one of
+	// them, which asynchronous replication alone does not promise. Fewer
+	// confirmations by the deadline fail the enqueue with ErrNotReplicated
+	// (the task is stored on the master). It costs the replication delay
+	// on each enqueue. The config key enqueue.wait_replicas sets it.
+	WaitReplicas int
 }
 
 // NewClient returns a Client over the given Redis connection. For asynq's
@@ -140,13 +154,17 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 	if timeout == 0 {
 		timeout = DefaultEnqueueTimeout
 	}
+	if opts.WaitReplicas < 0 {
+		return nil, fmt.Errorf("tasks: %w: WaitReplicas %d is negative; use 0 to not wait for replicas", ErrBadOptions, opts.WaitReplicas)
+	}
 	return &Client{
-		rdb:         rdb,
-		insp:        asynq.NewInspectorFromRedisClient(rdb),
-		routes:      rt,
-		script:      newScript(scriptEnqueue),
-		timeout:     timeout,
-		ctxTimeouts: honoursContext(rdb),
+		rdb:          rdb,
+		insp:         asynq.NewInspectorFromRedisClient(rdb),
+		routes:       rt,
+		script:       newScript(scriptEnqueue),
+		timeout:      timeout,
+		ctxTimeouts:  honoursContext(rdb),
+		waitReplicas: opts.WaitReplicas,
 	}, nil
 }
 
@@ -192,7 +210,7 @@ func (c *Client) Enqueue(ctx context.Context, taskType string, payload []byte, o
 	rep := c.bounded(ctx, func(ctx context.Context) reply {
 		return c.storeTasks(ctx, []wireTask{t}, dl.scriptMS)[0]
 	})
-	return t.outcome(rep, dl)
+	return t.outcome(rep, dl, c.waitReplicas)
 }
 
 // request is an enqueue after validation, routing and trace injection: the

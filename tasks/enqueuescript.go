@@ -179,16 +179,83 @@ func newScriptCall(ts []wireTask, scriptMS int64) scriptCall {
 
 // run runs call: EVALSHA, and EVAL when Redis lacks the script (the first
 // use after a start or SCRIPT FLUSH; a NOSCRIPT reply means nothing ran).
-func (c *Client) run(ctx context.Context, call scriptCall) ([]int64, error) {
+// With ClientOptions.WaitReplicas it also returns how many replicas
+// confirmed the call's writes (see runWait); otherwise -1.
+func (c *Client) run(ctx context.Context, call scriptCall) ([]int64, int64, error) {
+	if c.waitReplicas > 0 {
+		return c.runWait(ctx, call)
+	}
 	ns, err := c.rdb.EvalSha(ctx, c.script.sha, call.keys, call.args...).Int64Slice()
 	if isNoScript(err) {
 		ns, err = c.rdb.Eval(ctx, c.script.src, call.keys, call.args...).Int64Slice()
 	}
 	if err == nil && len(ns) != call.n {
-		return nil, fmt.Errorf("the enqueue script answered %d values for %d tasks", len(ns), call.n)
+		return nil, -1, fmt.Errorf("the enqueue script answered %d values for %d tasks", len(ns), call.n)
 	}
-	return ns, err
+	return ns, -1, err
 }
+
+// runWait runs call and, on the same connection in the same round trip,
+// Redis's WAIT: it answers once c.waitReplicas replicas have confirmed
+// every write made on the connection so far, or when its timeout (what is
+// left of the enqueue's deadline) runs out, with the number that did. A
+// write the script made is then on those replicas, and a failover to one
+// of them keeps the task. In Redis Cluster the pipeline goes to the master
+// of the queue's hash slot.
+func (c *Client) runWait(ctx context.Context, call scriptCall) ([]int64, int64, error) {
+	conn := c.rdb
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
+		node, err := cc.MasterForKey(ctx, call.keys[0])
+		if err != nil {
+			return nil, -1, err
+		}
+		conn = node
+	}
+	waitMS := int64(defaultWaitTimeout / time.Millisecond)
+	if at, ok := ctx.Deadline(); ok {
+		left := time.Until(at)
+		waitMS = max(1, (left - max(waitMargin, left/4)).Milliseconds())
+	}
+	// EVAL with the script's text, not EVALSHA: a NOSCRIPT answer (a new
+	// master after a failover) would cost a whole WAIT before the retry.
+	// Redis finds the compiled script by its SHA-1 either way.
+	var eval, wait *redis.Cmd
+	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+		eval = p.Eval(ctx, c.script.src, call.keys, call.args...)
+		wait = p.Do(ctx, "WAIT", c.waitReplicas, waitMS)
+		return nil
+	})
+	ns, eerr := eval.Int64Slice()
+	if eerr != nil {
+		return nil, -1, eerr
+	}
+	if err != nil && !errors.As(err, new(redis.Error)) {
+		return nil, -1, err
+	}
+	if len(ns) != call.n {
+		return nil, -1, fmt.Errorf("the enqueue script answered %d values for %d tasks", len(ns), call.n)
+	}
+	n, werr := wait.Int64()
+	if werr != nil {
+		return nil, -1, fmt.Errorf("WAIT %d: %w", c.waitReplicas, werr)
+	}
+	return ns, n, nil
+}
+
+// defaultWaitTimeout bounds WAIT when the enqueue has no deadline; a
+// quarter of what is left of the deadline, and at least waitMargin, is
+// left between WAIT's timeout and the deadline for the reply to arrive.
+const (
+	defaultWaitTimeout = 2 * time.Second
+	waitMargin         = 100 * time.Millisecond
+)
+
+// ErrNotReplicated is wrapped by the error of an enqueue made with
+// ClientOptions.WaitReplicas when Redis stored the task but fewer replicas
+// than asked confirmed it before the deadline. The task is stored and will
+// run, unless a failover promotes a replica that lacks it; enqueueing it
+// again with the same task ID cannot store it twice.
+var ErrNotReplicated = errors.New("stored, but fewer replicas than asked confirmed it")
 
 // deadline is the deadline of one Enqueue, or of one pipeline of
 // EnqueueMany.

@@ -101,7 +101,7 @@ func TestEnqueueScriptResend(t *testing.T) {
 			if r.err != nil || r.n != want {
 				t.Fatalf("%s, send %d: reply %d, %v; want %d", sc.name, send, r.n, r.err, want)
 			}
-			info, err := w.outcome(r, deadline{})
+			info, err := w.outcome(r, deadline{}, 0)
 			if err != nil {
 				t.Fatalf("%s, send %d: %v", sc.name, send, err)
 			}
@@ -122,7 +122,7 @@ func TestEnqueueScriptResend(t *testing.T) {
 		// The same ID from another call: a conflict, even for a payload
 		// whose uniqueness lock is free, and the lock stays free.
 		other := wireFor(t, c, "resend:x", []byte("other "+sc.name), opts)
-		if _, oerr := other.outcome(storeOne(c, other, future), deadline{}); !errors.Is(oerr, asynq.ErrTaskIDConflict) ||
+		if _, oerr := other.outcome(storeOne(c, other, future), deadline{}, 0); !errors.Is(oerr, asynq.ErrTaskIDConflict) ||
 			oerr.Error() != `tasks: enqueue "resend:x": task ID conflicts with another task` {
 			t.Fatalf("%s: same ID, new nonce: %v; want ErrTaskIDConflict", sc.name, oerr)
 		}
@@ -133,7 +133,7 @@ func TestEnqueueScriptResend(t *testing.T) {
 			}
 			// A new ID with the locked payload: a duplicate.
 			dup := wireFor(t, c, "resend:x", payload, EnqueueOptions{UniqueTTL: time.Hour, ProcessIn: sc.opts.ProcessIn})
-			if _, derr := dup.outcome(storeOne(c, dup, future), deadline{}); !errors.Is(derr, asynq.ErrDuplicateTask) {
+			if _, derr := dup.outcome(storeOne(c, dup, future), deadline{}, 0); !errors.Is(derr, asynq.ErrDuplicateTask) {
 				t.Fatalf("%s: equal unique task: %v; want ErrDuplicateTask", sc.name, derr)
 			}
 		}
@@ -161,7 +161,7 @@ func TestEnqueueScriptLate(t *testing.T) {
 		if r.err != nil || r.n != replyTooLate {
 			t.Fatalf("%s: reply %d, %v; want %d", sc.name, r.n, r.err, replyTooLate)
 		}
-		_, err := w.outcome(r, d)
+		_, err := w.outcome(r, d, 0)
 		const want = `tasks: enqueue "late:x" as task late-1: no reply from Redis within 2s: the task was not stored; ` +
 			`enqueueing again with the same task ID cannot duplicate it: the command ran in Redis after its deadline and stored nothing`
 		if !errors.Is(err, ErrEnqueueTimeout) || !errors.Is(err, context.DeadlineExceeded) || err.Error() != want {

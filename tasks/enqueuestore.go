@@ -33,6 +33,9 @@ type reply struct {
 	// maybeRan is set, with err, when a send may have reached Redis
 	// without its reply coming back (see mayHaveRun).
 	maybeRan bool
+	// replicas is how many replicas confirmed the write (WaitReplicas),
+	// -1 when not asked.
+	replicas int64
 }
 
 // storeTasks stores ts, all of one queue, with one run of the enqueue
@@ -56,11 +59,11 @@ func (c *Client) storeTasks(ctx context.Context, ts []wireTask, scriptMS int64) 
 		return out
 	}
 	call := newScriptCall(ts, scriptMS)
-	ns, err := c.run(ctx, call)
+	ns, replicas, err := c.run(ctx, call)
 	maybeRan := mayHaveRun(err)
 	if replyLost(ctx, err) {
 		var resentRan bool
-		ns, resentRan, err = c.resend(ctx, call, err)
+		ns, replicas, resentRan, err = c.resend(ctx, call, err)
 		maybeRan = maybeRan || resentRan
 	}
 	if err != nil && len(ts) > 1 && ctx.Err() == nil {
@@ -73,7 +76,7 @@ func (c *Client) storeTasks(ctx context.Context, ts []wireTask, scriptMS int64) 
 		if err != nil {
 			out[i].err, out[i].maybeRan = err, maybeRan
 		} else {
-			out[i].n = ns[i]
+			out[i].n, out[i].replicas = ns[i], replicas
 		}
 	}
 	return out
@@ -87,25 +90,25 @@ func (c *Client) storeTasks(ctx context.Context, ts []wireTask, scriptMS int64) 
 // so it stored nothing. It returns the last answer or error; an error from
 // the end of ctx is replaced by the connection's last error. maybeRan
 // reports whether a send that failed may have reached Redis.
-func (c *Client) resend(ctx context.Context, call scriptCall, err error) (_ []int64, maybeRan bool, _ error) {
+func (c *Client) resend(ctx context.Context, call scriptCall, err error) (_ []int64, replicas int64, maybeRan bool, _ error) {
 	var pause time.Duration // the first resend goes at once
 	reachable := false
 	for {
 		if !sleep(ctx, pause) {
-			return nil, maybeRan, err
+			return nil, -1, maybeRan, err
 		}
 		pause = min(max(2*pause, 10*time.Millisecond), 200*time.Millisecond)
-		ns, rerr := c.run(ctx, call)
+		ns, n, rerr := c.run(ctx, call)
 		maybeRan = maybeRan || mayHaveRun(rerr)
 		if !replyLost(ctx, rerr) {
 			if rerr != nil && ctx.Err() != nil {
-				return nil, maybeRan, err
+				return nil, -1, maybeRan, err
 			}
-			return ns, maybeRan, rerr
+			return ns, n, maybeRan, rerr
 		}
 		err = rerr
 		if reachable {
-			return nil, maybeRan, err
+			return nil, -1, maybeRan, err
 		}
 		reachable = c.rdb.Ping(ctx).Err() == nil
 	}
@@ -196,7 +199,7 @@ func honoursContext(rdb redis.UniversalClient) bool {
 
 // outcome turns the script's answer for t, or the error of running it,
 // into t's TaskInfo or error, with the errors Enqueue documents.
-func (t *wireTask) outcome(r reply, d deadline) (*TaskInfo, error) {
+func (t *wireTask) outcome(r reply, d deadline, want int) (*TaskInfo, error) {
 	if r.err != nil {
 		if d.passed() || errors.Is(r.err, context.DeadlineExceeded) && !d.at.IsZero() {
 			return nil, t.timeout(d, r.err, r.maybeRan)
@@ -205,6 +208,11 @@ func (t *wireTask) outcome(r reply, d deadline) (*TaskInfo, error) {
 	}
 	switch r.n {
 	case replyStored, replyResent:
+		if want > 0 && r.replicas < int64(want) {
+			return nil, fmt.Errorf("tasks: enqueue %q as task %s: %w: %d of %d replicas within the deadline; "+
+				"a failover now could lose it, and enqueueing it again with the same task ID cannot store it twice",
+				t.info.Type, t.info.ID, ErrNotReplicated, r.replicas, want)
+		}
 		return &TaskInfo{TaskInfo: t.info, TraceID: t.trace}, nil
 	case replyIDTaken:
 		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.info.Type, asynq.ErrTaskIDConflict)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/cli"
+	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -345,7 +346,7 @@ func (c *command) connect(ctx context.Context) (*tasks.Client, config.Config, in
 		c.errorf("%v", err)
 		return nil, cfg, ExitUsage
 	}
-	client, err := tasks.NewClient(connOpt, ClientOptions(cfg))
+	client, err := tasks.NewClient(connOpt, producer.ClientOptions(cfg))
 	if err != nil {
 		c.errorf("%v", err)
 		return nil, cfg, ExitUsage
@@ -367,35 +368,6 @@ func ping(ctx context.Context, client *tasks.Client) error {
 		return fmt.Errorf("no answer within %s", pingTimeout)
 	}
 	return err
-}
-
-// ClientOptions are the tasks.Client options of the configuration: its
-// routes and enqueue.timeout (whose 0, no deadline, is the client's
-// negative EnqueueTimeout).
-func ClientOptions(cfg config.Config) tasks.ClientOptions {
-	timeout := cfg.Enqueue.Timeout
-	if timeout == 0 {
-		timeout = -1
-	}
-	return tasks.ClientOptions{Routes: Routes(cfg.Routes), EnqueueTimeout: timeout}
-}
-
-// Routes converts the routes section of the configuration to client routes.
-func Routes(routes map[string]config.RouteConfig) []tasks.Route {
-	if len(routes) == 0 {
-		return nil
-	}
-	out := make([]tasks.Route, 0, len(routes))
-	for pattern, r := range routes {
-		out = append(out, tasks.Route{
-			Pattern:   pattern,
-			Queue:     r.Queue,
-			MaxRetry:  r.MaxRetry,
-			Timeout:   r.Timeout,
-			UniqueTTL: r.UniqueTTL,
-		})
-	}
-	return out
 }
 
 // usageError reports a usage error with the usage hint and returns

@@ -96,6 +96,8 @@ func enqueueFailure(err error, cfg config.Config) string {
 		return fmt.Sprintf("not enqueued: the task ID is already used by a task in that queue (%v)", err)
 	case errors.Is(err, tasks.ErrBadOptions):
 		return fmt.Sprintf("not enqueued: %v", err)
+	case errors.Is(err, tasks.ErrNotReplicated):
+		return fmt.Sprintf("enqueued but not replicated: Redis at %s: %v (enqueue.wait_replicas)", redisconn.Describe(cfg.Redis), err)
 	case errors.Is(err, tasks.ErrOutcomeUnknown):
 		return fmt.Sprintf("outcome unknown: Redis at %s: %v (the deadline is enqueue.timeout)", redisconn.Describe(cfg.Redis), err)
 	case errors.Is(err, tasks.ErrEnqueueTimeout):

@@ -66,7 +66,7 @@ func TestCreateThroughWorker(t *testing.T) {
 	}
 
 	// Every request has one access log line; no token is configured.
-	lines := e.logs.accessLines(t)
+	lines := e.logs.Records(t, "http request")
 	if len(lines) != 5 {
 		t.Fatalf("%d access log lines, want 5:\n%s", len(lines), e.logs)
 	}
@@ -205,7 +205,7 @@ func TestBatchThroughWorker(t *testing.T) {
 	if got[`{"n":0}`].traceID != "0af7651916cd43dd8448eb211c80319c" || got[`"x"`].traceID != "11111111111111111111111111111111" || got[`{"n":5}`].typ != "email:send" {
 		t.Errorf("processed %+v", got)
 	}
-	if lines := e.logs.accessLines(t); len(lines) != 1 || lines[0]["tasks"] != float64(3) || lines[0]["status"] != float64(200) {
+	if lines := e.logs.Records(t, "http request"); len(lines) != 1 || lines[0]["tasks"] != float64(3) || lines[0]["status"] != float64(200) {
 		t.Errorf("access log %v", lines)
 	}
 
@@ -391,7 +391,7 @@ func TestRedisDown(t *testing.T) {
 		t.Errorf("/healthz: %d %q", r.status, r.body)
 	}
 	warn := 0
-	for _, rec := range e.logs.records(t) {
+	for _, rec := range e.logs.Records(t, "") {
 		if rec["msg"] == "redis unavailable" && rec["level"] == "WARN" {
 			warn++
 		}

@@ -112,7 +112,7 @@ func TestAuth(t *testing.T) {
 			t.Errorf("a token was logged:\n%s", logs)
 		}
 		names := map[any]int{}
-		for _, l := range e.logs.accessLines(t) {
+		for _, l := range e.logs.Records(t, "http request") {
 			names[l["token"]]++
 		}
 		if names["mailer"] < 5 || names["ops"] < 2 || names[nil] < 8 {

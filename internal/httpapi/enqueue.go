@@ -246,6 +246,11 @@ func (h *Handler) enqueueFailure(ctx context.Context, prefix string, req *TaskRe
 			"an equal task (same type, queue and payload) was enqueued with unique and its uniqueness has not expired")
 	case errors.Is(err, tasks.ErrBadOptions):
 		return nil, invalid(FieldError{Field: bodyField(prefix), Detail: err.Error()})
+	case errors.Is(err, tasks.ErrNotReplicated):
+		h.logger.WarnContext(ctx, "enqueue not replicated", slog.String("error", err.Error()))
+		return nil, newProblem(ProblemNotReplicated, http.StatusServiceUnavailable,
+			fmt.Sprintf("the task (id %q) is stored, but fewer replicas than enqueue.wait_replicas confirmed it within %s, "+
+				"so a failover could lose it; retry, with the same Idempotency-Key or id, and it cannot be stored twice", req.Options.TaskID, h.timeout))
 	case errors.Is(err, tasks.ErrEnqueueTimeout):
 		h.logger.WarnContext(ctx, "enqueue timed out", slog.String("error", err.Error()))
 		return nil, h.problemEnqueueTimeout(req.Options.TaskID, errors.Is(err, tasks.ErrOutcomeUnknown))

@@ -137,3 +137,32 @@ func TestEnqueueTimeoutIdempotencyRetry(t *testing.T) {
 		t.Fatalf("%d tasks stored; want exactly 1", got)
 	}
 }
+
+// TestNotReplicated: with enqueue.wait_replicas 1 on a Redis without
+// replicas, an enqueue stores the task and answers 503 not-replicated,
+// naming it; the same request again finds it (task-id-conflict) and stores
+// nothing more.
+func TestNotReplicated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{configure: func(c *config.Config) {
+		c.Enqueue.WaitReplicas = 1
+		c.Enqueue.Timeout = time.Second
+	}})
+	const body = `{"type":"email:send","id":"rep-1","payload":{}}`
+	r := e.do(t, "POST", "/v1/tasks", body)
+	want := problemJSON("not-replicated", "The task is stored but not yet on enough replicas", 503,
+		`the task (id "rep-1") is stored, but fewer replicas than enqueue.wait_replicas confirmed it within 1s, `+
+			`so a failover could lose it; retry, with the same Idempotency-Key or id, and it cannot be stored twice`)
+	if r.status != 503 || r.body != want || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("enqueue without replicas: %d %v\n%s\nwant %s", r.status, r.header, r.body, want)
+	}
+	if got := e.pending(t, "default"); got != 1 {
+		t.Fatalf("%d tasks stored; want the 1 the master took", got)
+	}
+	if r := e.do(t, "POST", "/v1/tasks", body); r.status != 409 {
+		t.Fatalf("the same request again: %d %s; want 409 task-id-conflict", r.status, r.body)
+	}
+	if got := e.pending(t, "default"); got != 1 {
+		t.Fatalf("%d tasks stored after the retry; want still 1", got)
+	}
+}

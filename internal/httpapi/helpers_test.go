@@ -1,8 +1,6 @@
 package httpapi_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpapi"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/logging"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
@@ -42,55 +40,6 @@ const (
 	tokenLimited = "lim-0123456789abcdef"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a polling reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// records parses the JSON log lines written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(b.String()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if !strings.HasPrefix(sc.Text(), "{") {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, sc.Bytes())
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// accessLines returns the access log records.
-func (b *syncBuffer) accessLines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, r := range b.records(t) {
-		if r["msg"] == "http request" {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // seen is what the test processors saw of one task.
 type seen struct {
 	typ, payload, traceID string
@@ -104,8 +53,8 @@ type apiEnv struct {
 	url     string
 	http    *http.Client
 	insp    *asynq.Inspector
-	logs    *syncBuffer
-	status  *syncBuffer
+	logs    *testutil.LogBuffer
+	status  *testutil.LogBuffer
 	tasks   chan seen     // tasks processed by the worker
 	started chan string   // IDs of slow:task and stubborn:task attempts that started
 	release chan struct{} // closing it ends stubborn:task
@@ -148,8 +97,8 @@ func newEnv(t testing.TB, eo envOptions) *apiEnv {
 		cfg:     cfg,
 		http:    &http.Client{Timeout: 30 * time.Second},
 		insp:    asynq.NewInspector(asynq.RedisClientOpt{Addr: srv.Addr()}),
-		logs:    &syncBuffer{},
-		status:  &syncBuffer{},
+		logs:    &testutil.LogBuffer{},
+		status:  &testutil.LogBuffer{},
 		tasks:   make(chan seen, 1000),
 		started: make(chan string, 100),
 		release: make(chan struct{}),

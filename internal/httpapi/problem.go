@@ -27,6 +27,7 @@ const (
 	ProblemTaskFinished     = "task-finished"
 	ProblemUnavailable      = "redis-unavailable"
 	ProblemEnqueueTimeout   = "enqueue-timeout"
+	ProblemNotReplicated    = "not-replicated"
 	ProblemInternal         = "internal-error"
 	ProblemHostNotAllowed   = "host-not-allowed"
 )
@@ -78,6 +79,7 @@ var titles = map[string]string{
 	ProblemTaskFinished:     "The task finished before it could be cancelled",
 	ProblemUnavailable:      "Redis is unavailable",
 	ProblemEnqueueTimeout:   "Redis did not answer the enqueue in time",
+	ProblemNotReplicated:    "The task is stored but not yet on enough replicas",
 	ProblemInternal:         "Internal error",
 	ProblemHostNotAllowed:   "Host not allowed",
 }

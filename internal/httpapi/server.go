@@ -17,6 +17,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/netaddr"
+	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -124,10 +125,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
-	client, err := tasks.NewClient(sharedConn{rdb}, tasks.ClientOptions{
-		Routes:         routesOf(cfg.Routes),
-		EnqueueTimeout: enqueueTimeout(cfg.Enqueue.Timeout),
-	})
+	client, err := tasks.NewClient(sharedConn{rdb}, producer.ClientOptions(cfg))
 	if err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
@@ -148,25 +146,6 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.root = h.accessLog(h.hostCheck(h.mux()))
 	return h, nil
-}
-
-// enqueueTimeout is the client's EnqueueTimeout for the config's
-// enqueue.timeout, whose 0 means no deadline (the client's 0 means its
-// default).
-func enqueueTimeout(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
-
-// routesOf converts the routes section to client routes.
-func routesOf(routes map[string]config.RouteConfig) []tasks.Route {
-	out := make([]tasks.Route, 0, len(routes))
-	for pattern, r := range routes {
-		out = append(out, tasks.Route{Pattern: pattern, Queue: r.Queue, MaxRetry: r.MaxRetry, Timeout: r.Timeout, UniqueTTL: r.UniqueTTL})
-	}
-	return out
 }
 
 // ServeHTTP serves the API.
