@@ -36,6 +36,11 @@ type InstrumentOptions struct {
 	Known func(taskType string) bool
 	// Recover turns a panic into a failed attempt, as Recover does.
 	Recover bool
+	// IsFailure is the asynq server's IsFailure function (nil: every error
+	// is a failure). An error it does not count (a task of a disabled
+	// plugin, say) is logged as "task deferred" at info level with outcome
+	// deferred and counted in tuskq_tasks_deferred_total, not as a failure.
+	IsFailure func(error) bool
 }
 
 // Instrument returns one middleware doing, in a single frame, what the
@@ -69,15 +74,16 @@ func Instrument(opts InstrumentOptions) Middleware {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	in := instrument{
-		context:  opts.Context,
-		log:      opts.Log,
-		payloads: opts.LogOptions.Payloads,
-		recover:  opts.Recover,
-		logger:   logger,
-		metrics:  opts.Metrics,
-		known:    opts.Known,
-		grow:     opts.Log || opts.Metrics != nil,
-		pc:       logPC(),
+		context:   opts.Context,
+		log:       opts.Log,
+		payloads:  opts.LogOptions.Payloads,
+		recover:   opts.Recover,
+		logger:    logger,
+		metrics:   opts.Metrics,
+		known:     opts.Known,
+		isFailure: opts.IsFailure,
+		grow:      opts.Log || opts.Metrics != nil,
+		pc:        logPC(),
 	}
 	return func(next Processor) Processor {
 		p := in
@@ -97,7 +103,9 @@ type instrument struct {
 	logger   *slog.Logger
 	metrics  *Metrics
 	known    func(string) bool
-	pc       uintptr // the source position of the task line
+	// isFailure is InstrumentOptions.IsFailure.
+	isFailure func(error) bool
+	pc        uintptr // the source position of the task line
 }
 
 // ProcessTask runs one attempt of t through the switched-on parts.
@@ -135,7 +143,7 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	err := in.call(ctx, t)
 	end := time.Now()
 	elapsed := end.Sub(start)
-	outcome := Outcome(ctx, err)
+	outcome := outcome(ctx, err, in.isFailure)
 	if s != nil {
 		s.finish(in.metrics, elapsed, outcome)
 	}
@@ -168,14 +176,17 @@ func (in *instrument) panicked(ctx context.Context, v any) error {
 }
 
 // logLine writes the line of a finished attempt: "task done" (info),
-// "task handed back" (info), or "task failed" (warn when it will be
-// retried, error otherwise).
+// "task handed back" (info), "task deferred" (info: an error that is no
+// failure), or "task failed" (warn when it will be retried, error
+// otherwise).
 func (in *instrument) logLine(ctx context.Context, t *asynq.Task, at time.Time, elapsed time.Duration, outcome string, err error) {
 	level, msg := slog.LevelInfo, "task done"
 	switch outcome {
 	case OutcomeSuccess:
 	case OutcomeRequeued:
 		msg = "task handed back"
+	case OutcomeDeferred:
+		msg = "task deferred"
 	case OutcomeRetry:
 		level, msg = slog.LevelWarn, "task failed"
 	default:

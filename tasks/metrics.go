@@ -20,6 +20,7 @@ type Metrics struct {
 	duration  *prometheus.HistogramVec
 	inFlight  *prometheus.GaugeVec
 	requeued  *prometheus.CounterVec
+	deferred  *prometheus.CounterVec
 	cache     sync.Map // seriesKey → *series
 }
 
@@ -31,6 +32,7 @@ type Metrics struct {
 //	tuskq_task_duration_seconds{task_type,queue}  attempt duration histogram
 //	tuskq_tasks_in_flight{task_type,queue}        attempts running now
 //	tuskq_tasks_requeued_total{task_type,queue}   attempts handed back to Redis by a shutdown
+//	tuskq_tasks_deferred_total{task_type,queue}   attempts whose error was no failure (IsFailure)
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	labels := []string{"task_type", "queue"}
 	m := &Metrics{
@@ -54,8 +56,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		requeued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tuskq_tasks_requeued_total", Help: "Task attempts cut off by a worker shutdown and handed back to Redis.",
 		}, labels),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tuskq_tasks_deferred_total", Help: "Task attempts whose error is no failure (a disabled plugin, say), retried without using a retry.",
+		}, labels),
 	}
-	for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.duration, m.inFlight, m.requeued} {
+	for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.duration, m.inFlight, m.requeued, m.deferred} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -85,6 +90,7 @@ type series struct {
 	failed     lazyCounter
 	retried    lazyCounter
 	requeued   lazyCounter
+	deferred   lazyCounter
 }
 
 // lazyCounter is a counter child created on first use.
@@ -125,6 +131,9 @@ func (s *series) finish(m *Metrics, elapsed time.Duration, outcome string) {
 		return
 	case OutcomeRequeued:
 		s.requeued.inc(m.requeued, s)
+		return
+	case OutcomeDeferred:
+		s.deferred.inc(m.deferred, s)
 		return
 	case OutcomeRetry:
 		s.retried.inc(m.retried, s)

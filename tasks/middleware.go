@@ -47,6 +47,7 @@ const (
 	OutcomeArchived = "archived" // failed, retries used up or SkipRetry
 	OutcomeRevoked  = "revoked"  // failed with asynq.RevokeTask: dropped
 	OutcomeRequeued = "requeued" // cut off by a worker shutdown and handed back to Redis
+	OutcomeDeferred = "deferred" // an error that is no failure (InstrumentOptions.IsFailure): retried without using a retry
 )
 
 type stoppingKey struct{}
@@ -74,8 +75,14 @@ func handedBack(ctx context.Context) bool {
 	}
 }
 
-// Outcome classifies the result of an attempt the way asynq will treat it.
-func Outcome(ctx context.Context, err error) string {
+// Outcome classifies the result of an attempt the way asynq will treat it,
+// counting every error as a failure.
+func Outcome(ctx context.Context, err error) string { return outcome(ctx, err, nil) }
+
+// outcome is Outcome with asynq's IsFailure function (nil: every error is
+// a failure). asynq archives a task whose retries are used up before it
+// asks IsFailure, so a non-failure is deferred only while retries remain.
+func outcome(ctx context.Context, err error, isFailure func(error) bool) string {
 	if err == nil {
 		return OutcomeSuccess
 	}
@@ -89,6 +96,9 @@ func Outcome(ctx context.Context, err error) string {
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	if errors.Is(err, asynq.SkipRetry) || retried >= maxRetry {
 		return OutcomeArchived
+	}
+	if isFailure != nil && !isFailure(err) {
+		return OutcomeDeferred
 	}
 	return OutcomeRetry
 }

@@ -18,6 +18,10 @@ type HandlerOptions struct {
 	// Middleware wraps the registry inside the tuskq middleware (inside
 	// the panic recovery), first outermost.
 	Middleware []tasks.Middleware
+	// IsFailure is the asynq server's IsFailure (nil: every error is a
+	// failure); the task line and metrics tell its non-failures apart
+	// (tasks.OutcomeDeferred).
+	IsFailure func(error) bool
 }
 
 // NewHandler returns the processor a Worker serves: reg wrapped in the
@@ -39,6 +43,7 @@ func NewHandler(reg *tasks.Registry, opts HandlerOptions) tasks.Processor {
 		Metrics:    opts.Metrics,
 		Known:      known,
 		Recover:    true,
+		IsFailure:  opts.IsFailure,
 	}))
 	mws = append(mws, opts.Middleware...)
 	return tasks.Chain(reg, mws...)

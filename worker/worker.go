@@ -159,6 +159,7 @@ func New(opts Options) (*Worker, error) {
 		LogPayloads: opts.Config.Log.Payloads,
 		Metrics:     metrics,
 		Middleware:  opts.Middleware,
+		IsFailure:   opts.IsFailure,
 	})
 	return &Worker{
 		cfg:      opts.Config,
