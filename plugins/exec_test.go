@@ -26,7 +26,7 @@ func TestExecShellExample(t *testing.T) {
 		t.Fatalf("state %s, result %q, error %q; want completed with HELLO, WORLD", ti.State, ti.Result, ti.LastErr)
 	}
 	var line map[string]any
-	for _, r := range e.logs.records(t, "plugin log") {
+	for _, r := range e.logs.Records(t, "plugin log") {
 		if r["task_id"] == info.ID {
 			line = r
 		}

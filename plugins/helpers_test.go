@@ -1,8 +1,6 @@
 package plugins_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +17,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redistest"
-	"github.com/tuskq/tuskq/logging"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/plugins"
 	pexec "github.com/tuskq/tuskq/plugins/exec"
 	"github.com/tuskq/tuskq/plugins/process"
@@ -64,58 +61,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// logBuffer collects JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the parsed lines whose msg is msg ("" for all).
-func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	data := append([]byte(nil), b.buf.Bytes()...)
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, sc.Bytes())
-		}
-		if msg == "" || m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func (b *logBuffer) logger(t *testing.T) *slog.Logger {
-	t.Helper()
-	l, err := logging.New(b, logging.Options{Level: slog.LevelDebug})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 // poll calls cond until it returns true, failing the test after waitFor.
 func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitFor, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Poll(t, waitFor, what, cond)
 }
 
 // pluginDir makes a secure plugin directory for a test.
@@ -220,7 +169,7 @@ type env struct {
 	redis  *redistest.Server
 	client *tasks.Client
 	insp   *asynq.Inspector
-	logs   *logBuffer
+	logs   *testutil.LogBuffer
 	reg    *tasks.Registry
 	mgr    *plugins.Manager
 }
@@ -230,7 +179,7 @@ type env struct {
 // ends (the worker first).
 func newEnv(t *testing.T, dir string, state plugins.State) *env {
 	t.Helper()
-	e := &env{redis: redistest.Start(t), logs: &logBuffer{}, reg: tasks.NewRegistry()}
+	e := &env{redis: redistest.Start(t), logs: &testutil.LogBuffer{}, reg: tasks.NewRegistry()}
 	cfg := config.Default()
 	cfg.Redis.Addr = e.redis.Addr()
 	cfg.Worker.Listen = ""
@@ -250,7 +199,7 @@ func newEnv(t *testing.T, dir string, state plugins.State) *env {
 	t.Cleanup(func() { e.client.Close() })
 	e.insp = e.client.Inspector()
 	e.reg.MustRegister("builtin:echo", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error { return nil }))
-	logger := e.logs.logger(t)
+	logger := e.logs.Logger(t, slog.LevelDebug)
 	e.mgr = startManager(t, plugins.Options{Dir: dir, Registry: e.reg, State: state, Logger: logger,
 		Environ: []string{"TUSKQ_REDIS_PASSWORD=secret", "LANG=C.UTF-8"}})
 	e.reg.SetResolver(e.mgr)

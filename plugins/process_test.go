@@ -35,7 +35,7 @@ func TestProcessGoExample(t *testing.T) {
 	}
 	traceID := tasks.TraceIDFromHeaders(ti.Headers)
 	var line map[string]any
-	for _, r := range e.logs.records(t, "plugin log") {
+	for _, r := range e.logs.Records(t, "plugin log") {
 		if r["task_id"] == info.ID {
 			line = r
 		}
@@ -113,7 +113,7 @@ func TestProcessCrashAndHang(t *testing.T) {
 			t.Fatalf("%s: retry ran on process %d, which should have been killed", tc.mode, pid)
 		}
 		var failed []string
-		for _, r := range e.logs.records(t, "task failed") {
+		for _, r := range e.logs.Records(t, "task failed") {
 			if r["task_id"] == info.ID {
 				failed = append(failed, r["error"].(string))
 			}
@@ -134,7 +134,7 @@ func TestProcessCrashAndHang(t *testing.T) {
 	if got := result(t, e.wait(t, e.enqueue(t, "tp:run", `{"n":1}`, nil))); got["n"] != 1.0 {
 		t.Fatalf("after the crash: result %v", got)
 	}
-	if n := len(e.logs.records(t, "plugin process failed; a new one starts for the next task")); n != 2 {
+	if n := len(e.logs.Records(t, "plugin process failed; a new one starts for the next task")); n != 2 {
 		t.Fatalf("%d \"plugin process failed\" lines; want 2", n)
 	}
 }
@@ -143,7 +143,7 @@ func TestProcessCrashAndHang(t *testing.T) {
 func pids(t *testing.T, e *env) map[int]bool {
 	t.Helper()
 	out := map[int]bool{}
-	for _, r := range e.logs.records(t, "plugin process started") {
+	for _, r := range e.logs.Records(t, "plugin process started") {
 		out[int(r["pid"].(float64))] = true
 	}
 	return out

@@ -74,7 +74,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 		t.Fatalf("%d distinct tasks, by version %v; want %d, all by version 1 or 2, both used", len(seen), byVersion, n)
 	}
 	poll(t, "v1 stopped", func() bool {
-		for _, r := range e.logs.records(t, "plugin version stopped") {
+		for _, r := range e.logs.Records(t, "plugin version stopped") {
 			if r["version"] == "1" {
 				return true
 			}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tuskq/tuskq/internal/cli"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 )
 
 func TestMedianPercentileFormat(t *testing.T) {
@@ -138,24 +138,6 @@ func TestReportRendering(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestMainUsageErrors(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -238,7 +220,7 @@ func TestRunAllPhases(t *testing.T) {
 	opts.FleetSizes = []int{1, 2}
 	opts.Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet} // soak: soak_test.go
 	opts.CPUProfileDir = t.TempDir()
-	var prog syncBuffer
+	var prog testutil.LogBuffer
 	opts.Progress = &prog
 
 	rep, err := Run(context.Background(), opts)
@@ -374,8 +356,8 @@ func TestMainStartsAndStopsRedis(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var stdout syncBuffer
-		var stderr syncBuffer
+		var stdout testutil.LogBuffer
+		var stderr testutil.LogBuffer
 		go func() {
 			deadline := time.Now().Add(30 * time.Second)
 			for !strings.Contains(stderr.String(), "started redis-server") && time.Now().Before(deadline) {

@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tuskq/tuskq/tasks"
@@ -240,7 +236,7 @@ func soak(ctx context.Context, env *Env, opts Options, bin, dir string) (_ *Soak
 		if err := p.waitStarted(ctx); err != nil {
 			return nil, err
 		}
-		res.Workers = append(res.Workers, SoakWorker{Name: p.name, PID: p.cmd.Process.Pid})
+		res.Workers = append(res.Workers, SoakWorker{Name: p.Name(), PID: p.Pid()})
 	}
 	progress(opts, "soak       %d worker processes started (pids %s)", SoakWorkers, pidList(res.Workers))
 
@@ -275,9 +271,9 @@ func soak(ctx context.Context, env *Env, opts Options, bin, dir string) (_ *Soak
 	}
 	res.Throughput = float64(res.Tasks) / res.DurationSec
 	for i, p := range procs {
-		st, err := procStatus(p.cmd.Process.Pid)
+		st, err := procStatus(p.Pid())
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.name, err)
+			return nil, fmt.Errorf("%s: %w", p.Name(), err)
 		}
 		res.Workers[i].PeakRSS = st.hwm
 	}
@@ -316,7 +312,7 @@ func runWave(ctx context.Context, env *Env, opts Options, procs []*soakProc, n i
 			break
 		}
 		for _, p := range procs {
-			if p.exited() {
+			if p.Exited() {
 				return SoakWave{}, p.diedError()
 			}
 		}
@@ -334,36 +330,6 @@ func runWave(ctx context.Context, env *Env, opts Options, procs []*soakProc, n i
 	}
 	wave.Tasks, wave.EnqueueSec, wave.DurationSec = n, enqueued.Seconds(), time.Since(start).Seconds()
 	return wave, nil
-}
-
-// measureWave reads Redis used_memory and each worker's VmRSS.
-func measureWave(ctx context.Context, env *Env, procs []*soakProc) (SoakWave, error) {
-	var w SoakWave
-	var err error
-	if w.RedisUsedMemory, err = usedMemory(ctx, env); err != nil {
-		return SoakWave{}, err
-	}
-	for _, p := range procs {
-		st, err := procStatus(p.cmd.Process.Pid)
-		if err != nil {
-			return SoakWave{}, fmt.Errorf("%s: %w", p.name, err)
-		}
-		w.WorkerRSS = append(w.WorkerRSS, st.rss)
-	}
-	return w, nil
-}
-
-// usedMemory is INFO memory used_memory.
-func usedMemory(ctx context.Context, env *Env) (int64, error) {
-	v, err := env.infoField(ctx, "memory", "used_memory")
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("redis INFO memory: field used_memory: %w", err)
-	}
-	return n, nil
 }
 
 // soakCount is the queue's task counts and asynq's total counters.
@@ -409,393 +375,4 @@ func (r *SoakResult) count(ctx context.Context, env *Env) error {
 			r.Tasks, c.processed, c.failed, c.Pending, c.Active, c.Scheduled, c.Retry, c.Archived)
 	}
 	return nil
-}
-
-// judge computes Growth, MemoryStable and Verdict from the second wave to
-// the last.
-func (r *SoakResult) judge() {
-	r.Growth = nil
-	r.MemoryStable = true
-	if len(r.Waves) < 3 {
-		r.Verdict = "not judged: fewer than 3 waves"
-		return
-	}
-	from, to := r.Waves[1], r.Waves[len(r.Waves)-1]
-	add := func(what string, a, b int64, tolPct float64, tolBytes int64) {
-		g := SoakGrowth{What: what, From: a, To: b, TolPercent: tolPct, TolBytes: tolBytes}
-		if a > 0 {
-			g.Percent = 100 * float64(b-a) / float64(a)
-		}
-		g.OK = g.Bytes() < tolBytes || (a > 0 && g.Percent < tolPct)
-		r.MemoryStable = r.MemoryStable && g.OK
-		r.Growth = append(r.Growth, g)
-	}
-	add("Redis used_memory", from.RedisUsedMemory, to.RedisUsedMemory, soakRedisTolPct, soakRedisTolBytes)
-	for i := range min(len(from.WorkerRSS), len(to.WorkerRSS)) {
-		add(fmt.Sprintf("worker %d RSS", i+1), from.WorkerRSS[i], to.WorkerRSS[i], soakRSSTolPct, soakRSSTolBytes)
-	}
-	parts := make([]string, len(r.Growth))
-	for i, g := range r.Growth {
-		parts[i] = g.String()
-	}
-	span := fmt.Sprintf("from wave 2 to wave %d", len(r.Waves))
-	if r.MemoryStable {
-		r.Verdict = "memory not growing " + span + ": " + strings.Join(parts, "; ")
-	} else {
-		r.Verdict = ErrMemoryGrowing.Error() + " " + span + ": " + strings.Join(parts, "; ")
-	}
-}
-
-// String describes the growth: "Redis used_memory 1.2 → 1.3 MiB (+0.1 MiB,
-// +8.3 %; tolerance 2 MiB or 10 %): ok".
-func (g SoakGrowth) String() string {
-	verdict := "ok"
-	if !g.OK {
-		verdict = "TOO MUCH"
-	}
-	return fmt.Sprintf("%s %s → %s MiB (%s MiB, %s %%; tolerance %s MiB or %.0f %%): %s",
-		g.What, mib(g.From, 1), mib(g.To, 1), signed(mib(g.Bytes(), 2)), signed(Format(g.Percent, 1)),
-		mib(g.TolBytes, 0), g.TolPercent, verdict)
-}
-
-// growthError is the error of a run whose memory keeps growing: the
-// verdict, every figure with its tolerance, the culprits marked TOO MUCH.
-func (r *SoakResult) growthError() error {
-	return fmt.Errorf("%w%s", ErrMemoryGrowing, strings.TrimPrefix(r.Verdict, ErrMemoryGrowing.Error()))
-}
-
-// rows are the headline figures, one value each.
-func (r *SoakResult) rows() []Row {
-	var s series
-	all := Target{Key: "soak", Name: fmt.Sprintf("%d tuskq worker processes", SoakWorkers)}
-	s.add(all, MetricThroughput, "tasks/s", 0, r.Throughput)
-	s.add(all, "duration of the waves", "s", 1, r.DurationSec)
-	for i, w := range r.Workers {
-		t := Target{Key: fmt.Sprintf("worker-%d", i+1), Name: w.Name}
-		s.add(t, "peak RSS (VmHWM)", "MiB", 1, float64(w.PeakRSS)/(1<<20))
-	}
-	redis := Target{Key: "redis", Name: "Redis"}
-	s.add(redis, "peak used_memory", "MiB", 2, float64(r.RedisPeakUsedMemory)/(1<<20))
-	if len(r.Waves) > 0 {
-		s.add(redis, "used_memory after the last wave", "MiB", 2, float64(r.Waves[len(r.Waves)-1].RedisUsedMemory)/(1<<20))
-	}
-	return s.done()
-}
-
-// summary is the per-wave table and the growth table, in Markdown.
-func (r *SoakResult) summary() string {
-	var b strings.Builder
-	b.WriteString("| after | tasks | enqueue (s) | enqueue to drained (s) | tasks/s | Redis used_memory (MiB) |")
-	for _, w := range r.Workers {
-		fmt.Fprintf(&b, " %s RSS (MiB) |", w.Name)
-	}
-	b.WriteString("\n|---|---:|---:|---:|---:|---:|" + strings.Repeat("---:|", len(r.Workers)) + "\n")
-	row := func(label string, w SoakWave) {
-		rate, enq, dur := "–", "–", "–"
-		if w.DurationSec > 0 {
-			rate = Format(float64(w.Tasks)/w.DurationSec, 0)
-			enq, dur = Format(w.EnqueueSec, 1), Format(w.DurationSec, 1)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |", label, Format(float64(w.Tasks), 0), enq, dur, rate, mib(w.RedisUsedMemory, 2))
-		for _, v := range w.WorkerRSS {
-			b.WriteString(" " + mib(v, 1) + " |")
-		}
-		b.WriteString("\n")
-	}
-	row("start (idle)", r.Baseline)
-	for _, w := range r.Waves {
-		row(fmt.Sprintf("wave %d", w.Wave), w)
-	}
-	if len(r.Growth) > 0 {
-		fmt.Fprintf(&b, "\n| wave 2 → wave %d | after wave 2 (MiB) | after wave %d (MiB) | growth (MiB) | growth (%%) | tolerance | verdict |\n|---|---:|---:|---:|---:|---|---|\n",
-			len(r.Waves), len(r.Waves))
-		for _, g := range r.Growth {
-			verdict := "not growing"
-			if !g.OK {
-				verdict = "**growing**"
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | < %s MiB or < %.0f %% | %s |\n", g.What, mib(g.From, 2), mib(g.To, 2),
-				signed(mib(g.Bytes(), 2)), signed(Format(g.Percent, 1)), mib(g.TolBytes, 0), g.TolPercent, verdict)
-		}
-	}
-	fmt.Fprintf(&b, "\n| worker | pid | peak RSS, VmHWM (MiB) | highest sampled VmRSS (MiB) |\n|---|---:|---:|---:|\n")
-	for _, w := range r.Workers {
-		fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", w.Name, w.PID, mib(w.PeakRSS, 1), mib(w.MaxSampledRSS, 1))
-	}
-	return b.String()
-}
-
-// mib formats bytes as MiB.
-func mib(v int64, decimals int) string { return Format(float64(v)/(1<<20), decimals) }
-
-// signed prefixes a formatted non-negative number with "+".
-func signed(s string) string {
-	if strings.HasPrefix(s, "-") {
-		return s
-	}
-	return "+" + s
-}
-
-func pidList(ws []SoakWorker) string {
-	s := make([]string, len(ws))
-	for i, w := range ws {
-		s[i] = strconv.Itoa(w.PID)
-	}
-	return strings.Join(s, ", ")
-}
-
-func rssList(vs []int64) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = mib(v, 1)
-	}
-	return strings.Join(s, "/")
-}
-
-// procMem is the memory lines of /proc/<pid>/status, in bytes.
-type procMem struct {
-	rss, hwm int64
-}
-
-// procStatus reads VmRSS and VmHWM of a process.
-func procStatus(pid int) (procMem, error) {
-	path := fmt.Sprintf("/proc/%d/status", pid)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return procMem{}, fmt.Errorf("read memory of pid %d: %w", pid, err)
-	}
-	return parseProcStatus(path, b)
-}
-
-// parseProcStatus parses the VmRSS and VmHWM lines ("VmRSS:  1234 kB").
-func parseProcStatus(path string, b []byte) (procMem, error) {
-	var m procMem
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		var dst *int64
-		switch {
-		case !ok:
-			continue
-		case k == "VmRSS":
-			dst = &m.rss
-		case k == "VmHWM":
-			dst = &m.hwm
-		default:
-			continue
-		}
-		num, unit, _ := strings.Cut(strings.TrimSpace(v), " ")
-		n, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || unit != "kB" {
-			return procMem{}, fmt.Errorf("%s: unexpected line %q", path, sc.Text())
-		}
-		*dst = n << 10
-	}
-	if m.rss == 0 || m.hwm == 0 {
-		return procMem{}, fmt.Errorf("%s: no VmRSS or VmHWM line", path)
-	}
-	return m, nil
-}
-
-// sampler reads Redis used_memory and the workers' VmRSS every
-// soakSampleEvery until stopped.
-type sampler struct {
-	cancel  context.CancelFunc
-	done    chan struct{}
-	samples []SoakSample
-	err     error
-}
-
-func startSampler(env *Env, procs []*soakProc, start time.Time) *sampler {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &sampler{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(soakSampleEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			w, err := measureWave(ctx, env, procs)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.err = fmt.Errorf("memory sampler: %w", err)
-				}
-				return
-			}
-			s.samples = append(s.samples, SoakSample{ElapsedSec: time.Since(start).Seconds(),
-				RedisUsedMemory: w.RedisUsedMemory, WorkerRSS: w.WorkerRSS})
-		}
-	}()
-	return s
-}
-
-// stop ends the sampler and returns its samples; err is the run's error,
-// joined with the sampler's own only when the run succeeded.
-func (s *sampler) stop(err error) ([]SoakSample, error) {
-	s.cancel()
-	<-s.done
-	if err == nil {
-		err = s.err
-	}
-	return s.samples, err
-}
-
-// applySamples folds the samples into the peaks.
-func (r *SoakResult) applySamples() {
-	for _, smp := range r.Samples {
-		r.RedisPeakUsedMemory = max(r.RedisPeakUsedMemory, smp.RedisUsedMemory)
-		for i, v := range smp.WorkerRSS {
-			if i < len(r.Workers) {
-				r.Workers[i].MaxSampledRSS = max(r.Workers[i].MaxSampledRSS, v)
-			}
-		}
-	}
-}
-
-// soakProc is a worker process of the soak, its output in a log file.
-type soakProc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error // Wait's result, set before done is closed
-
-	termOnce sync.Once
-}
-
-// startSoakProc runs the worker binary against the Redis at addr, with an
-// environment stripped of TUSKQ_ variables and its output in dir.
-func startSoakProc(bin, addr, dir string, n int) (*soakProc, error) {
-	name := fmt.Sprintf("worker %d", n)
-	logPath := filepath.Join(dir, fmt.Sprintf("worker-%d.log", n))
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("%s: log file: %w", name, err)
-	}
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TUSKQ_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "TUSKQ_REDIS_ADDR="+addr)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = soakProcAttr()
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: start %s: %w", name, bin, err)
-	}
-	p := &soakProc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// waitStarted waits for the worker's "worker started" log line.
-func (p *soakProc) waitStarted(ctx context.Context) error {
-	deadline := time.Now().Add(stopTimeout)
-	for {
-		b, err := os.ReadFile(p.logPath)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
-		}
-		if bytes.Contains(b, []byte(`"msg":"worker started"`)) {
-			return nil
-		}
-		if p.exited() {
-			return p.diedError()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s did not log \"worker started\" within %s; last lines:\n%s", ErrTimeout, p.name, stopTimeout, p.tail(5))
-		}
-		if err := sleep(ctx, soakPoll); err != nil {
-			return err
-		}
-	}
-}
-
-func (p *soakProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// terminate sends SIGTERM once: the worker shuts down gracefully.
-func (p *soakProc) terminate() {
-	p.termOnce.Do(func() {
-		if !p.exited() {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		}
-	})
-}
-
-// wait waits up to stopTimeout for the exit after terminate, then kills
-// the process. It reports a kill or an unsuccessful exit.
-func (p *soakProc) wait() error {
-	select {
-	case <-p.done:
-		if p.err != nil {
-			return fmt.Errorf("%s exited: %w; last lines:\n%s", p.name, p.err, p.tail(5))
-		}
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	return fmt.Errorf("%w: %s did not stop within %s of SIGTERM and was killed", ErrTimeout, p.name, stopTimeout)
-}
-
-// diedError describes a worker that exited during the run.
-func (p *soakProc) diedError() error {
-	return fmt.Errorf("%s exited during the run (%v); last lines:\n%s", p.name, p.err, p.tail(5))
-}
-
-// tail returns the last n lines of the log (from its last 64 KiB),
-// indented.
-func (p *soakProc) tail(n int) string {
-	b, err := readTail(p.logPath, 64<<10)
-	if err != nil {
-		return "    (no log: " + err.Error() + ")"
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + strings.Join(lines, "\n    ")
-}
-
-// logTails is the end of every worker's log, for an error message.
-func logTails(procs []*soakProc) string {
-	var b strings.Builder
-	for _, p := range procs {
-		fmt.Fprintf(&b, "\n  %s, last lines:\n%s", p.name, p.tail(3))
-	}
-	return b.String()
-}
-
-// readTail returns up to the last limit bytes of a file.
-func readTail(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	off := max(0, fi.Size()-limit)
-	b := make([]byte, fi.Size()-off)
-	_, err = f.ReadAt(b, off)
-	return b, err
 }

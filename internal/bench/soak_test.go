@@ -16,6 +16,7 @@ import (
 
 	"github.com/tuskq/tuskq/internal/cli"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 )
 
 // TestSoakPhase runs the soak with three real worker processes (built
@@ -31,7 +32,7 @@ func TestSoakPhase(t *testing.T) {
 	opts.Phases = []string{PhaseSoak}
 	opts.SoakTasks, opts.SoakWaves = 2000, 4
 	opts.WaitTimeout = time.Minute
-	var prog syncBuffer
+	var prog testutil.LogBuffer
 	opts.Progress = &prog
 
 	rep, err := Run(context.Background(), opts)

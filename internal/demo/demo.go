@@ -259,7 +259,7 @@ func (r *run) produce(ctx context.Context, p *producer, insp *asynq.Inspector, b
 	for _, w := range workers {
 		go func() {
 			select {
-			case <-w.done:
+			case <-w.Done():
 				died <- w
 			case <-pctx.Done():
 			}

@@ -13,8 +13,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/tuskq/tuskq/internal/childproc"
 )
 
 // Binaries the demo runs.
@@ -60,49 +61,22 @@ func checkBinaries(dir string) error {
 // the terminal's Ctrl-C reaches only the demo, which then stops the
 // children in order.
 type child struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	logFile *os.File
-	done    chan struct{}
-	err     error
+	*childproc.Proc
 
 	stopOnce sync.Once
 }
 
 // startChild runs bin with args and env, its standard output and error
-// appended to logPath.
+// written to logPath.
 func startChild(name, bin string, args, env []string, logPath string) (*child, error) {
-	f, err := os.Create(logPath)
+	p, err := childproc.Start(childproc.Options{
+		Name: name, Path: bin, Args: args, Env: env, Log: logPath,
+		Group: true, DieWithParent: true,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: log file: %w", name, err)
+		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stdout = f
-	cmd.Stderr = f
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("%s: start %s: %w", name, bin, err)
-	}
-	c := &child{name: name, cmd: cmd, logPath: logPath, logFile: f, done: make(chan struct{})}
-	go func() {
-		c.err = cmd.Wait()
-		_ = f.Close()
-		close(c.done)
-	}()
-	return c, nil
-}
-
-// exited reports whether the process has ended.
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
+	return &child{Proc: p}, nil
 }
 
 // stop sends SIGTERM to the child's process group, waits up to grace, then
@@ -116,24 +90,18 @@ func (c *child) stop(grace time.Duration) error {
 }
 
 func (c *child) terminate(grace time.Duration) error {
-	if c.exited() {
+	if c.Exited() {
 		return c.exitError()
 	}
-	pgid := c.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-c.done:
-		return c.exitError()
-	case <-time.After(grace):
+	if c.Stop(grace) {
+		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed (log: %s)", c.Name(), grace, c.LogPath())
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	<-c.done
-	return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed (log: %s)", c.name, grace, c.logPath)
+	return c.exitError()
 }
 
 func (c *child) exitError() error {
-	if c.err != nil {
-		return fmt.Errorf("%s exited: %w (log: %s)", c.name, c.err, c.logPath)
+	if err := c.Err(); err != nil {
+		return fmt.Errorf("%s exited: %w (log: %s)", c.Name(), err, c.LogPath())
 	}
 	return nil
 }
@@ -141,10 +109,10 @@ func (c *child) exitError() error {
 // diedError describes a child that exited while the demo needed it, with
 // the end of its log.
 func (c *child) diedError() error {
-	if c.err == nil {
-		return fmt.Errorf("%s exited unexpectedly with status 0; last lines of %s:\n%s", c.name, c.logPath, tailFile(c.logPath, 5))
+	if err := c.Err(); err != nil {
+		return fmt.Errorf("%s exited unexpectedly (%w); last lines of %s:\n%s", c.Name(), err, c.LogPath(), c.Tail(5))
 	}
-	return fmt.Errorf("%s exited unexpectedly (%w); last lines of %s:\n%s", c.name, c.err, c.logPath, tailFile(c.logPath, 5))
+	return fmt.Errorf("%s exited unexpectedly with status 0; last lines of %s:\n%s", c.Name(), c.LogPath(), c.Tail(5))
 }
 
 // waitReady polls url until it answers 200, the child exits, ctx ends or
@@ -155,7 +123,7 @@ func (c *child) waitReady(ctx context.Context, url string, timeout time.Duration
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
+			return fmt.Errorf("%s: %w", c.Name(), err)
 		}
 		resp, err := hc.Do(req)
 		if err == nil {
@@ -164,33 +132,20 @@ func (c *child) waitReady(ctx context.Context, url string, timeout time.Duration
 				return nil
 			}
 		}
-		if c.exited() {
+		if c.Exited() {
 			return c.diedError()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: %w: %s did not answer 200 within %s (log: %s)", c.name, ErrNotReady, url, timeout, c.logPath)
+			return fmt.Errorf("%s: %w: %s did not answer 200 within %s (log: %s)", c.Name(), ErrNotReady, url, timeout, c.LogPath())
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-c.done:
+		case <-c.Done():
 			return c.diedError()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// tailFile returns the last n lines of a file, indented.
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "    (no log)"
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + strings.Join(lines, "\n    ")
 }
 
 // freeAddr returns a loopback host:port that was free a moment ago.

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/childproc"
 	"github.com/tuskq/tuskq/internal/faults"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redisproc"
@@ -110,25 +110,6 @@ func (tg target) asynqOpt() asynq.RedisConnOpt {
 	return asynq.RedisClientOpt{Addr: tg.server.Addr()}
 }
 
-// proc is a faultworker process.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
-	exited chan struct{} // closed once the process was reaped
-}
-
-// kill sends SIGKILL to the process group and waits for the exit.
-func (p *proc) kill() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.exited
-}
-
 // run is one engine in one scenario: its ledger, producers and workers.
 type run struct {
 	t        *testing.T
@@ -148,7 +129,7 @@ type run struct {
 	arch     map[int64]bool  // archived faults.TaskType tasks, read by result
 
 	mu    sync.Mutex
-	procs []*proc
+	procs []*childproc.Proc
 }
 
 func newRun(t *testing.T, scenario, engine string, tg target) *run {
@@ -232,7 +213,7 @@ type workerOpts struct {
 }
 
 // startWorker starts a faultworker process of the run's engine.
-func (r *run) startWorker(name string, o workerOpts) *proc {
+func (r *run) startWorker(name string, o workerOpts) *childproc.Proc {
 	r.t.Helper()
 	p, err := r.spawn(name, o)
 	if err != nil {
@@ -242,8 +223,9 @@ func (r *run) startWorker(name string, o workerOpts) *proc {
 }
 
 // spawn starts a faultworker process of the run's engine, its output
-// appended to NAME.log in the run's directory.
-func (r *run) spawn(name string, o workerOpts) (*proc, error) {
+// appended to NAME.log in the run's directory (a restart under the same
+// name appends to the same log), in a process group of its own.
+func (r *run) spawn(name string, o workerOpts) (*childproc.Proc, error) {
 	args := []string{"--engine", r.engine, "--ledger", r.ledgerAt, "--name", name}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	if r.engine == faults.EngineTuskq {
@@ -258,24 +240,13 @@ func (r *run) spawn(name string, o workerOpts) (*proc, error) {
 	} else {
 		args = append(append(append(args, "--concurrency", strconv.Itoa(concurrency)), r.tg.asynqArgs()...), o.args...)
 	}
-	logPath := filepath.Join(r.dir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := childproc.Start(childproc.Options{
+		Name: name, Path: workerBin, Args: args, Env: env,
+		Log: filepath.Join(r.dir, name+".log"), AppendLog: true, Group: true,
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	cmd := exec.Command(workerBin, args...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // a crash or a kill is what the scenarios cause
-		close(p.exited)
-	}()
 	r.mu.Lock()
 	r.procs = append(r.procs, p)
 	r.mu.Unlock()
@@ -287,29 +258,37 @@ func (r *run) stopAll() {
 	procs := r.procs
 	r.mu.Unlock()
 	for _, p := range procs {
-		p.kill()
+		p.Kill()
 	}
 }
 
-func (r *run) dumpLogs() {
+// eachLog calls fn with every distinct log of the run's processes, in
+// start order, and its content; a log that cannot be read is skipped.
+func (r *run) eachLog(fn func(p *childproc.Proc, log []byte)) {
 	r.mu.Lock()
 	procs := r.procs
 	r.mu.Unlock()
 	seen := map[string]bool{}
 	for _, p := range procs {
-		if seen[p.log] {
+		if seen[p.LogPath()] {
 			continue
 		}
-		seen[p.log] = true
-		b, err := os.ReadFile(p.log)
+		seen[p.LogPath()] = true
+		b, err := os.ReadFile(p.LogPath())
 		if err != nil {
 			continue
 		}
+		fn(p, b)
+	}
+}
+
+func (r *run) dumpLogs() {
+	r.eachLog(func(p *childproc.Proc, b []byte) {
 		if len(b) > 3000 {
 			b = b[len(b)-3000:]
 		}
-		r.t.Logf("%s %s log (tail):\n%s", r.engine, p.name, b)
-	}
+		r.t.Logf("%s %s log (tail):\n%s", r.engine, p.Name(), b)
+	})
 }
 
 // poll calls cond every pollEvery until it returns true or until the
@@ -611,23 +590,11 @@ func (r *run) logLinesOf(id string) {
 	if id == "" {
 		return
 	}
-	r.mu.Lock()
-	procs := r.procs
-	r.mu.Unlock()
-	seen := map[string]bool{}
-	for _, p := range procs {
-		if seen[p.log] {
-			continue
-		}
-		seen[p.log] = true
-		b, err := os.ReadFile(p.log)
-		if err != nil {
-			continue
-		}
+	r.eachLog(func(p *childproc.Proc, b []byte) {
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.Contains(line, id) {
-				r.t.Logf("%s: %s", p.name, line)
+				r.t.Logf("%s: %s", p.Name(), line)
 			}
 		}
-	}
+	})
 }

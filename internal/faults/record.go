@@ -33,23 +33,34 @@ func (c Call) End() time.Time { return c.Start.Add(c.Latency) }
 // Record collects the enqueues of a run's producers. It is safe for
 // concurrent use.
 type Record struct {
-	mu    sync.Mutex
-	calls []Call
+	calls syncList[Call]
 }
 
 // Add records one enqueue.
-func (r *Record) Add(c Call) {
-	r.mu.Lock()
-	r.calls = append(r.calls, c)
-	r.mu.Unlock()
-}
+func (r *Record) Add(c Call) { r.calls.add(c) }
 
 // Calls returns a copy of the recorded enqueues, in the order they were
 // added.
-func (r *Record) Calls() []Call {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls)
+func (r *Record) Calls() []Call { return r.calls.all() }
+
+// syncList is a list safe for concurrent appends and copies. The zero
+// value is empty and ready to use.
+type syncList[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+func (l *syncList[T]) add(v T) {
+	l.mu.Lock()
+	l.items = append(l.items, v)
+	l.mu.Unlock()
+}
+
+// all returns a copy of the items, in the order they were added.
+func (l *syncList[T]) all() []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.items)
 }
 
 // Counts is what a run's producers and ledger say about its tasks.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -42,23 +41,16 @@ type Result struct {
 // Report collects the results of a test run. It is safe for concurrent
 // use.
 type Report struct {
-	mu      sync.Mutex
-	results []Result
+	results syncList[Result]
 }
 
 // Add records a result.
-func (r *Report) Add(res Result) {
-	r.mu.Lock()
-	r.results = append(r.results, res)
-	r.mu.Unlock()
-}
+func (r *Report) Add(res Result) { r.results.add(res) }
 
 // Results returns the results, ordered by the position of their scenario
 // in order (unknown scenarios last, by name), tuskq before asynq.
 func (r *Report) Results(order []string) []Result {
-	r.mu.Lock()
-	out := slices.Clone(r.results)
-	r.mu.Unlock()
+	out := r.results.all()
 	rank := func(s string) int {
 		if i := slices.Index(order, s); i >= 0 {
 			return i

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tuskq/tuskq/internal/childproc"
 	"github.com/tuskq/tuskq/internal/faults"
 	"github.com/tuskq/tuskq/internal/redisproc"
 	"github.com/tuskq/tuskq/internal/redistest"
@@ -82,7 +83,7 @@ func TestFaults(t *testing.T) {
 func killWorker(t *testing.T, engine string, res *faults.Result) {
 	srv := redistest.Start(t)
 	r := newRun(t, "kill-worker", engine, target{server: srv.Server})
-	var victim *proc
+	var victim *childproc.Proc
 	for i := range 3 {
 		if p := r.startWorker(fmt.Sprintf("w%d", i), workerOpts{}); i == 0 {
 			victim = p
@@ -94,13 +95,13 @@ func killWorker(t *testing.T, engine string, res *faults.Result) {
 	maxRetry0 := func(seq int64) bool { return seq%2 == 0 }
 	wait := r.produce(produceSpec{count: 5000, rate: 20000, maxRetry0: maxRetry0})
 	r.waitDone(1500)
-	victim.kill()
+	victim.Kill()
 	killedAt := time.Now()
 	r.faultAt = killedAt
 	before := r.snapshot()
 	var inflight []int64
 	for seq, owner := range before.Owner {
-		if owner == victim.name && before.Runs[seq] > before.Done[seq] {
+		if owner == victim.Name() && before.Runs[seq] > before.Done[seq] {
 			inflight = append(inflight, seq)
 		}
 	}
@@ -137,7 +138,7 @@ func killWorker(t *testing.T, engine string, res *faults.Result) {
 		res.Notes = append(res.Notes, n)
 	}
 	if len(inflight) == 0 {
-		t.Errorf("no task was in flight on the killed worker %s", victim.name)
+		t.Errorf("no task was in flight on the killed worker %s", victim.Name())
 	}
 	if engine != faults.EngineTuskq {
 		return
@@ -415,7 +416,7 @@ func (r *run) supervise(name string, o workerOpts, delay time.Duration) (restart
 			select {
 			case <-stop:
 				return
-			case <-p.exited:
+			case <-p.Done():
 			}
 			mu.Lock()
 			n++

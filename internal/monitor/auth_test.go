@@ -15,6 +15,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 )
 
 // Credentials of authConfig.
@@ -81,8 +82,8 @@ func TestAuthEveryPath(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	enqueue(t, srv.Addr(), "emails", 4)
-	var logs syncBuffer
-	ts := serve(t, Options{Redis: redisAt(srv.Addr()), RootPath: "/ops/", Auth: authConfig(t, 100, time.Second), Logger: newTestLogger(t, &logs)})
+	var logs testutil.LogBuffer
+	ts := serve(t, Options{Redis: redisAt(srv.Addr()), RootPath: "/ops/", Auth: authConfig(t, 100, time.Second), Logger: logs.Logger(t, nil)})
 	c := noRedirect()
 	const (
 		unauthorized = "monitor: authentication required: log in as a user of monitor.auth.users, or send Authorization: Bearer TOKEN\n"
@@ -212,8 +213,8 @@ func TestFailedLoginsAreRateLimitedPerClient(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	clock := &fakeClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-	var logs syncBuffer
-	h, err := New(Options{Redis: redisAt(srv.Addr()), Auth: authConfig(t, 2, 10*time.Second), Now: clock.Now, Logger: newTestLogger(t, &logs)})
+	var logs testutil.LogBuffer
+	h, err := New(Options{Redis: redisAt(srv.Addr()), Auth: authConfig(t, 2, 10*time.Second), Now: clock.Now, Logger: logs.Logger(t, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestFailedLoginsAreRateLimitedPerClient(t *testing.T) {
 	}
 
 	var reached []map[string]any
-	for _, rec := range logRecords(t, logs.String()) {
+	for _, rec := range logs.Records(t, "") {
 		if rec["msg"] == "monitor login rate limit reached; refusing the client until it regains attempts" {
 			reached = append(reached, rec)
 		}
@@ -330,7 +331,7 @@ func TestNewRejectsBadAuth(t *testing.T) {
 func TestRunListensEverywhereWithAuth(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	var status syncBuffer
+	var status testutil.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	listening := make(chan net.Addr, 1)

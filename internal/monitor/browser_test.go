@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser.
@@ -113,14 +114,14 @@ func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
 	defer close(release)
 	startWorker(t, srv.Addr(), release) // takes 3 of the emails
 
-	var logs syncBuffer
+	var logs testutil.LogBuffer
 	mctx, stop := context.WithCancel(context.Background())
 	listening := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(mctx, Options{
 			Redis: redisAt(srv.Addr()), Listen: "127.0.0.1:0", RootPath: "/ops/",
-			Auth: authConfig(t, 10, time.Second), Logger: newTestLogger(t, &logs),
+			Auth: authConfig(t, 10, time.Second), Logger: logs.Logger(t, nil),
 			OnListen: func(a net.Addr) { listening <- a },
 		})
 	}()

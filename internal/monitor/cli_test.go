@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 )
 
 // running is a Main started by startMain.
 type running struct {
 	addr   net.Addr
-	stderr *syncBuffer
+	stderr *testutil.LogBuffer
 	cancel context.CancelFunc
 	code   chan int
 	// exited and exitCode hold Main's result once stop has seen it.
@@ -28,7 +29,7 @@ type running struct {
 func startMain(t *testing.T, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stderr: &syncBuffer{}, cancel: cancel, code: make(chan int, 1)}
+	r := &running{stderr: &testutil.LogBuffer{}, cancel: cancel, code: make(chan int, 1)}
 	listening := make(chan net.Addr, 1)
 	go func() {
 		r.code <- Main(ctx, Env{
@@ -146,7 +147,7 @@ func TestMainStartsWithRedisDown(t *testing.T) {
 		!strings.HasSuffix(lines[2], "); the UI shows errors until it does") {
 		t.Errorf("third stderr line %q, want prefix %q", lines[min(2, len(lines)-1)], wantPrefix)
 	}
-	rec := findRecord(logRecords(t, r.stderr.String()), "redis unreachable at start; serving anyway")
+	rec := findRecord(r.stderr.Records(t, ""), "redis unreachable at start; serving anyway")
 	if rec == nil || rec["level"] != "WARN" || rec["redis"] != srv.Addr() {
 		t.Errorf("warning record %v", rec)
 	}
@@ -245,7 +246,7 @@ func TestRunShutdownWaitsForRequestsInFlight(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	var logs syncBuffer
+	var logs testutil.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	listening := make(chan net.Addr, 1)
@@ -255,7 +256,7 @@ func TestRunShutdownWaitsForRequestsInFlight(t *testing.T) {
 			Redis:      redisAt(srv.Addr()),
 			Listen:     "127.0.0.1:0",
 			Middleware: []func(http.Handler) http.Handler{block},
-			Logger:     newTestLogger(t, &logs),
+			Logger:     logs.Logger(t, nil),
 			OnListen:   func(a net.Addr) { listening <- a },
 		})
 	}()
@@ -293,7 +294,7 @@ func TestRunShutdownWaitsForRequestsInFlight(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
 	}
-	if findRecord(logRecords(t, logs.String()), "monitor stopped") == nil {
+	if findRecord(logs.Records(t, ""), "monitor stopped") == nil {
 		t.Errorf("no 'monitor stopped' record in\n%s", logs.String())
 	}
 }
@@ -310,7 +311,7 @@ func TestRunShutdownTimeoutCutsRequests(t *testing.T) {
 			<-release
 		})
 	}
-	var logs syncBuffer
+	var logs testutil.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -319,7 +320,7 @@ func TestRunShutdownTimeoutCutsRequests(t *testing.T) {
 			Redis:           redisAt(srv.Addr()),
 			Listen:          "127.0.0.1:0",
 			Middleware:      []func(http.Handler) http.Handler{block},
-			Logger:          newTestLogger(t, &logs),
+			Logger:          logs.Logger(t, nil),
 			ShutdownTimeout: 50 * time.Millisecond,
 			OnListen:        func(a net.Addr) { listening <- a },
 		})
@@ -341,7 +342,7 @@ func TestRunShutdownTimeoutCutsRequests(t *testing.T) {
 	if err := <-got; err == nil {
 		t.Errorf("request cut off at the shutdown timeout succeeded")
 	}
-	rec := findRecord(logRecords(t, logs.String()), "requests still running at the shutdown timeout were cut off")
+	rec := findRecord(logs.Records(t, ""), "requests still running at the shutdown timeout were cut off")
 	if rec == nil || rec["error"] != context.DeadlineExceeded.Error() {
 		t.Errorf("cut-off record %v", rec)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/plugins/fleetstate"
 )
 
@@ -173,8 +174,8 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 func TestFleetWithoutWorkersAndWithRedisDown(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	var logs syncBuffer
-	ts := serve(t, Options{Redis: redisAt(srv.Addr()), Logger: newTestLogger(t, &logs)})
+	var logs testutil.LogBuffer
+	ts := serve(t, Options{Redis: redisAt(srv.Addr()), Logger: logs.Logger(t, nil)})
 	c := noRedirect()
 
 	_, body := do(t, c, http.MethodGet, ts.URL+"/api/v1/fleet", nil)
@@ -207,7 +208,7 @@ func TestFleetWithoutWorkersAndWithRedisDown(t *testing.T) {
 		t.Errorf("/metrics with Redis down: %d\n%s", resp.StatusCode, m)
 	}
 	var scrape map[string]any
-	for _, rec := range logRecords(t, logs.String()) {
+	for _, rec := range logs.Records(t, "") {
 		if rec["msg"] == "metrics scrape" {
 			scrape = rec
 		}

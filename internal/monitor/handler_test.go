@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/tuskq/tuskq/internal/redistest"
-	"github.com/tuskq/tuskq/logging"
+	"github.com/tuskq/tuskq/internal/testutil"
 )
 
 // serve starts New(opts) behind an httptest server.
@@ -176,11 +176,8 @@ func TestReadOnlyRefusesMutations(t *testing.T) {
 func TestReadyzFollowsRedis(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	var logs syncBuffer
-	logger, err := logging.New(&logs, logging.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var logs testutil.LogBuffer
+	logger := logs.Logger(t, nil)
 	ts := serve(t, Options{Redis: redisAt(srv.Addr()), RootPath: "/monitor/", Logger: logger})
 	c := noRedirect()
 	check := func(step, path string, code int, body string) {
@@ -210,7 +207,7 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	check("redis restarted", "/readyz", http.StatusOK, "ok\n")
 
 	// One line per change, not one per probe.
-	recs := logRecords(t, logs.String())
+	recs := logs.Records(t, "")
 	if len(recs) != 2 {
 		t.Fatalf("log: %d records, want 2:\n%s", len(recs), logs.String())
 	}

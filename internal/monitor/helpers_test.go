@@ -1,41 +1,20 @@
 package monitor
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
-	"github.com/tuskq/tuskq/logging"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/tasks"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a polling reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // redisAt is the default Redis configuration pointed at addr.
 func redisAt(addr string) config.RedisConfig {
@@ -128,24 +107,8 @@ func findRecord(recs []map[string]any, msg string) map[string]any {
 	return nil
 }
 
-// waitFor polls cond every 10ms until it holds or 10s have passed.
+// waitFor polls cond until it holds, failing the test after 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
-// newTestLogger returns a JSON logger writing to w.
-func newTestLogger(t *testing.T, w io.Writer) *slog.Logger {
-	t.Helper()
-	l, err := logging.New(w, logging.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	testutil.Poll(t, 10*time.Second, what, cond)
 }

@@ -109,19 +109,7 @@ func (c *Cluster) ready(ctx context.Context) (bool, error) {
 }
 
 // Addrs returns host:port of every node, in Nodes order.
-func (c *Cluster) Addrs() []string {
-	addrs := make([]string, len(c.Nodes))
-	for i, s := range c.Nodes {
-		addrs[i] = s.Addr()
-	}
-	return addrs
-}
+func (c *Cluster) Addrs() []string { return addrs(c.Nodes) }
 
 // Stop stops every node and returns their errors joined.
-func (c *Cluster) Stop() error {
-	var errs []error
-	for _, s := range c.Nodes {
-		errs = append(errs, s.Stop())
-	}
-	return errors.Join(errs...)
-}
+func (c *Cluster) Stop() error { return stopAll(c.Nodes) }

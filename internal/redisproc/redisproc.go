@@ -156,6 +156,24 @@ func (s *Server) Stop() error { return s.signalAndWait(syscall.SIGTERM) }
 // Kill terminates the server with SIGKILL and waits for it to exit.
 func (s *Server) Kill() error { return s.signalAndWait(syscall.SIGKILL) }
 
+// addrs returns host:port of each server, in order.
+func addrs(servers []*Server) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = s.Addr()
+	}
+	return out
+}
+
+// stopAll stops each server in order and returns their errors joined.
+func stopAll(servers []*Server) error {
+	errs := make([]error, 0, len(servers))
+	for _, s := range servers {
+		errs = append(errs, s.Stop())
+	}
+	return errors.Join(errs...)
+}
+
 // Freeze stops the process with SIGSTOP; Thaw resumes it.
 func (s *Server) Freeze() error { return s.signal(syscall.SIGSTOP) }
 

@@ -178,13 +178,7 @@ func (s *Sentinel) ready(ctx context.Context) (bool, error) {
 }
 
 // Addrs returns host:port of the sentinels.
-func (s *Sentinel) Addrs() []string {
-	addrs := make([]string, len(s.Sentinels))
-	for i, sn := range s.Sentinels {
-		addrs[i] = sn.Addr()
-	}
-	return addrs
-}
+func (s *Sentinel) Addrs() []string { return addrs(s.Sentinels) }
 
 // MasterAddr returns the master's host:port as the first sentinel that
 // answers reports it (SENTINEL GET-MASTER-ADDR-BY-NAME).
@@ -292,12 +286,5 @@ func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 // Stop stops the sentinels first, so none starts a failover meanwhile, then
 // the data nodes, and returns their errors joined.
 func (s *Sentinel) Stop() error {
-	var errs []error
-	for _, sn := range s.Sentinels {
-		errs = append(errs, sn.Stop())
-	}
-	for _, d := range s.Data {
-		errs = append(errs, d.Stop())
-	}
-	return errors.Join(errs...)
+	return errors.Join(stopAll(s.Sentinels), stopAll(s.Data))
 }

@@ -92,16 +92,8 @@ const startTimeout = 60 * time.Second
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	s := collect(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	srv, err := redisproc.Start(ctx, redisproc.Options{Dir: tb.TempDir(), AppendOnly: s.appendOnly, Args: s.args})
-	if err != nil {
-		tb.Fatalf("redistest: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			tb.Errorf("redistest: stop: %v", err)
-		}
+	srv := launch(tb, "stop", func(ctx context.Context, dir string) (*redisproc.Server, error) {
+		return redisproc.Start(ctx, redisproc.Options{Dir: dir, AppendOnly: s.appendOnly, Args: s.args})
 	})
 	return &Server{Server: srv}
 }
@@ -112,20 +104,11 @@ func Start(tb testing.TB, opts ...Option) *Server {
 func StartCluster(tb testing.TB, opts ...ClusterOption) *redisproc.Cluster {
 	tb.Helper()
 	s := collect(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	c, err := redisproc.StartCluster(ctx, redisproc.ClusterOptions{
-		Dir: tb.TempDir(), Masters: s.masters, AppendOnly: s.appendOnly, Args: s.args,
+	return launch(tb, "stop cluster", func(ctx context.Context, dir string) (*redisproc.Cluster, error) {
+		return redisproc.StartCluster(ctx, redisproc.ClusterOptions{
+			Dir: dir, Masters: s.masters, AppendOnly: s.appendOnly, Args: s.args,
+		})
 	})
-	if err != nil {
-		tb.Fatalf("redistest: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			tb.Errorf("redistest: stop cluster: %v", err)
-		}
-	})
-	return c
 }
 
 // StartSentinel launches a master, its replica and three sentinels for the
@@ -134,19 +117,29 @@ func StartCluster(tb testing.TB, opts ...ClusterOption) *redisproc.Cluster {
 func StartSentinel(tb testing.TB, opts ...SentinelOption) *redisproc.Sentinel {
 	tb.Helper()
 	s := collect(opts)
+	return launch(tb, "stop sentinel setup", func(ctx context.Context, dir string) (*redisproc.Sentinel, error) {
+		return redisproc.StartSentinel(ctx, redisproc.SentinelOptions{
+			Dir: dir, MasterName: s.masterName, AppendOnly: s.appendOnly, Args: s.args,
+			DownAfter: s.downAfter, FailoverTimeout: s.failoverTimeout,
+		})
+	})
+}
+
+// launch starts a topology in a temporary directory of the test within
+// startTimeout, failing the test on error, and registers its stop with
+// t.Cleanup; a failed stop is reported as "redistest: <what>: <error>".
+func launch[T interface{ Stop() error }](tb testing.TB, what string, start func(ctx context.Context, dir string) (T, error)) T {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	st, err := redisproc.StartSentinel(ctx, redisproc.SentinelOptions{
-		Dir: tb.TempDir(), MasterName: s.masterName, AppendOnly: s.appendOnly, Args: s.args,
-		DownAfter: s.downAfter, FailoverTimeout: s.failoverTimeout,
-	})
+	v, err := start(ctx, tb.TempDir())
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
 	tb.Cleanup(func() {
-		if err := st.Stop(); err != nil {
-			tb.Errorf("redistest: stop sentinel setup: %v", err)
+		if err := v.Stop(); err != nil {
+			tb.Errorf("redistest: %s: %v", what, err)
 		}
 	})
-	return st
+	return v
 }

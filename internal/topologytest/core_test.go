@@ -16,6 +16,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/enqueuecli"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -51,6 +52,16 @@ func (r *recorder) byID() map[string][]seenTask {
 	return out
 }
 
+// recording returns a new recorder and a registry in which it processes
+// every one of types.
+func recording(types ...string) (*recorder, *tasks.Registry) {
+	rec, reg := &recorder{}, tasks.NewRegistry()
+	for _, typ := range types {
+		reg.MustRegister(typ, rec)
+	}
+	return rec, reg
+}
+
 func (r *recorder) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -65,9 +76,7 @@ func testEnqueue(t *testing.T, tp *topo) {
 	if tp.cluster != nil && tp.nodes(t, qs) != 3 {
 		t.Fatalf("queues %v span %d nodes; want 3", qs, tp.nodes(t, qs))
 	}
-	rec := &recorder{}
-	reg := tasks.NewRegistry()
-	reg.MustRegister("topo:count", rec)
+	rec, reg := recording("topo:count")
 	w := startWorker(t, tp.config(weights(qs)), reg)
 	c := tp.client(t)
 
@@ -85,7 +94,7 @@ func testEnqueue(t *testing.T, tp *topo) {
 		want[info.ID] = info
 	}
 	poll(t, "every task processed", func() bool { return rec.count() >= len(want) })
-	poll(t, "a task done line per task", func() bool { return len(w.logs.records(t, "task done")) >= len(want) })
+	poll(t, "a task done line per task", func() bool { return len(w.logs.Records(t, "task done")) >= len(want) })
 	got := rec.byID()
 	perQ := map[string]int{}
 	for id, info := range want {
@@ -103,7 +112,7 @@ func testEnqueue(t *testing.T, tp *topo) {
 	if rec.count() != len(want) {
 		t.Fatalf("%d attempts; want exactly %d", rec.count(), len(want))
 	}
-	done := w.logs.records(t, "task done")
+	done := w.logs.Records(t, "task done")
 	if len(done) != len(want) {
 		t.Fatalf("%d task done lines; want %d", len(done), len(want))
 	}
@@ -152,9 +161,7 @@ func testRetryArchive(t *testing.T, tp *topo) {
 // scheduled set, then run once.
 func testScheduled(t *testing.T, tp *topo) {
 	qs := tp.queues(t, "sched", 2)
-	rec := &recorder{}
-	reg := tasks.NewRegistry()
-	reg.MustRegister("topo:sched", rec)
+	rec, reg := recording("topo:sched")
 	startWorker(t, tp.config(weights(qs)), reg)
 	c := tp.client(t)
 	const delay = 2 * time.Second
@@ -230,9 +237,7 @@ func testUnique(t *testing.T, tp *topo) {
 // Client.Wait sees the retained ones completed.
 func testEnqueueMany(t *testing.T, tp *topo) {
 	qs := tp.queues(t, "bulk", 3)
-	rec := &recorder{}
-	reg := tasks.NewRegistry()
-	reg.MustRegister("topo:bulk", rec)
+	rec, reg := recording("topo:bulk")
 	startWorker(t, tp.config(weights(qs)), reg)
 	c := tp.client(t)
 	reqs := make([]tasks.Request, 300)
@@ -288,10 +293,7 @@ func testRoutes(t *testing.T, tp *topo) {
 		"route:*":       {Queue: qs[0], MaxRetry: intp(2)},
 		"route:special": {Queue: qs[1], Timeout: 7 * time.Second},
 	}
-	rec := &recorder{}
-	reg := tasks.NewRegistry()
-	reg.MustRegister("route:plain", rec)
-	reg.MustRegister("route:special", rec)
+	rec, reg := recording("route:plain", "route:special")
 	startWorker(t, cfg, reg)
 	path := writeConfig(t, cfg)
 	c := tp.client(t)
@@ -374,12 +376,10 @@ func testGracefulShutdown(t *testing.T, tp *topo) {
 	if err != nil || ti.State != asynq.TaskStatePending || ti.Retried != 0 {
 		t.Fatalf("after shutdown: %+v, %v; want pending with 0 retries", ti, err)
 	}
-	if n := len(w.logs.records(t, "task handed back")); n != 1 {
+	if n := len(w.logs.Records(t, "task handed back")); n != 1 {
 		t.Fatalf("%d \"task handed back\" lines; want 1", n)
 	}
-	rec := &recorder{}
-	reg2 := tasks.NewRegistry()
-	reg2.MustRegister("topo:long", rec)
+	_, reg2 := recording("topo:long")
 	startWorker(t, tp.config(weights(qs)), reg2)
 	if ti := wait(t, c, qs[0], info.ID); ti.State != asynq.TaskStateCompleted || ti.Retried != 0 {
 		t.Fatalf("on the second worker: %s with %d retries; want completed with 0", ti.State, ti.Retried)
@@ -396,9 +396,7 @@ func withListen(cfg config.Config) config.Config {
 // the tasks of each queue.
 func testWorkerEndpoints(t *testing.T, tp *topo) {
 	qs := tp.queues(t, "metrics", 2)
-	rec := &recorder{}
-	reg := tasks.NewRegistry()
-	reg.MustRegister("topo:metric", rec)
+	rec, reg := recording("topo:metric")
 	w := startWorker(t, withListen(tp.config(weights(qs))), reg)
 	c := tp.client(t)
 	for i := range 5 {
@@ -410,15 +408,15 @@ func testWorkerEndpoints(t *testing.T, tp *topo) {
 	var body string
 	poll(t, "5 tasks in the metrics", func() bool {
 		_, body = httpGet(t, base+"/metrics")
-		return metricLine(body, fmt.Sprintf(`tuskq_tasks_processed_total{queue=%q,task_type="topo:metric"}`, qs[0])) != "" &&
-			metricLine(body, fmt.Sprintf(`tuskq_tasks_processed_total{queue=%q,task_type="topo:metric"}`, qs[1])) != "" &&
+		return testutil.MetricLine(body, fmt.Sprintf(`tuskq_tasks_processed_total{queue=%q,task_type="topo:metric"}`, qs[0])) != "" &&
+			testutil.MetricLine(body, fmt.Sprintf(`tuskq_tasks_processed_total{queue=%q,task_type="topo:metric"}`, qs[1])) != "" &&
 			rec.count() == 5
 	})
 	for q, n := range map[string]int{qs[0]: 3, qs[1]: 2} {
 		prefix := fmt.Sprintf(`tuskq_tasks_processed_total{queue=%q,task_type="topo:metric"}`, q)
 		poll(t, "the metric of "+q, func() bool {
 			_, body = httpGet(t, base+"/metrics")
-			return metricLine(body, prefix) == fmt.Sprintf("%s %d", prefix, n)
+			return testutil.MetricLine(body, prefix) == fmt.Sprintf("%s %d", prefix, n)
 		})
 	}
 	code, body := httpGet(t, base+"/readyz")

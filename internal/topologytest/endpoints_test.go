@@ -117,9 +117,7 @@ func testHTTPAPI(t *testing.T, tp *topo) {
 		t.Fatalf("GET the task: %+v; want the created task with max_retry 3 from the route", td)
 	}
 
-	rec := &recorder{}
-	reg := tasks.NewRegistry()
-	reg.MustRegister("api:send", rec)
+	rec, reg := recording("api:send")
 	startWorker(t, cfg, reg)
 	poll(t, "the worker to process the API's task", func() bool { return rec.count() == 1 })
 	poll(t, "the queue to empty", func() bool {

@@ -40,9 +40,7 @@ func testFailoverUnderLoad(t *testing.T) {
 	s := redistest.StartSentinel(t, redistest.WithArgs("--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"))
 	tp := sentinelTopo(s)
 	qs := tp.queues(t, "failover", 2)
-	rec := &recorder{}
-	reg := tasks.NewRegistry()
-	reg.MustRegister("topo:load", rec)
+	rec, reg := recording("topo:load")
 	startWorker(t, tp.config(weights(qs)), reg)
 	c := tp.client(t)
 

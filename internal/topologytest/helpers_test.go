@@ -1,16 +1,13 @@
 package topologytest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +18,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redisproc"
-	"github.com/tuskq/tuskq/logging"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )
@@ -160,54 +157,10 @@ func weights(queues []string) map[string]int {
 // noDelay retries at once (asynq rounds retry times down to the second).
 func noDelay(int, error, *asynq.Task) time.Duration { return 0 }
 
-// logBuffer collects JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the parsed JSON lines whose msg is msg ("" for all);
-// lines that are not JSON are skipped.
-func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	data := append([]byte(nil), b.buf.Bytes()...)
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if !bytes.HasPrefix(sc.Bytes(), []byte("{")) {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, sc.Bytes())
-		}
-		if msg == "" || m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// String returns everything logged.
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // running is a worker started by a test.
 type running struct {
 	*worker.Worker
-	logs   *logBuffer
+	logs   *testutil.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -232,12 +185,8 @@ func (r *running) stop(t *testing.T) error {
 // retried at once unless opts sets RetryDelay.
 func startWorker(t *testing.T, cfg config.Config, reg *tasks.Registry, opts ...func(*worker.Options)) *running {
 	t.Helper()
-	logs := &logBuffer{}
-	logger, err := logging.New(logs, logging.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := worker.Options{Config: cfg, Logger: logger, Registry: reg, RetryDelay: noDelay}
+	logs := &testutil.LogBuffer{}
+	o := worker.Options{Config: cfg, Logger: logs.Logger(t, nil), Registry: reg, RetryDelay: noDelay}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -267,19 +216,7 @@ func startWorker(t *testing.T, cfg config.Config, reg *tasks.Registry, opts ...f
 // poll calls cond until it returns true, failing the test after waitFor.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	pollFor(t, waitFor, what, cond)
-}
-
-// pollFor calls cond until it returns true, failing the test after limit.
-func pollFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
+	testutil.Poll(t, waitFor, what, cond)
 }
 
 // wait waits until the task is completed or archived.
@@ -315,17 +252,6 @@ func (c *counter) get(key string) int {
 	return c.n[key]
 }
 
-// snapshot returns a copy of the counts.
-func (c *counter) snapshot() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.n))
-	for k, v := range c.n {
-		out[k] = v
-	}
-	return out
-}
-
 // httpGet fetches url and returns the status and body.
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -340,17 +266,6 @@ func httpGet(t *testing.T, url string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(body)
-}
-
-// metricLine returns the sample line of prefix (name and labels) in a
-// Prometheus text body, or "".
-func metricLine(body, prefix string) string {
-	for line := range strings.SplitSeq(body, "\n") {
-		if strings.HasPrefix(line, prefix+" ") {
-			return line
-		}
-	}
-	return ""
 }
 
 // writeConfig writes cfg as a YAML config file and returns its path.

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/internal/workercmd"
 	"github.com/tuskq/tuskq/plugins/fleetstate"
 	"github.com/tuskq/tuskq/tasks"
@@ -151,7 +152,7 @@ func testProcessPlugin(t *testing.T, tp *topo) {
 	cfg.Plugins.Dir = dir
 	path := writeConfig(t, cfg)
 
-	logs := &logBuffer{}
+	logs := &testutil.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -175,7 +176,7 @@ func testProcessPlugin(t *testing.T, tp *topo) {
 			t.Fatalf("worker exited %d before starting: %s", code, logs.String())
 		default:
 		}
-		return len(logs.records(t, "worker started")) == 1
+		return len(logs.Records(t, "worker started")) == 1
 	})
 
 	c := tp.client(t)
@@ -192,7 +193,7 @@ func testProcessPlugin(t *testing.T, tp *topo) {
 		t.Fatalf("shout: state %s, result %q, error %q", ti.State, ti.Result, ti.LastErr)
 	}
 	var line map[string]any
-	for _, r := range logs.records(t, "plugin log") {
+	for _, r := range logs.Records(t, "plugin log") {
 		if r["task_id"] == info.ID {
 			line = r
 		}

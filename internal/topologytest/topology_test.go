@@ -38,26 +38,24 @@ func TestTopology(t *testing.T) {
 	t.Parallel()
 	t.Run("cluster", func(t *testing.T) {
 		t.Parallel()
-		tp := clusterTopo(redistest.StartCluster(t))
-		for _, f := range features() {
-			t.Run(f.name, func(t *testing.T) {
-				t.Parallel()
-				f.run(t, tp)
-			})
-		}
+		runFeatures(t, clusterTopo(redistest.StartCluster(t)))
 	})
 	t.Run("sentinel", func(t *testing.T) {
 		t.Parallel()
-		tp := sentinelTopo(redistest.StartSentinel(t))
-		for _, f := range features() {
-			t.Run(f.name, func(t *testing.T) {
-				t.Parallel()
-				f.run(t, tp)
-			})
-		}
+		runFeatures(t, sentinelTopo(redistest.StartSentinel(t)))
 		t.Run("failover-under-load", func(t *testing.T) {
 			t.Parallel()
 			testFailoverUnderLoad(t)
 		})
 	})
+}
+
+// runFeatures runs every feature as a parallel subtest on tp.
+func runFeatures(t *testing.T, tp *topo) {
+	for _, f := range features() {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			f.run(t, tp)
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,7 @@ import (
 	"github.com/tuskq/tuskq/plugins/native"
 	"github.com/tuskq/tuskq/plugins/process"
 	"github.com/tuskq/tuskq/tasks"
+	"github.com/tuskq/tuskq/worker"
 )
 
 // pluginRuntimes are the plugin runtimes of the worker binary.
@@ -36,19 +38,22 @@ func pluginRuntimes() plugins.Runtimes {
 // Redis at start-up: a runtime failure (exit 1), not bad configuration.
 var errFleetState = errors.New("plugins: cannot open the fleet state in Redis")
 
-// pluginSet is the plugin manager of a worker and the fleet-wide state it
-// follows.
-type pluginSet struct {
+// Plugins is the plugin manager of a worker process and the fleet-wide
+// plugin state it follows. The worker binary wires its plugins with it,
+// and so does the worker of the fault tests (internal/faults/faultworker).
+type Plugins struct {
 	mgr   *plugins.Manager
 	state *fleetstate.State
 	rdb   redis.UniversalClient
 }
 
-// newPlugins builds the plugin manager when plugins.dir is set, connected
-// to the fleet-wide plugin state in Redis (enable/disable and config
-// overrides, and this worker's report of what it loaded), and installs it
-// as the registry's resolver; it returns nil when plugins are off.
-func newPlugins(ctx context.Context, cfg config.Config, reg *tasks.Registry, logger *slog.Logger, environ []string) (*pluginSet, error) {
+// OpenPlugins builds the plugin manager when plugins.dir is set, with the
+// worker binary's runtimes, connected to the fleet-wide plugin state in
+// Redis (enable/disable and config overrides, and this worker's report of
+// what it loaded), and installs it as the registry's resolver; it returns
+// nil when plugins are off. Run the manager with Start, and Close it once
+// the worker has stopped.
+func OpenPlugins(ctx context.Context, cfg config.Config, reg *tasks.Registry, logger *slog.Logger, environ []string) (*Plugins, error) {
 	if cfg.Plugins.Dir == "" {
 		return nil, nil
 	}
@@ -79,63 +84,75 @@ func newPlugins(ctx context.Context, cfg config.Config, reg *tasks.Registry, log
 		return nil, err
 	}
 	reg.SetResolver(mgr)
-	return &pluginSet{mgr: mgr, state: state, rdb: rdb}, nil
+	return &Plugins{mgr: mgr, state: state, rdb: rdb}, nil
 }
 
-// close withdraws this worker's report and closes the Redis connections.
-func (p *pluginSet) close(ctx context.Context) {
+// Close withdraws this worker's report and closes the Redis connections.
+func (p *Plugins) Close(ctx context.Context) {
 	_ = p.state.Close(ctx)
 	_ = p.rdb.Close()
 }
 
-// pluginIsFailure is plugins.IsFailure when plugins are on: a task of a
-// disabled plugin comes back without using up a retry.
-func pluginIsFailure(cfg config.Config) func(error) bool {
-	if cfg.Plugins.Dir == "" {
-		return nil
+// Start runs the plugin manager and waits until it has loaded the
+// plugins. The manager outlives ctx's cancellation, so that the plugins
+// serve the tasks the worker drains: stop ends it and returns its error.
+// When ctx ends first, Start stops the manager and returns a nil stop and
+// the manager's error (nil after a clean stop).
+func (p *Plugins) Start(ctx context.Context) (stop func() error, err error) {
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- p.mgr.Run(mctx) }()
+	stop = func() error {
+		cancel()
+		return <-done
 	}
-	return plugins.IsFailure
+	select {
+	case <-p.mgr.Ready():
+		return sync.OnceValue(stop), nil
+	case err := <-done:
+		cancel()
+		return nil, err
+	case <-ctx.Done():
+		return nil, stop() // a start-up error may come with the cancellation
+	}
 }
 
-// pluginRetryDelay wraps the worker's retry delay so that tasks of a
-// disabled plugin come back after plugins.disabled_retry_delay.
-func pluginRetryDelay(cfg config.Config, next asynq.RetryDelayFunc) asynq.RetryDelayFunc {
+// PluginWorkerOptions returns o with the plugin hooks when plugins.dir is
+// set: IsFailure is plugins.IsFailure, and RetryDelay (asynq's default
+// when nil) is wrapped by plugins.RetryDelay, so that a task of a disabled
+// plugin comes back after plugins.disabled_retry_delay without using up a
+// retry.
+func PluginWorkerOptions(cfg config.Config, o worker.Options) worker.Options {
 	if cfg.Plugins.Dir == "" {
-		return next
+		return o
 	}
-	return plugins.RetryDelay(next, cfg.Plugins.DisabledRetryDelay)
+	next := o.RetryDelay
+	if next == nil {
+		next = asynq.DefaultRetryDelayFunc
+	}
+	o.IsFailure = plugins.IsFailure
+	o.RetryDelay = plugins.RetryDelay(next, cfg.Plugins.DisabledRetryDelay)
+	return o
 }
 
 // withPlugins runs the plugin manager around body: it loads the plugins
 // before body starts the worker, and stops them after the worker has
-// drained its tasks. With mgr nil it just calls body.
-func withPlugins(ctx context.Context, ps *pluginSet, stderr io.Writer, body func() int) int {
+// drained its tasks. With ps nil it just calls body.
+func withPlugins(ctx context.Context, ps *Plugins, stderr io.Writer, body func() int) int {
 	if ps == nil {
 		return body()
 	}
-	defer ps.close(context.WithoutCancel(ctx))
-	mgr := ps.mgr
-	// Plugins outlive ctx's cancellation until the worker has stopped.
-	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- mgr.Run(mctx) }()
-	select {
-	case <-mgr.Ready():
-	case err := <-done:
+	defer ps.Close(context.WithoutCancel(ctx))
+	stop, err := ps.Start(ctx)
+	if err != nil {
 		fmt.Fprintln(stderr, "worker:", strings.ReplaceAll(err.Error(), "\n", " "))
 		return cli.ExitFailure
-	case <-ctx.Done():
-		cancel()
-		if err := <-done; err != nil { // a start-up error that came with the cancellation
-			fmt.Fprintln(stderr, "worker:", strings.ReplaceAll(err.Error(), "\n", " "))
-			return cli.ExitFailure
-		}
+	}
+	if stop == nil { // cancelled while the plugins loaded
 		return cli.ExitOK
 	}
 	code := body()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		fmt.Fprintln(stderr, "worker: plugins:", err)
 		return cli.ExitFailure
 	}

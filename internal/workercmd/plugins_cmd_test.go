@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/plugins"
 	"github.com/tuskq/tuskq/plugins/fleetstate"
 )
@@ -69,13 +70,13 @@ func TestPluginsCommand(t *testing.T) {
 
 	code, out, errOut = runPlugins(t, addr, "disable", "hello")
 	expect(t, "disable", code, out, errOut, 0, "plugin hello disabled (was enabled)\n", "")
-	waitFor(t, 2*time.Second, func() bool { return !w1.Enabled("hello") })
+	testutil.Poll(t, 2*time.Second, "worker 1 to see hello disabled", func() bool { return !w1.Enabled("hello") })
 	code, out, errOut = runPlugins(t, addr, "disable", "hello")
 	expect(t, "disable again", code, out, errOut, 0, "plugin hello disabled (was disabled)\n", "")
 
 	code, out, errOut = runPlugins(t, addr, "config", "hello", `greeting="Hi"`, "n=3", `tags=["a", "b"]`)
 	expect(t, "config set", code, out, errOut, 0, "greeting=\"Hi\"\nn=3\ntags=[\"a\",\"b\"]\n", "")
-	waitFor(t, 2*time.Second, func() bool { return w1.Config("hello")["greeting"] == "Hi" })
+	testutil.Poll(t, 2*time.Second, "worker 1 to see the greeting", func() bool { return w1.Config("hello")["greeting"] == "Hi" })
 	code, out, errOut = runPlugins(t, addr, "config", "hello", "--unset", "n")
 	expect(t, "config unset", code, out, errOut, 0, "greeting=\"Hi\"\ntags=[\"a\",\"b\"]\n", "")
 	code, out, errOut = runPlugins(t, addr, "config", "hello")
@@ -126,7 +127,7 @@ func TestPluginsCommand(t *testing.T) {
 
 	code, out, errOut = runPlugins(t, addr, "enable", "hello")
 	expect(t, "enable", code, out, errOut, 0, "plugin hello enabled (was disabled)\n", "")
-	waitFor(t, 2*time.Second, func() bool { return w1.Enabled("hello") })
+	testutil.Poll(t, 2*time.Second, "worker 1 to see hello enabled", func() bool { return w1.Enabled("hello") })
 
 	// Unknown plugins are refused unless --force says they are coming.
 	code, out, errOut = runPlugins(t, addr, "disable", "upcoming")
@@ -188,17 +189,5 @@ func TestPluginsCommandRedisDown(t *testing.T) {
 		code, out, errOut := runPlugins(t, addr, args...)
 		expect(t, strings.Join(args, " "), code, out, errOut, 1, "",
 			"worker plugins: cannot reach Redis at "+addr+": dial tcp "+addr+": connect: connection refused\n")
-	}
-}
-
-// waitFor polls cond every 5 ms for up to limit.
-func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", limit)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
 	}
 }

@@ -157,7 +157,7 @@ func usage(fs *pflag.FlagSet) string {
 // build makes the logger, the registry of built-in processors, the plugin
 // manager (nil when plugins.dir is empty) and the worker from the
 // configuration.
-func build(ctx context.Context, cfg config.Config, env Env) (*worker.Worker, *slog.Logger, *pluginSet, error) {
+func build(ctx context.Context, cfg config.Config, env Env) (*worker.Worker, *slog.Logger, *Plugins, error) {
 	level, err := logging.ParseLevel(cfg.Log.Level)
 	if err != nil {
 		return nil, nil, nil, err
@@ -174,17 +174,16 @@ func build(ctx context.Context, cfg config.Config, env Env) (*worker.Worker, *sl
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	w, err := worker.New(worker.Options{
+	w, err := worker.New(PluginWorkerOptions(cfg, worker.Options{
 		Config:     cfg,
 		Logger:     logger,
 		Registry:   reg,
-		RetryDelay: pluginRetryDelay(cfg, retryDelay),
-		IsFailure:  pluginIsFailure(cfg),
-	})
+		RetryDelay: retryDelay,
+	}))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ps, err := newPlugins(ctx, cfg, reg, logger, env.Environ)
+	ps, err := OpenPlugins(ctx, cfg, reg, logger, env.Environ)
 	if err != nil {
 		return nil, nil, nil, err
 	}

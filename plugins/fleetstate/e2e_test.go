@@ -16,6 +16,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/internal/workercmd"
 	"github.com/tuskq/tuskq/plugins"
 	pexec "github.com/tuskq/tuskq/plugins/exec"
@@ -159,18 +160,6 @@ func pluginsCLI(t *testing.T, addr string, args ...string) {
 	}
 }
 
-func poll(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not true after %v", what, limit)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-	return time.Since(start)
-}
-
 // TestDisableStopsTheFleet disables a plugin from one worker's CLI while
 // tasks flow to two other workers: both stop processing its tasks within
 // 2 seconds, the tasks wait, and after enable every task runs; none is
@@ -237,18 +226,18 @@ func TestDisableStopsTheFleet(t *testing.T) {
 	both := func(f func(attempt) bool) func() bool {
 		return func() bool { return b.journal.count(f) > 0 && c.journal.count(f) > 0 }
 	}
-	poll(t, 10*time.Second, "both workers process tasks", both(func(a attempt) bool { return a.ok }))
+	testutil.Poll(t, 10*time.Second, "both workers process tasks", both(func(a attempt) bool { return a.ok }))
 
 	t0 := time.Now()
 	pluginsCLI(t, addr, "disable", "echo")
-	poll(t, 2*time.Second, "every worker sees echo disabled", func() bool {
+	testutil.Poll(t, 2*time.Second, "every worker sees echo disabled", func() bool {
 		return !a.state.Enabled("echo") && !b.state.Enabled("echo") && !c.state.Enabled("echo")
 	})
 	t.Logf("disable reached every worker %v after the CLI started", time.Since(t0))
 	// Keep watching until both have refused tasks for a while past the
 	// 2 s limit: they fetch tasks and hand them back unprocessed.
 	limit := t0.Add(2 * time.Second)
-	poll(t, 10*time.Second, "both workers refuse tasks past the limit", both(func(a attempt) bool { return a.refused && a.start.After(limit.Add(300*time.Millisecond)) }))
+	testutil.Poll(t, 10*time.Second, "both workers refuse tasks past the limit", both(func(a attempt) bool { return a.refused && a.start.After(limit.Add(300*time.Millisecond)) }))
 	for i, w := range workers {
 		if n := w.journal.count(func(a attempt) bool { return a.ok && a.start.After(limit) }); n != 0 {
 			t.Fatalf("worker %d processed %d tasks more than 2 s after the disable", i, n)
@@ -257,7 +246,7 @@ func TestDisableStopsTheFleet(t *testing.T) {
 
 	t1 := time.Now()
 	pluginsCLI(t, addr, "enable", "echo")
-	poll(t, 2*time.Second, "both workers process again", both(func(a attempt) bool { return a.ok && a.start.After(t1) }))
+	testutil.Poll(t, 2*time.Second, "both workers process again", both(func(a attempt) bool { return a.ok && a.start.After(t1) }))
 	t.Logf("both workers processed again %v after the CLI started", time.Since(t1))
 
 	stopProducer()
@@ -282,7 +271,7 @@ func TestDisableStopsTheFleet(t *testing.T) {
 			t.Logf("queue: %+v", *qi)
 		}
 	})
-	poll(t, 30*time.Second, "every enqueued task processed", func() bool {
+	testutil.Poll(t, 30*time.Second, "every enqueued task processed", func() bool {
 		done := map[string]bool{}
 		for _, w := range workers {
 			w.journal.mu.Lock()

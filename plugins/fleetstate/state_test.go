@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 )
 
 // propagationLimit is the fleet-wide promise: a change reaches every worker
@@ -38,20 +39,6 @@ func open(t *testing.T, rdb redis.UniversalClient, opts Options) *State {
 		}
 	})
 	return s
-}
-
-// waitFor polls cond every 5 ms until it holds or limit passes, and
-// returns how long it took; it fails the test on timeout.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not true after %v", what, limit)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-	return time.Since(start)
 }
 
 // ticked reports whether ch has a pending value, consuming it.
@@ -85,7 +72,7 @@ func TestChangeReachesEverySubscriberByMessage(t *testing.T) {
 		t.Fatalf("SetEnabled(false) = %v, %v; want true (enabled before), nil", was, err)
 	}
 	seen := make([]bool, n)
-	took := waitFor(t, propagationLimit, "every state sees hello disabled and ticks", func() bool {
+	took := testutil.Poll(t, propagationLimit, "every state sees hello disabled and ticks", func() bool {
 		all := true
 		for i, s := range states {
 			seen[i] = seen[i] || ticked(ticks[i])
@@ -103,7 +90,7 @@ func TestChangeReachesEverySubscriberByMessage(t *testing.T) {
 		t.Fatalf("SetConfig: %v", err)
 	}
 	want := map[string]any{"greeting": "hi", "limits": map[string]any{"max": 3.0, "tags": []any{"a", "b"}}}
-	waitFor(t, propagationLimit, "every state sees the config", func() bool {
+	testutil.Poll(t, propagationLimit, "every state sees the config", func() bool {
 		for _, s := range states {
 			if !reflect.DeepEqual(s.Config("hello"), want) {
 				return false
@@ -143,7 +130,7 @@ func TestResyncCatchesALostMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, propagationLimit, "every state converges without a message", func() bool {
+	took := testutil.Poll(t, propagationLimit, "every state converges without a message", func() bool {
 		for _, s := range states {
 			if s.Enabled("hello") || !reflect.DeepEqual(s.Config("hello"), map[string]any{"mode": "fast"}) {
 				return false
@@ -187,11 +174,11 @@ func TestResubscribeAfterConnectionLoss(t *testing.T) {
 	if _, err := NewStore(raw).SetEnabled(ctx, "hello", false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, propagationLimit, "state converges after its subscription was killed", func() bool { return !s.Enabled("hello") })
+	testutil.Poll(t, propagationLimit, "state converges after its subscription was killed", func() bool { return !s.Enabled("hello") })
 	if _, err := NewStore(raw).SetEnabled(ctx, "hello", true); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, propagationLimit, "state sees hello enabled again", func() bool { return s.Enabled("hello") })
+	testutil.Poll(t, propagationLimit, "state sees hello enabled again", func() bool { return s.Enabled("hello") })
 }
 
 func TestKeepsLastStateWhileRedisIsDown(t *testing.T) {
@@ -204,11 +191,11 @@ func TestKeepsLastStateWhileRedisIsDown(t *testing.T) {
 	if _, err := NewStore(newClient(t, srv.Addr())).SetEnabled(context.Background(), "hello", false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, propagationLimit, "disabled", func() bool { return !s.Enabled("hello") })
+	testutil.Poll(t, propagationLimit, "disabled", func() bool { return !s.Enabled("hello") })
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, propagationLimit, "a resync fails", func() bool {
+	testutil.Poll(t, propagationLimit, "a resync fails", func() bool {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
 		return s.failing
@@ -282,7 +269,7 @@ func TestConcurrentReaders(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	waitFor(t, propagationLimit, "last change applied", func() bool { return !s.Enabled("hello") && s.Rev() == 20 })
+	testutil.Poll(t, propagationLimit, "last change applied", func() bool { return !s.Enabled("hello") && s.Rev() == 20 })
 	cancel()
 	wg.Wait()
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 )
 
 func TestStoreValidation(t *testing.T) {
@@ -201,7 +202,7 @@ func TestReportHeartbeatAndExpiry(t *testing.T) {
 	if err := store.writeReport(ctx, dead, ttl); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the dead worker's report expires while the live one is refreshed past its first TTL", func() bool {
+	testutil.Poll(t, 5*time.Second, "the dead worker's report expires while the live one is refreshed past its first TTL", func() bool {
 		ws, err := store.Workers(ctx)
 		if err != nil || len(ws) != 1 || ws[0].Worker != "live" {
 			return false
@@ -209,7 +210,7 @@ func TestReportHeartbeatAndExpiry(t *testing.T) {
 		return ws[0].UpdatedAt.After(first[0].UpdatedAt.Add(ttl))
 	})
 	// The next heartbeat prunes the dead member once it is a TTL past expiry.
-	waitFor(t, 5*time.Second, "the dead worker is pruned from the set", func() bool {
+	testutil.Poll(t, 5*time.Second, "the dead worker is pruned from the set", func() bool {
 		return rdb.ZScore(ctx, KeyWorkers, "dead").Err() != nil
 	})
 	_ = live

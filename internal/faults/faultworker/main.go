@@ -8,10 +8,11 @@
 //
 // The tuskq engine reads its configuration like cmd/worker does
 // (TUSKQ_* variables, TUSKQ_CONFIG), runs worker.Worker and, when
-// plugins.dir is set, the plugin manager with the process runtime and the
-// fleet-wide plugin state. The asynq engine runs a bare asynq.Server with
-// asynq's defaults and the same concurrency; with --crash-exit its handler
-// of faults.CrashType exits the process, as a crash of in-process code does.
+// plugins.dir is set, the plugin manager wired as cmd/worker wires it
+// (workercmd.OpenPlugins: its runtimes and the fleet-wide plugin state).
+// The asynq engine runs a bare asynq.Server with asynq's defaults and the
+// same concurrency; with --crash-exit its handler of faults.CrashType
+// exits the process, as a crash of in-process code does.
 //
 // SIGTERM or SIGINT shut the worker down gracefully.
 package main
@@ -33,11 +34,8 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/faults"
-	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/workercmd"
 	"github.com/tuskq/tuskq/logging"
-	"github.com/tuskq/tuskq/plugins"
-	"github.com/tuskq/tuskq/plugins/fleetstate"
-	"github.com/tuskq/tuskq/plugins/process"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )
@@ -71,8 +69,9 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := run(ctx, o); err != nil {
+	err := run(ctx, o)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "faultworker:", err)
 		os.Exit(1)
 	}
@@ -134,52 +133,28 @@ func runTuskq(ctx context.Context, ledger *faults.Ledger, name string, h asynq.H
 	if err := reg.Register(faults.TaskType, tasks.ProcessorFunc(h)); err != nil {
 		return err
 	}
-	opts := worker.Options{Config: cfg, Registry: reg, Logger: logger}
-	var mgr *plugins.Manager
-	if cfg.Plugins.Dir != "" {
-		// The wiring of cmd/worker (internal/workercmd): the fleet-wide
-		// state, a disabled plugin's tasks charged no retry.
-		rdb, err := redisconn.Client(cfg.Redis)
-		if err != nil {
-			return err
-		}
-		defer rdb.Close()
-		state, err := fleetstate.Open(ctx, rdb, fleetstate.Options{Logger: logger})
-		if err != nil {
-			return err
-		}
-		defer func() { _ = state.Close(context.WithoutCancel(ctx)) }()
-		mgr, err = plugins.NewManager(plugins.Options{
-			Dir:            cfg.Plugins.Dir,
-			Runtimes:       plugins.Runtimes{plugins.RuntimeProcess: process.New(process.Options{})},
-			Registry:       reg,
-			Logger:         logger,
-			Environ:        os.Environ(),
-			ReloadDebounce: cfg.Plugins.ReloadDebounce,
-			State:          state,
-		})
-		if err != nil {
-			return err
-		}
-		reg.SetResolver(mgr)
-		opts.IsFailure = plugins.IsFailure
-		opts.RetryDelay = plugins.RetryDelay(asynq.DefaultRetryDelayFunc, cfg.Plugins.DisabledRetryDelay)
-	}
-	w, err := worker.New(opts)
+	// The plugin wiring of cmd/worker: the fleet-wide state, a disabled
+	// plugin's tasks charged no retry.
+	ps, err := workercmd.OpenPlugins(ctx, cfg, reg, logger, os.Environ())
 	if err != nil {
 		return err
 	}
-	if mgr != nil {
-		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		defer cancel()
-		done := make(chan error, 1)
-		go func() { done <- mgr.Run(mctx) }()
-		select {
-		case <-mgr.Ready():
-		case err := <-done:
+	if ps != nil {
+		defer ps.Close(context.WithoutCancel(ctx))
+	}
+	w, err := worker.New(workercmd.PluginWorkerOptions(cfg, worker.Options{Config: cfg, Registry: reg, Logger: logger}))
+	if err != nil {
+		return err
+	}
+	if ps != nil {
+		stop, err := ps.Start(ctx)
+		if err != nil {
 			return fmt.Errorf("plugins: %w", err)
 		}
-		defer func() { cancel(); <-done }()
+		if stop == nil { // stopped while the plugins loaded
+			return nil
+		}
+		defer func() { _ = stop() }()
 	}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()

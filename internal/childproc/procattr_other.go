@@ -1,0 +1,14 @@
+//go:build !linux
+
+package childproc
+
+import "syscall"
+
+// sysProcAttr sets Setpgid for group; dieWithParent needs Linux's
+// Pdeathsig and is ignored here.
+func sysProcAttr(group, _ bool) *syscall.SysProcAttr {
+	if !group {
+		return nil
+	}
+	return &syscall.SysProcAttr{Setpgid: true}
+}
