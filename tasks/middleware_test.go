@@ -1,13 +1,10 @@
 package tasks_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,53 +14,24 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/internal/redistest"
+	tutil "github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/logging"
 	"github.com/tuskq/tuskq/tasks"
 )
 
 // logBuffer collects JSON log lines written concurrently.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ tutil.LogBuffer }
 
 // records returns the decoded lines whose msg is msg.
 func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q: %v", line, err)
-		}
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
+	return b.Records(t, msg)
 }
 
-// waitFor polls cond every 10 ms for up to 20 s.
+// waitFor polls cond for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	tutil.Poll(t, 20*time.Second, what, cond)
 }
 
 func TestMiddlewareLogsTraceMetricsAndRecovers(t *testing.T) {

@@ -1,15 +1,11 @@
 package worker_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +15,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/logging"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
@@ -32,34 +29,12 @@ const waitFor = 30 * time.Second
 func noDelay(int, error, *asynq.Task) time.Duration { return 0 }
 
 // logBuffer collects the JSON log lines of a worker.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testutil.LogBuffer }
 
 // records parses every line logged so far.
 func (b *logBuffer) records(t *testing.T) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	data := append([]byte(nil), b.buf.Bytes()...)
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, sc.Bytes())
-		}
-		out = append(out, m)
-	}
-	return out
+	return b.Records(t, "")
 }
 
 // taskRecords returns the records about task id with message msg.
@@ -172,13 +147,7 @@ func start(t *testing.T, opts worker.Options) *running {
 // poll calls cond until it returns true, failing the test after waitFor.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitFor, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Poll(t, waitFor, what, cond)
 }
 
 // wait waits until the task is completed or archived.
@@ -233,14 +202,7 @@ func get(t *testing.T, w *worker.Worker, path string) (int, string) {
 
 // metricLine returns the sample line of name with the labels, such as
 // `tuskq_tasks_processed_total{queue="default",task_type="x"} 3`, or "".
-func metricLine(body, prefix string) string {
-	for line := range strings.SplitSeq(body, "\n") {
-		if strings.HasPrefix(line, prefix+" ") {
-			return line
-		}
-	}
-	return ""
-}
+func metricLine(body, prefix string) string { return testutil.MetricLine(body, prefix) }
 
 // maxRetry returns a pointer for EnqueueOptions.MaxRetry.
 func maxRetry(n int) *int { return &n }
