@@ -82,11 +82,11 @@ func Count(ctx context.Context, rdb redis.UniversalClient, queues []string, now 
 	if len(queues) == 0 {
 		return map[string]int64{}, nil
 	}
-	max := "(" + strconv.FormatInt(now.Unix(), 10)
+	before := "(" + strconv.FormatInt(now.Unix(), 10)
 	cmds := make([]*redis.IntCmd, len(queues))
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, q := range queues {
-			cmds[i] = p.ZCount(ctx, leaseKey(q), "-inf", max)
+			cmds[i] = p.ZCount(ctx, leaseKey(q), "-inf", before)
 		}
 		return nil
 	})

@@ -20,7 +20,7 @@ import (
 // behind when it dies holding the task.
 func activate(ctx context.Context, t *testing.T, rdb *redis.Client, q string, lease time.Time) string {
 	t.Helper()
-	id, err := rdb.RPopLPush(ctx, "asynq:{"+q+"}:pending", "asynq:{"+q+"}:active").Result()
+	id, err := rdb.LMove(ctx, "asynq:{"+q+"}:pending", "asynq:{"+q+"}:active", "RIGHT", "LEFT").Result()
 	if err != nil {
 		t.Fatalf("rpoplpush: %v", err)
 	}
