@@ -89,6 +89,8 @@ type Client struct {
 	ctxTimeouts bool
 	// waitReplicas is ClientOptions.WaitReplicas.
 	waitReplicas int
+	// exactSends says rdb reports every attempt's error (see exactSends).
+	exactSends bool
 	// published holds the queues this client added to asynq's list of
 	// queues.
 	published sync.Map
@@ -165,6 +167,7 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 		timeout:      timeout,
 		ctxTimeouts:  honoursContext(rdb),
 		waitReplicas: opts.WaitReplicas,
+		exactSends:   exactSends(rdb),
 	}, nil
 }
 

@@ -11,9 +11,12 @@ import (
 // RedisClientOpt, RedisFailoverClientOpt and RedisClusterClientOpt it builds
 // the client their MakeRedisClient builds in asynq v0.26.0 (the same
 // options, field for field), with go-redis's ContextTimeoutEnabled on, so
-// that a context's deadline bounds each enqueue (ClientOptions.EnqueueTimeout);
-// asynq's inspector, which passes contexts without deadlines, is not
-// affected. Any other RedisConnOpt makes its client itself.
+// that a context's deadline bounds each enqueue (ClientOptions.EnqueueTimeout),
+// and its own re-sends off (MaxRetries -1): the client re-sends itself and
+// must see each attempt's error to tell whether a command may have reached
+// Redis (see exactSends). asynq's inspector, which passes contexts without
+// deadlines, is not affected. Any other RedisConnOpt makes its client
+// itself.
 func newRedisClient(opt asynq.RedisConnOpt) (redis.UniversalClient, error) {
 	switch o := opt.(type) {
 	case asynq.RedisClientOpt:
@@ -48,6 +51,7 @@ func clientOf(o asynq.RedisClientOpt) *redis.Client {
 		WriteTimeout:          o.WriteTimeout,
 		PoolSize:              o.PoolSize,
 		TLSConfig:             o.TLSConfig,
+		MaxRetries:            -1,
 		ContextTimeoutEnabled: true,
 	})
 }
@@ -66,6 +70,7 @@ func failoverClientOf(o asynq.RedisFailoverClientOpt) *redis.Client {
 		WriteTimeout:          o.WriteTimeout,
 		PoolSize:              o.PoolSize,
 		TLSConfig:             o.TLSConfig,
+		MaxRetries:            -1,
 		ContextTimeoutEnabled: true,
 	})
 }
@@ -80,6 +85,18 @@ func clusterClientOf(o asynq.RedisClusterClientOpt) *redis.ClusterClient {
 		ReadTimeout:           o.ReadTimeout,
 		WriteTimeout:          o.WriteTimeout,
 		TLSConfig:             o.TLSConfig,
+		MaxRetries:            -1,
 		ContextTimeoutEnabled: true,
 	})
+}
+
+// exactSends reports whether rdb reports the error of every attempt it
+// makes: a *redis.Client whose own re-sends are off (MaxRetries -1, which
+// go-redis stores as 0). Otherwise a command's error is that of
+// go-redis's last attempt, and an earlier one may have reached Redis
+// whatever the last error says. A *redis.ClusterClient always re-sends on
+// network errors (to the same node, then another), so it never is.
+func exactSends(rdb redis.UniversalClient) bool {
+	c, ok := rdb.(*redis.Client)
+	return ok && c.Options().MaxRetries == 0
 }

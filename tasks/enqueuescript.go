@@ -347,21 +347,24 @@ func (e *timeoutError) Unwrap() []error {
 }
 
 // mayHaveRun reports whether the failed send whose error is err may have
-// reached Redis: every error but a failed dial, an exhausted connection
-// pool and a context that ended before anything was written (go-redis
-// reports a deadline hit while writing or reading as a network timeout).
-func mayHaveRun(err error) bool {
+// reached Redis: every error but a NOSCRIPT reply and, when the client
+// reports every attempt (exactSends), a failed dial, an exhausted
+// connection pool and a context that ended before anything was written
+// (go-redis reports a deadline hit while writing or reading as a network
+// timeout). With go-redis's own re-sends on, its last error may hide an
+// earlier attempt that reached Redis.
+func (c *Client) mayHaveRun(err error) bool {
 	var op *net.OpError
 	switch {
-	case err == nil:
+	case err == nil || isNoScript(err):
 		return false
+	case !c.exactSends:
+		return true
 	case errors.Is(err, redis.ErrPoolTimeout), errors.As(err, &op) && op.Op == "dial":
 		return false
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		var ne net.Error
 		return errors.As(err, &ne)
-	case isNoScript(err):
-		return false
 	}
 	return true
 }

@@ -60,7 +60,7 @@ func (c *Client) storeTasks(ctx context.Context, ts []wireTask, scriptMS int64) 
 	}
 	call := newScriptCall(ts, scriptMS)
 	ns, replicas, err := c.run(ctx, call)
-	maybeRan := mayHaveRun(err)
+	maybeRan := c.mayHaveRun(err)
 	if replyLost(ctx, err) {
 		var resentRan bool
 		ns, replicas, resentRan, err = c.resend(ctx, call, err)
@@ -99,7 +99,7 @@ func (c *Client) resend(ctx context.Context, call scriptCall, err error) (_ []in
 		}
 		pause = min(max(2*pause, 10*time.Millisecond), 200*time.Millisecond)
 		ns, n, rerr := c.run(ctx, call)
-		maybeRan = maybeRan || mayHaveRun(rerr)
+		maybeRan = maybeRan || c.mayHaveRun(rerr)
 		if !replyLost(ctx, rerr) {
 			if rerr != nil && ctx.Err() != nil {
 				return nil, -1, maybeRan, err

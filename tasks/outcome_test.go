@@ -149,3 +149,25 @@ func TestEnqueueRedisDownIsNotStored(t *testing.T) {
 		t.Fatalf("enqueue to a stopped Redis: %v; want %q, not ErrOutcomeUnknown", err, want)
 	}
 }
+
+// A client whose go-redis re-sends on its own (a RedisConnOpt of one's
+// own with the default MaxRetries) reports only its last attempt's error,
+// which may hide an earlier attempt that reached Redis: even against a
+// stopped Redis, the enqueue says the task may have been stored.
+func TestEnqueueRetryingClientIsUnknown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	c, err := tasks.NewClient(plainConnOpt{asynq.RedisClientOpt{Addr: srv.Addr()}}, tasks.ClientOptions{EnqueueTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Enqueue(ctx, "down:x", nil, &tasks.EnqueueOptions{TaskID: "down-2"})
+	if !errors.Is(err, tasks.ErrOutcomeUnknown) || !errors.Is(err, tasks.ErrEnqueueTimeout) {
+		t.Fatalf("enqueue through a retrying client to a stopped Redis: %v; want ErrOutcomeUnknown", err)
+	}
+}

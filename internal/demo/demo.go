@@ -179,7 +179,7 @@ func (r *run) run(ctx context.Context) (*Summary, error) {
 	if opts.External != nil {
 		redisCfg = *opts.External
 	}
-	connOpt, err := redisconn.ConnOpt(redisCfg)
+	connOpt, err := redisconn.ProducerConnOpt(redisCfg)
 	if err != nil {
 		return nil, err
 	}

@@ -341,7 +341,7 @@ func (c *command) connect(ctx context.Context) (*tasks.Client, config.Config, in
 		}
 		return nil, cfg, ExitUsage
 	}
-	connOpt, err := redisconn.ConnOpt(cfg.Redis)
+	connOpt, err := redisconn.ProducerConnOpt(cfg.Redis)
 	if err != nil {
 		c.errorf("%v", err)
 		return nil, cfg, ExitUsage

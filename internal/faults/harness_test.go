@@ -174,7 +174,7 @@ type enqueueFunc func(ctx context.Context, typ string, p faults.Payload, maxRetr
 // deadline).
 func (r *run) enqueuer() enqueueFunc {
 	if r.engine == faults.EngineTuskq {
-		opt, err := redisconn.ConnOpt(r.tg.redisConfig())
+		opt, err := redisconn.ProducerConnOpt(r.tg.redisConfig())
 		if err != nil {
 			r.t.Fatal(err)
 		}

@@ -121,7 +121,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := redisconn.Client(cfg.Redis)
+	rdb, err := redisconn.ProducerClient(cfg.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}

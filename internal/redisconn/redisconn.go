@@ -34,15 +34,32 @@ func ConnOpt(c config.RedisConfig) (asynq.RedisConnOpt, error) {
 	return nil, errMode(c.Mode)
 }
 
+// ProducerConnOpt is ConnOpt for producers (tasks.Client): its clients
+// leave re-sending to the caller (go-redis's MaxRetries -1). go-redis
+// re-sends a command after a lost reply on its own and reports only the
+// last attempt's error, so a "connection refused" could hide an earlier
+// attempt that reached Redis; tasks.Client re-sends itself and, seeing
+// every attempt, tells "not stored" from "may have been stored".
+func ProducerConnOpt(c config.RedisConfig) (asynq.RedisConnOpt, error) {
+	o, err := ConnOpt(c)
+	if err != nil {
+		return nil, err
+	}
+	co := o.(connOpt)
+	co.noRetries = true
+	return co, nil
+}
+
 // connOpt implements asynq.RedisConnOpt over newClient.
 type connOpt struct {
-	c   config.RedisConfig
-	tls *tls.Config
+	c         config.RedisConfig
+	tls       *tls.Config
+	noRetries bool
 }
 
 // MakeRedisClient returns a new redis.UniversalClient, as asynq expects.
 func (o connOpt) MakeRedisClient() any {
-	rdb, err := newClient(o.c, o.tls)
+	rdb, err := newClient(o.c, o.tls, o.noRetries)
 	if err != nil {
 		panic(err) // unreachable: ConnOpt checked the mode
 	}
@@ -57,7 +74,17 @@ func Client(c config.RedisConfig) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClient(c, tlsConf)
+	return newClient(c, tlsConf, false)
+}
+
+// ProducerClient is Client without go-redis's own re-sends, for a
+// tasks.Client (see ProducerConnOpt) and what shares its connections.
+func ProducerClient(c config.RedisConfig) (redis.UniversalClient, error) {
+	tlsConf, err := TLSConfig(c.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(c, tlsConf, true)
 }
 
 // newClient maps c onto go-redis options. Every mode sets go-redis's
@@ -67,8 +94,13 @@ func Client(c config.RedisConfig) (redis.UniversalClient, error) {
 // on its own. asynq's server, client and inspector pass contexts without
 // deadlines or with deadlines they mean (a task's deadline), so this
 // changes nothing for them; tuskq's enqueue relies on it to end at its
-// deadline (tasks.ClientOptions.EnqueueTimeout).
-func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient, error) {
+// deadline (tasks.ClientOptions.EnqueueTimeout). noRetries turns
+// go-redis's own re-sends off (see ProducerConnOpt).
+func newClient(c config.RedisConfig, tlsConf *tls.Config, noRetries bool) (redis.UniversalClient, error) {
+	retries := 0 // go-redis's default, 3
+	if noRetries {
+		retries = -1
+	}
 	switch c.Mode {
 	case config.ModeStandalone:
 		return redis.NewClient(&redis.Options{
@@ -80,6 +112,7 @@ func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient
 			ReadTimeout:  c.ReadTimeout,
 			WriteTimeout: c.WriteTimeout,
 			PoolSize:     c.PoolSize,
+			MaxRetries:   retries,
 			TLSConfig:    tlsConf,
 			// See newClient.
 			ContextTimeoutEnabled: true,
@@ -96,6 +129,7 @@ func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient
 			ReadTimeout:      c.ReadTimeout,
 			WriteTimeout:     c.WriteTimeout,
 			PoolSize:         c.PoolSize,
+			MaxRetries:       retries,
 			TLSConfig:        tlsConf,
 			// See newClient.
 			ContextTimeoutEnabled: true,
@@ -109,6 +143,7 @@ func newClient(c config.RedisConfig, tlsConf *tls.Config) (redis.UniversalClient
 			ReadTimeout:  c.ReadTimeout,
 			WriteTimeout: c.WriteTimeout,
 			PoolSize:     c.PoolSize,
+			MaxRetries:   retries,
 			TLSConfig:    tlsConf,
 			// See newClient.
 			ContextTimeoutEnabled: true,

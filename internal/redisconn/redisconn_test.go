@@ -151,6 +151,37 @@ func TestConnOptModes(t *testing.T) {
 			t.Fatalf("Client(%s): %v", tt.in.Mode, err)
 		}
 		check("Client("+tt.in.Mode+")", rdb, tt.want)
+
+		// The producer's clients are the same but for go-redis's own
+		// re-sends, off (MaxRetries -1, which go-redis stores as 0); the
+		// others keep go-redis's default (3). A cluster client has no
+		// re-sends of that kind (go-redis stores -1 either way) but
+		// follows redirects and fails over between nodes.
+		popt, err := ProducerConnOpt(tt.in)
+		if err != nil {
+			t.Fatalf("ProducerConnOpt(%s): %v", tt.in.Mode, err)
+		}
+		prdb, err := ProducerClient(tt.in)
+		if err != nil {
+			t.Fatalf("ProducerClient(%s): %v", tt.in.Mode, err)
+		}
+		plain, err := Client(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, c := range map[string]any{"ProducerConnOpt": popt.MakeRedisClient(), "ProducerClient": prdb, "Client": plain} {
+			check(name+"("+tt.in.Mode+")", c, tt.want)
+			want := 0
+			switch {
+			case tt.in.Mode == config.ModeCluster:
+				want = -1
+			case name == "Client":
+				want = 3
+			}
+			if got := maxRetries(c); got != want {
+				t.Errorf("%s(%s): MaxRetries %d, want %d", name, tt.in.Mode, got, want)
+			}
+		}
 	}
 
 	bad := base
@@ -324,4 +355,15 @@ func TestTLSConfigErrors(t *testing.T) {
 	if err != nil || conf == nil || conf.ServerName != "redis.internal" || conf.RootCAs != nil {
 		t.Errorf("TLSConfig(server_name only) = %+v, %v; want TLS on with system roots", conf, err)
 	}
+}
+
+// maxRetries returns go-redis's MaxRetries of a client.
+func maxRetries(c any) int {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().MaxRetries
+	case *redis.ClusterClient:
+		return c.Options().MaxRetries
+	}
+	return 0
 }
