@@ -3,7 +3,6 @@ package tasks_test
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,21 +17,6 @@ import (
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/tasks"
 )
-
-// evalshaCalls returns how many EVALSHA commands Redis has run.
-func evalshaCalls(t *testing.T, rdb *redis.Client) int {
-	t.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`cmdstat_evalsha:calls=(\d+)`).FindStringSubmatch(info)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
 
 // plainConnOpt makes asynq's go-redis client, without ContextTimeoutEnabled,
 // as a RedisConnOpt of a user's own might.
@@ -77,17 +61,9 @@ func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 			if _, err := c.Enqueue(ctx, "freeze:x", []byte("before"), nil); err != nil {
 				t.Fatal(err)
 			}
-			calls := evalshaCalls(t, rdb)
+			calls := redistest.CommandCalls(t, rdb, "evalsha")
 
-			if err := srv.Freeze(); err != nil {
-				t.Fatal(err)
-			}
-			thawed := false
-			t.Cleanup(func() {
-				if !thawed {
-					_ = srv.Thaw()
-				}
-			})
+			thaw := srv.FreezeUntil(t)
 			opts := &tasks.EnqueueOptions{TaskID: "frozen-1"}
 			start := time.Now()
 			_, err = c.Enqueue(ctx, "freeze:x", []byte("during"), opts)
@@ -104,15 +80,12 @@ func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 			if took < 2*time.Second-50*time.Millisecond || took > 2300*time.Millisecond {
 				t.Errorf("enqueue during a freeze returned after %s; want 2s (at most 2.3s)", took)
 			}
-			thawed = true
-			if err := srv.Thaw(); err != nil {
-				t.Fatal(err)
-			}
+			thaw()
 
 			// Redis runs the command it received during the freeze, after
 			// its deadline: it stores nothing.
 			end := time.Now().Add(10 * time.Second)
-			for evalshaCalls(t, rdb) < calls+1 {
+			for redistest.CommandCalls(t, rdb, "evalsha") < calls+1 {
 				if time.Now().After(end) {
 					t.Fatal("Redis never ran the enqueue sent during the freeze")
 				}
@@ -163,23 +136,12 @@ func TestEnqueueManyTimeoutDuringFreeze(t *testing.T) {
 	if r := c.EnqueueMany(ctx, []tasks.Request{{Type: "freeze:many"}}, 0); r[0].Err != nil {
 		t.Fatal(r[0].Err)
 	}
-	calls := evalshaCalls(t, rdb)
-	if err := srv.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	thawed := false
-	t.Cleanup(func() {
-		if !thawed {
-			_ = srv.Thaw()
-		}
-	})
+	calls := redistest.CommandCalls(t, rdb, "evalsha")
+	thaw := srv.FreezeUntil(t)
 	start := time.Now()
 	res := c.EnqueueMany(ctx, reqs, 0)
 	took := time.Since(start)
-	thawed = true
-	if err := srv.Thaw(); err != nil {
-		t.Fatal(err)
-	}
+	thaw()
 	if took > 1500*time.Millisecond {
 		t.Errorf("EnqueueMany during a freeze returned after %s; want about 1s", took)
 	}
@@ -208,7 +170,7 @@ func TestEnqueueManyTimeoutDuringFreeze(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if ran := evalshaCalls(t, rdb) - calls; ran == 0 {
+	if ran := redistest.CommandCalls(t, rdb, "evalsha") - calls; ran == 0 {
 		t.Fatal("Redis ran none of the enqueues sent during the freeze; the test proves nothing")
 	}
 	if n := rdb.LLen(ctx, "asynq:{default}:pending").Val(); n != 1 {

@@ -4,29 +4,14 @@ import (
 	"context"
 	"net/http"
 	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redistest"
 )
-
-// evalshaCalls returns how many EVALSHA commands Redis has run.
-func evalshaCalls(t *testing.T, rdb *redis.Client) int {
-	t.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`cmdstat_evalsha:calls=(\d+)`).FindStringSubmatch(info)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
 
 // TestEnqueueTimeoutDuringFreeze enqueues a task and a batch while Redis
 // is frozen: each answers a 503 enqueue-timeout problem at the 2s deadline
@@ -40,17 +25,9 @@ func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	created(t, e.do(t, "POST", "/v1/tasks", `{"type":"email:send","payload":{}}`)) // loads the script
-	calls := evalshaCalls(t, rdb)
+	calls := redistest.CommandCalls(t, rdb, "evalsha")
 
-	if err := e.redis.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	thawed := false
-	t.Cleanup(func() {
-		if !thawed {
-			_ = e.redis.Thaw()
-		}
-	})
+	thaw := e.redis.FreezeUntil(t)
 	const body = `{"type":"email:send","id":"frozen-1","payload":{}}`
 	start := time.Now()
 	r := e.do(t, "POST", "/v1/tasks", body)
@@ -76,15 +53,12 @@ func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 	if took > 2500*time.Millisecond {
 		t.Errorf("batch during a freeze answered after %s; want about 2s", took)
 	}
-	thawed = true
-	if err := e.redis.Thaw(); err != nil {
-		t.Fatal(err)
-	}
+	thaw()
 
 	// Redis runs the single enqueue it received during the freeze, late:
 	// it stores nothing.
 	end := time.Now().Add(waitLimit)
-	for evalshaCalls(t, rdb) < calls+1 {
+	for redistest.CommandCalls(t, rdb, "evalsha") < calls+1 {
 		if time.Now().After(end) {
 			t.Fatal("Redis never ran the enqueue sent during the freeze")
 		}

@@ -76,15 +76,7 @@ func TestContextDeadlineBoundsCalls(t *testing.T) {
 	if err := rdb.Ping(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	thawed := false
-	t.Cleanup(func() {
-		if !thawed {
-			_ = srv.Thaw()
-		}
-	})
+	thaw := srv.FreezeUntil(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -93,10 +85,7 @@ func TestContextDeadlineBoundsCalls(t *testing.T) {
 	if err == nil || took > 2*time.Second {
 		t.Fatalf("GET on a frozen Redis: %v after %s; want a timeout after about 300ms", err, took)
 	}
-	thawed = true
-	if err := srv.Thaw(); err != nil {
-		t.Fatal(err)
-	}
+	thaw()
 }
 
 func TestConnOptModes(t *testing.T) {

@@ -3,6 +3,7 @@ package redistest_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -49,5 +50,32 @@ func TestParallelServersAreIsolated(t *testing.T) {
 	}
 	if n, err := rb.Exists(ctx, "only-a").Result(); err != nil || n != 0 {
 		t.Fatalf("exists on b = %d, %v; want 0", n, err)
+	}
+}
+
+func TestFreezeUntilAndCommandCalls(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	before := redistest.CommandCalls(t, rdb, "set")
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := redistest.CommandCalls(t, rdb, "set"); got != before+1 {
+		t.Fatalf("set calls = %d; want %d", got, before+1)
+	}
+	thaw := s.FreezeUntil(t)
+	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err := rdb.WithTimeout(200*time.Millisecond).Ping(tctx).Err()
+	cancel()
+	if err == nil {
+		t.Fatal("PING answered while frozen")
+	}
+	thaw()
+	thaw() // a second call, and the cleanup's, do nothing
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING after thaw: %v", err)
 	}
 }
