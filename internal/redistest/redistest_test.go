@@ -68,7 +68,7 @@ func TestFreezeUntilAndCommandCalls(t *testing.T) {
 	}
 	thaw := s.FreezeUntil(t)
 	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	err := rdb.WithTimeout(200*time.Millisecond).Ping(tctx).Err()
+	err := rdb.WithTimeout(200 * time.Millisecond).Ping(tctx).Err()
 	cancel()
 	if err == nil {
 		t.Fatal("PING answered while frozen")
