@@ -28,6 +28,7 @@ func features() []feature {
 		{"monitor-fleet", testMonitorFleet},
 		{"plugin-fleet-state-pubsub", testFleetStatePubSub},
 		{"plugin-process-runtime", testProcessPlugin},
+		{"orphan-recovery-completion-record", testOrphanRecovery},
 	}
 }
 
