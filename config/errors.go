@@ -54,6 +54,16 @@ func (e *ValidationError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Unwrap returns every problem, so that errors.As finds a *FieldError in a
+// ValidationError and errors.Is looks through each.
+func (e *ValidationError) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		errs[i] = p
+	}
+	return errs
+}
+
 // unknownKeyError is an unknown key in a file or --set, or an unknown
 // environment variable.
 type unknownKeyError struct {

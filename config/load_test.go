@@ -355,6 +355,11 @@ config: --set: monitor.root_path: "ui" is not valid; expected a URL path startin
 	if p := ve.Problems[4]; p.Key != "worker.concurrency" || p.Value != 0 || p.Source != "--concurrency" {
 		t.Errorf("Problems[4] = %+v", *p)
 	}
+	// errors.As reaches a single problem through the ValidationError.
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "redis.addrs" {
+		t.Errorf("errors.As(*FieldError) = %v, want the first problem (redis.addrs)", fe)
+	}
 }
 
 func TestBindFlagErrors(t *testing.T) {

@@ -35,9 +35,9 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// AsynqLayoutVersion is the asynq version whose Redis layout (task record,
+// asynqLayoutVersion is the asynq version whose Redis layout (task record,
 // keys and the fields of the task hash) Enqueue and EnqueueMany write.
-const AsynqLayoutVersion = "v0.26.0"
+const asynqLayoutVersion = "v0.26.0"
 
 // asynq's defaults (client.go), applied when the request and its route set
 // nothing.

@@ -49,7 +49,7 @@ const BulkBatchSize = 64
 // asynq v0.26.0 has no batch enqueue; this path, like Enqueue, writes
 // asynq's task records itself with tuskq's enqueue script (what asynq's
 // enqueue scripts do, with a deadline and a re-send check), and is tied to
-// asynq's Redis layout (see AsynqLayoutVersion). In Redis Cluster every
+// asynq's Redis layout (see asynqLayoutVersion in asynqwire.go). In Redis Cluster every
 // pipeline holds the keys of one queue, which share a hash slot.
 //
 // A failed request does not stop the others. When ctx is cancelled the

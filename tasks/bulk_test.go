@@ -27,7 +27,7 @@ import (
 // whose Redis layout EnqueueMany writes: moving asynq means re-reading its
 // internal/proto/asynq.proto, internal/base/base.go and the enqueue
 // scripts of internal/rdb/rdb.go, updating tasks/asynqwire.go, and then
-// AsynqLayoutVersion.
+// asynqLayoutVersion.
 func TestAsynqVersionPinned(t *testing.T) {
 	t.Parallel()
 	gomod, err := os.ReadFile(filepath.Join("..", "go.mod"))
@@ -44,7 +44,7 @@ func TestAsynqVersionPinned(t *testing.T) {
 		v = strings.Fields(v)[0]
 		if v != tasks.AsynqLayoutVersion {
 			t.Fatalf("go.mod requires asynq %s but tasks.EnqueueMany writes asynq %s's Redis layout (task record, keys, scripts): "+
-				"check tasks/asynqwire.go against the new version, then update AsynqLayoutVersion", v, tasks.AsynqLayoutVersion)
+				"check tasks/asynqwire.go against the new version, then update asynqLayoutVersion", v, tasks.AsynqLayoutVersion)
 		}
 		return
 	}

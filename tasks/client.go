@@ -200,7 +200,7 @@ func (c *Client) Inspector() *asynq.Inspector { return c.insp }
 // fails with ctx's error and may or may not have been stored.
 //
 // Enqueue does not go through asynq's client: it writes asynq's task record
-// and keys itself (see AsynqLayoutVersion), so asynq servers, the Inspector
+// and keys itself (see asynqLayoutVersion in asynqwire.go), so asynq servers, the Inspector
 // and asynqmon see ordinary asynq tasks.
 func (c *Client) Enqueue(ctx context.Context, taskType string, payload []byte, opts *EnqueueOptions) (*TaskInfo, error) {
 	r, err := c.prepare(ctx, taskType, payload, opts, cryptoRand)

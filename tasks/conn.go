@@ -5,6 +5,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/internal/redisclient"
 )
 
 // newRedisClient returns the go-redis client of opt. For asynq's own
@@ -39,54 +41,55 @@ func newRedisClient(opt asynq.RedisConnOpt) (redis.UniversalClient, error) {
 	return rdb, nil
 }
 
-func clientOf(o asynq.RedisClientOpt) *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Network:               o.Network,
-		Addr:                  o.Addr,
-		Username:              o.Username,
-		Password:              o.Password,
-		DB:                    o.DB,
-		DialTimeout:           o.DialTimeout,
-		ReadTimeout:           o.ReadTimeout,
-		WriteTimeout:          o.WriteTimeout,
-		PoolSize:              o.PoolSize,
-		TLSConfig:             o.TLSConfig,
-		MaxRetries:            -1,
-		ContextTimeoutEnabled: true,
+func clientOf(o asynq.RedisClientOpt) redis.UniversalClient {
+	return redisclient.New(redisclient.Options{
+		Network:      o.Network,
+		Addr:         o.Addr,
+		Username:     o.Username,
+		Password:     o.Password,
+		DB:           o.DB,
+		DialTimeout:  o.DialTimeout,
+		ReadTimeout:  o.ReadTimeout,
+		WriteTimeout: o.WriteTimeout,
+		PoolSize:     o.PoolSize,
+		TLS:          o.TLSConfig,
+		NoRetries:    true,
 	})
 }
 
-func failoverClientOf(o asynq.RedisFailoverClientOpt) *redis.Client {
-	return redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName:            o.MasterName,
-		SentinelAddrs:         o.SentinelAddrs,
-		SentinelUsername:      o.SentinelUsername,
-		SentinelPassword:      o.SentinelPassword,
-		Username:              o.Username,
-		Password:              o.Password,
-		DB:                    o.DB,
-		DialTimeout:           o.DialTimeout,
-		ReadTimeout:           o.ReadTimeout,
-		WriteTimeout:          o.WriteTimeout,
-		PoolSize:              o.PoolSize,
-		TLSConfig:             o.TLSConfig,
-		MaxRetries:            -1,
-		ContextTimeoutEnabled: true,
+func failoverClientOf(o asynq.RedisFailoverClientOpt) redis.UniversalClient {
+	return redisclient.New(redisclient.Options{
+		Topology:         redisclient.Sentinel,
+		MasterName:       o.MasterName,
+		Addrs:            o.SentinelAddrs,
+		SentinelUsername: o.SentinelUsername,
+		SentinelPassword: o.SentinelPassword,
+		Username:         o.Username,
+		Password:         o.Password,
+		DB:               o.DB,
+		DialTimeout:      o.DialTimeout,
+		ReadTimeout:      o.ReadTimeout,
+		WriteTimeout:     o.WriteTimeout,
+		PoolSize:         o.PoolSize,
+		TLS:              o.TLSConfig,
+		NoRetries:        true,
 	})
 }
 
-func clusterClientOf(o asynq.RedisClusterClientOpt) *redis.ClusterClient {
-	return redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:                 o.Addrs,
-		MaxRedirects:          o.MaxRedirects,
-		Username:              o.Username,
-		Password:              o.Password,
-		DialTimeout:           o.DialTimeout,
-		ReadTimeout:           o.ReadTimeout,
-		WriteTimeout:          o.WriteTimeout,
-		TLSConfig:             o.TLSConfig,
-		MaxRetries:            -1,
-		ContextTimeoutEnabled: true,
+// clusterClientOf leaves the pool size at go-redis's default, as asynq's
+// RedisClusterClientOpt does.
+func clusterClientOf(o asynq.RedisClusterClientOpt) redis.UniversalClient {
+	return redisclient.New(redisclient.Options{
+		Topology:     redisclient.Cluster,
+		Addrs:        o.Addrs,
+		MaxRedirects: o.MaxRedirects,
+		Username:     o.Username,
+		Password:     o.Password,
+		DialTimeout:  o.DialTimeout,
+		ReadTimeout:  o.ReadTimeout,
+		WriteTimeout: o.WriteTimeout,
+		TLS:          o.TLSConfig,
+		NoRetries:    true,
 	})
 }
 

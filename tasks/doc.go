@@ -11,7 +11,7 @@
 //
 // Client.EnqueueMany stores many tasks per round trip: asynq v0.26.0 has no
 // batch enqueue, so it writes asynq's task records with asynq's own scripts
-// through go-redis pipelines (see AsynqLayoutVersion). Instrument is the
+// through go-redis pipelines, tied to asynq v0.26.0 (see asynqwire.go). Instrument is the
 // worker's middleware in one frame; Context, Log, Metrics.Middleware and
 // Recover are its parts, usable alone.
 package tasks

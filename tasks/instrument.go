@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/stackgrow"
 	"github.com/tuskq/tuskq/logging"
 )
 
@@ -64,7 +65,7 @@ type InstrumentOptions struct {
 // middlewares are this one with a single part switched on.
 //
 // With logging or metrics on, it first grows the goroutine's stack in one
-// step (see growStack): asynq runs every task on a new goroutine, whose
+// step (see internal/stackgrow): asynq runs every task on a new goroutine, whose
 // small initial stack would otherwise be grown and copied several times
 // per task while the log line is formatted, which costs more CPU than the
 // middleware's own work.
@@ -111,7 +112,7 @@ type instrument struct {
 // ProcessTask runs one attempt of t through the switched-on parts.
 func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if in.grow {
-		growStack()
+		stackgrow.Grow()
 	}
 	typ := t.Type()
 	var queue string
@@ -217,27 +218,3 @@ func logPC() uintptr {
 	runtime.Callers(1, pcs[:])
 	return pcs[0]
 }
-
-// stackReserve is how many bytes of stack growStack makes room for: enough
-// for a processor call wrapped in the middleware and a JSON log line
-// through the context handler, measured with BenchmarkMiddlewareChain's
-// -goroutine cases in internal/bench.
-const stackReserve = 4 << 10
-
-// growStack grows the goroutine's stack, if it is smaller, to hold
-// stackReserve bytes more than it uses now, in a single copy made while
-// the stack is still shallow (a copy walks every frame on the stack to
-// adjust its pointers, so a copy at depth costs several times one at the
-// top). A goroutine whose stack is already large pays only for clearing
-// the array.
-//
-//go:noinline
-func growStack() {
-	var buf [stackReserve]byte
-	keep(&buf)
-}
-
-// keep stops the compiler from dropping growStack's array.
-//
-//go:noinline
-func keep(*[stackReserve]byte) {}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/tuskq/tuskq/internal/taskctx"
 )
 
 // Middleware wraps a Processor with cross-cutting behaviour.
@@ -50,31 +52,6 @@ const (
 	OutcomeDeferred = "deferred" // an error that is no failure (InstrumentOptions.IsFailure): retried without using a retry
 )
 
-type stoppingKey struct{}
-
-// WithStopping returns ctx carrying stopping, a channel the worker closes when
-// it begins shutting down. A task whose context is then cancelled was handed
-// back to Redis by the shutdown, not failed: asynq puts it back on its queue
-// with its retry count unchanged and ignores the processor's error. Outcome
-// reports such attempts as OutcomeRequeued, so they are neither logged as
-// failures nor counted as failed.
-func WithStopping(ctx context.Context, stopping <-chan struct{}) context.Context {
-	return context.WithValue(ctx, stoppingKey{}, stopping)
-}
-
-func handedBack(ctx context.Context) bool {
-	stopping, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
-	if stopping == nil || !errors.Is(ctx.Err(), context.Canceled) {
-		return false
-	}
-	select {
-	case <-stopping:
-		return true
-	default:
-		return false
-	}
-}
-
 // Outcome classifies the result of an attempt the way asynq will treat it,
 // counting every error as a failure.
 func Outcome(ctx context.Context, err error) string { return outcome(ctx, err, nil) }
@@ -89,7 +66,7 @@ func outcome(ctx context.Context, err error, isFailure func(error) bool) string 
 	if errors.Is(err, asynq.RevokeTask) {
 		return OutcomeRevoked
 	}
-	if handedBack(ctx) {
+	if taskctx.HandedBack(ctx) {
 		return OutcomeRequeued
 	}
 	retried, _ := asynq.GetRetryCount(ctx)

@@ -39,7 +39,7 @@ import (
 // same order, the same weights, one task per fetch.
 //
 // The wrapper is tied to asynq v0.26.0's dequeue script and key layout, as
-// the bulk enqueue of tasks.Client is (see tasks.AsynqLayoutVersion); a
+// the bulk enqueue of tasks.Client is (see asynqLayoutVersion in tasks/asynqwire.go); a
 // worker test checks the script text. It is used only with more than one
 // queue and not in Redis Cluster, where keys of different queues live in
 // different slots and one script cannot touch them all.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/stackgrow"
+	"github.com/tuskq/tuskq/internal/taskctx"
 	"github.com/tuskq/tuskq/logging"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -89,7 +91,7 @@ type Worker struct {
 	asynqLvl asynq.LogLevel
 	servers  int
 	ready    chan struct{}
-	stopping chan struct{} // closed when the shutdown begins; see tasks.WithStopping
+	stopping chan struct{} // closed when the shutdown begins; see taskctx.WithStopping
 
 	mu    sync.Mutex
 	run   bool
@@ -386,7 +388,7 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 // with concurrency slots.
 func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config {
 	wc := w.cfg.Worker
-	base := tasks.WithStopping(context.WithoutCancel(ctx), w.stopping)
+	base := taskctx.WithStopping(context.WithoutCancel(ctx), w.stopping)
 	shutdown := wc.ShutdownTimeout
 	if shutdown <= 0 {
 		// asynq reads 0 as "8s"; tuskq reads it as "hand back at once".
@@ -398,9 +400,9 @@ func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config 
 		// starts for each task, the one that later reports the outcome to
 		// Redis through go-redis; growing that goroutine's stack there, at
 		// the top, saves the repeated growth go-redis's deep call path
-		// would cost (see growStack).
+		// would cost (see internal/stackgrow).
 		BaseContext: func() context.Context {
-			growStack()
+			stackgrow.Grow()
 			return base
 		},
 		Queues:                   wc.Queues,
@@ -414,28 +416,6 @@ func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config 
 		LogLevel:                 w.asynqLvl,
 	}
 }
-
-// stackReserve is how many bytes of stack growStack makes room for: enough
-// for asynq's and go-redis's calls that report a task's outcome.
-const stackReserve = 4 << 10
-
-// growStack grows the calling goroutine's stack, if it is smaller, to hold
-// stackReserve bytes more than it uses now, in one copy made while the
-// stack is shallow: a copy walks and adjusts every frame on the stack, so
-// the several copies a deep call path triggers on a new goroutine's small
-// stack cost far more. It is the same device as the tasks middleware's
-// (tasks.Instrument), for the other goroutine asynq starts per task.
-//
-//go:noinline
-func growStack() {
-	var buf [stackReserve]byte
-	keep(&buf)
-}
-
-// keep stops the compiler from dropping growStack's array.
-//
-//go:noinline
-func keep(*[stackReserve]byte) {}
 
 func (w *Worker) setState(s state) {
 	w.mu.Lock()

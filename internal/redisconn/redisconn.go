@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redisclient"
 )
 
 // ConnOpt returns the asynq.RedisConnOpt of c: its MakeRedisClient builds
@@ -97,59 +98,32 @@ func ProducerClient(c config.RedisConfig) (redis.UniversalClient, error) {
 // deadline (tasks.ClientOptions.EnqueueTimeout). noRetries turns
 // go-redis's own re-sends off (see ProducerConnOpt).
 func newClient(c config.RedisConfig, tlsConf *tls.Config, noRetries bool) (redis.UniversalClient, error) {
-	retries := 0 // go-redis's default, 3
-	if noRetries {
-		retries = -1
+	o := redisclient.Options{
+		Addr:             c.Addr,
+		Addrs:            c.Addrs,
+		MasterName:       c.MasterName,
+		SentinelPassword: c.SentinelPassword,
+		Username:         c.Username,
+		Password:         c.Password,
+		DB:               c.DB,
+		DialTimeout:      c.DialTimeout,
+		ReadTimeout:      c.ReadTimeout,
+		WriteTimeout:     c.WriteTimeout,
+		PoolSize:         c.PoolSize,
+		TLS:              tlsConf,
+		NoRetries:        noRetries,
 	}
 	switch c.Mode {
 	case config.ModeStandalone:
-		return redis.NewClient(&redis.Options{
-			Addr:         c.Addr,
-			Username:     c.Username,
-			Password:     c.Password,
-			DB:           c.DB,
-			DialTimeout:  c.DialTimeout,
-			ReadTimeout:  c.ReadTimeout,
-			WriteTimeout: c.WriteTimeout,
-			PoolSize:     c.PoolSize,
-			MaxRetries:   retries,
-			TLSConfig:    tlsConf,
-			// See newClient.
-			ContextTimeoutEnabled: true,
-		}), nil
+		o.Topology = redisclient.Standalone
 	case config.ModeSentinel:
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:       c.MasterName,
-			SentinelAddrs:    c.Addrs,
-			SentinelPassword: c.SentinelPassword,
-			Username:         c.Username,
-			Password:         c.Password,
-			DB:               c.DB,
-			DialTimeout:      c.DialTimeout,
-			ReadTimeout:      c.ReadTimeout,
-			WriteTimeout:     c.WriteTimeout,
-			PoolSize:         c.PoolSize,
-			MaxRetries:       retries,
-			TLSConfig:        tlsConf,
-			// See newClient.
-			ContextTimeoutEnabled: true,
-		}), nil
+		o.Topology = redisclient.Sentinel
 	case config.ModeCluster:
-		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:        c.Addrs,
-			Username:     c.Username,
-			Password:     c.Password,
-			DialTimeout:  c.DialTimeout,
-			ReadTimeout:  c.ReadTimeout,
-			WriteTimeout: c.WriteTimeout,
-			PoolSize:     c.PoolSize,
-			MaxRetries:   retries,
-			TLSConfig:    tlsConf,
-			// See newClient.
-			ContextTimeoutEnabled: true,
-		}), nil
+		o.Topology = redisclient.Cluster
+	default:
+		return nil, errMode(c.Mode)
 	}
-	return nil, errMode(c.Mode)
+	return redisclient.New(o), nil
 }
 
 // Describe names the Redis deployment of c for people, in log lines and

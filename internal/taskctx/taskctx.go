@@ -1,0 +1,36 @@
+// Package taskctx holds the values the worker puts into the context of
+// every task and the tasks middleware reads back. It is plumbing between
+// the worker and tasks.Instrument, kept out of the public API.
+package taskctx
+
+import (
+	"context"
+	"errors"
+)
+
+type stoppingKey struct{}
+
+// WithStopping returns ctx carrying stopping, a channel the worker closes
+// when it begins shutting down. A task whose context is then cancelled was
+// handed back to Redis by the shutdown, not failed: asynq puts it back on
+// its queue with its retry count unchanged and ignores the processor's
+// error.
+func WithStopping(ctx context.Context, stopping <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stoppingKey{}, stopping)
+}
+
+// HandedBack reports whether ctx was cancelled because the worker began
+// shutting down (see WithStopping), so the attempt's task went back to its
+// queue rather than failing.
+func HandedBack(ctx context.Context) bool {
+	stopping, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
+	if stopping == nil || !errors.Is(ctx.Err(), context.Canceled) {
+		return false
+	}
+	select {
+	case <-stopping:
+		return true
+	default:
+		return false
+	}
+}

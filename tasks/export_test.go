@@ -1,0 +1,4 @@
+package tasks
+
+// AsynqLayoutVersion exposes asynqLayoutVersion to the external tests.
+const AsynqLayoutVersion = asynqLayoutVersion
