@@ -16,6 +16,7 @@ import (
 	"github.com/tuskq/tuskq/internal/cli"
 	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/taskspec"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -79,9 +80,10 @@ Flags:
 
 // command is one run of the enqueue command.
 type command struct {
-	env   Env
-	fs    *pflag.FlagSet
-	flags flagValues
+	env    Env
+	fs     *pflag.FlagSet
+	flags  flagValues
+	queues *taskspec.Queues // the known queues, once connected
 }
 
 // flagValues are the command's own flags, as given.
@@ -200,82 +202,45 @@ func (c *command) newFlagSet() *pflag.FlagSet {
 	return fs
 }
 
-// options turns the option flags into enqueue options and a traceparent.
+// flagFields are the option flags and the task fields they set.
+var flagFields = []struct{ flag, field string }{
+	{"queue", taskspec.FieldQueue}, {"delay", taskspec.FieldDelay}, {"at", taskspec.FieldAt},
+	{"max-retry", taskspec.FieldMaxRetry}, {"timeout", taskspec.FieldTimeout}, {"deadline", taskspec.FieldDeadline},
+	{"unique", taskspec.FieldUnique}, {"id", taskspec.FieldID}, {"retention", taskspec.FieldRetention},
+	{"traceparent", taskspec.FieldTraceparent},
+}
+
+// options turns the option flags into enqueue options and a traceparent,
+// through the decoder and checks of every door (taskspec), reporting
+// every bad flag at once.
 func (c *command) options() (tasks.EnqueueOptions, string, error) {
-	var (
-		o   tasks.EnqueueOptions
-		f   = &c.flags
-		err error
-	)
-	set := c.fs.Changed
-	if set("queue") {
-		if err := checkQueue("--queue", f.queue); err != nil {
-			return o, "", err
-		}
-		o.Queue = f.queue
-	}
-	if set("delay") && set("at") {
-		return o, "", fmt.Errorf("--delay and --at cannot be used together; pick one")
-	}
-	if set("delay") {
-		if o.ProcessIn, err = parseDelay("--delay", f.delay); err != nil {
-			return o, "", err
+	var d taskspec.Decoder
+	for _, ff := range flagFields {
+		if c.fs.Changed(ff.flag) {
+			d.Text(ff.field, c.fs.Lookup(ff.flag).Value.String())
 		}
 	}
-	if set("at") {
-		if o.ProcessAt, err = parseTime("--at", f.at); err != nil {
-			return o, "", err
+	for _, kv := range c.flags.headers {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return tasks.EnqueueOptions{}, "", badValue("--header", "%q is not key=value", kv)
 		}
+		d.Header(k, v)
 	}
-	if set("max-retry") {
-		n, err := parseMaxRetry("--max-retry", f.maxRetry)
-		if err != nil {
-			return o, "", err
-		}
-		o.MaxRetry = &n
+	if c.fs.Changed("delay") && c.fs.Changed("at") {
+		return tasks.EnqueueOptions{}, "", errors.New("--delay and --at cannot be used together; pick one")
 	}
-	if set("timeout") {
-		if o.Timeout, err = parseSeconds("--timeout", f.timeout); err != nil {
-			return o, "", err
-		}
+	t, probs := d.Result(time.Now())
+	if len(probs) > 0 {
+		return tasks.EnqueueOptions{}, "", flagProblems(probs)
 	}
-	if set("deadline") {
-		if o.Deadline, err = parseTime("--deadline", f.deadline); err != nil {
-			return o, "", err
-		}
+	o := tasks.EnqueueOptions(t.Options)
+	// The traceparent is the trace of the enqueue, not a header of its own.
+	delete(o.Headers, tasks.HeaderTraceparent)
+	if len(o.Headers) == 0 {
+		o.Headers = nil
 	}
-	if set("unique") {
-		if o.UniqueTTL, err = parseSeconds("--unique", f.unique); err != nil {
-			return o, "", err
-		}
-	}
-	if set("id") {
-		if err := checkID("--id", f.id); err != nil {
-			return o, "", err
-		}
-		o.TaskID = f.id
-	}
-	if set("retention") {
-		if o.Retention, err = parseSeconds("--retention", f.retention); err != nil {
-			return o, "", err
-		}
-	}
-	for _, kv := range f.headers {
-		k, v, err := parseHeaderFlag("--header", kv)
-		if err != nil {
-			return o, "", err
-		}
-		if o.Headers == nil {
-			o.Headers = map[string]string{}
-		}
-		o.Headers[k] = v
-	}
-	if set("traceparent") {
-		if err := parseTraceparent("--traceparent", f.traceparent); err != nil {
-			return o, "", err
-		}
-	}
-	return o, f.traceparent, nil
+	return o, c.flags.traceparent, nil
 }
 
 // singleArgs checks TYPE and reads the payload.
@@ -289,8 +254,8 @@ func (c *command) singleArgs() (string, []byte, int) {
 	case len(args) > 2:
 		return "", nil, c.usageError(fmt.Errorf("too many arguments (%d): want TYPE and at most one PAYLOAD; quote a payload that has spaces", len(args)))
 	}
-	if err := tasks.ValidateType(args[0]); err != nil {
-		return "", nil, c.usageError(err)
+	if msg := taskspec.CheckType(args[0]); msg != "" {
+		return "", nil, c.usageError(badValue("TYPE", "%s", msg))
 	}
 	if len(args) == 1 {
 		return args[0], nil, ExitOK
