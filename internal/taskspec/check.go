@@ -29,6 +29,10 @@ func seconds(maxD time.Duration, human string) string {
 	return "a whole number of seconds from 1s to " + maxD.String() + " (" + human + ")"
 }
 
+// notUTF8 is the problem of a string that is not valid UTF-8, at every
+// door: the value is not shown, as it cannot be shown faithfully.
+const notUTF8 = "is not valid UTF-8; send UTF-8 text"
+
 // CheckType returns what is wrong with a task type, or "" when it is
 // valid: 1 to MaxTypeLength bytes of printable UTF-8 without spaces or '*'
 // (reserved for route patterns). Invalid UTF-8 is refused, never replaced.
@@ -39,7 +43,7 @@ func CheckType(s string) string {
 	case len(s) > MaxTypeLength:
 		return fmt.Sprintf("%q is %d bytes long; the limit is %d", truncate(s, 20)+"…", len(s), MaxTypeLength)
 	case !utf8.ValidString(s):
-		return fmt.Sprintf("%q is not valid UTF-8; send the type as UTF-8 text", s)
+		return notUTF8
 	}
 	for _, r := range s {
 		if unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '*' || r == utf8.RuneError {

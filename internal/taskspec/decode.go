@@ -325,7 +325,7 @@ func (d *Decoder) str(field string, raw []byte) (string, bool) {
 	s, err := jsonscan.Unquote(raw)
 	if err != nil {
 		if errors.Is(err, jsonscan.ErrInvalidUTF8) {
-			d.add(field, "", "is not valid UTF-8 (%v); send UTF-8 text", err)
+			d.add(field, "", "%s", notUTF8)
 		} else {
 			d.add(field, "", "%v", err)
 		}
