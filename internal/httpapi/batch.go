@@ -100,7 +100,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, p *principal) {
 		if len(probs) == 0 {
 			canon[i] = canonical(req)
 		} else {
-			canon[i] = compactJSON(elem)
+			canon[i] = sortedJSON(elem)
 		}
 		if prob := h.prepare(ctx, p, prefix, &req, probs, ri); prob != nil {
 			results[i].Status, results[i].Error = prob.Status, prob
@@ -209,9 +209,16 @@ func anyStatus(results []BatchResult, status int) bool {
 	return false
 }
 
-// compactJSON returns valid JSON without insignificant white space.
-func compactJSON(raw []byte) []byte {
-	var buf bytes.Buffer
-	_ = json.Compact(&buf, raw) // an element of valid JSON
-	return buf.Bytes()
+// sortedJSON re-encodes valid JSON with the keys of its objects sorted, so
+// that a task that did not decode is fingerprinted whatever its key order.
+func sortedJSON(raw []byte) []byte {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return b
 }

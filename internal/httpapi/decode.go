@@ -102,6 +102,9 @@ type canonicalTask struct {
 // canonical encodes a decoded request for its fingerprint.
 func canonical(req TaskRequest) []byte {
 	o := req.Options
+	if len(o.Headers) == 0 {
+		o.Headers = nil // {} and no headers are the same request
+	}
 	unix := func(t time.Time) int64 {
 		if t.IsZero() {
 			return 0
