@@ -65,12 +65,20 @@ const usage = `Usage:
 
 The payload is the argument, the contents of FILE, or standard input for "-";
 empty when left out. Payloads are bytes (JSON by convention, not required).
-Prints one JSON line per task: id, type, queue, state, trace_id, process_at.
+Prints one JSON line per task: id, type, queue, state, trace_id, process_at;
+with --wait also completed_at, retried, error and the result as "result" (JSON)
+or "result_base64" (other bytes), as the HTTP API shows it.
 
 With --batch each line is an object: {"type": ..., "payload": <any JSON> or
 "payload_base64": "...", and options named like the flags: queue, delay, at,
 max_retry, timeout, deadline, unique, id, retention, headers {...},
-traceparent}. Option flags are defaults for every line.
+traceparent}. Option flags are defaults for every line. Lines and flags are
+checked as the HTTP API checks a body (docs/api.md): every problem at once.
+
+Bounds: --delay 0s to 1 year (8760h) and --at at most 1 year ahead; --timeout
+1s to 24h, --unique and --retention 1s to 30 days (720h), whole seconds;
+--max-retry 0 to 2147483647; TYPE and --id at most 200 bytes of printable UTF-8;
+--queue a queue of worker.queues, a route or a running worker.
 
 Exit codes: 0 ok; 1 could not do it (Redis unreachable, duplicate, failed or
 timed-out wait); 2 bad input or usage. In a batch 1 wins over 2.
@@ -184,14 +192,14 @@ func (c *command) newFlagSet() *pflag.FlagSet {
 	fs.SortFlags = false
 	f := &c.flags
 	fs.StringVar(&f.queue, "queue", "", "queue to put the task in (default: the route's, else \"default\")")
-	fs.StringVar(&f.delay, "delay", "", "process after this `DURATION` (e.g. 30s, 1h30m)")
-	fs.StringVar(&f.at, "at", "", "process at this `RFC3339` time (e.g. 2026-01-02T15:04:05Z)")
-	fs.StringVar(&f.maxRetry, "max-retry", "", "retries before the task is archived (`N` ≥ 0; default: the route's, else 25)")
-	fs.StringVar(&f.timeout, "timeout", "", "bound one attempt to this `DURATION` (whole seconds)")
+	fs.StringVar(&f.delay, "delay", "", "process after this `DURATION` (e.g. 30s, 1h30m; at most 1 year)")
+	fs.StringVar(&f.at, "at", "", "process at this `RFC3339` time (e.g. 2026-01-02T15:04:05Z; at most 1 year ahead)")
+	fs.StringVar(&f.maxRetry, "max-retry", "", "retries before the task is archived (`N` from 0 to 2147483647; default: the route's, else 25)")
+	fs.StringVar(&f.timeout, "timeout", "", "bound one attempt to this `DURATION` (whole seconds, 1s to 24h)")
 	fs.StringVar(&f.deadline, "deadline", "", "fail attempts after this `RFC3339` time")
-	fs.StringVar(&f.unique, "unique", "", "reject an equal task (type, queue, payload) for this `DURATION`")
+	fs.StringVar(&f.unique, "unique", "", "reject an equal task (type, queue, payload) for this `DURATION` (1s to 720h)")
 	fs.StringVar(&f.id, "id", "", "task `ID` (default: a generated UUID)")
-	fs.StringVar(&f.retention, "retention", "", "keep the completed task and its result this `DURATION`")
+	fs.StringVar(&f.retention, "retention", "", "keep the completed task and its result this `DURATION` (1s to 720h)")
 	fs.StringArrayVar(&f.headers, "header", nil, "task header `KEY=VALUE` (repeatable)")
 	fs.StringVar(&f.traceparent, "traceparent", "", "continue this W3C `TRACEPARENT` instead of starting a trace")
 	fs.BoolVar(&f.batch, "batch", false, "read tasks as JSON lines from standard input")
