@@ -36,3 +36,18 @@ func TestDocsErrorExample(t *testing.T) {
 		t.Errorf("the server answers\n%d %s\ndocs/api.md shows\n%s", r.status, r.body, want.String())
 	}
 }
+
+// TestBatchTaskEveryProblem: a task of a batch reports its every problem
+// at once too, each named with the task's index.
+func TestBatchTaskEveryProblem(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	r := e.do(t, "POST", "/v1/tasks/batch", `{"tasks":[{"type":"a:b","queue":"low"},{"type":"a:b","max_retry":4294967296,"queue":"critcal","headers":{"queue":1}}]}`)
+	want := `{"index":1,"status":400,"error":` + strings.TrimSpace(bad400(
+		fe("tasks[1].max_retry", "4294967296 is more than 2147483647 (asynq stores 32 bits); expected a whole number from 0 to 2147483647"),
+		fe("tasks[1].headers.queue", "expected a string, got a number"),
+		fe("tasks[1].queue", `unknown queue "critcal"; known queues: critical, default, low (worker.queues, route queues and queues of running workers)`))) + `}`
+	if r.status != 200 || !strings.Contains(r.body, `"enqueued":1,"failed":1`) || !strings.Contains(r.body, want) {
+		t.Errorf("%d %s\nwant a result %s", r.status, r.body, want)
+	}
+}

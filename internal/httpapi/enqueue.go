@@ -75,7 +75,7 @@ func idempotencyKey(r *http.Request) (string, *Problem) {
 // "tasks[3].").
 func (h *Handler) prepare(ctx context.Context, p *principal, prefix string, req *TaskRequest, probs taskspec.Problems, ri *reqInfo) *Problem {
 	errs := fieldErrors(probs)
-	typeOK, queueOK := !probs.Has(taskspec.FieldType), !probs.Has(taskspec.FieldQueue)
+	typeOK, queueOK := !probs.Has(prefix+taskspec.FieldType), !probs.Has(prefix+taskspec.FieldQueue)
 	queue := req.Options.Queue
 	if queue == "" && typeOK {
 		queue = h.routeQueue(req.Type)
@@ -97,7 +97,7 @@ func (h *Handler) prepare(ctx context.Context, p *principal, prefix string, req 
 			errs = append(errs, FieldError{Field: qp.Field, Detail: qp.Detail})
 		}
 	}
-	if h.validator != nil && typeOK && !probs.Has(taskspec.FieldPayload) && !probs.Has(taskspec.FieldPayloadBase64) {
+	if h.validator != nil && typeOK && !probs.Has(prefix+taskspec.FieldPayload) && !probs.Has(prefix+taskspec.FieldPayloadBase64) {
 		if err := h.validator.ValidatePayload(ctx, req.Type, req.Payload); err != nil {
 			errs = append(errs, FieldError{Field: prefix + "payload", Detail: err.Error()})
 		}

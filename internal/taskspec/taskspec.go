@@ -145,10 +145,10 @@ func (ps Problems) Error() string {
 // Is reports whether target is ErrInvalid.
 func (ps Problems) Is(target error) bool { return target == ErrInvalid }
 
-// Has reports whether a problem names field (after any prefix).
+// Has reports whether a problem names field exactly (prefix included).
 func (ps Problems) Has(field string) bool {
 	for _, p := range ps {
-		if p.Field == field || strings.HasSuffix(p.Field, "."+field) || strings.HasSuffix(p.Field, "]"+field) {
+		if p.Field == field {
 			return true
 		}
 	}
