@@ -183,7 +183,7 @@ func doorLine(t *testing.T, addr, obj string, tc doorCase) {
 
 func doorHTTP(t *testing.T, api http.Handler, obj string, tc doorCase) {
 	t.Helper()
-	req := httptest.NewRequest("POST", "http://127.0.0.1/v1/tasks", strings.NewReader(obj))
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/v1/tasks", strings.NewReader(obj))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	api.ServeHTTP(rec, req)
