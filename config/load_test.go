@@ -341,8 +341,8 @@ config: FILE: worker.queues: "a b" is not valid; expected a queue name that is n
 config: FILE: worker.queues.low: 0 is not valid; expected a weight of at least 1
 config: TUSKQ_WORKER_SHUTDOWN_TIMEOUT: worker.shutdown_timeout: -1s is not valid; expected 0 or more
 config: FILE: routes.a*b: "a*b" is not valid; expected a task type such as email:send or a prefix pattern such as email:* (only a trailing *)
-config: FILE: routes.a*b.max_retry: -1 is not valid; expected 0 or more
-config: FILE: routes.a*b.unique_ttl: 10ms is not valid; expected 0 (off) or at least 1s
+config: FILE: routes.a*b.max_retry: -1 is not valid; expected a whole number from 0 to 2147483647
+config: FILE: routes.a*b.unique_ttl: 10ms is not valid; expected a whole number of seconds from 1s to 720h0m0s (30 days)
 config: FILE: log.level: "verbose" is not valid; expected debug, info, warn or error
 config: --set: monitor.root_path: "ui" is not valid; expected a URL path starting with /`, "FILE", path)
 	if err == nil || err.Error() != want {

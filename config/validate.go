@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/tuskq/tuskq/internal/taskspec"
 )
 
 // Validate checks every value and reports all problems at once as a
@@ -131,17 +133,17 @@ func (c Config) validateRoutes(v *validator) {
 		if !validPattern(pattern) {
 			v.add(key, pattern, "a task type such as email:send or a prefix pattern such as email:* (only a trailing *)")
 		}
-		if r.Queue != "" && !validName(r.Queue) {
-			v.add(key+".queue", r.Queue, "a queue name that has no spaces, control characters or braces")
+		// The same checks as a task's own options at every door.
+		values := map[string]any{taskspec.FieldQueue: r.Queue, taskspec.FieldTimeout: r.Timeout, taskspec.FieldUnique: r.UniqueTTL}
+		if r.MaxRetry != nil {
+			values[taskspec.FieldMaxRetry] = *r.MaxRetry
 		}
-		if r.MaxRetry != nil && *r.MaxRetry < 0 {
-			v.add(key+".max_retry", *r.MaxRetry, "0 or more")
-		}
-		if r.Timeout < 0 {
-			v.add(key+".timeout", r.Timeout, "0 (no timeout) or more")
-		}
-		if r.UniqueTTL < 0 || (r.UniqueTTL > 0 && r.UniqueTTL < time.Second) {
-			v.add(key+".unique_ttl", r.UniqueTTL, "0 (off) or at least 1s")
+		for _, p := range taskspec.CheckRoute(r.Queue, r.MaxRetry, r.Timeout, r.UniqueTTL) {
+			exp := p.Expected
+			if exp == "" {
+				exp = p.Detail
+			}
+			v.add(key+"."+taskspec.RouteKeys[p.Field], values[p.Field], exp)
 		}
 	}
 }

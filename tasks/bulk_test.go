@@ -249,9 +249,9 @@ func TestEnqueueManyMatchesAsynq(t *testing.T) {
 		{asynq.ErrDuplicateTask, dupErr.Error()},
 		{asynq.ErrTaskIDConflict, idErr.Error()},
 		{nil, ""},
-		{tasks.ErrBadOptions, `tasks: enqueue "compat:x": bad enqueue options: UniqueTTL 500ms is shorter than asynq's minimum of 1s`},
-		{tasks.ErrBadOptions, `tasks: enqueue "compat:x": bad enqueue options: TaskID "  " is blank; set an ID or leave it empty for a random one`},
-		{tasks.ErrBadOptions, `tasks: enqueue "compat:x": bad enqueue options: Queue " " is blank; name a queue or leave it empty for the route's`},
+		{tasks.ErrBadOptions, `tasks: enqueue "compat:x": bad enqueue options: UniqueTTL: 500ms is less than 1s; expected a whole number of seconds from 1s to 720h0m0s (30 days)`},
+		{tasks.ErrBadOptions, `tasks: enqueue "compat:x": bad enqueue options: TaskID: the task ID is blank; leave it out to get a generated one`},
+		{tasks.ErrBadOptions, `tasks: enqueue "compat:x": bad enqueue options: Queue: the queue name is blank; name a queue such as default, or leave it out to use the route's`},
 	} {
 		got := res[i].Err
 		if want.is == nil {

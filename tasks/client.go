@@ -11,6 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/internal/taskspec"
 )
 
 // Route holds the defaults applied to tasks of a type, or of every type
@@ -247,17 +249,13 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 	bad := func(format string, args ...any) (request, error) {
 		return request{}, fmt.Errorf("tasks: enqueue %q: %w: "+format, append([]any{taskType, ErrBadOptions}, args...)...)
 	}
-	if !o.ProcessAt.IsZero() && o.ProcessIn != 0 {
-		return bad("set ProcessAt or ProcessIn, not both")
-	}
-	if o.ProcessIn < 0 || o.Timeout < 0 || o.UniqueTTL < 0 || o.Retention < 0 {
-		return bad("durations must not be negative")
-	}
-	if o.MaxRetry != nil && *o.MaxRetry < 0 {
-		return bad("MaxRetry %d is negative", *o.MaxRetry)
-	}
-	if o.TaskID != "" && strings.TrimSpace(o.TaskID) == "" {
-		return bad("TaskID %q is blank; set an ID or leave it empty for a random one", o.TaskID)
+	// The checks every door applies (the CLI, the HTTP API, routes).
+	if probs := taskspec.CheckOptions(taskspec.Options(o), time.Now()); len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, p := range probs {
+			msgs[i] = taskspec.GoName(p.Field) + ": " + p.Detail
+		}
+		return bad("%s", strings.Join(msgs, "; "))
 	}
 	route := c.routes.lookup(taskType)
 	r := request{
@@ -277,9 +275,6 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 	if r.queue == "" {
 		r.queue = route.Queue
 	}
-	if r.queue != "" && strings.TrimSpace(r.queue) == "" {
-		return bad("Queue %q is blank; name a queue or leave it empty for the route's", r.queue)
-	}
 	if r.maxRetry == nil {
 		r.maxRetry = route.MaxRetry
 	}
@@ -288,9 +283,6 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 	}
 	if r.uniqueTTL == 0 {
 		r.uniqueTTL = route.UniqueTTL
-	}
-	if r.uniqueTTL > 0 && r.uniqueTTL < time.Second {
-		return bad("UniqueTTL %s is shorter than asynq's minimum of 1s", r.uniqueTTL)
 	}
 	maps.Copy(r.headers, o.Headers)
 	r.traceID = injectTrace(ctx, r.headers, rnd).String()

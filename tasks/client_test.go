@@ -125,9 +125,9 @@ func TestEnqueueOptionErrors(t *testing.T) {
 		want string
 	}{
 		{"BothTimes", "a:b", &tasks.EnqueueOptions{ProcessIn: time.Second, ProcessAt: time.Now()},
-			`tasks: enqueue "a:b": bad enqueue options: set ProcessAt or ProcessIn, not both`},
+			`tasks: enqueue "a:b": bad enqueue options: ProcessAt: delay and at cannot be used together; pick one`},
 		{"NegativeRetry", "a:b", &tasks.EnqueueOptions{MaxRetry: intp(-1)},
-			`tasks: enqueue "a:b": bad enqueue options: MaxRetry -1 is negative`},
+			`tasks: enqueue "a:b": bad enqueue options: MaxRetry: -1 is negative; expected a whole number from 0 to 2147483647`},
 		{"BadType", "a b", nil,
 			"tasks: enqueue: bad enqueue options\ninvalid task type: \"a b\" contains ' '; use letters, digits and punctuation other than '*'"},
 	}

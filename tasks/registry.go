@@ -7,9 +7,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"unicode"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/tuskq/tuskq/internal/taskspec"
 )
 
 // Processor processes tasks of the types it is registered for. It has the
@@ -46,22 +47,16 @@ var (
 )
 
 // MaxTypeLength is the longest task type accepted by ValidateType.
-const MaxTypeLength = 200
+const MaxTypeLength = taskspec.MaxTypeLength
 
 // ValidateType reports whether s can name a task type: 1 to MaxTypeLength
-// printable characters without spaces or '*' (reserved for route patterns).
-// By convention types are "noun:verb" such as "email:send".
+// bytes of printable UTF-8 without spaces or '*' (reserved for route
+// patterns). Invalid UTF-8 is refused. By convention types are
+// "noun:verb" such as "email:send". The enqueue CLI and the HTTP API apply
+// the same check.
 func ValidateType(s string) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("%w: the type is empty; use a name such as \"email:send\"", ErrInvalidType)
-	case len(s) > MaxTypeLength:
-		return fmt.Errorf("%w: %q is %d bytes long; the limit is %d", ErrInvalidType, s[:20]+"…", len(s), MaxTypeLength)
-	}
-	for _, r := range s {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '*' {
-			return fmt.Errorf("%w: %q contains %q; use letters, digits and punctuation other than '*'", ErrInvalidType, s, r)
-		}
+	if msg := taskspec.CheckType(s); msg != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidType, msg)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package tasks
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tuskq/tuskq/internal/taskspec"
 )
 
 // routeTable resolves a task type to its Route: exact match first, then the
@@ -16,6 +18,14 @@ func newRouteTable(routes []Route) (routeTable, error) {
 	rt := routeTable{exact: make(map[string]Route)}
 	for _, r := range routes {
 		p := r.Pattern
+		// The checks of the config's routes and of every enqueue.
+		if probs := taskspec.CheckRoute(r.Queue, r.MaxRetry, r.Timeout, r.UniqueTTL); len(probs) > 0 {
+			msgs := make([]string, len(probs))
+			for i, pr := range probs {
+				msgs[i] = taskspec.GoName(pr.Field) + ": " + pr.Detail
+			}
+			return routeTable{}, fmt.Errorf("tasks: route %q: %w: %s", p, ErrBadOptions, strings.Join(msgs, "; "))
+		}
 		if strings.HasSuffix(p, "*") {
 			prefix := strings.TrimSuffix(p, "*")
 			if strings.Contains(prefix, "*") {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/taskspec"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -79,6 +80,7 @@ func (c *command) runBatch(ctx context.Context, client *tasks.Client, cfg config
 			break
 		}
 		c.clearProgress()
+		ch = c.knownQueuesOnly(client, cfg, ch)
 		st.bad = append(st.bad, badLines(ch.bad)...)
 		st.total += len(ch.bad) + len(ch.reqs)
 		st.lastLine = ch.last
@@ -187,6 +189,28 @@ func (c *command) enqueueChunk(ctx context.Context, client *tasks.Client, cfg co
 		c.errorf("%s", stopErr)
 	}
 	return stop
+}
+
+// knownQueuesOnly moves the lines of ch whose queue is not known to its
+// bad lines, as the HTTP API refuses such a task. When the running
+// workers cannot be listed the lines are kept: their enqueue reports the
+// failure.
+func (c *command) knownQueuesOnly(client *tasks.Client, cfg config.Config, ch chunk) chunk {
+	if c.queues == nil {
+		c.queues = knownQueues(cfg, client)
+	}
+	reqs, lines := ch.reqs[:0], ch.lines[:0]
+	for i, r := range ch.reqs {
+		err := checkQueue(c.queues, cfg, taskspec.FieldQueue, r.Type, &r.Options)
+		if errors.Is(err, ErrBadInput) {
+			ch.bad = append(ch.bad, lineError{ch.lines[i], err})
+			continue
+		}
+		reqs, lines = append(reqs, r), append(lines, ch.lines[i])
+	}
+	ch.reqs, ch.lines = reqs, lines
+	sort.SliceStable(ch.bad, func(i, j int) bool { return ch.bad[i].line < ch.bad[j].line })
+	return ch
 }
 
 // badLines returns the line numbers of bad.

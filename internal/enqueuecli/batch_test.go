@@ -68,29 +68,29 @@ func TestBatchBadLines(t *testing.T) {
 	r := run(t, input, "--redis-addr", addr, "--batch")
 	wantErr := `line 3: delay: "soon" is not a duration; use Go syntax such as 30s or 1h30m
 line 4: invalid JSON at byte 2: invalid character 'o' in literal null (expecting 'u')
-line 5: type: missing; every line needs a task type such as "email:send"
-line 7: unknown field "qeue" (did you mean "queue"?)
-line 8: max_retry: expected a whole number of 0 or more, got a string
-line 9: delay and at cannot be used together; pick one
+line 5: type: missing; every task needs a type such as "email:send"
+line 7: qeue: unknown field (did you mean "queue"?)
+line 8: max_retry: expected a whole number, got a string
+line 9: at: delay and at cannot be used together; pick one
+line 11: headers.traceparent: is set from the trace context; use the traceparent field instead of a header
 line 11: headers.a: expected a string, got a number
-line 11: headers: "traceparent" is set from the trace context; use the "traceparent" field instead of a header
-line 12: unexpected data after the JSON object; put one object per line
+line 12: invalid JSON at byte 15: invalid character '{' after top-level value
 line 13: type: appears twice; give each field once
-line 14: not a JSON object; want one object per line such as {"type":"email:send","payload":{}}
-line 15: max_retry: expected a whole number of 0 or more, got -1
-line 15: timeout: "1.5s" is not a whole number of seconds (asynq stores seconds); use for example 2s
-line 15: unique: "0s" is less than 1s; use 1s or more
-line 15: retention: "-1h" is less than 1s; use 1s or more
-line 16: payload and payload_base64 cannot be used together; pick one
-line 17: payload_base64: not standard base64 (illegal base64 data at input byte 0)
-line 18: unknown field "bogus_field_name" (fields: type, payload, payload_base64, queue, delay, at, max_retry, timeout, deadline, unique, id, retention, headers, traceparent)
-line 18: queue: the queue name is empty; name a queue such as default
+line 14: expected a JSON object such as {"type":"email:send","payload":{}}, got an array
+line 15: max_retry: -1 is negative; expected a whole number from 0 to 2147483647
+line 15: timeout: 1.5s is not a whole number of seconds (asynq stores seconds; 2s is); expected a whole number of seconds from 1s to 24h0m0s (24h)
+line 15: unique: 0s is less than 1s; expected a whole number of seconds from 1s to 720h0m0s (30 days)
+line 15: retention: -1h0m0s is negative; expected a whole number of seconds from 1s to 720h0m0s (30 days)
+line 16: payload_base64: payload and payload_base64 cannot be used together; pick one
+line 17: payload_base64: not standard base64 (illegal base64 data at input byte 0); encode the payload bytes with padding, alphabet A-Z a-z 0-9 + /
+line 18: bogus_field_name: unknown field; the fields are type, payload, payload_base64, queue, delay, at, max_retry, timeout, deadline, unique, id, retention, headers, traceparent
+line 18: queue: the queue name is empty; name a queue such as default, or leave it out to use the route's
 line 18: deadline: "tomorrow" is not an RFC 3339 time; use for example 2026-01-02T15:04:05Z or 2026-01-02T15:04:05+01:00
 line 18: id: the task ID is empty; leave it out to get a generated one
 line 18: traceparent: "00-1-2-3" is not a W3C traceparent; want 00-<32 hex trace ID>-<16 hex span ID>-<2 hex flags>
 line 19: headers: expected an object of strings, got an array
-line 20: type: invalid task type: the type is empty; use a name such as "email:send"
-line 22: invalid JSON: the object is not closed
+line 20: type: the type is empty; use a name such as "email:send"
+line 22: invalid JSON: the input ends before the JSON value is complete
 enqueued 3 of 20 tasks; 17 not enqueued (bad input: lines 3-5, 7-9, 11-20, 22)
 `
 	if r.code != 2 || r.stderr != wantErr {
@@ -144,7 +144,7 @@ func TestBatchEnqueueFailures(t *testing.T) {
 	want := []string{
 		"line 2: not enqueued: the task ID is already used by a task in that queue (tasks: enqueue \"x:y\": task ID conflicts with another task)\n",
 		"line 3: not enqueued: Redis at " + addr + ": tasks: enqueue \"x:y\": ",
-		"line 4: type: invalid task type: \"x y\" contains ' '; use letters, digits and punctuation other than '*'\n",
+		"line 4: type: \"x y\" contains ' '; use letters, digits and punctuation other than '*'\n",
 		"enqueued 2 of 5 tasks; 3 not enqueued (bad input: line 4; duplicate: line 2; failed: line 3)\n",
 		"",
 	}
@@ -174,7 +174,7 @@ func TestBatchDefaults(t *testing.T) {
 	)
 	at := time.Now().Add(2 * time.Hour).Truncate(time.Second).UTC()
 	input := `{"type":"x:y","payload":1}
-{"type":"x:y","payload":2,"queue":"high","max_retry":5,"headers":{"a":"2","b":"3"},"traceparent":"` + lineTrace + `","at":"` + at.Format(time.RFC3339) + `","timeout":"7s","retention":"1h","unique":"1m"}
+{"type":"x:y","payload":2,"queue":"critical","max_retry":5,"headers":{"a":"2","b":"3"},"traceparent":"` + lineTrace + `","at":"` + at.Format(time.RFC3339) + `","timeout":"7s","retention":"1h","unique":"1m"}
 {"type":"x:y","payload":3,"id":"three"}
 `
 	r := runOK(t, input, "--redis-addr", addr, "--batch", "--queue", "low", "--max-retry", "1",
@@ -204,7 +204,7 @@ func TestBatchDefaults(t *testing.T) {
 	}
 	want := []stored{
 		{1, "low", "11111111111111111111111111111111", "1,", 1, 30 * time.Minute, 0, asynq.TaskStateScheduled},
-		{2, "high", "33333333333333333333333333333333", "2,3", 5, 7 * time.Second, time.Hour, asynq.TaskStateScheduled},
+		{2, "critical", "33333333333333333333333333333333", "2,3", 5, 7 * time.Second, time.Hour, asynq.TaskStateScheduled},
 		{3, "low", "11111111111111111111111111111111", "1,", 1, 30 * time.Minute, 0, asynq.TaskStateScheduled},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -214,7 +214,7 @@ func TestBatchDefaults(t *testing.T) {
 		t.Errorf("line 2 process_at %s (want %s), line 3 id %s", tls[1].ProcessAt, at.Format(time.RFC3339), tls[2].ID)
 	}
 	// "unique" reached the task: the same line again is a duplicate.
-	r = run(t, `{"type":"x:y","payload":2,"queue":"high","unique":"1m"}`, "--redis-addr", addr, "--batch")
+	r = run(t, `{"type":"x:y","payload":2,"queue":"critical","unique":"1m"}`, "--redis-addr", addr, "--batch")
 	if r.code != 1 || !strings.HasSuffix(r.stderr, "enqueued 0 of 1 tasks; 1 not enqueued (duplicate: line 1)\n") {
 		t.Errorf("duplicate: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -238,7 +238,7 @@ func TestBatchChunks(t *testing.T) {
 		}
 	}
 	r := run(t, in.String(), "--redis-addr", addr, "--batch")
-	wantErr := "line 1500: type: invalid task type: \"bad type\" contains ' '; use letters, digits and punctuation other than '*'\n" +
+	wantErr := "line 1500: type: \"bad type\" contains ' '; use letters, digits and punctuation other than '*'\n" +
 		fmt.Sprintf("enqueued %d of %d tasks; 1 not enqueued (bad input: line 1500)\n", n-1, n)
 	if r.code != 2 || r.stderr != wantErr {
 		t.Fatalf("exit %d, stderr %q; want 2, %q", r.code, r.stderr, wantErr)

@@ -54,16 +54,16 @@ func TestDecodeLine(t *testing.T) {
 	}
 	// max_retry accepts whole numbers only.
 	for line, want := range map[string]string{
-		`{"type":"a","max_retry":1.5}`:    "max_retry: expected a whole number of 0 or more, got 1.5",
-		`{"type":"a","max_retry":1e10}`:   "max_retry: expected a whole number of 0 or more, got 1e10",
-		`{"type":"a","max_retry":null}`:   "max_retry: expected a whole number of 0 or more, got null",
-		`{"type":"a","max_retry":{}}`:     "max_retry: expected a whole number of 0 or more, got an object",
+		`{"type":"a","max_retry":1.5}`:    "max_retry: 1.5 is not a whole number; expected a whole number from 0 to 2147483647",
+		`{"type":"a","max_retry":1e10}`:   "max_retry: 1e10 is more than 2147483647 (asynq stores 32 bits); expected a whole number from 0 to 2147483647",
+		`{"type":"a","max_retry":null}`:   "max_retry: expected a whole number, got null",
+		`{"type":"a","max_retry":{}}`:     "max_retry: expected a whole number, got an object",
 		`{"type":"a","queue":true}`:       "queue: expected a string, got a boolean",
 		`{"type":["a"]}`:                  "type: expected a string, got an array",
 		`{"type":"a","headers":{"":"x"}}`: "headers: a header name is empty",
-		`{"type":"a","tipe":"b"}`:         `unknown field "tipe" (did you mean "type"?)`,
+		`{"type":"a","tipe":"b"}`:         `tipe: unknown field (did you mean "type"?)`,
 		`{"type":"a","at":"2030-01-01"}`:  `at: "2030-01-01" is not an RFC 3339 time; use for example 2026-01-02T15:04:05Z or 2026-01-02T15:04:05+01:00`,
-		``:                                "the line is empty; want one JSON object",
+		``:                                `the line is empty; want one JSON object such as {"type":"email:send","payload":{}}`,
 	} {
 		_, err := enqueuecli.DecodeLine([]byte(line))
 		if err == nil || err.Error() != want || !errors.Is(err, enqueuecli.ErrBadInput) {

@@ -37,10 +37,16 @@
 // JSON encoding) or payload_base64 (standard base64, for binary payloads),
 // and the options under the names of the flags: queue, delay, at,
 // max_retry, timeout, deadline, unique, id, retention, headers (an object
-// of strings) and traceparent. Decoding is strict: an unknown field, a
-// duplicate field, a value of the wrong type, a malformed duration or time
-// and a missing or invalid type are each reported as "line N: <reason>" on
-// standard error, and that line is skipped; empty lines are ignored. Option
+// of strings) and traceparent. Lines, flags and the TYPE argument go
+// through the decoder and checks of internal/taskspec, as the HTTP API's
+// bodies, the config's routes and tasks.Client's options do, so a task
+// gets the same verdict in the same words at every door. Decoding is
+// strict: an unknown field, a duplicate field, a value of the wrong type, a
+// string that is not UTF-8, a malformed or out-of-bounds duration or time
+// (taskspec documents the bounds), a missing or invalid type and a queue
+// that is not known (worker.queues, route queues and queues of running
+// workers, as the HTTP API knows them) are each reported as
+// "line N: <reason>" on standard error, and that line is skipped; empty lines are ignored. Option
 // flags given with --batch are defaults for every line; a line's own value
 // wins (a line that sets delay or at ignores both --delay and --at; a
 // zero value such as "delay":"0s" counts as not set).
@@ -65,8 +71,9 @@
 //
 // --wait[=TIMEOUT] (30s when given without a value; write --wait=2m, not
 // --wait 2m) waits for the task to be completed or archived and prints one
-// JSON line with its final state and its result (as JSON when the result is
-// valid JSON, else as a string) or its last error. Because asynq forgets a
+// JSON line with its final state and its result ("result" when it is
+// valid JSON, else "result_base64", as the HTTP API shows it) or its last
+// error. Because asynq forgets a
 // completed task at once unless it has a retention, --wait sets --retention
 // to 1h when none is given.
 //

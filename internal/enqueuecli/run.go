@@ -16,6 +16,7 @@ import (
 	"github.com/tuskq/tuskq/internal/cli"
 	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/taskspec"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -64,12 +65,20 @@ const usage = `Usage:
 
 The payload is the argument, the contents of FILE, or standard input for "-";
 empty when left out. Payloads are bytes (JSON by convention, not required).
-Prints one JSON line per task: id, type, queue, state, trace_id, process_at.
+Prints one JSON line per task: id, type, queue, state, trace_id, process_at;
+with --wait also completed_at, retried, error and the result as "result" (JSON)
+or "result_base64" (other bytes), as the HTTP API shows it.
 
 With --batch each line is an object: {"type": ..., "payload": <any JSON> or
 "payload_base64": "...", and options named like the flags: queue, delay, at,
 max_retry, timeout, deadline, unique, id, retention, headers {...},
-traceparent}. Option flags are defaults for every line.
+traceparent}. Option flags are defaults for every line. Lines and flags are
+checked as the HTTP API checks a body (docs/api.md): every problem at once.
+
+Bounds: --delay 0s to 1 year (8760h) and --at at most 1 year ahead; --timeout
+1s to 24h, --unique and --retention 1s to 30 days (720h), whole seconds;
+--max-retry 0 to 2147483647; TYPE and --id at most 200 bytes of printable UTF-8;
+--queue a queue of worker.queues, a route or a running worker.
 
 Exit codes: 0 ok; 1 could not do it (Redis unreachable, duplicate, failed or
 timed-out wait); 2 bad input or usage. In a batch 1 wins over 2.
@@ -79,9 +88,10 @@ Flags:
 
 // command is one run of the enqueue command.
 type command struct {
-	env   Env
-	fs    *pflag.FlagSet
-	flags flagValues
+	env    Env
+	fs     *pflag.FlagSet
+	flags  flagValues
+	queues *taskspec.Queues // the known queues, once connected
 }
 
 // flagValues are the command's own flags, as given.
@@ -182,14 +192,14 @@ func (c *command) newFlagSet() *pflag.FlagSet {
 	fs.SortFlags = false
 	f := &c.flags
 	fs.StringVar(&f.queue, "queue", "", "queue to put the task in (default: the route's, else \"default\")")
-	fs.StringVar(&f.delay, "delay", "", "process after this `DURATION` (e.g. 30s, 1h30m)")
-	fs.StringVar(&f.at, "at", "", "process at this `RFC3339` time (e.g. 2026-01-02T15:04:05Z)")
-	fs.StringVar(&f.maxRetry, "max-retry", "", "retries before the task is archived (`N` ≥ 0; default: the route's, else 25)")
-	fs.StringVar(&f.timeout, "timeout", "", "bound one attempt to this `DURATION` (whole seconds)")
+	fs.StringVar(&f.delay, "delay", "", "process after this `DURATION` (e.g. 30s, 1h30m; at most 1 year)")
+	fs.StringVar(&f.at, "at", "", "process at this `RFC3339` time (e.g. 2026-01-02T15:04:05Z; at most 1 year ahead)")
+	fs.StringVar(&f.maxRetry, "max-retry", "", "retries before the task is archived (`N` from 0 to 2147483647; default: the route's, else 25)")
+	fs.StringVar(&f.timeout, "timeout", "", "bound one attempt to this `DURATION` (whole seconds, 1s to 24h)")
 	fs.StringVar(&f.deadline, "deadline", "", "fail attempts after this `RFC3339` time")
-	fs.StringVar(&f.unique, "unique", "", "reject an equal task (type, queue, payload) for this `DURATION`")
+	fs.StringVar(&f.unique, "unique", "", "reject an equal task (type, queue, payload) for this `DURATION` (1s to 720h)")
 	fs.StringVar(&f.id, "id", "", "task `ID` (default: a generated UUID)")
-	fs.StringVar(&f.retention, "retention", "", "keep the completed task and its result this `DURATION`")
+	fs.StringVar(&f.retention, "retention", "", "keep the completed task and its result this `DURATION` (1s to 720h)")
 	fs.StringArrayVar(&f.headers, "header", nil, "task header `KEY=VALUE` (repeatable)")
 	fs.StringVar(&f.traceparent, "traceparent", "", "continue this W3C `TRACEPARENT` instead of starting a trace")
 	fs.BoolVar(&f.batch, "batch", false, "read tasks as JSON lines from standard input")
@@ -200,82 +210,45 @@ func (c *command) newFlagSet() *pflag.FlagSet {
 	return fs
 }
 
-// options turns the option flags into enqueue options and a traceparent.
+// flagFields are the option flags and the task fields they set.
+var flagFields = []struct{ flag, field string }{
+	{"queue", taskspec.FieldQueue}, {"delay", taskspec.FieldDelay}, {"at", taskspec.FieldAt},
+	{"max-retry", taskspec.FieldMaxRetry}, {"timeout", taskspec.FieldTimeout}, {"deadline", taskspec.FieldDeadline},
+	{"unique", taskspec.FieldUnique}, {"id", taskspec.FieldID}, {"retention", taskspec.FieldRetention},
+	{"traceparent", taskspec.FieldTraceparent},
+}
+
+// options turns the option flags into enqueue options and a traceparent,
+// through the decoder and checks of every door (taskspec), reporting
+// every bad flag at once.
 func (c *command) options() (tasks.EnqueueOptions, string, error) {
-	var (
-		o   tasks.EnqueueOptions
-		f   = &c.flags
-		err error
-	)
-	set := c.fs.Changed
-	if set("queue") {
-		if err := checkQueue("--queue", f.queue); err != nil {
-			return o, "", err
-		}
-		o.Queue = f.queue
-	}
-	if set("delay") && set("at") {
-		return o, "", fmt.Errorf("--delay and --at cannot be used together; pick one")
-	}
-	if set("delay") {
-		if o.ProcessIn, err = parseDelay("--delay", f.delay); err != nil {
-			return o, "", err
+	var d taskspec.Decoder
+	for _, ff := range flagFields {
+		if c.fs.Changed(ff.flag) {
+			d.Text(ff.field, c.fs.Lookup(ff.flag).Value.String())
 		}
 	}
-	if set("at") {
-		if o.ProcessAt, err = parseTime("--at", f.at); err != nil {
-			return o, "", err
+	for _, kv := range c.flags.headers {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return tasks.EnqueueOptions{}, "", badValue("--header", "%q is not key=value", kv)
 		}
+		d.Header(k, v)
 	}
-	if set("max-retry") {
-		n, err := parseMaxRetry("--max-retry", f.maxRetry)
-		if err != nil {
-			return o, "", err
-		}
-		o.MaxRetry = &n
+	if c.fs.Changed("delay") && c.fs.Changed("at") {
+		return tasks.EnqueueOptions{}, "", errors.New("--delay and --at cannot be used together; pick one")
 	}
-	if set("timeout") {
-		if o.Timeout, err = parseSeconds("--timeout", f.timeout); err != nil {
-			return o, "", err
-		}
+	t, probs := d.Result(time.Now())
+	if len(probs) > 0 {
+		return tasks.EnqueueOptions{}, "", flagProblems(probs)
 	}
-	if set("deadline") {
-		if o.Deadline, err = parseTime("--deadline", f.deadline); err != nil {
-			return o, "", err
-		}
+	o := tasks.EnqueueOptions(t.Options)
+	// The traceparent is the trace of the enqueue, not a header of its own.
+	delete(o.Headers, tasks.HeaderTraceparent)
+	if len(o.Headers) == 0 {
+		o.Headers = nil
 	}
-	if set("unique") {
-		if o.UniqueTTL, err = parseSeconds("--unique", f.unique); err != nil {
-			return o, "", err
-		}
-	}
-	if set("id") {
-		if err := checkID("--id", f.id); err != nil {
-			return o, "", err
-		}
-		o.TaskID = f.id
-	}
-	if set("retention") {
-		if o.Retention, err = parseSeconds("--retention", f.retention); err != nil {
-			return o, "", err
-		}
-	}
-	for _, kv := range f.headers {
-		k, v, err := parseHeaderFlag("--header", kv)
-		if err != nil {
-			return o, "", err
-		}
-		if o.Headers == nil {
-			o.Headers = map[string]string{}
-		}
-		o.Headers[k] = v
-	}
-	if set("traceparent") {
-		if err := parseTraceparent("--traceparent", f.traceparent); err != nil {
-			return o, "", err
-		}
-	}
-	return o, f.traceparent, nil
+	return o, c.flags.traceparent, nil
 }
 
 // singleArgs checks TYPE and reads the payload.
@@ -289,8 +262,8 @@ func (c *command) singleArgs() (string, []byte, int) {
 	case len(args) > 2:
 		return "", nil, c.usageError(fmt.Errorf("too many arguments (%d): want TYPE and at most one PAYLOAD; quote a payload that has spaces", len(args)))
 	}
-	if err := tasks.ValidateType(args[0]); err != nil {
-		return "", nil, c.usageError(err)
+	if msg := taskspec.CheckType(args[0]); msg != "" {
+		return "", nil, c.usageError(badValue("TYPE", "%s", msg))
 	}
 	if len(args) == 1 {
 		return args[0], nil, ExitOK

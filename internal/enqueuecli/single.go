@@ -12,6 +12,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/taskspec"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -34,9 +35,10 @@ type TaskLine struct {
 	CompletedAt string `json:"completed_at,omitempty"`
 	// Retried is how many times the task was retried (--wait only).
 	Retried *int `json:"retried,omitempty"`
-	// Result is the task's result: JSON when it is valid JSON, else a
-	// string (--wait only).
-	Result json.RawMessage `json:"result,omitempty"`
+	// Result is the task's result when it is valid JSON; ResultBase64
+	// otherwise, standard base64, as the HTTP API shows it (--wait only).
+	Result       json.RawMessage `json:"result,omitempty"`
+	ResultBase64 string          `json:"result_base64,omitempty"`
 	// Error is the task's last error (--wait only).
 	Error string `json:"error,omitempty"`
 }
@@ -68,6 +70,13 @@ func writeLine(w io.Writer, tl TaskLine) error {
 
 // runSingle enqueues one task and, when wait > 0, waits for it.
 func (c *command) runSingle(ctx context.Context, client *tasks.Client, cfg config.Config, taskType string, payload []byte, opts tasks.EnqueueOptions, wait time.Duration) int {
+	if err := checkQueue(knownQueues(cfg, client), cfg, "--queue", taskType, &opts); err != nil {
+		if errors.Is(err, ErrBadInput) {
+			return c.usageError(err)
+		}
+		c.errorf("cannot reach Redis at %s: %v", redisconn.Describe(cfg.Redis), err)
+		return ExitFailure
+	}
 	info, err := client.Enqueue(ctx, taskType, payload, &opts)
 	if err != nil {
 		c.errorf("%s", enqueueFailure(err, cfg))
@@ -121,7 +130,7 @@ func (c *command) wait(ctx context.Context, client *tasks.Client, tl TaskLine, t
 		if !info.CompletedAt.IsZero() {
 			tl.CompletedAt = info.CompletedAt.UTC().Format(time.RFC3339)
 		}
-		tl.Result = resultJSON(info.Result)
+		tl.Result, tl.ResultBase64 = taskspec.JSONOrBase64(info.Result)
 	}
 	if werr := writeLine(c.env.Stdout, tl); werr != nil {
 		c.errorf("write output: %v", werr)
@@ -142,17 +151,4 @@ func (c *command) wait(ctx context.Context, client *tasks.Client, tl TaskLine, t
 		return ExitFailure
 	}
 	return ExitOK
-}
-
-// resultJSON returns a task result as JSON: itself when it is valid JSON,
-// else a JSON string; nil when empty.
-func resultJSON(result []byte) json.RawMessage {
-	if len(result) == 0 {
-		return nil
-	}
-	if json.Valid(result) {
-		return json.RawMessage(result)
-	}
-	b, _ := json.Marshal(string(result))
-	return b
 }

@@ -64,7 +64,8 @@ func TestWait(t *testing.T) {
 	// retention is kept.
 	r = runOK(t, "", "--redis-addr", addr, "--wait=20s", "--retention", "5m", "echo:text")
 	tl = one(t, r.stdout)
-	if tl.State != "completed" || string(tl.Result) != `"plain text"` {
+	// Not JSON: base64 in result_base64, as the HTTP API shows it.
+	if tl.State != "completed" || tl.Result != nil || tl.ResultBase64 != "cGxhaW4gdGV4dA==" {
 		t.Errorf("--wait=20s: %+v (result %s)", tl, tl.Result)
 	}
 	if info := taskInfo(t, insp, "default", tl.ID); info.Retention != 5*time.Minute {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tuskq/tuskq/internal/jsonscan"
+	"github.com/tuskq/tuskq/internal/taskspec"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -27,11 +29,14 @@ func DecodeBatch(body []byte, maxBatch int) ([][]byte, []FieldError) {
 		return nil, []FieldError{{Field: "body", Detail: "empty; send a JSON object such as " + batchExample}}
 	}
 	if !json.Valid(body) {
-		return nil, []FieldError{{Field: "body", Detail: syntaxProblem(body)}}
+		return nil, []FieldError{{Field: "body", Detail: taskspec.SyntaxProblem(body)}}
 	}
-	members, ok := jsonscan.Members(body)
-	if !ok {
-		return nil, []FieldError{{Field: "body", Detail: fmt.Sprintf("expected a JSON object such as %s, got %s", batchExample, jsonscan.Kind(bytes.TrimSpace(body)))}}
+	members, err := jsonscan.Members(body)
+	switch {
+	case errors.Is(err, jsonscan.ErrNotObject):
+		return nil, []FieldError{{Field: "body", Detail: fmt.Sprintf("expected a JSON object such as %s, got %s", batchExample, jsonscan.Kind(body))}}
+	case err != nil:
+		return nil, []FieldError{{Field: "body", Detail: err.Error()}}
 	}
 	var (
 		errs []FieldError
@@ -53,9 +58,9 @@ func DecodeBatch(body []byte, maxBatch int) ([][]byte, []FieldError) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	elems, ok := jsonscan.Elements(list)
+	elems, err := jsonscan.Elements(list)
 	switch {
-	case !ok:
+	case err != nil:
 		return nil, []FieldError{{Field: "tasks", Detail: "expected an array of task objects, got " + jsonscan.Kind(list)}}
 	case len(elems) == 0:
 		return nil, []FieldError{{Field: "tasks", Detail: fmt.Sprintf("empty; send 1 to %d tasks", maxBatch)}}
@@ -87,15 +92,17 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, p *principal) {
 	results := make([]BatchResult, len(elems))
 	reqs := make([]tasks.Request, 0, len(elems))
 	index := make([]int, 0, len(elems)) // reqs[k] is task index[k]
+	canon := make([][]byte, len(elems)) // what the fingerprint covers
 	for i, elem := range elems {
 		prefix := "tasks[" + strconv.Itoa(i) + "]."
 		results[i].Index = i
-		req, errs := decodeValidTask(elem, prefix)
-		if errs != nil {
-			results[i].Status, results[i].Error = http.StatusBadRequest, invalid(errs...)
-			continue
+		req, probs := decodeTask(elem, prefix)
+		if len(probs) == 0 {
+			canon[i] = canonical(req)
+		} else {
+			canon[i] = sortedJSON(elem)
 		}
-		if prob := h.prepare(ctx, p, prefix, &req, ri); prob != nil {
+		if prob := h.prepare(ctx, p, prefix, &req, probs, ri); prob != nil {
 			results[i].Status, results[i].Error = prob.Status, prob
 			continue
 		}
@@ -103,7 +110,8 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, p *principal) {
 		index = append(index, i)
 	}
 
-	claim, fp, answered := h.claim(ctx, w, p, key, PathBatch, body)
+	fp := fingerprint("POST "+PathBatch, canon...)
+	claim, answered := h.claim(ctx, w, p, key, fp)
 	if answered {
 		return
 	}
@@ -199,4 +207,18 @@ func anyStatus(results []BatchResult, status int) bool {
 		}
 	}
 	return false
+}
+
+// sortedJSON re-encodes valid JSON with the keys of its objects sorted, so
+// that a task that did not decode is fingerprinted whatever its key order.
+func sortedJSON(raw []byte) []byte {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return b
 }

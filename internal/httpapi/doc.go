@@ -16,9 +16,11 @@
 // A task is a JSON object with the fields of an "enqueue --batch" line
 // (TaskFields): type, payload (any JSON value) or payload_base64, queue,
 // delay or at, max_retry, timeout, deadline, unique, id, retention,
-// headers and traceparent. Decoding is strict: malformed JSON, unknown or
-// duplicate fields, values of the wrong type and malformed durations,
-// times or base64 are 400 problems listing every invalid field. Bodies must
+// headers and traceparent, decoded and checked by internal/taskspec as
+// the CLI's lines and flags are. Decoding is strict: malformed JSON,
+// unknown or duplicate fields, values of the wrong type, strings that are
+// not UTF-8, malformed or out-of-bounds durations, times or base64 and an
+// unknown queue are one 400 problem listing every invalid field. Bodies must
 // be Content-Type: application/json (415 otherwise, which also keeps web
 // pages from posting forms to a local API) and at most api.max_body_bytes
 // (413).

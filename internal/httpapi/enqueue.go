@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/taskspec"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -67,32 +68,44 @@ func idempotencyKey(r *http.Request) (string, *Problem) {
 
 // prepare checks a decoded task against the token's scope, the known
 // queues and the payload schema, and settles its queue and trace headers.
-// prefix names the task in errors ("" or "tasks[3].").
-func (h *Handler) prepare(ctx context.Context, p *principal, prefix string, req *TaskRequest, ri *reqInfo) *Problem {
+// probs are the problems decoding found: they are reported together with
+// an unknown queue and a refused payload, every problem of the task at
+// once (a task outside the token's scope is refused first, as 403, when
+// its type and queue decoded). prefix names the task in errors ("" or
+// "tasks[3].").
+func (h *Handler) prepare(ctx context.Context, p *principal, prefix string, req *TaskRequest, probs taskspec.Problems, ri *reqInfo) *Problem {
+	errs := fieldErrors(probs)
+	typeOK, queueOK := !probs.Has(prefix+taskspec.FieldType), !probs.Has(prefix+taskspec.FieldQueue)
 	queue := req.Options.Queue
-	if queue == "" {
+	if queue == "" && typeOK {
 		queue = h.routeQueue(req.Type)
 	}
 	if queue == "" {
 		queue = "default"
 	}
-	if prob := p.scope(prefix, queue, req.Type); prob != nil {
-		return prob
-	}
-	known, err := h.queues.known(queue)
-	if err != nil {
-		return h.unavailable(ctx, err)
-	}
-	if !known { // a route's queue is always known; "default" may not be
-		return invalid(FieldError{Field: prefix + "queue", Detail: fmt.Sprintf(
-			"unknown queue %q; known queues: %s (worker.queues, route queues and queues of running workers)", queue, h.queues.describe())})
-	}
-	req.Options.Queue = queue
-	if h.validator != nil {
-		if err := h.validator.ValidatePayload(ctx, req.Type, req.Payload); err != nil {
-			return invalid(FieldError{Field: prefix + "payload", Detail: err.Error()})
+	if typeOK && queueOK {
+		if prob := p.scope(prefix, queue, req.Type); prob != nil {
+			return prob
 		}
 	}
+	if queueOK {
+		qp, err := h.queues.Check(prefix, queue)
+		if err != nil {
+			return h.unavailable(ctx, err)
+		}
+		if qp != nil { // a route's queue is always known; "default" may not be
+			errs = append(errs, FieldError{Field: qp.Field, Detail: qp.Detail})
+		}
+	}
+	if h.validator != nil && typeOK && !probs.Has(prefix+taskspec.FieldPayload) && !probs.Has(prefix+taskspec.FieldPayloadBase64) {
+		if err := h.validator.ValidatePayload(ctx, req.Type, req.Payload); err != nil {
+			errs = append(errs, FieldError{Field: prefix + "payload", Detail: err.Error()})
+		}
+	}
+	if len(errs) > 0 {
+		return invalid(errs...)
+	}
+	req.Options.Queue = queue
 	if th := ri.traceHeaders(); th != nil && req.Options.Headers[tasks.HeaderTraceparent] == "" {
 		if req.Options.Headers == nil {
 			req.Options.Headers = th
@@ -124,16 +137,13 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeProblem(w, prob)
 		return
 	}
-	req, errs := DecodeTask(body, "")
-	if errs != nil {
-		writeProblem(w, invalid(errs...))
-		return
-	}
-	if prob := h.prepare(ctx, p, "", &req, ri); prob != nil {
+	req, probs := decodeTask(body, "")
+	fp := fingerprint("POST "+PathTasks, canonical(req)) // before prepare adds to it
+	if prob := h.prepare(ctx, p, "", &req, probs, ri); prob != nil {
 		writeProblem(w, prob)
 		return
 	}
-	claim, fp, answered := h.claim(ctx, w, p, key, PathTasks, body)
+	claim, answered := h.claim(ctx, w, p, key, fp)
 	if answered {
 		return
 	}
@@ -169,31 +179,30 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *principal) {
 }
 
 // claim takes the request's Idempotency-Key (when key is not empty) for
-// the body sent to path. It returns the claim and the body's fingerprint,
-// or answered when it already wrote the answer: the original one for a
-// replayed key (with Location for a single task), or a problem.
-func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, p *principal, key, path string, body []byte) (c *idemClaim, fp string, answered bool) {
+// the request of fingerprint fp. It returns the claim, or answered when it
+// already wrote the answer: the original one for a replayed key (with
+// Location for a single task), or a problem.
+func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, p *principal, key, fp string) (c *idemClaim, answered bool) {
 	if key == "" {
-		return nil, "", false
+		return nil, false
 	}
-	fp = fingerprint("POST "+path, body)
 	c, prob, err := h.idem.begin(ctx, p.name, key, fp)
 	switch {
 	case err != nil:
 		writeProblem(w, h.unavailable(ctx, err))
-		return nil, "", true
+		return nil, true
 	case prob != nil:
 		writeProblem(w, prob)
-		return nil, "", true
+		return nil, true
 	case c.replay != nil:
 		w.Header().Set(HeaderReplayed, "true")
 		if loc := locationOf(c.replay.Body); loc != "" {
 			w.Header().Set("Location", loc)
 		}
 		writeJSONBytes(w, c.replay.Status, c.replay.answer())
-		return nil, "", true
+		return nil, true
 	}
-	return c, fp, false
+	return c, false
 }
 
 // locationOf returns the task path of a stored TaskCreated answer.

@@ -184,15 +184,3 @@ func (s *idemStore) abandon(ctx context.Context, c *idemClaim) error {
 	}
 	return nil
 }
-
-// fingerprint identifies a request by its endpoint and its body without
-// insignificant white space. body must be valid JSON.
-func fingerprint(endpoint string, body []byte) string {
-	var buf bytes.Buffer
-	_ = json.Compact(&buf, body) // valid JSON: checked by the caller
-	h := sha256.New()
-	h.Write([]byte(endpoint))
-	h.Write([]byte{0})
-	h.Write(buf.Bytes())
-	return hex.EncodeToString(h.Sum(nil))
-}

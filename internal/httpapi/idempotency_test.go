@@ -65,6 +65,27 @@ func TestIdempotencyConcurrentDuplicates(t *testing.T) {
 	if r := e.do(t, "POST", "/v1/tasks", "{ \"type\": \"email:send\",\n \"payload\": {\"to\": \"a@example.com\"} }", "Idempotency-Key", "order-7"); r.body != answers[0].body {
 		t.Errorf("reformatted body: %d %s", r.status, r.body)
 	}
+	// Nor does the order of the keys: the decoded request is
+	// fingerprinted, not its bytes (this was 422).
+	for _, reordered := range []string{
+		`{"payload":{"to":"a@example.com"},"type":"email:send"}`,
+		`{"type":"email:send","payload":{"to":"a@example.com"},"headers":{}}`,
+	} {
+		if r := e.do(t, "POST", "/v1/tasks", reordered, "Idempotency-Key", "order-7"); r.status != http.StatusCreated || r.body != answers[0].body {
+			t.Errorf("reordered body %s: %d %s", reordered, r.status, r.body)
+		}
+	}
+	// Options in another order are the same request too, and a changed
+	// option is another.
+	opts := `{"type":"email:send","queue":"low","delay":"1h","max_retry":3,"headers":{"a":"1","b":"2"}}`
+	first := e.do(t, "POST", "/v1/tasks", opts, "Idempotency-Key", "order-9")
+	again := e.do(t, "POST", "/v1/tasks", `{"headers":{"b":"2","a":"1"},"max_retry":3,"delay":"60m","queue":"low","type":"email:send"}`, "Idempotency-Key", "order-9")
+	if first.status != http.StatusCreated || again.body != first.body || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("reordered options: %d %s, then %d %s", first.status, first.body, again.status, again.body)
+	}
+	if r := e.do(t, "POST", "/v1/tasks", `{"type":"email:send","queue":"low","delay":"1h","max_retry":4,"headers":{"a":"1","b":"2"}}`, "Idempotency-Key", "order-9"); r.status != 422 {
+		t.Errorf("changed max_retry with the same key: %d %s; want 422", r.status, r.body)
+	}
 	created(t, e.do(t, "POST", "/v1/tasks", body, "Idempotency-Key", "order-8"))
 	created(t, e.do(t, "POST", "/v1/tasks", body))
 	if got := e.pending(t, "default"); got != 3 {
@@ -118,6 +139,12 @@ func TestIdempotencyBatch(t *testing.T) {
 	decodeStrict(t, r1.body, &resp)
 	if resp.Enqueued != 1 || !strings.HasSuffix(resp.Results[0].Task.ID, "-0") {
 		t.Errorf("batch answer %s", r1.body)
+	}
+	// Keys in another order, inside the tasks and around them, are the
+	// same batch.
+	reordered := `{"tasks":[{"queue":"low","type":"email:a"},{"delay":"bad","queue":"low","type":"email:b"}]}`
+	if r := e.do(t, "POST", "/v1/tasks/batch", reordered, "Idempotency-Key", "b1", "Authorization", auth); r.status != 200 || r.body != r1.body {
+		t.Errorf("reordered batch: %d %s", r.status, r.body)
 	}
 	// The same key used by another token is another key.
 	r3 := e.do(t, "POST", "/v1/tasks/batch", body, "Idempotency-Key", "b1", "Authorization", "Bearer "+tokenLimited)

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"maps"
 	"net/url"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/taskspec"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -140,17 +140,8 @@ func detail(info *asynq.TaskInfo) TaskDetail {
 	return d
 }
 
-// jsonOrBase64 returns b as JSON when it is valid JSON, else as standard
-// base64; both empty when b is.
-func jsonOrBase64(b []byte) (json.RawMessage, string) {
-	switch {
-	case len(b) == 0:
-		return nil, ""
-	case json.Valid(b):
-		return json.RawMessage(b), ""
-	}
-	return nil, base64.StdEncoding.EncodeToString(b)
-}
+// jsonOrBase64 shows task bytes as every door does (taskspec.JSONOrBase64).
+var jsonOrBase64 = taskspec.JSONOrBase64
 
 // rfc3339 formats t in UTC, or "" for the zero time.
 func rfc3339(t time.Time) string {
