@@ -158,8 +158,14 @@ type WorkerConfig struct {
 	// came due are moved to their queue. Defaults to 1s.
 	DelayedTaskCheckInterval time.Duration `koanf:"delayed_task_check_interval"`
 	// Listen is the address of /healthz, /readyz and /metrics. Empty turns
-	// the endpoint off. Defaults to 127.0.0.1:9464.
+	// the endpoint off. Defaults to 127.0.0.1:9464. A non-loopback address
+	// requires MetricsToken.
 	Listen string `koanf:"listen"`
+	// MetricsToken, when set, is the bearer token a scraper must send to
+	// read /metrics ("Authorization: Bearer TOKEN"); /healthz and /readyz
+	// stay open. At least 16 characters. Required when Listen is not a
+	// loopback address. Secret: masked when printed.
+	MetricsToken string `koanf:"metrics_token" secret:"true"`
 	// HTTPAllowHosts lists the hosts ("api.example.com", "api.example.com:8443",
 	// "127.0.0.1:9000") the built-in http:request processor may call. A host
 	// without a port allows any port. Empty (the default) allows none, so

@@ -115,6 +115,7 @@ func ExampleWrite() {
 	//   task_check_interval: 10ms
 	//   delayed_task_check_interval: 1s
 	//   listen: 127.0.0.1:9464
+	//   metrics_token: ""
 	//   http_allow_hosts: []
 	//   orphan_check_interval: 5s
 	//   orphan_grace: 5s

@@ -110,6 +110,9 @@ func (w WorkerConfig) validate(v *validator) {
 	if w.Listen != "" && !validHostPort(w.Listen, 0) {
 		v.add("worker.listen", w.Listen, "host:port such as 127.0.0.1:9464, or empty to turn the endpoint off")
 	}
+	if w.MetricsToken != "" && (len(w.MetricsToken) < MinTokenLength || strings.ContainsFunc(w.MetricsToken, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })) {
+		v.add("worker.metrics_token", masked(w.MetricsToken), "empty, or at least "+strconv.Itoa(MinTokenLength)+" characters without spaces (openssl rand -hex 24 makes a good one)")
+	}
 	for _, h := range w.HTTPAllowHosts {
 		if !validAllowHost(h) {
 			v.add("worker.http_allow_hosts", h, "a host or host:port such as api.example.com or 10.0.0.5:8443")

@@ -2,12 +2,17 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
@@ -21,7 +26,8 @@ const ReadyTimeout = time.Second
 //	GET /readyz   200 {"status":"ready"} when Redis answers PING within
 //	              ReadyTimeout and the worker is running and not paused or
 //	              stopping; otherwise 503 {"status":"unavailable","reason":…}
-//	GET /metrics  Prometheus metrics
+//	GET /metrics  Prometheus metrics; with worker.metrics_token set, only
+//	              to "Authorization: Bearer TOKEN" (401 otherwise)
 func (w *Worker) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -34,8 +40,44 @@ func (w *Worker) HTTPHandler() http.Handler {
 		}
 		writeJSON(rw, http.StatusOK, status{Status: "ready"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(w.gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", scrapeToken(w.cfg.Worker.MetricsToken,
+		promhttp.HandlerFor(w.gatherer, promhttp.HandlerOpts{})))
 	return mux
+}
+
+// checkListen applies the rule of every tuskq server to worker.listen: a
+// non-loopback address requires authentication, here the scrape token.
+func checkListen(wc config.WorkerConfig) error {
+	if wc.Listen == "" {
+		return nil
+	}
+	return httpserve.CheckListen(wc.Listen, httpserve.ListenRule{
+		Server: "worker", Key: "worker.listen", Example: "127.0.0.1:9464", Auth: wc.MetricsToken != "",
+		Risk:    "anyone who can reach it could read its metrics (queues, task types, error counts)",
+		Fix:     "set worker.metrics_token (TUSKQ_WORKER_METRICS_TOKEN) and scrape /metrics with Authorization: Bearer TOKEN",
+		Invalid: ErrBadOptions,
+	})
+}
+
+// scrapeToken serves next only to requests bearing token; an empty token
+// lets every request in. The comparison takes the same time whatever the
+// token sent.
+func scrapeToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			rw.Header().Set("WWW-Authenticate", `Bearer realm="tuskq worker metrics"`)
+			httpserve.Plain(rw, http.StatusUnauthorized,
+				"worker: /metrics requires the scrape token of worker.metrics_token; send Authorization: Bearer TOKEN\n")
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
 }
 
 // notReady returns why the worker should not receive traffic, or "".

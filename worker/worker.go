@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/stackgrow"
 	"github.com/tuskq/tuskq/internal/taskctx"
@@ -120,6 +121,9 @@ func New(opts Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: %w: Registry is nil; pass a *tasks.Registry with your processors registered", ErrBadOptions)
 	}
 	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkListen(opts.Config.Worker); err != nil {
 		return nil, err
 	}
 	logger := opts.Logger
@@ -311,7 +315,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	var hs *http.Server
 	if ln != nil {
-		hs = &http.Server{Handler: w.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+		hs = httpserve.NewServer(w.HTTPHandler(), httpserve.DefaultTimeouts)
 		go func() { serveErr <- hs.Serve(ln) }()
 	}
 	close(w.ready)

@@ -136,7 +136,7 @@ func TestBinaryRefusesNonLoopback(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 		t.Fatalf("exit: %v, want status 2", err)
 	}
-	const want = "monitor: refusing to listen on 0.0.0.0:8080 without authentication; add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens), or bind to a loopback address (--listen 127.0.0.1:8080)\n"
+	const want = "monitor: refusing to listen on 0.0.0.0:8080 without authentication: anyone who can reach it could see and change every queue; add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens), or listen on loopback (--listen 127.0.0.1:8080)\n"
 	if stderr.String() != want || stdout.String() != "" {
 		t.Errorf("stderr %q, stdout %q; want %q", stderr.String(), stdout.String(), want)
 	}

@@ -29,6 +29,7 @@ type service struct {
 	Command         []string          `yaml:"command"`
 	Environment     map[string]string `yaml:"environment"`
 	Volumes         []string          `yaml:"volumes"`
+	Ports           []string          `yaml:"ports"`
 	StopGracePeriod string            `yaml:"stop_grace_period"`
 	Healthcheck     *struct {
 		Test []string `yaml:"test"`
@@ -86,6 +87,9 @@ func TestComposeNamesOnlyRealConfigKeys(t *testing.T) {
 		}
 	}
 	for name, svc := range c.Services {
+		if name == "redis" {
+			continue // Redis's own variables (see TestComposeSecrets)
+		}
 		for v := range svc.Environment {
 			if !strings.HasPrefix(v, "TUSKQ_") {
 				t.Errorf("service %s sets %s: only TUSKQ_* variables configure tuskq", name, v)
@@ -208,6 +212,56 @@ func TestComposeCommandsExist(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "Usage") {
 			t.Errorf("service %s: %q --help: %v\n%s", name, svc.Command, err, out)
+		}
+	}
+}
+
+// TestComposeSecrets: Redis requires the password of .env (given to it on
+// standard input, not in its arguments) and every tuskq service has it;
+// published ports are on loopback only; a worker whose /metrics listens
+// beyond loopback has the scrape token of .env.
+func TestComposeSecrets(t *testing.T) {
+	t.Parallel()
+	c, _ := readCompose(t)
+	const password = "${REDIS_PASSWORD:?"
+	redis := c.Services["redis"]
+	script := strings.Join(redis.Command, " ")
+	if !strings.Contains(script, `printf 'requirepass %s\n' "$$REDIS_PASSWORD" | exec docker-entrypoint.sh redis-server - `) {
+		t.Errorf("redis command %q: want requirepass from $REDIS_PASSWORD on standard input, through the image's entrypoint", script)
+	}
+	for _, v := range []string{"REDIS_PASSWORD", "REDISCLI_AUTH"} {
+		if !strings.HasPrefix(redis.Environment[v], password) {
+			t.Errorf("redis %s = %q, want the REDIS_PASSWORD of .env (required)", v, redis.Environment[v])
+		}
+	}
+	for name, svc := range c.Services {
+		for _, p := range svc.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("service %s publishes %q beyond the host's loopback", name, p)
+			}
+		}
+		if name == "redis" {
+			continue
+		}
+		if !strings.HasPrefix(svc.Environment["TUSKQ_REDIS_PASSWORD"], password) {
+			t.Errorf("service %s: TUSKQ_REDIS_PASSWORD = %q, want the REDIS_PASSWORD of .env", name, svc.Environment["TUSKQ_REDIS_PASSWORD"])
+		}
+	}
+	worker := c.Services["worker"]
+	i := slices.Index(worker.Command, "--listen")
+	if i < 0 || i+1 >= len(worker.Command) {
+		t.Fatalf("worker command %q has no --listen", worker.Command)
+	}
+	host, _, _ := strings.Cut(worker.Command[i+1], ":")
+	if host != "127.0.0.1" && !strings.HasPrefix(worker.Environment["TUSKQ_WORKER_METRICS_TOKEN"], "${METRICS_TOKEN:?") {
+		t.Errorf("worker listens on %s without the METRICS_TOKEN of .env as TUSKQ_WORKER_METRICS_TOKEN", worker.Command[i+1])
+	}
+	// The top comment documents every variable of .env the file needs.
+	_, text := readCompose(t)
+	head, _, _ := strings.Cut(text, "services:")
+	for _, v := range regexp.MustCompile(`\$\{([A-Z_]+):\?`).FindAllStringSubmatch(text, -1) {
+		if !strings.Contains(head, "#   "+v[1]+"=") {
+			t.Errorf("the .env variable %s is not documented at the top of docker-compose.yml", v[1])
 		}
 	}
 }

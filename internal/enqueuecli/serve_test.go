@@ -99,7 +99,7 @@ func TestServeBadUsage(t *testing.T) {
 		want string
 	}{
 		{"non-loopback without tokens", []string{"serve", "--listen", "0.0.0.0:8090"}, nil, 2,
-			"enqueue serve: refusing to listen on 0.0.0.0:8090 without tokens: anyone who can reach it could enqueue and delete tasks; add api.tokens, or listen on loopback (--listen 127.0.0.1:8090)\n"},
+			"enqueue serve: refusing to listen on 0.0.0.0:8090 without authentication: anyone who can reach it could enqueue and delete tasks; add api.tokens, or listen on loopback (--listen 127.0.0.1:8090)\n"},
 		{"unknown flag", []string{"serve", "--batch"}, nil, 2, "enqueue serve: unknown flag: --batch\n" + hint},
 		{"argument", []string{"serve", "now"}, nil, 2, "enqueue serve: unexpected argument \"now\"; serve takes only flags\n" + hint},
 		{"bad config", []string{"serve", "--set", "api.max_batch=0"}, nil, 2,

@@ -443,7 +443,7 @@ func TestRunRefusesInsecureListen(t *testing.T) {
 	cfg := config.Default()
 	cfg.API.Listen = "0.0.0.0:8090"
 	err := httpapi.Run(context.Background(), httpapi.Options{Config: cfg})
-	want := "enqueue serve: refusing to listen on 0.0.0.0:8090 without tokens: anyone who can reach it could enqueue and delete tasks; add api.tokens, or listen on loopback (--listen 127.0.0.1:8090)"
+	want := "enqueue serve: refusing to listen on 0.0.0.0:8090 without authentication: anyone who can reach it could enqueue and delete tasks; add api.tokens, or listen on loopback (--listen 127.0.0.1:8090)"
 	if !errors.Is(err, httpapi.ErrInsecureListen) || err.Error() != want || strings.Contains(err.Error(), "\n") {
 		t.Errorf("err = %v", err)
 	}

@@ -4,10 +4,16 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/httpserve"
 )
 
 // MinTokenLength is the shortest bearer token New accepts.
@@ -68,18 +74,37 @@ func (p *principal) scope(prefix, queue, taskType string) *Problem {
 	return nil
 }
 
-// authenticator checks bearer tokens.
+// authenticator checks bearer tokens, limits failed ones per client
+// address and counts and logs them, never with the token.
 type authenticator struct {
 	// digests are the SHA-256 digests of the tokens, compared in constant
 	// time whatever the length of the token presented.
 	digests [][sha256.Size]byte
 	owners  []principal
+
+	limiter *httpserve.Limiter
+	now     func() time.Time
+	logger  *slog.Logger
+	failed  *prometheus.CounterVec
+	limited prometheus.Counter
 }
 
 // newAuthenticator checks the configured tokens: at least MinTokenLength
 // characters each, and no two alike.
-func newAuthenticator(tokens []config.APIToken) (*authenticator, error) {
-	a := &authenticator{}
+func newAuthenticator(tokens []config.APIToken, opts Options) (*authenticator, error) {
+	a := &authenticator{
+		limiter: httpserve.NewLimiter(opts.FailedTokenBurst, opts.FailedTokenRefill),
+		now:     opts.Now,
+		logger:  opts.Logger,
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tuskq_api_failed_tokens_total",
+			Help: "Requests to the HTTP API refused with 401 because of a wrong or malformed bearer token, by reason (invalid_token or invalid_request).",
+		}, []string{"reason"}),
+		limited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tuskq_api_token_rate_limited_total",
+			Help: "Requests to the HTTP API refused with 429 because their client address sent too many failed tokens.",
+		}),
+	}
 	seen := map[[sha256.Size]byte]string{}
 	for i, t := range tokens {
 		key := fmt.Sprintf("api.tokens[%d]", i)
@@ -103,30 +128,54 @@ func newAuthenticator(tokens []config.APIToken) (*authenticator, error) {
 		}
 		a.owners = append(a.owners, p)
 	}
+	// Both label values exist from the start, so a dashboard sees 0.
+	a.failed.WithLabelValues("invalid_token")
+	a.failed.WithLabelValues("invalid_request")
 	return a, nil
+}
+
+// collectors returns the authenticator's metrics.
+func (a *authenticator) collectors() []prometheus.Collector {
+	return []prometheus.Collector{a.failed, a.limited}
 }
 
 // enabled reports whether tokens are required.
 func (a *authenticator) enabled() bool { return len(a.digests) > 0 }
 
-// authenticate returns the principal of r, or a 401 problem and the
-// WWW-Authenticate challenge to send with it.
-func (a *authenticator) authenticate(r *http.Request) (*principal, *Problem, string) {
+// realm is the challenge of every 401 answer.
+const realm = `Bearer realm="tuskq"`
+
+// authenticate returns the principal of r, or a 401 or 429 problem to
+// answer; it has then set the WWW-Authenticate or Retry-After header on w.
+// A request without an Authorization header is not a failure; a wrong or
+// malformed token is, counted, logged at warn and limited per client
+// address.
+func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (*principal, *Problem) {
 	if !a.enabled() {
-		return &principal{}, nil, ""
+		return &principal{}, nil
 	}
-	const realm = `Bearer realm="tuskq"`
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		w.Header().Set("WWW-Authenticate", realm)
 		return nil, newProblem(ProblemUnauthorized, http.StatusUnauthorized,
-			"this API requires a bearer token; send the header Authorization: Bearer TOKEN"), realm
+			"this API requires a bearer token; send the header Authorization: Bearer TOKEN")
+	}
+	client := httpserve.ClientAddr(r.RemoteAddr)
+	now := a.now()
+	if wait := a.limiter.Wait(client, now); wait > 0 {
+		a.limited.Inc()
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		return nil, newProblem(ProblemTooManyFailures, http.StatusTooManyRequests, fmt.Sprintf(
+			"too many requests with a wrong token from %s; retry in %ds with a token of api.tokens", client, secs))
 	}
 	scheme, token, _ := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		a.fail(r, client, now, "invalid_request")
+		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_request", error_description="expected Authorization: Bearer TOKEN"`)
 		return nil, newProblem(ProblemUnauthorized, http.StatusUnauthorized,
-				"the Authorization header is not a bearer token; send Authorization: Bearer TOKEN"),
-			realm + `, error="invalid_request", error_description="expected Authorization: Bearer TOKEN"`
+			"the Authorization header is not a bearer token; send Authorization: Bearer TOKEN")
 	}
 	d := sha256.Sum256([]byte(token))
 	match := -1
@@ -138,9 +187,22 @@ func (a *authenticator) authenticate(r *http.Request) (*principal, *Problem, str
 		}
 	}
 	if match < 0 {
+		a.fail(r, client, now, "invalid_token")
+		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token", error_description="the token is not valid"`)
 		return nil, newProblem(ProblemUnauthorized, http.StatusUnauthorized,
-				"the bearer token is not valid; check the token configured in api.tokens"),
-			realm + `, error="invalid_token", error_description="the token is not valid"`
+			"the bearer token is not valid; check the token configured in api.tokens")
 	}
-	return &a.owners[match], nil, ""
+	return &a.owners[match], nil
+}
+
+// fail counts, logs and limits a failed token of client.
+func (a *authenticator) fail(r *http.Request, client string, now time.Time, reason string) {
+	a.failed.WithLabelValues(reason).Inc()
+	a.logger.WarnContext(r.Context(), "api token refused",
+		slog.String("client", client), slog.String("reason", reason),
+		slog.String("method", r.Method), slog.String("path", r.URL.Path))
+	if a.limiter.Fail(client, now) {
+		a.logger.WarnContext(r.Context(), "api failed-token limit reached; answering 429 until the client regains attempts",
+			slog.String("client", client), slog.String("refill", a.limiter.Refill().String()))
+	}
 }

@@ -99,11 +99,11 @@ func TestBadInput(t *testing.T) {
 		{"batch too long", "POST", "/v1/tasks/batch", `{"tasks":[{},{},{},{}]}`, nil, 400,
 			bad400(fe("tasks", "4 tasks; send at most 3 per request (api.max_batch)"))},
 		{"unknown path", "GET", "/v1/task", "", nil, 404,
-			problemJSON("not-found", "Not found", 404, "no such endpoint: /v1/task; the API serves /v1/tasks, /v1/tasks/batch, /v1/queues/{queue}/tasks/{id}, /v1/openapi.yaml, /healthz, /readyz (see GET /v1/openapi.yaml)")},
+			problemJSON("not-found", "Not found", 404, "no such endpoint: /v1/task; the API serves /v1/tasks, /v1/tasks/batch, /v1/queues/{queue}/tasks/{id}, /v1/openapi.yaml, /healthz, /readyz, /metrics (see GET /v1/openapi.yaml)")},
 		{"wrong method", "PUT", "/v1/tasks", `{}`, nil, 405,
 			problemJSON("method-not-allowed", "Method not allowed", 405, "/v1/tasks does not accept PUT; use POST")},
 		{"wrong method on a task", "POST", "/v1/queues/default/tasks/x", `{}`, nil, 405,
-			problemJSON("method-not-allowed", "Method not allowed", 405, "/v1/queues/default/tasks/x does not accept POST; use GET or DELETE")},
+			problemJSON("method-not-allowed", "Method not allowed", 405, "/v1/queues/default/tasks/x does not accept POST; use DELETE or GET or HEAD")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,7 +119,7 @@ func TestBadInput(t *testing.T) {
 	}
 	t.Run("allow header", func(t *testing.T) {
 		t.Parallel()
-		if r := e.do(t, "PATCH", "/v1/queues/q/tasks/x", ""); r.header.Get("Allow") != "GET, DELETE" {
+		if r := e.do(t, "PATCH", "/v1/queues/q/tasks/x", ""); r.header.Get("Allow") != "DELETE, GET, HEAD" {
 			t.Errorf("Allow %q", r.header.Get("Allow"))
 		}
 	})

@@ -97,9 +97,13 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			r := e.do(t, m, url, "")
 			allow := strings.Split(r.header.Get("Allow"), ", ")
 			sort.Strings(allow)
-			sort.Strings(methods)
-			if r.status != 405 || !reflect.DeepEqual(allow, methods) {
-				t.Errorf("%s %s: %d Allow %v, want 405 Allow %v", m, url, r.status, allow, methods)
+			want := slices.Clone(methods)
+			if slices.Contains(want, "GET") {
+				want = append(want, "HEAD") // ServeMux answers HEAD with the GET handler
+			}
+			sort.Strings(want)
+			if r.status != 405 || !reflect.DeepEqual(allow, want) {
+				t.Errorf("%s %s: %d Allow %v, want 405 Allow %v", m, url, r.status, allow, want)
 			}
 		}
 	}

@@ -3,14 +3,13 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"time"
 
 	"github.com/tuskq/tuskq/config"
-	"github.com/tuskq/tuskq/internal/netaddr"
+	"github.com/tuskq/tuskq/internal/httpserve"
 )
 
 // Defaults applied to zero Options fields.
@@ -26,12 +25,18 @@ const (
 	DefaultIdempotencyWait = 10 * time.Second
 	// DefaultPingTimeout bounds the Redis PING of /readyz.
 	DefaultPingTimeout = 2 * time.Second
+	// DefaultFailedTokenBurst is how many failed tokens a client address
+	// may send in a row before it is refused with 429.
+	DefaultFailedTokenBurst = 10
+	// DefaultFailedTokenRefill is how often a client address regains one
+	// failed token.
+	DefaultFailedTokenRefill = 10 * time.Second
 )
 
 var (
 	// ErrInsecureListen is matched by the error Run returns for a listen
 	// address that is not loopback while no token is configured.
-	ErrInsecureListen = errors.New("refusing a non-loopback address without tokens")
+	ErrInsecureListen = httpserve.ErrInsecureListen
 	// ErrInvalidOptions is matched by errors about unusable options: a
 	// malformed listen address, a token that is too short or used twice,
 	// an invalid configuration.
@@ -80,6 +85,16 @@ type Options struct {
 	// PingTimeout bounds the Redis PING of /readyz. Zero means
 	// DefaultPingTimeout.
 	PingTimeout time.Duration
+	// FailedTokenBurst is how many requests with a wrong or malformed
+	// token a client address may send in a row; then it is answered 429
+	// until it regains one every FailedTokenRefill. Zero means
+	// DefaultFailedTokenBurst.
+	FailedTokenBurst int
+	// FailedTokenRefill is how often a client address regains one failed
+	// token. Zero means DefaultFailedTokenRefill.
+	FailedTokenRefill time.Duration
+	// Now is the clock of the failed-token limit. Nil means time.Now.
+	Now func() time.Time
 }
 
 // withDefaults fills the zero fields.
@@ -102,31 +117,24 @@ func (o Options) withDefaults() Options {
 	if o.PingTimeout <= 0 {
 		o.PingTimeout = DefaultPingTimeout
 	}
+	if o.FailedTokenBurst <= 0 {
+		o.FailedTokenBurst = DefaultFailedTokenBurst
+	}
+	if o.FailedTokenRefill <= 0 {
+		o.FailedTokenRefill = DefaultFailedTokenRefill
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return o
 }
-
-// insecureListenError is the refusal of a non-loopback address without
-// tokens.
-type insecureListenError struct {
-	addr, suggestion string
-}
-
-func (e *insecureListenError) Error() string {
-	return fmt.Sprintf("enqueue serve: refusing to listen on %s without tokens: anyone who can reach it could enqueue and delete tasks; add api.tokens, or listen on loopback (--listen %s)",
-		e.addr, e.suggestion)
-}
-
-func (e *insecureListenError) Is(target error) bool { return target == ErrInsecureListen }
 
 // checkListen accepts a loopback host:port, and any host:port when tokens
 // are required.
 func checkListen(addr string, tokens bool) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%w: api.listen %q is not valid; expected host:port such as 127.0.0.1:8090", ErrInvalidOptions, addr)
-	}
-	if tokens || netaddr.IsLoopbackHost(host) {
-		return nil
-	}
-	return &insecureListenError{addr: addr, suggestion: net.JoinHostPort("127.0.0.1", port)}
+	return httpserve.CheckListen(addr, httpserve.ListenRule{
+		Server: "enqueue serve", Key: "api.listen", Example: "127.0.0.1:8090", Auth: tokens,
+		Risk: "anyone who can reach it could enqueue and delete tasks", Fix: "add api.tokens",
+		Invalid: ErrInvalidOptions,
+	})
 }

@@ -30,6 +30,7 @@ const (
 	ProblemNotReplicated    = "not-replicated"
 	ProblemInternal         = "internal-error"
 	ProblemHostNotAllowed   = "host-not-allowed"
+	ProblemTooManyFailures  = "too-many-failed-tokens"
 )
 
 // ContentTypeProblem is the media type of every error answer (RFC 9457).
@@ -82,6 +83,7 @@ var titles = map[string]string{
 	ProblemNotReplicated:    "The task is stored but not yet on enough replicas",
 	ProblemInternal:         "Internal error",
 	ProblemHostNotAllowed:   "Host not allowed",
+	ProblemTooManyFailures:  "Too many requests with a wrong token",
 }
 
 // newProblem builds a problem of the given kind.

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpserve"
-	"github.com/tuskq/tuskq/internal/netaddr"
 	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/tasks"
@@ -39,6 +40,7 @@ const (
 	PathOpenAPI = "/v1/openapi.yaml"
 	PathHealthz = "/healthz"
 	PathReadyz  = "/readyz"
+	PathMetrics = "/metrics"
 )
 
 // Route is one operation the API serves.
@@ -70,6 +72,7 @@ func routeTable() []route {
 		{Route{http.MethodGet, PathOpenAPI, true}, (*Handler).openapi},
 		{Route{http.MethodGet, PathHealthz, true}, (*Handler).healthz},
 		{Route{http.MethodGet, PathReadyz, true}, (*Handler).readyz},
+		{Route{http.MethodGet, PathMetrics, false}, (*Handler).metrics},
 	}
 }
 
@@ -97,6 +100,8 @@ type Handler struct {
 	validator SchemaValidator
 	logger    *slog.Logger
 	root      http.Handler
+	health    *httpserve.Health
+	metricsH  http.Handler
 	// timeout is enqueue.timeout, for the enqueue-timeout problem.
 	timeout time.Duration
 }
@@ -117,7 +122,7 @@ func New(opts Options) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	auth, err := newAuthenticator(cfg.API.Tokens)
+	auth, err := newAuthenticator(cfg.API.Tokens, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +149,10 @@ func New(opts Options) (*Handler, error) {
 		logger:    opts.Logger,
 		timeout:   cfg.Enqueue.Timeout,
 	}
+	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(auth.collectors()...)
+	h.metricsH = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	h.root = h.accessLog(h.hostCheck(h.mux()))
 	return h, nil
 }
@@ -164,52 +173,37 @@ func (h *Handler) Ping(ctx context.Context) error {
 	return nil
 }
 
-// mux routes requests by path, then by method, answering unknown paths
-// (404) and methods (405) with problems.
+// mux routes requests with Go 1.22 method patterns, answering unknown
+// paths (404) and methods (405) with problems.
 func (h *Handler) mux() http.Handler {
-	mux := http.NewServeMux()
-	byPath := map[string][]route{}
+	mux := httpserve.NewMux()
 	var paths []string
 	for _, rt := range routeTable() {
-		if byPath[rt.Path] == nil {
+		if !slices.Contains(paths, rt.Path) {
 			paths = append(paths, rt.Path)
 		}
-		byPath[rt.Path] = append(byPath[rt.Path], rt)
+		mux.Handle(rt.Method+" "+rt.Path, h.authenticated(rt))
 	}
-	for _, path := range paths {
-		mux.Handle(path, h.dispatch(byPath[path]))
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.NotFound = func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(ProblemNotFound, http.StatusNotFound,
 			fmt.Sprintf("no such endpoint: %s; the API serves %s (see GET %s)", r.URL.Path, strings.Join(paths, ", "), PathOpenAPI)))
-	})
+	}
+	mux.MethodNotAllowed = func(w http.ResponseWriter, r *http.Request, allow []string) {
+		writeProblem(w, newProblem(ProblemMethodNotAllowed, http.StatusMethodNotAllowed,
+			fmt.Sprintf("%s does not accept %s; use %s", r.URL.Path, r.Method, strings.Join(allow, " or "))))
+	}
 	return mux
 }
 
-// dispatch picks the route of the request's method among routes (which
-// share a path), authenticates the request unless the route is public,
-// and serves it.
-func (h *Handler) dispatch(routes []route) http.Handler {
-	allow := make([]string, len(routes))
-	for i, rt := range routes {
-		allow[i] = rt.Method
-	}
+// authenticated serves rt, after authenticating the request unless the
+// route is public.
+func (h *Handler) authenticated(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		i := slices.IndexFunc(routes, func(rt route) bool { return rt.Method == r.Method })
-		if i < 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeProblem(w, newProblem(ProblemMethodNotAllowed, http.StatusMethodNotAllowed,
-				fmt.Sprintf("%s does not accept %s; use %s", r.URL.Path, r.Method, strings.Join(allow, " or "))))
-			return
-		}
-		rt := routes[i]
 		p := &principal{}
 		if !rt.Public {
 			var prob *Problem
-			var challenge string
-			p, prob, challenge = h.auth.authenticate(r)
+			p, prob = h.auth.authenticate(w, r)
 			if prob != nil {
-				w.Header().Set("WWW-Authenticate", challenge)
 				writeProblem(w, prob)
 				return
 			}
@@ -227,12 +221,7 @@ func (h *Handler) hostCheck(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if hp, _, err := net.SplitHostPort(host); err == nil {
-			host = hp
-		}
-		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		if !netaddr.IsLoopbackHost(host) {
+		if !httpserve.LoopbackHost(r) {
 			writeProblem(w, newProblem(ProblemHostNotAllowed, http.StatusForbidden, fmt.Sprintf(
 				"host %q is not allowed; without tokens the API answers only to 127.0.0.1, [::1] and localhost", r.Host)))
 			return
@@ -247,33 +236,18 @@ func (h *Handler) openapi(w http.ResponseWriter, _ *http.Request, _ *principal) 
 	_, _ = w.Write(openAPI)
 }
 
-func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request, _ *principal) {
-	plain(w, http.StatusOK, "ok\n")
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request, _ *principal) {
+	h.health.Healthz(w, r)
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request, _ *principal) {
-	if err := h.Ping(r.Context()); err != nil {
-		plain(w, http.StatusServiceUnavailable, "redis unreachable\n")
-		return
-	}
-	plain(w, http.StatusOK, "ok\n")
+	h.health.Readyz(w, r)
 }
 
-func plain(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(body))
+// metrics serves the API's Prometheus metrics, to any valid token.
+func (h *Handler) metrics(w http.ResponseWriter, r *http.Request, _ *principal) {
+	h.metricsH.ServeHTTP(w, r)
 }
-
-// Timeouts of the HTTP server.
-const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = time.Minute
-	writeTimeout      = time.Minute
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
-)
 
 // Run serves the API on opts.Config.API.Listen until ctx is cancelled,
 // then shuts down gracefully: requests in flight get opts.ShutdownTimeout
@@ -299,15 +273,7 @@ func Run(ctx context.Context, opts Options) error {
 			opts.Logger.Warn("closing redis connections", slog.String("error", err.Error()))
 		}
 	}()
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-	}
-	return httpserve.Run(ctx, opts.Config.API.Listen, srv, httpserve.Options{
+	return httpserve.Run(ctx, opts.Config.API.Listen, httpserve.NewServer(h, httpserve.DefaultTimeouts), httpserve.Options{
 		Name: "enqueue serve", LogName: "api", Logger: opts.Logger, ShutdownTimeout: opts.ShutdownTimeout,
 		OnListen: func(addr net.Addr) {
 			h.announce(ctx, "http://"+addr.String()+"/v1/")

@@ -10,12 +10,14 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// lookup reads the task named by the request path after checking the
-// token's scope; it answers the problem itself and returns nil on failure.
+// lookup reads the task named by the request path; it answers the problem
+// itself and returns nil on failure. A task outside the token's scope
+// (its queue or its type) is answered exactly as a missing one, so that a
+// scoped token cannot learn which IDs exist elsewhere, nor their types.
 func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, p *principal) *asynq.TaskInfo {
 	queue, id := r.PathValue("queue"), r.PathValue("id")
-	if prob := p.scope("", queue, ""); prob != nil {
-		writeProblem(w, prob)
+	if !p.allowQueue(queue) {
+		writeProblem(w, problemNoTask(queue, id))
 		return nil
 	}
 	info, err := h.insp.GetTaskInfo(queue, id)
@@ -23,18 +25,24 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, p *principal) *
 		writeProblem(w, h.lookupFailure(r.Context(), queue, id, err))
 		return nil
 	}
-	if prob := p.scope("", queue, info.Type); prob != nil {
-		writeProblem(w, prob)
+	if !p.allowType(info.Type) {
+		writeProblem(w, problemNoTask(queue, id))
 		return nil
 	}
 	return info
 }
 
+// problemNoTask is the answer for a task that is missing, or outside the
+// token's scope.
+func problemNoTask(queue, id string) *Problem {
+	return newProblem(ProblemNotFound, http.StatusNotFound, fmt.Sprintf(
+		"no task %q in queue %q: it never existed, was deleted, or completed without a retention", id, queue))
+}
+
 // lookupFailure turns an error of the inspector into the answer.
 func (h *Handler) lookupFailure(ctx context.Context, queue, id string, err error) *Problem {
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-		return newProblem(ProblemNotFound, http.StatusNotFound, fmt.Sprintf(
-			"no task %q in queue %q: it never existed, was deleted, or completed without a retention", id, queue))
+		return problemNoTask(queue, id)
 	}
 	return h.unavailable(ctx, err)
 }

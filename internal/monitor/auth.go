@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/httpserve"
 )
 
 // realm names the monitor in the browser's login prompt.
@@ -64,7 +65,7 @@ type authenticator struct {
 	users   map[string]user
 	tokens  []token
 	dummy   []byte // a bcrypt hash compared against for unknown users
-	limiter *loginLimiter
+	limiter *httpserve.Limiter
 	logger  *slog.Logger
 	now     func() time.Time
 
@@ -83,11 +84,10 @@ type authenticator struct {
 // and builds the authenticator. Errors match ErrInvalidOptions.
 func newAuthenticator(cfg config.MonitorAuthConfig, logger *slog.Logger, now func() time.Time) (*authenticator, error) {
 	a := &authenticator{
-		users:   map[string]user{},
-		limiter: newLoginLimiter(max(cfg.FailedLoginBurst, 1), cfg.FailedLoginRefill),
-		logger:  logger,
-		now:     now,
-		cache:   map[[sha256.Size]byte]string{},
+		users:  map[string]user{},
+		logger: logger,
+		now:    now,
+		cache:  map[[sha256.Size]byte]string{},
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tuskq_monitor_failed_logins_total",
 			Help: "Failed logins to the monitor, by method (basic or bearer).",
@@ -97,9 +97,11 @@ func newAuthenticator(cfg config.MonitorAuthConfig, logger *slog.Logger, now fun
 			Help: "Requests refused with 429 because their client address made too many failed logins.",
 		}),
 	}
-	if cfg.FailedLoginRefill <= 0 {
-		a.limiter.refill = config.Default().Monitor.Auth.FailedLoginRefill
+	refill := cfg.FailedLoginRefill
+	if refill <= 0 {
+		refill = config.Default().Monitor.Auth.FailedLoginRefill
 	}
+	a.limiter = httpserve.NewLimiter(cfg.FailedLoginBurst, refill)
 	if _, err := rand.Read(a.cacheKey[:]); err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
@@ -165,7 +167,7 @@ func (a *authenticator) middleware(next http.Handler) http.Handler {
 			return
 		}
 		if p.role != config.RoleAdmin && !safeMethod(r.Method) {
-			plain(w, http.StatusForbidden, fmt.Sprintf(
+			httpserve.Plain(w, http.StatusForbidden, fmt.Sprintf(
 				"monitor: %s %q has the role %s, which may not change tasks or queues (%s refused); ask for an admin account\n",
 				kindOf(p), p.name, p.role, r.Method))
 			return
@@ -174,7 +176,7 @@ func (a *authenticator) middleware(next http.Handler) http.Handler {
 			a.logger.InfoContext(r.Context(), "monitor action",
 				slog.String("user", p.name), slog.String("auth", p.method),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.String("client", clientAddr(r.RemoteAddr)))
+				slog.String("client", httpserve.ClientAddr(r.RemoteAddr)))
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
@@ -200,13 +202,13 @@ func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (pr
 		a.challenge(w, "monitor: authentication required: log in as a user of monitor.auth.users, or send Authorization: Bearer TOKEN\n")
 		return principal{}, false
 	}
-	client := clientAddr(r.RemoteAddr)
+	client := httpserve.ClientAddr(r.RemoteAddr)
 	now := a.now()
-	if wait := a.limiter.wait(client, now); wait > 0 {
+	if wait := a.limiter.Wait(client, now); wait > 0 {
 		a.limited.Inc()
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		plain(w, http.StatusTooManyRequests, fmt.Sprintf("monitor: too many failed logins from %s; retry in %ds\n", client, secs))
+		httpserve.Plain(w, http.StatusTooManyRequests, fmt.Sprintf("monitor: too many failed logins from %s; retry in %ds\n", client, secs))
 		return principal{}, false
 	}
 
@@ -252,10 +254,10 @@ func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (pr
 		attrs = append(attrs, slog.String("user", name))
 	}
 	a.logger.WarnContext(r.Context(), "monitor login failed", attrs...)
-	if a.limiter.fail(client, now) {
+	if a.limiter.Fail(client, now) {
 		a.logger.WarnContext(r.Context(), "monitor login rate limit reached; refusing the client until it regains attempts",
 			slog.String("client", client),
-			slog.String("refill", a.limiter.refill.String()))
+			slog.String("refill", a.limiter.Refill().String()))
 	}
 	a.challenge(w, "monitor: wrong credentials\n")
 	return principal{}, false
@@ -265,7 +267,7 @@ func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (pr
 func (a *authenticator) challenge(w http.ResponseWriter, msg string) {
 	w.Header().Add("WWW-Authenticate", `Basic realm="`+realm+`", charset="UTF-8"`)
 	w.Header().Add("WWW-Authenticate", `Bearer realm="`+realm+`"`)
-	plain(w, http.StatusUnauthorized, msg)
+	httpserve.Plain(w, http.StatusUnauthorized, msg)
 }
 
 // checkPassword verifies a Basic login. Unknown users cost a bcrypt

@@ -362,20 +362,3 @@ func TestRunListensEverywhereWithAuth(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
-
-func TestClientAddr(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"192.0.2.1:5000":             "192.0.2.1",
-		"[::ffff:192.0.2.1]:80":      "192.0.2.1",
-		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
-		"[fe80::1%eth0]:80":          "fe80::/64",
-		"[::1]:8080":                 "::1",
-		"@":                          "@",
-		"not an address":             "not an address",
-	} {
-		if got := clientAddr(in); got != want {
-			t.Errorf("clientAddr(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

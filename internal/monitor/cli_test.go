@@ -155,7 +155,7 @@ func TestMainStartsWithRedisDown(t *testing.T) {
 
 func TestMainRefusesNonLoopback(t *testing.T) {
 	t.Parallel()
-	const line = "monitor: refusing to listen on %s without authentication; add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens), or bind to a loopback address (--listen %s)\n"
+	const line = "monitor: refusing to listen on %s without authentication: anyone who can reach it could see and change every queue; add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens), or listen on loopback (--listen %s)\n"
 	for _, tc := range []struct {
 		args    []string
 		environ []string

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -19,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
-	"github.com/tuskq/tuskq/internal/netaddr"
+	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
@@ -39,10 +36,8 @@ type Handler struct {
 	pingTTL   time.Duration
 	now       func() time.Time
 	auth      *authenticator // nil without authentication
-	// ready remembers the last /readyz outcome so that only changes are
-	// logged, not every probe.
-	ready    atomic.Bool
-	rootPath string
+	health    *httpserve.Health
+	rootPath  string
 }
 
 // New builds the monitor's handler from opts. Every option but Listen,
@@ -89,7 +84,7 @@ func New(opts Options) (*Handler, error) {
 	if auth != nil && !opts.ReadOnly && hasViewer(opts.Auth) {
 		h.viewerUI = asynqmon.New(asynqmon.Options{RootPath: rp, RedisConnOpt: connOpt, ReadOnly: true})
 	}
-	h.ready.Store(true)
+	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
 
 	var extra []prometheus.Collector
 	if auth != nil {
@@ -122,8 +117,8 @@ func New(opts Options) (*Handler, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc(PathHealthz, h.healthz)
-	mux.HandleFunc(PathReadyz, h.readyz)
+	mux.HandleFunc(PathHealthz, h.health.Healthz)
+	mux.HandleFunc(PathReadyz, h.health.Readyz)
 	mux.Handle("/", protected)
 	h.root = securityHeaders(mux)
 	return h, nil
@@ -184,35 +179,6 @@ func (h *Handler) Ping(ctx context.Context) error {
 	return nil
 }
 
-// healthz is liveness: the process serves HTTP. It ignores Redis.
-func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
-	plain(w, http.StatusOK, "ok\n")
-}
-
-// readyz is readiness: Redis answers PING. Changes of outcome are logged.
-func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
-	err := h.Ping(r.Context())
-	was := h.ready.Swap(err == nil)
-	switch {
-	case err != nil && was:
-		h.logger.WarnContext(r.Context(), "redis unreachable: /readyz reports 503", slog.String("error", err.Error()))
-	case err == nil && !was:
-		h.logger.InfoContext(r.Context(), "redis reachable again: /readyz reports 200")
-	}
-	if err != nil {
-		plain(w, http.StatusServiceUnavailable, "redis unreachable\n")
-		return
-	}
-	plain(w, http.StatusOK, "ok\n")
-}
-
-func plain(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(body))
-}
-
 // securityHeaders sets the headers that cost nothing and break nothing in
 // the asynqmon UI (its inline scripts and Google fonts rule out a strict
 // Content-Security-Policy): no framing, no MIME sniffing, no referrer to
@@ -234,13 +200,8 @@ func securityHeaders(next http.Handler) http.Handler {
 // (DNS rebinding).
 func loopbackHostOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		if !netaddr.IsLoopbackHost(host) {
-			plain(w, http.StatusForbidden, fmt.Sprintf(
+		if !httpserve.LoopbackHost(r) {
+			httpserve.Plain(w, http.StatusForbidden, fmt.Sprintf(
 				"monitor: host %q is not allowed; without authentication the monitor answers only to 127.0.0.1, [::1] and localhost\n", r.Host))
 			return
 		}

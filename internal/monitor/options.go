@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tuskq/tuskq/config"
-	"github.com/tuskq/tuskq/internal/netaddr"
+	"github.com/tuskq/tuskq/internal/httpserve"
 )
 
 // Defaults applied by New and Run to zero Options fields.
@@ -50,7 +50,7 @@ var (
 	// address is not a loopback address and no user or token is
 	// configured: without authentication the monitor serves only this
 	// machine.
-	ErrInsecureListen = errors.New("monitor: refusing a non-loopback address without authentication")
+	ErrInsecureListen = httpserve.ErrInsecureListen
 	// ErrInvalidOptions is matched by errors about a malformed option: an
 	// empty or malformed listen address, a bad root path, or a user or
 	// token that is not valid.
@@ -175,32 +175,15 @@ func pathRune(r rune) bool {
 		r == '-' || r == '_' || r == '.' || r == '~'
 }
 
-// insecureListenError is the refusal of a non-loopback listen address.
-type insecureListenError struct {
-	addr, suggestion string
-}
-
-func (e *insecureListenError) Error() string {
-	return fmt.Sprintf("monitor: refusing to listen on %s without authentication; add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens), or bind to a loopback address (--listen %s)",
-		e.addr, e.suggestion)
-}
-
-func (e *insecureListenError) Is(target error) bool { return target == ErrInsecureListen }
-
 // checkListen accepts host:port whose host is a loopback IP or
 // "localhost", and any host when auth is set. Otherwise a host, an empty
 // host (every interface) included, is refused with an error matching
 // ErrInsecureListen.
 func checkListen(addr string, auth bool) error {
-	if addr == "" {
-		return fmt.Errorf("%w: monitor.listen is empty; set a loopback address such as --listen 127.0.0.1:8080", ErrInvalidOptions)
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%w: monitor.listen %q is not valid; expected host:port such as 127.0.0.1:8080", ErrInvalidOptions, addr)
-	}
-	if auth || netaddr.IsLoopbackHost(host) {
-		return nil
-	}
-	return &insecureListenError{addr: addr, suggestion: net.JoinHostPort("127.0.0.1", port)}
+	return httpserve.CheckListen(addr, httpserve.ListenRule{
+		Server: "monitor", Key: "monitor.listen", Example: "127.0.0.1:8080", Auth: auth,
+		Risk:    "anyone who can reach it could see and change every queue",
+		Fix:     "add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens)",
+		Invalid: ErrInvalidOptions,
+	})
 }

@@ -5,23 +5,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
-// Timeouts of the HTTP server. asynqmon's heaviest calls (deleting or
-// running every task of a large queue) are single requests, hence the
-// generous write timeout.
-const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 2 * time.Minute
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
-)
+// timeouts are the limits of the HTTP server. asynqmon's heaviest calls
+// (deleting or running every task of a large queue) are single requests,
+// hence the generous write timeout.
+var timeouts = httpserve.Timeouts{
+	ReadHeader:     10 * time.Second,
+	Read:           30 * time.Second,
+	Write:          2 * time.Minute,
+	Idle:           2 * time.Minute,
+	MaxHeaderBytes: 64 << 10,
+}
 
 // Run serves the monitor on opts.Listen until ctx is cancelled, then shuts
 // down gracefully: it stops accepting connections and lets requests in
@@ -48,15 +47,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-	}
-	return httpserve.Run(ctx, opts.Listen, srv, httpserve.Options{
+	return httpserve.Run(ctx, opts.Listen, httpserve.NewServer(h, timeouts), httpserve.Options{
 		Name: "monitor", LogName: "monitor", Logger: opts.Logger, ShutdownTimeout: opts.ShutdownTimeout,
 		OnListen: func(addr net.Addr) {
 			url := "http://" + addr.String() + h.RootPath() + "/"
@@ -88,6 +79,6 @@ func announce(ctx context.Context, h *Handler, opts Options, url, redisDesc stri
 		opts.Logger.Warn("redis unreachable at start; serving anyway",
 			slog.String("redis", redisDesc),
 			slog.String("error", err.Error()))
-		h.ready.Store(false)
+		h.health.SetReady(false)
 	}
 }

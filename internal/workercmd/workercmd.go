@@ -102,7 +102,7 @@ func Main(ctx context.Context, env Env) int {
 	}
 	w, logger, ps, err := build(ctx, cfg, env)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "worker: %v\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		fmt.Fprintf(env.Stderr, "worker: %v\n", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "worker: "), "\n", " "))
 		// Redis trouble or an unsafe or missing plugin directory is a
 		// failure of the environment, not bad input.
 		if errors.Is(err, errFleetState) || errors.Is(err, plugins.ErrInsecure) || errors.Is(err, iofs.ErrNotExist) {

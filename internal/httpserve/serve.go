@@ -1,6 +1,3 @@
-// Package httpserve runs an http.Server on a listen address until its
-// context ends, then shuts it down gracefully. The monitor and the HTTP
-// enqueue API share it.
 package httpserve
 
 import (
@@ -12,6 +9,44 @@ import (
 	"net/http"
 	"time"
 )
+
+// Timeouts are the limits of an http.Server.
+type Timeouts struct {
+	// ReadHeader bounds the reading of a request's headers.
+	ReadHeader time.Duration
+	// Read bounds the reading of a whole request, body included.
+	Read time.Duration
+	// Write bounds the writing of the answer, from the end of the headers
+	// read.
+	Write time.Duration
+	// Idle bounds how long a kept-alive connection waits for its next
+	// request.
+	Idle time.Duration
+	// MaxHeaderBytes bounds the size of a request's headers.
+	MaxHeaderBytes int
+}
+
+// DefaultTimeouts are the limits of the API and of the worker's endpoints;
+// the monitor raises Write for asynqmon's heaviest calls.
+var DefaultTimeouts = Timeouts{
+	ReadHeader:     10 * time.Second,
+	Read:           time.Minute,
+	Write:          time.Minute,
+	Idle:           2 * time.Minute,
+	MaxHeaderBytes: 64 << 10,
+}
+
+// NewServer returns an http.Server serving h within the limits of t.
+func NewServer(h http.Handler, t Timeouts) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    t.MaxHeaderBytes,
+	}
+}
 
 // Options configures Run.
 type Options struct {
