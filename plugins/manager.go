@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tuskq/tuskq/internal/waitgroup"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -356,16 +357,7 @@ func (m *Manager) retireVersion(v *version) {
 		for _, tt := range v.m.TaskTypes {
 			bound = max(bound, v.m.TypeTimeout(tt)+drainGrace)
 		}
-		drained := make(chan struct{})
-		go func() {
-			v.inflight.Wait()
-			close(drained)
-		}()
-		timer := time.NewTimer(bound)
-		defer timer.Stop()
-		select {
-		case <-drained:
-		case <-timer.C:
+		if !waitgroup.WaitTimeout(&v.inflight, bound) {
 			m.logger.Warn("plugin version still has tasks in flight; stopping it anyway",
 				slog.String("plugin", v.m.Name), slog.String("version", v.m.Version), slog.Duration("waited", bound))
 		}

@@ -41,6 +41,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/waitgroup"
 	"github.com/tuskq/tuskq/plugins"
 	"github.com/tuskq/tuskq/plugins/internal/proc"
 )
@@ -237,15 +238,8 @@ func (in *instance) Close(ctx context.Context) error {
 	in.mu.Lock()
 	in.closed = true
 	in.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		in.inflight.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("tasks still in flight when the plugin stopped: %w", ctx.Err())
+	if err := waitgroup.Wait(ctx, &in.inflight); err != nil {
+		return fmt.Errorf("tasks still in flight when the plugin stopped: %w", err)
 	}
+	return nil
 }

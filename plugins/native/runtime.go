@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/waitgroup"
 	"github.com/tuskq/tuskq/plugins"
 	"github.com/tuskq/tuskq/plugins/native/sdk"
 )
@@ -295,15 +296,8 @@ func (in *instance) Close(ctx context.Context) error {
 	in.mu.Lock()
 	in.closed = true
 	in.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		in.inflight.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("native: %s %s: close: tasks still in flight: %w", in.name, in.version, ctx.Err())
+	if err := waitgroup.Wait(ctx, &in.inflight); err != nil {
+		return fmt.Errorf("native: %s %s: close: tasks still in flight: %w", in.name, in.version, err)
 	}
+	return nil
 }
