@@ -49,6 +49,11 @@ type Options struct {
 	// Environ is the worker's environment (os.Environ()); only the
 	// variables a manifest lists in env are passed to its processes.
 	Environ []string
+	// AllowEnv lists the worker's own variables (names starting with
+	// WorkerEnvPrefix) that a manifest may pass to its plugin through env
+	// (plugins.allow_env). They hold the worker's configuration, secrets
+	// included, so a manifest naming any other one fails to load.
+	AllowEnv []string
 	// UID is the user that may own plugin files besides root. 0 means the
 	// worker's effective user.
 	UID int

@@ -204,6 +204,9 @@ func (m *Manager) load(ctx context.Context, e *entry, man *Manifest) (*version, 
 		sort.Strings(known)
 		return nil, fmt.Errorf("plugins: %s: runtime: %w %q; this worker has %s", man.File, ErrUnknownRuntime, man.Runtime, strings.Join(known, ", "))
 	}
+	if err := checkEnv(man, m.opts.AllowEnv); err != nil {
+		return nil, err
+	}
 	entryPath := filepath.Join(e.dir, filepath.FromSlash(man.Entry))
 	if err := checkTree(e.dir, entryPath, m.opts.UID); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

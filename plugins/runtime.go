@@ -152,6 +152,10 @@ var (
 	// ErrInsecure is wrapped by the error of a plugin file or directory
 	// that others could modify.
 	ErrInsecure = errors.New("insecure plugin path")
+	// ErrWorkerEnv is wrapped by the load error of a plugin whose manifest
+	// passes one of the worker's own TUSKQ_* variables through env without
+	// the worker's plugins.allow_env listing it.
+	ErrWorkerEnv = errors.New("worker variable not allowed in a plugin's environment")
 	// ErrClaimed is wrapped by the error of a plugin declaring a task type
 	// that a compiled-in processor or another plugin already handles.
 	ErrClaimed = errors.New("task type already claimed")
