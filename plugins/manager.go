@@ -274,21 +274,6 @@ func (m *Manager) Run(ctx context.Context) error {
 
 func (m *Manager) checkDir() error { return CheckDir(m.opts.Dir, m.opts.UID) }
 
-// CheckDir checks that dir can serve as plugins.dir for a worker running as
-// uid: a directory that only uid or root owns and that group and others
-// cannot write. Run checks it too; a worker calls it first to report a bad
-// directory before it connects anywhere.
-func CheckDir(dir string, uid int) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("plugins: plugins.dir: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("plugins: plugins.dir: %s is not a directory", dir)
-	}
-	return checkInfo(dir, fi, uid)
-}
-
 func (m *Manager) loop(ctx context.Context, w *watcher) error {
 	var changes <-chan struct{}
 	if m.opts.State != nil {

@@ -144,6 +144,9 @@ func (in *instance) run(ctx context.Context, t *asynq.Task, meta plugins.Meta) (
 	if ts := meta.Headers["tracestate"]; ts != "" {
 		env = append(env, "TRACESTATE="+ts)
 	}
+	if err := in.spec.CheckEntry(); err != nil {
+		return nil, err
+	}
 	cmd := osexec.Command(in.spec.Entry, in.spec.Manifest.Args...)
 	cmd.Dir = in.spec.Dir
 	cmd.Env = env
