@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tuskq/tuskq/internal/waitgroup"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -65,6 +67,12 @@ type Options struct {
 	ReportInterval time.Duration
 	// StartTimeout bounds Runtime.Start. Defaults to DefaultStartTimeout.
 	StartTimeout time.Duration
+	// LogRate is how many stderr lines a second each plugin may put in
+	// the log (all its processes together), with bursts of LogBurst lines;
+	// the rest are dropped and counted (see LogLimiter). Default
+	// DefaultLogRate and DefaultLogBurst.
+	LogRate  float64
+	LogBurst int
 }
 
 // Manager loads the plugins of a directory, serves their task types as a
@@ -77,9 +85,11 @@ type Manager struct {
 	ready  chan struct{}
 	run    atomic.Bool
 
-	mu      sync.Mutex        // serializes scans; guards entries
-	entries map[string]*entry // by directory name
-	retire  sync.WaitGroup    // versions being drained
+	mu       sync.Mutex             // serializes scans; guards entries and limiters
+	entries  map[string]*entry      // by directory name
+	limiters map[string]*LogLimiter // by plugin name: a reload keeps the bucket
+	dropped  *prometheus.CounterVec
+	retire   sync.WaitGroup // versions being drained
 }
 
 // entry is what the Manager knows about one plugin directory.
@@ -158,13 +168,40 @@ func NewManager(opts Options) (*Manager, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
 	}
+	if opts.LogRate <= 0 {
+		opts.LogRate = DefaultLogRate
+	}
+	if opts.LogBurst <= 0 {
+		opts.LogBurst = DefaultLogBurst
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{opts: opts, logger: logger, ready: make(chan struct{}), entries: map[string]*entry{}}
+	m := &Manager{opts: opts, logger: logger, ready: make(chan struct{}), entries: map[string]*entry{},
+		limiters: map[string]*LogLimiter{},
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tuskq_plugin_log_lines_dropped_total",
+			Help: "Plugin stderr lines not logged because the plugin logged faster than its limit.",
+		}, []string{"plugin"})}
 	m.table.Store(&table{types: map[string]*binding{}})
 	return m, nil
+}
+
+// Collector returns the Manager's metrics, for the worker's Prometheus
+// registry:
+//
+//	tuskq_plugin_log_lines_dropped_total{plugin}  stderr lines over the plugin's log limit
+func (m *Manager) Collector() prometheus.Collector { return m.dropped }
+
+// logLimiter returns the log limiter of the plugin name. m.mu is held.
+func (m *Manager) logLimiter(name string) *LogLimiter {
+	l := m.limiters[name]
+	if l == nil {
+		l = NewLogLimiter(m.opts.LogRate, m.opts.LogBurst, m.dropped.WithLabelValues(name), m.logger.With(slog.String("plugin", name)))
+		m.limiters[name] = l
+	}
+	return l
 }
 
 // Ready is closed once Run has loaded the directory for the first time.

@@ -231,6 +231,7 @@ func (m *Manager) load(ctx context.Context, e *entry, man *Manifest, cd checkedD
 		entryID:  idOf(fi),
 		Env:      pluginEnv(man, cd.real, m.opts.Environ),
 		Logger:   m.logger.With(slog.String("plugin", man.Name), slog.String("version", man.Version)),
+		LogLimit: m.logLimiter(man.Name),
 	}
 	sctx, cancel := context.WithTimeout(ctx, m.opts.StartTimeout)
 	defer cancel()

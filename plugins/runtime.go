@@ -75,6 +75,10 @@ type Spec struct {
 	// attributes. Log through it with the task's context so records carry
 	// the task's trace_id.
 	Logger *slog.Logger
+	// LogLimit bounds the plugin's output lines (stderr) in the log; ask
+	// it before logging each one. Shared by every version of the plugin.
+	// Nil allows every line.
+	LogLimit *LogLimiter
 }
 
 // Meta is what a plugin learns about a task besides its type and payload.

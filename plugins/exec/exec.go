@@ -172,7 +172,7 @@ func (in *instance) run(ctx context.Context, t *asynq.Task, meta plugins.Meta) (
 	go func() {
 		defer close(logged)
 		defer errR.Close()
-		proc.LogLines(errR, in.spec.Logger, func() context.Context { return ctx }, &tail, slog.Int("pid", pid))
+		proc.LogLines(errR, in.spec.Logger, func() context.Context { return ctx }, &tail, in.spec.LogLimit, slog.Int("pid", pid))
 	}()
 	waited := make(chan struct{})
 	var waitErr error

@@ -88,7 +88,7 @@ func spawn(ctx context.Context, spec plugins.Spec, maxLine int, startTimeout tim
 	go func() {
 		defer close(logged)
 		defer errR.Close()
-		proc.LogLines(errR, c.logger, c.taskContext, &c.tail, slog.Int("pid", c.pid))
+		proc.LogLines(errR, c.logger, c.taskContext, &c.tail, spec.LogLimit, slog.Int("pid", c.pid))
 	}()
 	go func() {
 		_ = cmd.Wait() // the exit status is in ProcessState
