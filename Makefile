@@ -35,6 +35,11 @@ build: check-go ## compile every package and put worker, enqueue, monitor and de
 	$(GO) build ./...
 	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
 
+# make plugins builds every example in examples/plugins that needs building:
+# the native Go plugins (.so) and the Go programs of process and exec plugins
+# (a directory with .go files; scripts need nothing). Each output is the
+# manifest's entry, covered by .gitignore.
+#
 # Native plugins must be built with the worker's go, go.mod and code-changing flags (make build
 # uses none: no -trimpath, no -race; pass the worker's extra flags in PLUGIN_FLAGS, e.g. -race).
 # Each build gets a unique plugin path (name, manifest version, hash of its Go files) set both
@@ -42,16 +47,21 @@ build: check-go ## compile every package and put worker, enqueue, monitor and de
 PLUGIN_FLAGS  ?=
 SHA256        := $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo 'shasum -a 256')
 .PHONY: plugins
-plugins: check-go ## build the native Go plugins in examples/plugins (PLUGIN_FLAGS=-race for a race worker)
-	@set -e; for m in $$(grep -l '^runtime:[[:space:]]*native' examples/plugins/*/plugin.yaml); do \
+plugins: check-go ## build the example plugins that need building: native .so and Go programs (PLUGIN_FLAGS=-race for a race worker)
+	@set -e; for m in examples/plugins/*/plugin.yaml; do \
 		d=$$(dirname $$m); \
-		ver=$$(sed -n 's/^version:[[:space:]]*//p' $$m | tr -d "\"' " | tr -c 'A-Za-z0-9._\n-' _); \
 		entry=$$(sed -n 's/^entry:[[:space:]]*//p' $$m | tr -d "\"' "); \
-		hash=$$(cat $$d/*.go | $(SHA256) | cut -c1-12); \
-		pp=tuskq-plugin/$$(basename $$d)/$$ver-$$hash; \
-		pkg=$$($(GO) list ./$$d); \
-		echo "$(GO) build -buildmode=plugin $(PLUGIN_FLAGS) -ldflags=-pluginpath=$$pp -gcflags=$$pkg=-p=$$pp -o $$d/$$entry ./$$d"; \
-		$(GO) build -buildmode=plugin $(PLUGIN_FLAGS) -ldflags=-pluginpath=$$pp -gcflags=$$pkg=-p=$$pp -o $$d/$$entry ./$$d; \
+		if grep -q '^runtime:[[:space:]]*native' $$m; then \
+			ver=$$(sed -n 's/^version:[[:space:]]*//p' $$m | tr -d "\"' " | tr -c 'A-Za-z0-9._\n-' _); \
+			hash=$$(cat $$d/*.go | $(SHA256) | cut -c1-12); \
+			pp=tuskq-plugin/$$(basename $$d)/$$ver-$$hash; \
+			pkg=$$($(GO) list ./$$d); \
+			echo "$(GO) build -buildmode=plugin $(PLUGIN_FLAGS) -ldflags=-pluginpath=$$pp -gcflags=$$pkg=-p=$$pp -o $$d/$$entry ./$$d"; \
+			$(GO) build -buildmode=plugin $(PLUGIN_FLAGS) -ldflags=-pluginpath=$$pp -gcflags=$$pkg=-p=$$pp -o $$d/$$entry ./$$d; \
+		elif ls $$d/*.go >/dev/null 2>&1; then \
+			echo "$(GO) build -o $$d/$$entry ./$$d"; \
+			$(GO) build -o $$d/$$entry ./$$d; \
+		fi; \
 	done
 
 # plugins/native runs without -race: its tests build Go plugins, which must

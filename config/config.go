@@ -333,6 +333,12 @@ type PluginsConfig struct {
 	// back to check whether the plugin was enabled again (without using up
 	// a retry). Defaults to 5s.
 	DisabledRetryDelay time.Duration `koanf:"disabled_retry_delay"`
+	// AllowEnv lists the worker's own TUSKQ_* variables that a plugin
+	// manifest may pass to its plugin through env. They hold the worker's
+	// configuration, secrets included (TUSKQ_REDIS_PASSWORD), so a manifest
+	// naming one that is not listed here fails to load. Empty (the default)
+	// allows none.
+	AllowEnv []string `koanf:"allow_env"`
 }
 
 // Default returns the configuration used when nothing overrides it.

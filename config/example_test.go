@@ -145,6 +145,7 @@ func ExampleWrite() {
 	//   dir: ""
 	//   reload_debounce: 250ms
 	//   disabled_retry_delay: 5s
+	//   allow_env: []
 	// enqueue:
 	//   timeout: 2s
 	//   wait_replicas: 0

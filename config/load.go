@@ -150,6 +150,9 @@ func normalize(c Config) Config {
 	if len(c.Worker.HTTPAllowHosts) == 0 {
 		c.Worker.HTTPAllowHosts = nil
 	}
+	if len(c.Plugins.AllowEnv) == 0 {
+		c.Plugins.AllowEnv = nil
+	}
 	if len(c.Routes) == 0 {
 		c.Routes = nil
 	}

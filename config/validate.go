@@ -284,4 +284,20 @@ func (p PluginsConfig) validate(v *validator) {
 	}
 	positive(v, "plugins.reload_debounce", p.ReloadDebounce)
 	positive(v, "plugins.disabled_retry_delay", p.DisabledRetryDelay)
+	for _, name := range p.AllowEnv {
+		if !validEnvName(name) {
+			v.add("plugins.allow_env", name, "an environment variable name (letters, digits and '_', not starting with a digit) such as TUSKQ_REDIS_ADDR")
+		}
+	}
+}
+
+// validEnvName reports whether name is a portable environment variable
+// name.
+func validEnvName(name string) bool {
+	if name == "" || (name[0] >= '0' && name[0] <= '9') {
+		return false
+	}
+	return !strings.ContainsFunc(name, func(r rune) bool {
+		return r != '_' && (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9')
+	})
 }

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -9,6 +10,24 @@ import (
 // DefaultPath is the PATH of plugin processes unless the manifest passes
 // the worker's own PATH through its env list.
 const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// WorkerEnvPrefix starts the names of the worker's own variables: its
+// configuration (config reads TUSKQ_*), which holds secrets such as
+// TUSKQ_REDIS_PASSWORD and API tokens. A manifest's env may name one only
+// when Options.AllowEnv lists it.
+const WorkerEnvPrefix = "TUSKQ_"
+
+// checkEnv refuses a manifest whose env names a worker variable that
+// allow does not list.
+func checkEnv(m *Manifest, allow []string) error {
+	for _, name := range m.Env {
+		if strings.HasPrefix(name, WorkerEnvPrefix) && !slices.Contains(allow, name) {
+			return fmt.Errorf("plugins: %s: env: %w: %s is one of the worker's own variables, which hold its configuration and secrets; remove it from env, or let plugins receive it by listing it in the worker's plugins.allow_env",
+				m.File, ErrWorkerEnv, name)
+		}
+	}
+	return nil
+}
 
 // pluginEnv builds the minimal environment of a plugin's processes: PATH,
 // the TUSKQ_PLUGIN_* variables, and the worker variables the manifest

@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tuskq/tuskq/internal/waitgroup"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -48,6 +51,11 @@ type Options struct {
 	// Environ is the worker's environment (os.Environ()); only the
 	// variables a manifest lists in env are passed to its processes.
 	Environ []string
+	// AllowEnv lists the worker's own variables (names starting with
+	// WorkerEnvPrefix) that a manifest may pass to its plugin through env
+	// (plugins.allow_env). They hold the worker's configuration, secrets
+	// included, so a manifest naming any other one fails to load.
+	AllowEnv []string
 	// UID is the user that may own plugin files besides root. 0 means the
 	// worker's effective user.
 	UID int
@@ -59,6 +67,12 @@ type Options struct {
 	ReportInterval time.Duration
 	// StartTimeout bounds Runtime.Start. Defaults to DefaultStartTimeout.
 	StartTimeout time.Duration
+	// LogRate is how many stderr lines a second each plugin may put in
+	// the log (all its processes together), with bursts of LogBurst lines;
+	// the rest are dropped and counted (see LogLimiter). Default
+	// DefaultLogRate and DefaultLogBurst.
+	LogRate  float64
+	LogBurst int
 }
 
 // Manager loads the plugins of a directory, serves their task types as a
@@ -71,9 +85,11 @@ type Manager struct {
 	ready  chan struct{}
 	run    atomic.Bool
 
-	mu      sync.Mutex        // serializes scans; guards entries
-	entries map[string]*entry // by directory name
-	retire  sync.WaitGroup    // versions being drained
+	mu       sync.Mutex             // serializes scans; guards entries and limiters
+	entries  map[string]*entry      // by directory name
+	limiters map[string]*LogLimiter // by plugin name: a reload keeps the bucket
+	dropped  *prometheus.CounterVec
+	retire   sync.WaitGroup // versions being drained
 }
 
 // entry is what the Manager knows about one plugin directory.
@@ -152,13 +168,40 @@ func NewManager(opts Options) (*Manager, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
 	}
+	if opts.LogRate <= 0 {
+		opts.LogRate = DefaultLogRate
+	}
+	if opts.LogBurst <= 0 {
+		opts.LogBurst = DefaultLogBurst
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{opts: opts, logger: logger, ready: make(chan struct{}), entries: map[string]*entry{}}
+	m := &Manager{opts: opts, logger: logger, ready: make(chan struct{}), entries: map[string]*entry{},
+		limiters: map[string]*LogLimiter{},
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tuskq_plugin_log_lines_dropped_total",
+			Help: "Plugin stderr lines not logged because the plugin logged faster than its limit.",
+		}, []string{"plugin"})}
 	m.table.Store(&table{types: map[string]*binding{}})
 	return m, nil
+}
+
+// Collector returns the Manager's metrics, for the worker's Prometheus
+// registry:
+//
+//	tuskq_plugin_log_lines_dropped_total{plugin}  stderr lines over the plugin's log limit
+func (m *Manager) Collector() prometheus.Collector { return m.dropped }
+
+// logLimiter returns the log limiter of the plugin name. m.mu is held.
+func (m *Manager) logLimiter(name string) *LogLimiter {
+	l := m.limiters[name]
+	if l == nil {
+		l = NewLogLimiter(m.opts.LogRate, m.opts.LogBurst, m.dropped.WithLabelValues(name), m.logger.With(slog.String("plugin", name)))
+		m.limiters[name] = l
+	}
+	return l
 }
 
 // Ready is closed once Run has loaded the directory for the first time.
@@ -268,21 +311,6 @@ func (m *Manager) Run(ctx context.Context) error {
 
 func (m *Manager) checkDir() error { return CheckDir(m.opts.Dir, m.opts.UID) }
 
-// CheckDir checks that dir can serve as plugins.dir for a worker running as
-// uid: a directory that only uid or root owns and that group and others
-// cannot write. Run checks it too; a worker calls it first to report a bad
-// directory before it connects anywhere.
-func CheckDir(dir string, uid int) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("plugins: plugins.dir: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("plugins: plugins.dir: %s is not a directory", dir)
-	}
-	return checkInfo(dir, fi, uid)
-}
-
 func (m *Manager) loop(ctx context.Context, w *watcher) error {
 	var changes <-chan struct{}
 	if m.opts.State != nil {
@@ -356,16 +384,7 @@ func (m *Manager) retireVersion(v *version) {
 		for _, tt := range v.m.TaskTypes {
 			bound = max(bound, v.m.TypeTimeout(tt)+drainGrace)
 		}
-		drained := make(chan struct{})
-		go func() {
-			v.inflight.Wait()
-			close(drained)
-		}()
-		timer := time.NewTimer(bound)
-		defer timer.Stop()
-		select {
-		case <-drained:
-		case <-timer.C:
+		if !waitgroup.WaitTimeout(&v.inflight, bound) {
 			m.logger.Warn("plugin version still has tasks in flight; stopping it anyway",
 				slog.String("plugin", v.m.Name), slog.String("version", v.m.Version), slog.Duration("waited", bound))
 		}

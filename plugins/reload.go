@@ -31,7 +31,8 @@ type stamp struct {
 func (m *Manager) scan(ctx context.Context, w *watcher) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.checkDir(); err != nil {
+	root, err := checkDir(m.opts.Dir, m.opts.UID)
+	if err != nil {
 		m.logger.Error("plugin directory unusable; keeping the plugins already loaded", slog.String("error", err.Error()))
 		return false
 	}
@@ -59,7 +60,7 @@ func (m *Manager) scan(ctx context.Context, w *watcher) bool {
 			m.entries[name] = e
 		}
 		old := e.cur
-		if m.refresh(ctx, e) {
+		if m.refresh(ctx, e, root) {
 			changed = true
 		}
 		if old != nil && e.cur != old {
@@ -89,9 +90,13 @@ func (m *Manager) scan(ctx context.Context, w *watcher) bool {
 
 // refresh loads e's directory when its content changed since the last
 // attempt. It reports whether anything about e changed.
-func (m *Manager) refresh(ctx context.Context, e *entry) bool {
+func (m *Manager) refresh(ctx context.Context, e *entry, root string) bool {
 	manifestPath := filepath.Join(e.dir, ManifestFile)
-	data, err := m.readManifest(e.dir, manifestPath)
+	cd, err := checkPluginDir(root, e.dir, m.opts.UID)
+	if err != nil {
+		return m.fail(e, stamp{}, nil, err)
+	}
+	data, err := m.readManifest(cd, e.dir, manifestPath)
 	if err != nil {
 		return m.fail(e, stamp{}, nil, err)
 	}
@@ -111,7 +116,7 @@ func (m *Manager) refresh(ctx context.Context, e *entry) bool {
 	if perr != nil {
 		return m.fail(e, st, nil, perr)
 	}
-	v, err := m.load(ctx, e, man)
+	v, err := m.load(ctx, e, man, cd)
 	if err != nil {
 		return m.fail(e, st, man, err)
 	}
@@ -154,16 +159,17 @@ func (m *Manager) fail(e *entry, st stamp, man *Manifest, err error) bool {
 }
 
 // readManifest checks the plugin directory and manifest and reads it.
-func (m *Manager) readManifest(dir, file string) ([]byte, error) {
-	if err := checkTree(m.opts.Dir, file, m.opts.UID); err != nil {
+func (m *Manager) readManifest(cd checkedDir, dir, file string) ([]byte, error) {
+	real, fi, err := cd.checkFile(file, m.opts.UID)
+	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("plugins: %s: no %s; every plugin directory needs a manifest (see docs/plugins.md)", dir, ManifestFile)
 		}
 		return nil, err
 	}
-	f, err := os.Open(file)
+	f, err := openChecked(real, fi)
 	if err != nil {
-		return nil, fmt.Errorf("plugins: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
@@ -174,7 +180,7 @@ func (m *Manager) readManifest(dir, file string) ([]byte, error) {
 }
 
 // load checks what the manifest refers to and starts the plugin.
-func (m *Manager) load(ctx context.Context, e *entry, man *Manifest) (*version, error) {
+func (m *Manager) load(ctx context.Context, e *entry, man *Manifest, cd checkedDir) (*version, error) {
 	for _, other := range m.entries {
 		if other == e || other.cur == nil {
 			continue
@@ -204,22 +210,28 @@ func (m *Manager) load(ctx context.Context, e *entry, man *Manifest) (*version, 
 		sort.Strings(known)
 		return nil, fmt.Errorf("plugins: %s: runtime: %w %q; this worker has %s", man.File, ErrUnknownRuntime, man.Runtime, strings.Join(known, ", "))
 	}
+	if err := checkEnv(man, m.opts.AllowEnv); err != nil {
+		return nil, err
+	}
 	entryPath := filepath.Join(e.dir, filepath.FromSlash(man.Entry))
-	if err := checkTree(e.dir, entryPath, m.opts.UID); err != nil {
+	real, fi, err := cd.checkFile(entryPath, m.opts.UID)
+	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("plugins: %s: entry: %s does not exist", man.File, entryPath)
 		}
 		return nil, err
 	}
-	if fi, err := os.Stat(entryPath); err != nil || !fi.Mode().IsRegular() {
+	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("plugins: %s: entry: %s is not a regular file", man.File, entryPath)
 	}
 	spec := Spec{
 		Manifest: man,
-		Dir:      e.dir,
-		Entry:    entryPath,
-		Env:      pluginEnv(man, e.dir, m.opts.Environ),
+		Dir:      cd.real,
+		Entry:    real,
+		entryID:  idOf(fi),
+		Env:      pluginEnv(man, cd.real, m.opts.Environ),
 		Logger:   m.logger.With(slog.String("plugin", man.Name), slog.String("version", man.Version)),
+		LogLimit: m.logLimiter(man.Name),
 	}
 	sctx, cancel := context.WithTimeout(ctx, m.opts.StartTimeout)
 	defer cancel()

@@ -3,7 +3,11 @@ package plugins
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -54,9 +58,14 @@ type Spec struct {
 	// Dir is the absolute path of the plugin's directory; plugin processes
 	// run in it.
 	Dir string
-	// Entry is the absolute path of the manifest's entry file, already
-	// checked to exist and to pass the security checks.
+	// Entry is the absolute path of the manifest's entry file with its
+	// symbolic links resolved, already checked to exist and to pass the
+	// security checks. Run it only after CheckEntry, or read it through
+	// OpenEntry, so that what runs is what was checked.
 	Entry string
+	// entryID is Entry's identity when it was checked (zero in a Spec not
+	// made by a Manager: nothing to compare).
+	entryID fileID
 	// Env is the complete environment for plugin processes, as KEY=VALUE:
 	// a fixed PATH, TUSKQ_PLUGIN_NAME, TUSKQ_PLUGIN_VERSION, TUSKQ_PLUGIN_DIR
 	// and the worker variables the manifest's env list names. Runtimes add
@@ -66,6 +75,10 @@ type Spec struct {
 	// attributes. Log through it with the task's context so records carry
 	// the task's trace_id.
 	Logger *slog.Logger
+	// LogLimit bounds the plugin's output lines (stderr) in the log; ask
+	// it before logging each one. Shared by every version of the plugin.
+	// Nil allows every line.
+	LogLimit *LogLimiter
 }
 
 // Meta is what a plugin learns about a task besides its type and payload.
@@ -152,6 +165,10 @@ var (
 	// ErrInsecure is wrapped by the error of a plugin file or directory
 	// that others could modify.
 	ErrInsecure = errors.New("insecure plugin path")
+	// ErrWorkerEnv is wrapped by the load error of a plugin whose manifest
+	// passes one of the worker's own TUSKQ_* variables through env without
+	// the worker's plugins.allow_env listing it.
+	ErrWorkerEnv = errors.New("worker variable not allowed in a plugin's environment")
 	// ErrClaimed is wrapped by the error of a plugin declaring a task type
 	// that a compiled-in processor or another plugin already handles.
 	ErrClaimed = errors.New("task type already claimed")
@@ -212,4 +229,53 @@ func RetryDelay(next asynq.RetryDelayFunc, wait time.Duration) asynq.RetryDelayF
 		}
 		return next(n, err, t)
 	}
+}
+
+// ErrEntryChanged is wrapped by CheckEntry's and OpenEntry's errors: the
+// entry file is no longer the file the Manager checked. The task is
+// retried; the Manager checks and loads the new file when it sees the
+// change.
+var ErrEntryChanged = errors.New("plugin entry changed after it was checked")
+
+// CheckEntry reports whether Entry is still the file the Manager checked
+// (same device, inode, size, modification and change times, mode and
+// owner). Runtimes call it right before each process starts.
+func (s Spec) CheckEntry() error {
+	if s.entryID == (fileID{}) {
+		return nil
+	}
+	fi, err := os.Lstat(s.Entry)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrEntryChanged, err)
+	}
+	return s.sameEntry(fi)
+}
+
+func (s Spec) sameEntry(fi fs.FileInfo) error {
+	if idOf(fi) != s.entryID {
+		return fmt.Errorf("%w: %s was replaced or modified since the worker checked it; the worker checks and loads the new file, and the task is retried",
+			ErrEntryChanged, s.Entry)
+	}
+	return nil
+}
+
+// OpenEntry opens Entry for reading, without following a symbolic link,
+// and checks that the file opened is the file the Manager checked.
+func (s Spec) OpenEntry() (*os.File, error) {
+	f, err := os.OpenFile(s.Entry, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEntryChanged, err)
+	}
+	if s.entryID == (fileID{}) {
+		return f, nil
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = s.sameEntry(fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/internal/waitgroup"
 )
 
 // completionKey is the Redis key of a task's completion record. Its hash
@@ -121,13 +123,5 @@ func (c *completionRecords) retryWrite(key, id, queue string) {
 // for them up to timeout.
 func (c *completionRecords) shutdown(timeout time.Duration) {
 	close(c.stop)
-	done := make(chan struct{})
-	go func() {
-		c.pending.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-	}
+	waitgroup.WaitTimeout(&c.pending, timeout)
 }

@@ -75,6 +75,7 @@ func OpenPlugins(ctx context.Context, cfg config.Config, reg *tasks.Registry, lo
 		Registry:       reg,
 		Logger:         logger,
 		Environ:        environ,
+		AllowEnv:       cfg.Plugins.AllowEnv,
 		ReloadDebounce: cfg.Plugins.ReloadDebounce,
 		State:          state,
 	})

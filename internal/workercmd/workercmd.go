@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 
@@ -174,11 +176,16 @@ func build(ctx context.Context, cfg config.Config, env Env) (*worker.Worker, *sl
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// The worker's registry, served on /metrics, holds the plugin metrics
+	// too.
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w, err := worker.New(PluginWorkerOptions(cfg, worker.Options{
 		Config:     cfg,
 		Logger:     logger,
 		Registry:   reg,
 		RetryDelay: retryDelay,
+		Registerer: metrics,
 	}))
 	if err != nil {
 		return nil, nil, nil, err
@@ -186,6 +193,12 @@ func build(ctx context.Context, cfg config.Config, env Env) (*worker.Worker, *sl
 	ps, err := OpenPlugins(ctx, cfg, reg, logger, env.Environ)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if ps != nil {
+		if err := metrics.Register(ps.mgr.Collector()); err != nil {
+			ps.Close(ctx)
+			return nil, nil, nil, fmt.Errorf("worker: register plugin metrics: %w", err)
+		}
 	}
 	return w, logger, ps, nil
 }

@@ -41,6 +41,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/waitgroup"
 	"github.com/tuskq/tuskq/plugins"
 	"github.com/tuskq/tuskq/plugins/internal/proc"
 )
@@ -143,6 +144,9 @@ func (in *instance) run(ctx context.Context, t *asynq.Task, meta plugins.Meta) (
 	if ts := meta.Headers["tracestate"]; ts != "" {
 		env = append(env, "TRACESTATE="+ts)
 	}
+	if err := in.spec.CheckEntry(); err != nil {
+		return nil, err
+	}
 	cmd := osexec.Command(in.spec.Entry, in.spec.Manifest.Args...)
 	cmd.Dir = in.spec.Dir
 	cmd.Env = env
@@ -168,7 +172,7 @@ func (in *instance) run(ctx context.Context, t *asynq.Task, meta plugins.Meta) (
 	go func() {
 		defer close(logged)
 		defer errR.Close()
-		proc.LogLines(errR, in.spec.Logger, func() context.Context { return ctx }, &tail, slog.Int("pid", pid))
+		proc.LogLines(errR, in.spec.Logger, func() context.Context { return ctx }, &tail, in.spec.LogLimit, slog.Int("pid", pid))
 	}()
 	waited := make(chan struct{})
 	var waitErr error
@@ -237,15 +241,8 @@ func (in *instance) Close(ctx context.Context) error {
 	in.mu.Lock()
 	in.closed = true
 	in.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		in.inflight.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("tasks still in flight when the plugin stopped: %w", ctx.Err())
+	if err := waitgroup.Wait(ctx, &in.inflight); err != nil {
+		return fmt.Errorf("tasks still in flight when the plugin stopped: %w", err)
 	}
+	return nil
 }

@@ -5,11 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/tuskq/tuskq/plugins"
 )
 
 // ErrCacheDir is wrapped by errors about Options.CacheDir.
@@ -44,11 +47,16 @@ func prepareCacheDir(dir string) error {
 	return nil
 }
 
-// cacheCopy copies the library at src into dir under a name made of the
+// cacheCopy copies the library at spec.Entry (read through OpenEntry) into dir under a name made of the
 // SHA-256 of its contents and returns that path, the digest and the size.
 // An existing copy is reused: the name is the content.
-func cacheCopy(dir, src string) (path, digest string, size int64, err error) {
-	data, err := os.ReadFile(src)
+func cacheCopy(dir string, spec plugins.Spec) (path, digest string, size int64, err error) {
+	f, err := spec.OpenEntry()
+	if err != nil {
+		return "", "", 0, fmt.Errorf("%w: %w", ErrLoad, err)
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return "", "", 0, fmt.Errorf("%w: %w", ErrLoad, err)
 	}

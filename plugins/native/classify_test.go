@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/plugins"
 	"github.com/tuskq/tuskq/plugins/native/sdk"
 )
 
@@ -235,18 +236,18 @@ func TestCacheDir(t *testing.T) {
 	if err := os.WriteFile(src, []byte("v1"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p1, d1, size, err := cacheCopy(dir, src)
+	p1, d1, size, err := cacheCopy(dir, plugins.Spec{Entry: src})
 	if err != nil || size != 2 || p1 != filepath.Join(dir, d1+".so") || d1 != "3bfc269594ef649228e9a74bab00f042efc91d5acc6fbee31a382e80d42388fe" {
 		t.Fatalf("cacheCopy = %s, %s, %d, %v", p1, d1, size, err)
 	}
-	again, _, _, err := cacheCopy(dir, src)
+	again, _, _, err := cacheCopy(dir, plugins.Spec{Entry: src})
 	if err != nil || again != p1 {
 		t.Fatalf("second cacheCopy of the same bytes = %s, %v; want %s", again, err, p1)
 	}
 	if err := os.WriteFile(src, []byte("v2"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if p2, _, _, err := cacheCopy(dir, src); err != nil || p2 == p1 {
+	if p2, _, _, err := cacheCopy(dir, plugins.Spec{Entry: src}); err != nil || p2 == p1 {
 		t.Fatalf("cacheCopy of new bytes = %s, %v; want a new path", p2, err)
 	}
 	if err := os.Chmod(dir, 0o770); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/waitgroup"
 	"github.com/tuskq/tuskq/plugins"
 	"github.com/tuskq/tuskq/plugins/native/sdk"
 )
@@ -98,7 +99,7 @@ func (r *Runtime) Start(ctx context.Context, spec plugins.Spec) (plugins.Instanc
 	if m == nil {
 		return nil, errors.New("native: Start: spec has no manifest")
 	}
-	lib, err := r.load(spec.Entry)
+	lib, err := r.load(spec)
 	if err != nil {
 		return nil, fmt.Errorf("native: %s %s: %w", m.Name, m.Version, err)
 	}
@@ -119,8 +120,11 @@ func (r *Runtime) Start(ctx context.Context, spec plugins.Spec) (plugins.Instanc
 	return in, nil
 }
 
-// load returns the library at entry, loading it when its contents are new.
-func (r *Runtime) load(entry string) (*library, error) {
+// load returns the library at spec.Entry, loading it when its contents are
+// new. It reads the entry through spec.OpenEntry: what it loads is what
+// the Manager checked.
+func (r *Runtime) load(spec plugins.Spec) (*library, error) {
+	entry := spec.Entry
 	if err := r.host.check(); err != nil {
 		return nil, err
 	}
@@ -129,7 +133,7 @@ func (r *Runtime) load(entry string) (*library, error) {
 	if err := prepareCacheDir(r.cacheDir); err != nil {
 		return nil, err
 	}
-	path, digest, size, err := cacheCopy(r.cacheDir, entry)
+	path, digest, size, err := cacheCopy(r.cacheDir, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -295,15 +299,8 @@ func (in *instance) Close(ctx context.Context) error {
 	in.mu.Lock()
 	in.closed = true
 	in.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		in.inflight.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("native: %s %s: close: tasks still in flight: %w", in.name, in.version, ctx.Err())
+	if err := waitgroup.Wait(ctx, &in.inflight); err != nil {
+		return fmt.Errorf("native: %s %s: close: tasks still in flight: %w", in.name, in.version, err)
 	}
+	return nil
 }

@@ -54,6 +54,12 @@ func spawn(ctx context.Context, spec plugins.Spec, maxLine int, startTimeout tim
 		files[i], files[i+1] = r, w
 	}
 	inR, inW, outR, outW, errR, errW := files[0], files[1], files[2], files[3], files[4], files[5]
+	if err := spec.CheckEntry(); err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, err
+	}
 	cmd := exec.Command(spec.Entry, spec.Manifest.Args...)
 	cmd.Dir = spec.Dir
 	cmd.Env = spec.Env
@@ -82,7 +88,7 @@ func spawn(ctx context.Context, spec plugins.Spec, maxLine int, startTimeout tim
 	go func() {
 		defer close(logged)
 		defer errR.Close()
-		proc.LogLines(errR, c.logger, c.taskContext, &c.tail, slog.Int("pid", c.pid))
+		proc.LogLines(errR, c.logger, c.taskContext, &c.tail, spec.LogLimit, slog.Int("pid", c.pid))
 	}()
 	go func() {
 		_ = cmd.Wait() // the exit status is in ProcessState

@@ -41,6 +41,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/waitgroup"
 	"github.com/tuskq/tuskq/plugins"
 )
 
@@ -290,16 +291,9 @@ func (in *instance) Close(ctx context.Context) error {
 	in.mu.Lock()
 	in.closed = true
 	in.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		in.inflight.Wait()
-		close(done)
-	}()
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("tasks still in flight when the plugin stopped: %w", ctx.Err())
+	if werr := waitgroup.Wait(ctx, &in.inflight); werr != nil {
+		err = fmt.Errorf("tasks still in flight when the plugin stopped: %w", werr)
 	}
 	in.mu.Lock()
 	children := make([]*child, 0, len(in.all))

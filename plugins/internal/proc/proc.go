@@ -20,8 +20,18 @@ func KillGroup(pid int) {
 	}
 }
 
-// MaxLogLine bounds one logged stderr line; longer lines are cut.
-const MaxLogLine = 16 << 10
+// MaxLogLine bounds one logged stderr line; longer lines are cut, and
+// their record says so (truncated=true, line_bytes=the full length).
+const MaxLogLine = 4 << 10
+
+// Limiter decides whether a line is logged (*plugins.LogLimiter, whose
+// nil value allows every line). A nil Limiter logs every line.
+type Limiter interface {
+	// Allow reports whether the line may be logged now.
+	Allow(ctx context.Context) bool
+	// Flush reports what was dropped; called when the stream ends.
+	Flush(ctx context.Context)
+}
 
 // Tail keeps the last lines written to stderr, for error messages.
 type Tail struct {
@@ -50,13 +60,16 @@ func (t *Tail) String() string {
 
 // LogLines logs each line read from r as a "plugin log" record at info
 // level with attrs and a line attribute, with the context ctx returns at
-// that moment (the task's, so records carry its trace_id). Lines are also
-// kept in tail when it is not nil. It returns at EOF or a read error.
-func LogLines(r io.Reader, logger *slog.Logger, ctx func() context.Context, tail *Tail, attrs ...slog.Attr) {
+// that moment (the task's, so records carry its trace_id), when limit
+// allows it. Lines are also kept in tail when it is not nil, logged or
+// not. It returns at EOF or a read error, after limit.Flush.
+func LogLines(r io.Reader, logger *slog.Logger, ctx func() context.Context, tail *Tail, limit Limiter, attrs ...slog.Attr) {
 	br := bufio.NewReaderSize(r, 4096)
 	var buf []byte
+	n := 0 // bytes of the line, kept or cut
 	for {
 		chunk, isPrefix, err := br.ReadLine()
+		n += len(chunk)
 		if len(chunk) > 0 && len(buf) < MaxLogLine {
 			buf = append(buf, chunk[:min(len(chunk), MaxLogLine-len(buf))]...)
 		}
@@ -68,10 +81,19 @@ func LogLines(r io.Reader, logger *slog.Logger, ctx func() context.Context, tail
 			if tail != nil {
 				tail.add(line)
 			}
-			logger.LogAttrs(ctx(), slog.LevelInfo, "plugin log", append(attrs[:len(attrs):len(attrs)], slog.String("line", line))...)
-			buf = buf[:0]
+			if c := ctx(); limit == nil || limit.Allow(c) {
+				as := append(attrs[:len(attrs):len(attrs)], slog.String("line", line))
+				if n > len(buf) {
+					as = append(as, slog.Bool("truncated", true), slog.Int("line_bytes", n))
+				}
+				logger.LogAttrs(c, slog.LevelInfo, "plugin log", as...)
+			}
+			buf, n = buf[:0], 0
 		}
 		if err != nil {
+			if limit != nil {
+				limit.Flush(ctx())
+			}
 			return // io.EOF, or the pipe closed after the process died
 		}
 	}
