@@ -87,6 +87,7 @@ type Worker struct {
 	recovery *recoveryMetrics
 	skipped  *prometheus.CounterVec
 	asynqLvl asynq.LogLevel
+	asynqLog *logging.AsynqLogger // shared by the servers: one lifecycle line for all
 	servers  int
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see tasks.WithStopping
@@ -154,6 +155,7 @@ func New(opts Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: register metrics: %w", err)
 	}
 	registry := opts.Registry
+	n := servers(opts.Servers, opts.Config.Worker.Concurrency)
 	handler := NewHandler(registry, HandlerOptions{
 		Logger:      logger,
 		LogPayloads: opts.Config.Log.Payloads,
@@ -172,7 +174,8 @@ func New(opts Options) (*Worker, error) {
 		recovery: recovery,
 		skipped:  skipped,
 		asynqLvl: asynqLevel(level),
-		servers:  servers(opts.Servers, opts.Config.Worker.Concurrency),
+		servers:  n,
+		asynqLog: logging.NewAsynqGroupLogger(logger, n),
 		ready:    make(chan struct{}),
 		stopping: make(chan struct{}),
 	}, nil
@@ -410,7 +413,7 @@ func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config 
 		DelayedTaskCheckInterval: wc.DelayedTaskCheckInterval,
 		RetryDelayFunc:           w.retry,
 		IsFailure:                w.failure,
-		Logger:                   logging.NewAsynqLogger(w.logger),
+		Logger:                   w.asynqLog,
 		LogLevel:                 w.asynqLvl,
 	}
 }
