@@ -17,6 +17,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/taskcancel"
 	"github.com/tuskq/tuskq/logging"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -89,6 +90,7 @@ type Worker struct {
 	asynqLvl asynq.LogLevel
 	asynqLog *logging.AsynqLogger // shared by the servers: one lifecycle line for all
 	servers  int
+	cancels  *taskcancel.Registry // the running tasks, for cancellations by queue and ID
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see tasks.WithStopping
 
@@ -156,11 +158,15 @@ func New(opts Options) (*Worker, error) {
 	}
 	registry := opts.Registry
 	n := servers(opts.Servers, opts.Config.Worker.Concurrency)
+	cancels := taskcancel.NewRegistry()
+	// The cancellation registry sits inside the tuskq middleware, so the
+	// task line of a cancelled attempt is written as for any other.
+	mws := append([]tasks.Middleware{cancels.Middleware()}, opts.Middleware...)
 	handler := NewHandler(registry, HandlerOptions{
 		Logger:      logger,
 		LogPayloads: opts.Config.Log.Payloads,
 		Metrics:     metrics,
-		Middleware:  opts.Middleware,
+		Middleware:  mws,
 		IsFailure:   opts.IsFailure,
 	})
 	return &Worker{
@@ -176,6 +182,7 @@ func New(opts Options) (*Worker, error) {
 		asynqLvl: asynqLevel(level),
 		servers:  n,
 		asynqLog: logging.NewAsynqGroupLogger(logger, n),
+		cancels:  cancels,
 		ready:    make(chan struct{}),
 		stopping: make(chan struct{}),
 	}, nil
@@ -275,6 +282,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("worker: %w at %s: %w", ErrRedisUnreachable, redisconn.Describe(w.cfg.Redis), err)
 	}
+
+	// Cancellations name a task by queue and ID (asynq's own are by ID
+	// alone, which task IDs unique per queue only do not allow).
+	stopCancels, err := w.cancels.Listen(ctx, rdb, w.logger)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer stopCancels()
 
 	var ln net.Listener
 	if listen := w.cfg.Worker.Listen; listen != "" {
@@ -404,7 +419,7 @@ func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config 
 		// would cost (see growStack).
 		BaseContext: func() context.Context {
 			growStack()
-			return base
+			return w.cancels.BaseContext(base)
 		},
 		Queues:                   wc.Queues,
 		StrictPriority:           wc.StrictPriority,
