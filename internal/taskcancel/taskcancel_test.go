@@ -27,7 +27,9 @@ func TestCancelByQueueAndID(t *testing.T) {
 			func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: standalone.Addr()}) }},
 		{"cluster",
 			func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: cluster.Addrs()[0]}) },
-			func() redis.UniversalClient { return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs()[1:]}) }},
+			func() redis.UniversalClient {
+				return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs()[1:]})
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sub, pub := tc.sub(), tc.pub()
