@@ -257,7 +257,7 @@ func TestHTTPRequestRedirect(t *testing.T) {
 		}(),
 	} {
 		for path, want := range map[string]string{
-			"/away":       `http:request: redirect to host "localhost:` + otherPort + `"` + tail,
+			"/away": `http:request: redirect to host "localhost:` + otherPort + `"` + tail,
 			"/other-port": `http:request: redirect to host "` + hostOf(other) + `": port ` + otherPort +
 				` of that host is not allowed (an entry without a port allows 80 and 443 only); add "` + hostOf(other) + `" to worker.http_allow_hosts to allow it`,
 		} {
