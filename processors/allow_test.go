@@ -170,8 +170,8 @@ func TestRedirectToOtherPortOfListedHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	from, _ := http.NewRequest("POST", "https://hooks.example.com/hook", nil)
-	to, _ := http.NewRequest("GET", "http://hooks.example.com:6379/", nil)
+	from, _ := http.NewRequest(http.MethodPost, "https://hooks.example.com/hook", nil)
+	to, _ := http.NewRequest(http.MethodGet, "http://hooks.example.com:6379/", nil)
 	err = list.checkRedirect(nil)(to, []*http.Request{from})
 	const want = `http:request: redirect to host "hooks.example.com:6379": port 6379 of that host is not allowed (an entry without a port allows 80 and 443 only); add "hooks.example.com:6379" to worker.http_allow_hosts to allow it`
 	if err == nil || err.Error() != want {
