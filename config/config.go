@@ -167,9 +167,12 @@ type WorkerConfig struct {
 	// loopback address. Secret: masked when printed.
 	MetricsToken string `koanf:"metrics_token" secret:"true"`
 	// HTTPAllowHosts lists the hosts ("api.example.com", "api.example.com:8443",
-	// "127.0.0.1:9000") the built-in http:request processor may call. A host
-	// without a port allows any port. Empty (the default) allows none, so
-	// anyone able to enqueue cannot make workers reach internal addresses.
+	// "127.0.0.1:9000") or IP ranges ("10.0.0.0/8") the built-in http:request
+	// processor may call. A host without a port allows ports 80 and 443
+	// only. Loopback, private, CGNAT, ULA, link-local and cloud metadata
+	// addresses are refused after resolution unless listed literally
+	// (address or range). Empty (the default) allows none, so anyone able
+	// to enqueue cannot make workers reach internal addresses.
 	HTTPAllowHosts []string `koanf:"http_allow_hosts"`
 	// OrphanCheckInterval is how often the worker looks for active tasks
 	// whose lease expired (their worker died or lost Redis) and hands them

@@ -18,6 +18,8 @@ const (
 // AddFlags registers the flags common to every binary on fs:
 //
 //	--config FILE       the YAML file (overrides TUSKQ_CONFIG)
+//	--allow-readable-config  accept a config file with secrets that group or
+//	                    others may read (also TUSKQ_ALLOW_READABLE_CONFIG=true)
 //	--set key=value     any key, repeatable: --set worker.concurrency=50,
 //	                    --set routes.email:*.queue=low
 //	--redis-addr        redis.addr
@@ -31,6 +33,7 @@ const (
 // the command line override; their empty defaults do not.
 func AddFlags(fs *pflag.FlagSet) {
 	fs.String(flagConfig, "", "YAML config `file` (default $TUSKQ_CONFIG)")
+	fs.Bool(flagAllowReadable, false, "start even though the config file holds secrets and group or others may read it")
 	fs.StringArray(flagSet, nil, "set any config `key=value`, e.g. worker.concurrency=50 or routes.email:*.queue=low (repeatable)")
 	for _, b := range []struct{ name, key, usage string }{
 		{"redis-addr", "redis.addr", "Redis `host:port` in standalone mode (redis.addr)"},

@@ -228,7 +228,7 @@ func (s *schema) envLayer(environ []string, p *problems) *layer {
 	l := newLayer()
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, envPrefix) || name == envConfigFile {
+		if !ok || !strings.HasPrefix(name, envPrefix) || name == envConfigFile || name == envAllowReadable {
 			continue
 		}
 		path, ok := s.env[name]

@@ -26,6 +26,11 @@ type LoadOptions struct {
 	// Flags is the parsed flag set holding the flags of AddFlags and
 	// BindFlag. Only flags set on the command line override. May be nil.
 	Flags *pflag.FlagSet
+	// AllowReadableFile accepts a file holding secrets (passwords,
+	// password hashes, tokens) that group or others may read; without it,
+	// --allow-readable-config or TUSKQ_ALLOW_READABLE_CONFIG=true, Load
+	// refuses such a file with an error wrapping ErrReadableSecrets.
+	AllowReadableFile bool
 }
 
 // Load builds the configuration from, in increasing precedence, the
@@ -36,6 +41,9 @@ type LoadOptions struct {
 //
 // Routes cannot be set from the environment; they come from the file or
 // from --set routes.<pattern>.<field>=value.
+//
+// A file that holds secrets and that group or others may read is refused
+// (see LoadOptions.AllowReadableFile).
 //
 // Empty lists and maps load as nil.
 func Load(opts LoadOptions) (Config, error) {
@@ -52,7 +60,15 @@ func Load(opts LoadOptions) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("config: %s: %w", path, err)
 		}
-		layers = append(layers, s.fileLayer(path, raw, &p))
+		fl := s.fileLayer(path, raw, &p)
+		allow, err := allowReadable(opts)
+		if err != nil {
+			return Config{}, err
+		}
+		if err := checkFileMode(path, s.secretKeys(fl), allow); err != nil {
+			return Config{}, err
+		}
+		layers = append(layers, fl)
 	}
 	layers = append(layers, s.envLayer(opts.Environ, &p))
 	if opts.Flags != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,7 +116,7 @@ func (w WorkerConfig) validate(v *validator) {
 	}
 	for _, h := range w.HTTPAllowHosts {
 		if !validAllowHost(h) {
-			v.add("worker.http_allow_hosts", h, "a host or host:port such as api.example.com or 10.0.0.5:8443")
+			v.add("worker.http_allow_hosts", h, "a host or host:port such as api.example.com or 10.0.0.5:8443, or an IP range such as 10.0.0.0/8")
 		}
 	}
 	if w.OrphanCheckInterval < 0 {
@@ -243,8 +244,12 @@ func validPort(port string, minPort int) bool {
 	return err == nil && n >= minPort && n <= 65535 && port == strconv.Itoa(n)
 }
 
-// validAllowHost accepts host, host:port, an IPv6 address, or [v6]:port.
+// validAllowHost accepts host, host:port, an IPv6 address, [v6]:port, or
+// an IP range in CIDR notation.
 func validAllowHost(s string) bool {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
 	if s == "" || strings.ContainsFunc(s, badHostRune) {
 		return false
 	}

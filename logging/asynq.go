@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -23,6 +24,57 @@ const KeyComponent = "component"
 // An AsynqLogger is safe for concurrent use.
 type AsynqLogger struct {
 	h slog.Handler
+	// servers is how many asynq servers share the adapter (see
+	// NewAsynqGroupLogger); 0 or 1 writes every line.
+	servers int
+	mu      sync.Mutex
+	seen    map[string]int // lifecycle message → times written by a server
+}
+
+// asynqLifecycle are the lines every asynq server writes once as it starts,
+// stops and shuts down; a group of servers writes them once for all.
+var asynqLifecycle = map[string]bool{
+	"Starting processing":                  true,
+	"Starting graceful shutdown":           true,
+	"Exiting":                              true,
+	"Stopping processor":                   true,
+	"Processor stopped":                    true,
+	"Waiting for all workers to finish...": true,
+	"All workers have finished":            true,
+}
+
+// KeyServers is the attribute giving, on asynq's lifecycle lines written
+// through NewAsynqGroupLogger, how many asynq servers they stand for.
+const KeyServers = "servers"
+
+// NewAsynqGroupLogger returns an adapter shared by the servers asynq
+// servers of one worker process. asynq's lifecycle lines ("Starting
+// processing", "Starting graceful shutdown", "Exiting", …), which each
+// server writes, are written once per round, when the last of the servers
+// writes it, with servers=N; every other line is written as
+// NewAsynqLogger writes it.
+func NewAsynqGroupLogger(l *slog.Logger, servers int) *AsynqLogger {
+	a := NewAsynqLogger(l)
+	if servers > 1 {
+		a.servers = servers
+		a.seen = map[string]int{}
+	}
+	return a
+}
+
+// collapse reports whether msg is to be written and the servers attribute
+// to add (0: none).
+func (a *AsynqLogger) collapse(msg string) (write bool, servers int) {
+	if a.servers <= 1 || !asynqLifecycle[msg] {
+		return true, 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seen[msg]++
+	if a.seen[msg]%a.servers != 0 {
+		return false, 0
+	}
+	return true, a.servers
 }
 
 // NewAsynqLogger returns an adapter logging through l. Every record carries
@@ -58,9 +110,17 @@ func (a *AsynqLogger) log(level slog.Level, args []any, fatal bool) {
 	if !a.h.Enabled(ctx, level) {
 		return
 	}
+	msg := fmt.Sprint(args...)
+	write, servers := a.collapse(msg)
+	if !write {
+		return
+	}
 	var pcs [1]uintptr
 	runtime.Callers(3, pcs[:]) // skip runtime.Callers, log and the exported method
-	r := slog.NewRecord(time.Now(), level, fmt.Sprint(args...), pcs[0])
+	r := slog.NewRecord(time.Now(), level, msg, pcs[0])
+	if servers > 0 {
+		r.AddAttrs(slog.Int(KeyServers, servers))
+	}
 	if fatal {
 		r.AddAttrs(slog.Bool("fatal", true))
 	}

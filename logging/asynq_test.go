@@ -82,3 +82,31 @@ func TestAsynqLoggerNil(t *testing.T) {
 	a.Info("discarded") // must not panic
 	a.Fatal("discarded")
 }
+
+// The servers of one worker share a group adapter: each lifecycle line is
+// written once, when the last server writes it, with servers=N; other
+// lines pass as they are.
+func TestAsynqGroupLoggerCollapsesLifecycleLines(t *testing.T) {
+	t.Parallel()
+
+	var buf bytes.Buffer
+	l := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: dropTime}))
+	a := NewAsynqGroupLogger(l, 3)
+	for range 3 {
+		a.Info("Starting processing")
+		a.Warn("Retry exhausted for task id=x")
+	}
+	for range 3 {
+		a.Info("Exiting")
+	}
+	want := strings.Join([]string{
+		`{"level":"WARN","msg":"Retry exhausted for task id=x","component":"asynq"}`,
+		`{"level":"WARN","msg":"Retry exhausted for task id=x","component":"asynq"}`,
+		`{"level":"INFO","msg":"Starting processing","component":"asynq","servers":3}`,
+		`{"level":"WARN","msg":"Retry exhausted for task id=x","component":"asynq"}`,
+		`{"level":"INFO","msg":"Exiting","component":"asynq","servers":3}`,
+	}, "\n") + "\n"
+	if got := buf.String(); got != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -21,13 +21,20 @@ const MaxPayloadLogBytes = 1024
 // carry personal data or secrets) it returns payload_bytes=len(payload) and
 // the payload itself is not logged.
 //
-// When enabled is true it returns payload=string(payload). A payload longer
+// When enabled is true it returns payload=string(payload), with the
+// secrets a JSON payload may carry masked as [Redacted]: the values of
+// members named like credential headers (Authorization,
+// Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key, X-Auth-Token, in any
+// case) and of secret-looking query parameters (token, key, secret,
+// password, sig, signature, and names containing token, secret, password,
+// signature, credential, _key) in http and https URLs. A payload longer
 // than [MaxPayloadLogBytes] is cut to at most that many bytes, at a UTF-8
 // character boundary, followed by "…(N bytes)" giving the full length.
 func PayloadAttr(payload []byte, enabled bool) slog.Attr {
 	if !enabled {
 		return slog.Int(KeyPayloadBytes, len(payload))
 	}
+	payload = redactPayload(payload)
 	if len(payload) <= MaxPayloadLogBytes {
 		return slog.String(KeyPayload, string(payload))
 	}

@@ -14,11 +14,13 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// allowEntry is one parsed worker.http_allow_hosts entry. An empty port
-// allows every port of host.
+// allowEntry is one parsed worker.http_allow_hosts entry: a host with an
+// optional port, or an IP range. An empty port allows the web ports 80
+// and 443 only.
 type allowEntry struct {
-	host string // canonical: see canonicalHost
-	port string
+	host   string // canonical: see canonicalHost; "" for a range
+	port   string
+	prefix netip.Prefix // a range such as 10.0.0.0/8; valid only when host is ""
 }
 
 // allowList is the parsed worker.http_allow_hosts.
@@ -31,17 +33,29 @@ func parseAllowList(entries []string) (allowList, error) {
 	for i, raw := range entries {
 		e, err := parseAllowEntry(strings.TrimSpace(raw))
 		if err != nil {
-			return nil, fmt.Errorf("processors: worker.http_allow_hosts[%d]: %q %s", i, raw, err.Error())
+			return nil, fmt.Errorf("processors: worker.http_allow_hosts[%d]: %q %w", i, raw, err)
 		}
 		list = append(list, e)
 	}
 	return list, nil
 }
 
-// parseAllowEntry parses "host", "host:port", "[ipv6]", "[ipv6]:port" or a
-// bare IPv6 address. Its errors complete the sentence `"entry" …`.
+// parseAllowEntry parses "host", "host:port", "[ipv6]", "[ipv6]:port", a
+// bare IPv6 address or an IP range in CIDR notation ("10.0.0.0/8",
+// "fd00::/8"). Its errors complete the sentence `"entry" …`.
 func parseAllowEntry(s string) (allowEntry, error) {
 	const example = `; give a host or host:port such as "api.example.com" or "127.0.0.1:9000"`
+	if pfx, err := netip.ParsePrefix(s); err == nil {
+		if pfx.Addr().Is4In6() {
+			return allowEntry{}, fmt.Errorf("is an IPv4-mapped IPv6 range; write the IPv4 range instead")
+		}
+		return allowEntry{prefix: pfx.Masked()}, nil
+	}
+	if a, _, ok := strings.Cut(s, "/"); ok {
+		if _, err := netip.ParseAddr(a); err == nil {
+			return allowEntry{}, fmt.Errorf("is not a valid IP range; write a range in CIDR notation such as %q or %q", "10.0.0.0/8", "fd00::/8")
+		}
+	}
 	switch {
 	case s == "":
 		return allowEntry{}, fmt.Errorf("is empty; remove it or name a host such as %q", "api.example.com")
@@ -60,7 +74,7 @@ func parseAllowEntry(s string) (allowEntry, error) {
 			return allowEntry{}, fmt.Errorf("is not host:port (%w)%s", err, example)
 		}
 		if p == "" {
-			return allowEntry{}, fmt.Errorf("has an empty port; drop the colon to allow every port, or give a number from 1 to 65535")
+			return allowEntry{}, fmt.Errorf("has an empty port; drop the colon to allow ports 80 and 443, or give a number from 1 to 65535")
 		}
 		host, port = h, p
 	}
@@ -117,33 +131,56 @@ func hostPort(u *url.URL) (host, port string) {
 	return host, port
 }
 
-// allows reports whether the list allows host (canonical) on port.
-func (l allowList) allows(host, port string) bool {
+// webPort reports whether port is one an entry without a port allows.
+func webPort(port string) bool { return port == "80" || port == "443" }
+
+// allows reports whether the list allows host (canonical) on port, and
+// whether an entry names the host at all (on another port).
+func (l allowList) allows(host, port string) (ok, hostListed bool) {
+	addr, err := netip.ParseAddr(host)
+	isIP := err == nil
 	for _, e := range l {
-		if e.host == host && (e.port == "" || e.port == port) {
-			return true
+		switch {
+		case e.host == host:
+		case e.host == "" && isIP && e.prefix.Contains(addr):
+		default:
+			continue
+		}
+		hostListed = true
+		if e.port == port || e.port == "" && webPort(port) {
+			return true, true
 		}
 	}
-	return false
+	return false, hostListed
 }
 
-// allowsIP reports whether an entry names addr literally.
+// allowsIP reports whether an entry names addr literally or holds it in a
+// range. Ports are not checked here: every URL and redirect target has
+// passed check, which does.
 func (l allowList) allowsIP(addr netip.Addr) bool {
-	s := addr.Unmap().String()
+	addr = addr.Unmap()
+	s := addr.String()
 	for _, e := range l {
-		if e.host == s {
+		if e.host == s || e.host == "" && e.prefix.Contains(addr) {
 			return true
 		}
 	}
 	return false
 }
 
-// check refuses a URL whose host is not allowed. what is "host" for the
-// request URL and "redirect to host" for a redirect target.
+// check refuses a URL whose host is not allowed, or whose port is not. what
+// is "host" for the request URL and "redirect to host" for a redirect
+// target.
 func (l allowList) check(u *url.URL, what string) error {
 	host, port := hostPort(u)
-	if l.allows(host, port) {
+	ok, listed := l.allows(host, port)
+	switch {
+	case ok:
 		return nil
+	case listed:
+		return permanent(ErrHostNotAllowed, fmt.Sprintf(
+			"http:request: %s %q: port %s of that host is not allowed (an entry without a port allows 80 and 443 only); add %q to worker.http_allow_hosts to allow it",
+			what, strings.ToLower(u.Host), port, net.JoinHostPort(host, port)))
 	}
 	return permanent(ErrHostNotAllowed, fmt.Sprintf(
 		"http:request: %s %q is not in worker.http_allow_hosts; add it to the config to allow it",
@@ -175,35 +212,74 @@ func (l allowList) checkRedirect(next func(*http.Request, []*http.Request) error
 	}
 }
 
-// dialGuard is the net.Dialer Control function of the default client. The
-// allow-list is matched on host names, which resolve at dial time, so a name
-// whose DNS an attacker controls could point at the cloud metadata service
-// (169.254.169.254) or another link-local address. dialGuard refuses to
-// connect to link-local, multicast and unspecified addresses unless an entry
-// names that address literally. Loopback and private addresses stay
-// allowed: internal webhooks on private networks are a normal use.
+// metadataAddrs are cloud metadata and platform services reachable from
+// inside instances. Most also fall in a class denied below; each is named
+// so that the refusal says what it is.
+var metadataAddrs = map[netip.Addr]string{
+	netip.MustParseAddr("169.254.169.254"): "AWS, GCP, Azure, OpenStack",
+	netip.MustParseAddr("169.254.170.2"):   "AWS ECS",
+	netip.MustParseAddr("fd00:ec2::254"):   "AWS IPv6",
+	netip.MustParseAddr("100.100.100.200"): "Alibaba Cloud",
+	netip.MustParseAddr("168.63.129.16"):   "Azure wireserver",
+	netip.MustParseAddr("192.0.0.192"):     "Oracle Cloud",
+}
+
+// Ranges denied besides those the netip predicates name.
+var (
+	cgnatRange     = netip.MustParsePrefix("100.64.0.0/10") // RFC 6598 shared address space
+	ulaRange       = netip.MustParsePrefix("fc00::/7")      // RFC 4193 unique local
+	thisNetwork    = netip.MustParsePrefix("0.0.0.0/8")     // RFC 1122 "this network"
+	broadcastAddr4 = netip.MustParseAddr("255.255.255.255")
+)
+
+// deniedClass returns the class of an address dialGuard refuses unless the
+// allow-list names it, as "a … address" completes it, or "" when addr is
+// public.
+func deniedClass(addr netip.Addr) string {
+	addr = addr.Unmap()
+	if who, ok := metadataAddrs[addr]; ok {
+		return "a cloud metadata (" + who + ")"
+	}
+	switch {
+	case addr.IsLoopback():
+		return "a loopback"
+	case addr.IsUnspecified(), thisNetwork.Contains(addr):
+		return "an unspecified"
+	case addr.IsLinkLocalUnicast():
+		return "a link-local"
+	case addr.IsMulticast(), addr.IsLinkLocalMulticast(), addr.IsInterfaceLocalMulticast(), addr == broadcastAddr4:
+		return "a multicast"
+	case cgnatRange.Contains(addr):
+		return "a shared (CGNAT, 100.64.0.0/10)"
+	case ulaRange.Contains(addr):
+		return "a unique local (ULA, fc00::/7)"
+	case addr.IsPrivate():
+		return "a private"
+	}
+	return ""
+}
+
+// dialGuard is the net.Dialer Control function of the default client, in
+// the manner of Stripe's Smokescreen. The allow-list is matched on host
+// names, which resolve at dial time, so an allowed name whose DNS an
+// attacker controls (or rebinds between checks) could point at the cloud
+// metadata service or at the worker's own network. dialGuard sees the
+// address actually dialled, after resolution, and refuses loopback,
+// unspecified, link-local, multicast, private, CGNAT, ULA and known cloud
+// metadata addresses unless an entry names that address, or a range
+// holding it, literally.
 func (l allowList) dialGuard(network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return permanent(ErrHostNotAllowed, fmt.Sprintf("http:request: refusing to dial %q: not an IP address and port", address))
 	}
 	addr := ap.Addr().Unmap()
-	class := ""
-	switch {
-	case addr.IsLinkLocalUnicast():
-		class = "a link-local"
-	case addr.IsMulticast():
-		class = "a multicast"
-	case addr.IsUnspecified():
-		class = "an unspecified"
-	default:
-		return nil
-	}
-	if l.allowsIP(addr) {
+	class := deniedClass(addr)
+	if class == "" || l.allowsIP(addr) {
 		return nil
 	}
 	return permanent(ErrHostNotAllowed, fmt.Sprintf(
-		"http:request: refusing to dial %s, %s address; list it literally in worker.http_allow_hosts to allow it", addr, class))
+		"http:request: refusing to dial %s, %s address; list it (or a range holding it) literally in worker.http_allow_hosts to allow it", addr, class))
 }
 
 // Timeouts of the default client.

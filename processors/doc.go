@@ -108,22 +108,29 @@
 //	http:request: host "x" is not in worker.http_allow_hosts; add it to the config to allow it
 //
 // wrapping ErrHostNotAllowed and asynq.SkipRetry. An entry "host" allows
-// every port of that host; "host:port" (IPv6: "[::1]:8080") only that port,
-// where a URL without a port means 80 for http and 443 for https. Matching
-// is on the URL's host, case-insensitive, ignoring a trailing dot; IP
-// addresses are compared in canonical form. Every redirect target is checked
-// the same way before it is followed (at most 10 redirects, http and https
-// only), so an allowed host cannot redirect a worker elsewhere.
+// ports 80 and 443 of that host only; "host:port" (IPv6: "[::1]:8080") only
+// that port, where a URL without a port means 80 for http and 443 for
+// https; a range in CIDR notation ("10.0.0.0/8", "fd00::/8") allows the
+// addresses it holds, on 80 and 443 when they appear in URLs. Matching is on
+// the URL's host, case-insensitive, ignoring a trailing dot; IP addresses
+// are compared in canonical form. Every redirect target is checked the same
+// way before it is followed (at most 10 redirects, http and https only), so
+// an allowed host cannot redirect a worker elsewhere, nor to another of its
+// own ports (its Redis, say).
 //
-// The list matches host names, not addresses: a name resolves when the
-// connection is dialled, and whoever controls its DNS decides where it
-// points (DNS rebinding). Allow only names whose DNS you trust. As a second
-// line, the default HTTP client refuses to dial link-local (including the
-// cloud metadata address 169.254.169.254), multicast and unspecified
-// addresses, whatever name led there, unless the list names that address
-// literally. Loopback and private addresses are dialled when an allowed
-// name resolves to them, since internal webhooks are a normal use; list IP
-// addresses rather than names to pin them. The default client uses no
+// The list matches host names, and a name resolves when the connection is
+// dialled: whoever controls its DNS decides where it points (DNS
+// rebinding). So, as Stripe's Smokescreen does, the default HTTP client
+// checks the address actually dialled, after resolution (in the dialer's
+// Control function, which no later resolution can bypass), and refuses
+// loopback, unspecified, link-local, multicast, private (10/8, 172.16/12,
+// 192.168/16), shared CGNAT (100.64.0.0/10), unique local IPv6 (fc00::/7)
+// and known cloud metadata addresses (169.254.169.254, fd00:ec2::254,
+// 100.100.100.200, 168.63.129.16, 192.0.0.192, 169.254.170.2), whatever
+// name led there, unless the list names that address, or a range holding
+// it, literally. An internal webhook on a private network is allowed by
+// listing its name with its port and its address or range:
+// ["hooks.internal:8080", "10.20.0.0/16"]. The default client uses no
 // proxy. A client passed in Options.HTTPClient keeps its own transport (so
 // the dial check is its business) but gets the redirect check.
 package processors

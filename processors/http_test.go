@@ -89,7 +89,7 @@ func TestHTTPRequestSuccess(t *testing.T) {
 	})
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p := newTestProcessor(t, logger, "127.0.0.1")
+	p := newTestProcessor(t, logger, hostOf(srv))
 	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	task := httpTask(`{"url":"`+srv.URL+`/hook?token=s3cret","headers":{"X-Tenant":"7"},"body":{"order": 42, "note":"secret-payload"}}`,
 		map[string]string{"traceparent": traceparent, "tracestate": "vendor=1"})
@@ -257,8 +257,9 @@ func TestHTTPRequestRedirect(t *testing.T) {
 		}(),
 	} {
 		for path, want := range map[string]string{
-			"/away":       `http:request: redirect to host "localhost:` + otherPort + `"` + tail,
-			"/other-port": `http:request: redirect to host "` + hostOf(other) + `"` + tail,
+			"/away": `http:request: redirect to host "localhost:` + otherPort + `"` + tail,
+			"/other-port": `http:request: redirect to host "` + hostOf(other) + `": port ` + otherPort +
+				` of that host is not allowed (an entry without a port allows 80 and 443 only); add "` + hostOf(other) + `" to worker.http_allow_hosts to allow it`,
 		} {
 			_, err := p.do(t.Context(), httpTask(`{"url":"`+srv.URL+path+`"}`, nil))
 			if err == nil || err.Error() != want {
@@ -344,8 +345,8 @@ func TestHTTPRequestDialGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &httpProcessor{allow: urlList, client: defaultClient(nil), logger: slog.New(slog.DiscardHandler), userAgent: "tuskq/test"}
-	_, err = p.do(t.Context(), httpTask(`{"url":"http://0.0.0.0:9/"}`, nil))
-	const want = "http:request: refusing to dial 0.0.0.0, an unspecified address; list it literally in worker.http_allow_hosts to allow it"
+	_, err = p.do(t.Context(), httpTask(`{"url":"http://0.0.0.0:80/"}`, nil))
+	const want = "http:request: refusing to dial 0.0.0.0, an unspecified address; list it (or a range holding it) literally in worker.http_allow_hosts to allow it"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %s", err, want)
 	}
@@ -364,5 +365,40 @@ func TestHTTPResultJSON(t *testing.T) {
 		if err != nil || string(got) != want {
 			t.Errorf("json.Marshal(%+v) = %s, %v; want %s", res, got, err, want)
 		}
+	}
+}
+
+// An allowed host name that resolves to a loopback address (as a name an
+// attacker points at the worker's own services would) is refused at dial
+// time, after resolution; listing the loopback range literally allows it.
+func TestHTTPRequestAllowedNameResolvingToLoopback(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(hostOf(srv))
+	url := `{"url":"http://localhost:` + port + `/hook"}`
+
+	p := newTestProcessor(t, nil, "localhost:"+port)
+	_, err := p.do(t.Context(), httpTask(url, nil))
+	const tail = " address; list it (or a range holding it) literally in worker.http_allow_hosts to allow it"
+	want4 := "http:request: refusing to dial 127.0.0.1, a loopback" + tail
+	want6 := "http:request: refusing to dial ::1, a loopback" + tail
+	if err == nil || err.Error() != want4 && err.Error() != want6 {
+		t.Fatalf("err = %v\nwant %s (or the same for ::1)", err, want4)
+	}
+	if !errors.Is(err, ErrHostNotAllowed) || !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("err %v does not wrap ErrHostNotAllowed and asynq.SkipRetry", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the loopback server was called %d times", n)
+	}
+
+	p = newTestProcessor(t, nil, "localhost:"+port, "127.0.0.0/8", "::1")
+	if _, err := p.do(t.Context(), httpTask(url, nil)); err != nil {
+		t.Fatalf("with the loopback range listed: %v", err)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("the loopback server was called %d times; want 1", n)
 	}
 }

@@ -118,6 +118,12 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var queue string
 	if in.context {
 		ctx = ExtractTrace(ctx, t.Headers())
+		// A task enqueued without a trace context (a plain asynq client,
+		// a producer in another language, asynqmon's "run again") starts
+		// a trace of its own here, so that every line about it carries a
+		// trace_id and what it calls (webhooks, child tasks) carries the
+		// trace on.
+		ctx, _ = ensureTrace(ctx, cryptoRand)
 		f := logging.TaskFields{Type: typ}
 		f.ID, _ = asynq.GetTaskID(ctx)
 		f.Queue, _ = asynq.GetQueueName(ctx)

@@ -33,10 +33,12 @@ func Recover(logger *slog.Logger) Middleware {
 	return Instrument(InstrumentOptions{Recover: true, Logger: logger})
 }
 
-// Context puts the task's trace context (from its traceparent header) and its
-// ID, type, queue and retry count into ctx, so every log line written with
+// Context puts the task's trace context (from its traceparent header; a new
+// trace when the task carries none or an invalid one) and its ID, type,
+// queue and retry count into ctx, so every log line written with
 // slog.*Context(ctx, …) by later middleware and by the processor carries
-// trace_id, span_id, task_id, task_type, queue and retry. It is Instrument
+// trace_id, span_id, task_id, task_type, queue and retry, and tasks
+// enqueued and requests sent with ctx carry the trace on. It is Instrument
 // with only Context set.
 func Context() Middleware {
 	return Instrument(InstrumentOptions{Context: true})

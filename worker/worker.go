@@ -19,6 +19,7 @@ import (
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/stackgrow"
+	"github.com/tuskq/tuskq/internal/taskcancel"
 	"github.com/tuskq/tuskq/internal/taskctx"
 	"github.com/tuskq/tuskq/logging"
 	"github.com/tuskq/tuskq/tasks"
@@ -90,7 +91,9 @@ type Worker struct {
 	recovery *recoveryMetrics
 	skipped  *prometheus.CounterVec
 	asynqLvl asynq.LogLevel
+	asynqLog *logging.AsynqLogger // shared by the servers: one lifecycle line for all
 	servers  int
+	cancels  *taskcancel.Registry // the running tasks, for cancellations by queue and ID
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see taskctx.WithStopping
 
@@ -160,11 +163,16 @@ func New(opts Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: register metrics: %w", err)
 	}
 	registry := opts.Registry
+	n := servers(opts.Servers, opts.Config.Worker.Concurrency)
+	cancels := taskcancel.NewRegistry()
+	// The cancellation registry sits inside the tuskq middleware, so the
+	// task line of a cancelled attempt is written as for any other.
+	mws := append([]tasks.Middleware{cancels.Middleware()}, opts.Middleware...)
 	handler := NewHandler(registry, HandlerOptions{
 		Logger:      logger,
 		LogPayloads: opts.Config.Log.Payloads,
 		Metrics:     metrics,
-		Middleware:  opts.Middleware,
+		Middleware:  mws,
 		IsFailure:   opts.IsFailure,
 	})
 	return &Worker{
@@ -178,7 +186,9 @@ func New(opts Options) (*Worker, error) {
 		recovery: recovery,
 		skipped:  skipped,
 		asynqLvl: asynqLevel(level),
-		servers:  servers(opts.Servers, opts.Config.Worker.Concurrency),
+		servers:  n,
+		asynqLog: logging.NewAsynqGroupLogger(logger, n),
+		cancels:  cancels,
 		ready:    make(chan struct{}),
 		stopping: make(chan struct{}),
 	}, nil
@@ -278,6 +288,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("worker: %w at %s: %w", ErrRedisUnreachable, redisconn.Describe(w.cfg.Redis), err)
 	}
+
+	// Cancellations name a task by queue and ID (asynq's own are by ID
+	// alone, which task IDs unique per queue only do not allow).
+	stopCancels, err := w.cancels.Listen(ctx, rdb, w.logger)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer stopCancels()
 
 	var ln net.Listener
 	if listen := w.cfg.Worker.Listen; listen != "" {
@@ -407,7 +425,7 @@ func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config 
 		// would cost (see internal/stackgrow).
 		BaseContext: func() context.Context {
 			stackgrow.Grow()
-			return base
+			return w.cancels.BaseContext(base)
 		},
 		Queues:                   wc.Queues,
 		StrictPriority:           wc.StrictPriority,
@@ -416,7 +434,7 @@ func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config 
 		DelayedTaskCheckInterval: wc.DelayedTaskCheckInterval,
 		RetryDelayFunc:           w.retry,
 		IsFailure:                w.failure,
-		Logger:                   logging.NewAsynqLogger(w.logger),
+		Logger:                   w.asynqLog,
 		LogLevel:                 w.asynqLvl,
 	}
 }

@@ -199,7 +199,7 @@ func TestBadInputExits2(t *testing.T) {
 		{"unknown key in file", nil, []string{"--config", typo},
 			"config: " + typo + ": unknown key \"worker.concurency\" (did you mean \"worker.concurrency\"?)\n"},
 		{"bad allow-list entry", []string{"TUSKQ_WORKER_HTTP_ALLOW_HOSTS=http://x/"}, nil,
-			"config: TUSKQ_WORKER_HTTP_ALLOW_HOSTS: worker.http_allow_hosts: \"http://x/\" is not valid; expected a host or host:port such as api.example.com or 10.0.0.5:8443\n"},
+			"config: TUSKQ_WORKER_HTTP_ALLOW_HOSTS: worker.http_allow_hosts: \"http://x/\" is not valid; expected a host or host:port such as api.example.com or 10.0.0.5:8443, or an IP range such as 10.0.0.0/8\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

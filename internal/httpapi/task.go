@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/tuskq/tuskq/internal/taskcancel"
 )
 
 // lookup reads the task named by the request path; it answers the problem
@@ -86,16 +88,28 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, p *principal) {
 }
 
 // cancel asks the worker running the task to stop it, waits up to
-// CancelWait for it to leave the active state, and deletes it.
+// CancelWait for it to leave the active state, and deletes it. The
+// cancellation names the queue and the ID (taskcancel): asynq's own
+// CancelProcessing is by ID alone and would also reach a task of the same
+// ID in a queue the token may not touch. It is published again each
+// second of the wait, in case a worker was resubscribing when it was sent.
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, res DeleteResult) {
 	ctx := r.Context()
-	if err := h.insp.CancelProcessing(res.ID); err != nil {
+	if err := taskcancel.Publish(ctx, h.rdb, res.Queue, res.ID); err != nil {
 		writeProblem(w, h.unavailable(ctx, err))
 		return
 	}
-	deadline := time.Now().Add(h.opts.CancelWait)
+	published := time.Now()
+	deadline := published.Add(h.opts.CancelWait)
 	delay := 5 * time.Millisecond
 	for {
+		if time.Since(published) >= time.Second {
+			if err := taskcancel.Publish(ctx, h.rdb, res.Queue, res.ID); err != nil {
+				writeProblem(w, h.unavailable(ctx, err))
+				return
+			}
+			published = time.Now()
+		}
 		info, err := h.insp.GetTaskInfo(res.Queue, res.ID)
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):

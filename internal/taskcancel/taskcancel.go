@@ -1,0 +1,205 @@
+// Package taskcancel carries the cancellation of a running task, named by
+// its queue and ID, to the worker running it.
+//
+// asynq's own cancellation (Inspector.CancelProcessing) is broadcast by task
+// ID alone, and task IDs are unique per queue only: cancelling aq/job-71
+// would also cancel vq/job-71. tuskq publishes its own message, carrying the
+// queue and the ID, on Channel; each worker keeps a Registry of the tasks it
+// runs, keyed by (queue, ID), and cancels only the task that matches both.
+//
+// The HTTP API publishes with Publish; a worker serves a Registry: its
+// BaseContext as the asynq servers' BaseContext, its Middleware around the
+// processors and Listen on the worker's Redis client. Plain pub/sub works on
+// standalone Redis, behind Sentinel and on Redis Cluster (where a PUBLISH
+// reaches the subscribers of every node).
+package taskcancel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/tasks"
+)
+
+// Channel is the pub/sub channel cancellations are published on.
+const Channel = "tuskq:{cancel}:task"
+
+// ErrCancelled is the cause of the context of a task cancelled through
+// this package.
+var ErrCancelled = errors.New("task cancelled on request")
+
+// ErrBadTask is wrapped by the errors of Publish for an empty queue or ID.
+var ErrBadTask = errors.New("taskcancel: queue and task ID are required")
+
+// Message is what Publish sends, as JSON.
+type Message struct {
+	// Queue is the queue of the task to cancel.
+	Queue string `json:"queue"`
+	// ID is the task's ID, unique within Queue only.
+	ID string `json:"id"`
+}
+
+// Publish asks every worker to cancel the task id of queue if it runs it.
+// A worker that does not run that exact task ignores the message; no
+// worker may be running it at all.
+func Publish(ctx context.Context, rdb redis.UniversalClient, queue, id string) error {
+	if queue == "" || id == "" {
+		return fmt.Errorf("%w (queue %q, id %q)", ErrBadTask, queue, id)
+	}
+	b, err := json.Marshal(Message{Queue: queue, ID: id})
+	if err != nil {
+		return fmt.Errorf("taskcancel: encode: %w", err)
+	}
+	if err := rdb.Publish(ctx, Channel, b).Err(); err != nil {
+		return fmt.Errorf("taskcancel: publish the cancellation of %s/%s: %w", queue, id, err)
+	}
+	return nil
+}
+
+// key names one task.
+type key struct{ queue, id string }
+
+// slot holds the cancel function of one attempt's base context.
+type slot struct{ cancel context.CancelCauseFunc }
+
+type slotKey struct{}
+
+// Registry is the set of tasks a worker is running, keyed by queue and ID.
+// Its zero value is not usable: create it with NewRegistry.
+type Registry struct {
+	mu      sync.Mutex
+	running map[key]map[*slot]struct{}
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry() *Registry {
+	return &Registry{running: map[key]map[*slot]struct{}{}}
+}
+
+// BaseContext returns a context derived from parent that Cancel can end.
+// A worker returns it from asynq.Config.BaseContext: asynq runs each task
+// in a context derived from it and, when it ends, records the attempt as
+// failed at once, whether or not the processor returns. The context is
+// cancellable only once Middleware has registered the task running in it.
+func (r *Registry) BaseContext(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancelCause(parent)
+	return context.WithValue(ctx, slotKey{}, &slot{cancel: cancel})
+}
+
+// Middleware registers each running task under its queue and ID, so that
+// Cancel reaches it, and removes it when the processor returns. Under a
+// BaseContext, Cancel ends asynq's context of the attempt; otherwise it
+// ends the context handed to the processor only, and the attempt ends when
+// the processor returns.
+func (r *Registry) Middleware() tasks.Middleware {
+	return func(next tasks.Processor) tasks.Processor {
+		return tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
+			queue, _ := asynq.GetQueueName(ctx)
+			id, _ := asynq.GetTaskID(ctx)
+			s, _ := ctx.Value(slotKey{}).(*slot)
+			if s == nil {
+				var cancel context.CancelCauseFunc
+				ctx, cancel = context.WithCancelCause(ctx)
+				defer cancel(nil)
+				s = &slot{cancel: cancel}
+			}
+			k := key{queue, id}
+			r.add(k, s)
+			defer r.remove(k, s)
+			return next.ProcessTask(ctx, t)
+		})
+	}
+}
+
+func (r *Registry) add(k key, s *slot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.running[k]
+	if m == nil {
+		m = map[*slot]struct{}{}
+		r.running[k] = m
+	}
+	m[s] = struct{}{}
+}
+
+func (r *Registry) remove(k key, s *slot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.running[k], s)
+	if len(r.running[k]) == 0 {
+		delete(r.running, k)
+	}
+}
+
+// Cancel cancels the attempts of task id of queue running here, with cause
+// ErrCancelled, and returns how many there were (0 when this worker does
+// not run that task; a task of the same ID in another queue is not
+// touched).
+func (r *Registry) Cancel(queue, id string) int {
+	r.mu.Lock()
+	slots := make([]*slot, 0, len(r.running[key{queue, id}]))
+	for s := range r.running[key{queue, id}] {
+		slots = append(slots, s)
+	}
+	r.mu.Unlock()
+	for _, s := range slots {
+		s.cancel(ErrCancelled)
+	}
+	return len(slots)
+}
+
+// Running reports how many attempts are registered.
+func (r *Registry) Running() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.running {
+		n += len(m)
+	}
+	return n
+}
+
+// Listen subscribes to Channel on rdb and, until stop is called, cancels
+// the registered task each message names. It returns once Redis has
+// confirmed the subscription; go-redis resubscribes by itself after a
+// lost connection. logger (nil: discarded) receives a debug line per
+// cancellation and a warning per malformed message.
+func (r *Registry) Listen(ctx context.Context, rdb redis.UniversalClient, logger *slog.Logger) (stop func(), err error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ps := rdb.Subscribe(ctx, Channel)
+	if _, err := ps.Receive(ctx); err != nil {
+		_ = ps.Close()
+		return nil, fmt.Errorf("taskcancel: subscribe to %s: %w", Channel, err)
+	}
+	msgs := ps.Channel(redis.WithChannelSize(64))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range msgs {
+			var msg Message
+			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.Queue == "" || msg.ID == "" {
+				logger.Warn("taskcancel: ignoring a malformed cancellation", slog.String("channel", m.Channel), slog.Int("bytes", len(m.Payload)))
+				continue
+			}
+			if n := r.Cancel(msg.Queue, msg.ID); n > 0 {
+				logger.Debug("task cancelled on request", slog.String("queue", msg.Queue), slog.String("task_id", msg.ID))
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = ps.Close() // closes msgs
+			<-done
+		})
+	}, nil
+}

@@ -1,0 +1,40 @@
+package worker_test
+
+import (
+	"testing"
+
+	"github.com/tuskq/tuskq/tasks"
+)
+
+// A worker runs several asynq servers, each of which writes asynq's
+// "Starting processing": the worker's log has that line once, with the
+// number of servers, and likewise asynq's shutdown lines.
+func TestOneAsynqStartLinePerWorker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.Worker.Concurrency = 8
+	opts := e.options(t, cfg, tasks.NewRegistry())
+	opts.Servers = 4
+	r := start(t, opts)
+	if _, err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string][]map[string]any{}
+	for _, l := range e.logs.records(t) {
+		if l["component"] == "asynq" {
+			msg, _ := l["msg"].(string)
+			count[msg] = append(count[msg], l)
+		}
+	}
+	for _, msg := range []string{"Starting processing", "Starting graceful shutdown", "Exiting"} {
+		lines := count[msg]
+		if len(lines) != 1 {
+			t.Errorf("%d lines %q; want exactly one for the worker: %v", len(lines), msg, lines)
+			continue
+		}
+		if lines[0]["servers"] != float64(4) {
+			t.Errorf("line %q has servers=%v; want 4", msg, lines[0]["servers"])
+		}
+	}
+}
