@@ -41,8 +41,9 @@ type Server struct {
 	opts Options
 	port int
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been reaped
 }
 
 // Start launches redis-server on a free loopback port and waits until it
@@ -168,7 +169,7 @@ func (s *Server) launch(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
-	s.cmd = cmd
+	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
 	return nil
 }
@@ -265,8 +266,8 @@ func (s *Server) signal(sig syscall.Signal) error {
 
 func (s *Server) signalAndWait(sig syscall.Signal) error {
 	s.mu.Lock()
-	cmd := s.cmd
-	s.cmd = nil
+	cmd, exited := s.cmd, s.exited
+	s.cmd, s.exited = nil, nil
 	s.mu.Unlock()
 	if cmd == nil {
 		return nil
@@ -275,29 +276,17 @@ func (s *Server) signalAndWait(sig syscall.Signal) error {
 	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("redisproc: signal redis-server: %w", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for processAlive(cmd.Process.Pid) {
-		if time.Now().After(deadline) {
+	// Wait until the process is reaped, not until its main thread is a
+	// zombie: the other threads may still hold the listening socket, and a
+	// Restart on the same port would find it in use.
+	for {
+		select {
+		case <-exited:
+			return nil
+		case <-time.After(5 * time.Second):
 			_ = cmd.Process.Kill()
-			deadline = time.Now().Add(5 * time.Second)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	return nil
-}
-
-// processAlive reports whether pid still exists and is not a zombie. The
-// reaper goroutine started by launch collects the exit status.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return syscall.Kill(pid, 0) == nil
-	}
-	// The state is the field after the parenthesised command name.
-	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
-		return b[i+2] != 'Z'
-	}
-	return true
 }
 
 func freePort() (int, error) {
