@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -54,6 +55,13 @@ func (g *Gate) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa
 
 // Up serves the Gate's port again (a no-op when up).
 func (g *Gate) Up() error {
+	if err := g.up(); err != nil {
+		return fmt.Errorf("redistest: gate up: %w", err)
+	}
+	return nil
+}
+
+func (g *Gate) up() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.ln != nil {
@@ -73,18 +81,17 @@ func (g *Gate) Up() error {
 
 // Down makes the Gate's address refuse new connections and resets the open
 // ones (a no-op when down). It returns once no connection is relayed any
-// more. It fails the test when the port cannot be held.
-func (g *Gate) Down(tb testing.TB) {
-	tb.Helper()
+// more. It may be called from any goroutine.
+func (g *Gate) Down() error {
 	g.mu.Lock()
 	if g.ln == nil {
 		g.mu.Unlock()
-		return
+		return nil
 	}
 	fd, _, err := holdPort(g.port, true)
 	if err != nil {
 		g.mu.Unlock()
-		tb.Fatalf("redistest: gate down: hold port %d: %v", g.port, err)
+		return fmt.Errorf("redistest: gate down: hold port %d: %w", g.port, err)
 	}
 	g.held = fd
 	_ = g.ln.Close()
@@ -94,6 +101,7 @@ func (g *Gate) Down(tb testing.TB) {
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
+	return nil
 }
 
 func (g *Gate) close() {

@@ -46,7 +46,9 @@ func TestGateDownAndUp(t *testing.T) {
 	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("SET through the gate: %v", err)
 	}
-	g.Down(t)
+	if err := g.Down(); err != nil {
+		t.Fatal(err)
+	}
 	assertRefused(t, g.Addr())
 	if err := rdb.Get(ctx, "k").Err(); err == nil {
 		t.Error("GET with the gate down succeeded")

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/tuskq/tuskq/logging"
 )
 
@@ -111,4 +113,20 @@ func MetricLine(body, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// LeakOptions are the goleak options of the packages whose TestMain checks
+// for leaked goroutines (goleak.VerifyTestMain(m, testutil.LeakOptions()...)).
+// They ignore only background goroutines that third-party code starts once
+// per process and never stops, none of which a test can end:
+//   - go.opencensus.io's stats worker, started by an init function of a
+//     dependency of the OpenTelemetry / gRPC stack when it is linked in;
+//   - the glog-style flush daemon of k8s.io/klog, likewise from init.
+//
+// Each entry names a function that is a goroutine's top frame.
+func LeakOptions(extra ...goleak.Option) []goleak.Option {
+	return append([]goleak.Option{
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+	}, extra...)
 }

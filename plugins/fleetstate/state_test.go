@@ -183,7 +183,7 @@ func TestResubscribeAfterConnectionLoss(t *testing.T) {
 
 func TestKeepsLastStateWhileRedisIsDown(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
+	srv := redistest.NewGate(t, redistest.Start(t).Addr())
 	s, err := Open(context.Background(), newClient(t, srv.Addr()), Options{ResyncInterval: 20 * time.Millisecond, WorkerID: "w1"})
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestKeepsLastStateWhileRedisIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Poll(t, propagationLimit, "disabled", func() bool { return !s.Enabled("hello") })
-	if err := srv.Kill(); err != nil {
+	if err := srv.Down(); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Poll(t, propagationLimit, "a resync fails", func() bool {
@@ -236,11 +236,7 @@ func TestSubscribeChannelsCloseOnClose(t *testing.T) {
 
 func TestOpenFailsWithoutRedis(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	addr := srv.Addr()
-	if err := srv.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	addr := redistest.UnreachableAddr(t)
 	_, err := Open(context.Background(), newClient(t, addr), Options{})
 	if err == nil || !strings.HasPrefix(err.Error(), "fleetstate: subscribe to tuskq:{plugins}:changed: dial tcp "+addr) {
 		t.Fatalf("Open = %v; want a subscribe error naming %s", err, addr)
