@@ -28,7 +28,7 @@ type SentinelOptions struct {
 	// (not the sentinels), e.g. {"--min-replicas-to-write", "1"}.
 	Args []string
 	// DownAfter is the sentinels' down-after-milliseconds: how long the
-	// master must be unreachable before a failover starts. Defaults to 1s.
+	// master must be unreachable before a failover starts. Defaults to 3s.
 	DownAfter time.Duration
 	// FailoverTimeout is the sentinels' failover-timeout. Defaults to 5s.
 	FailoverTimeout time.Duration
@@ -71,7 +71,10 @@ func StartSentinel(ctx context.Context, o SentinelOptions) (*Sentinel, error) {
 		o.MasterName = "tuskq"
 	}
 	if o.DownAfter == 0 {
-		o.DownAfter = time.Second
+		// Not less: on a loaded machine (-race, 2 cores) a master can stall
+		// for over a second, and the sentinels would fail over when no
+		// test asked for it.
+		o.DownAfter = 3 * time.Second
 	}
 	if o.FailoverTimeout == 0 {
 		o.FailoverTimeout = 5 * time.Second
