@@ -14,6 +14,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"go.uber.org/goleak"
+
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redistest"
@@ -56,7 +58,14 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 		}
-		return m.Run()
+		code := m.Run()
+		// No goroutine may outlive the tests: a plugin runtime, watcher or
+		// supervisor that Close leaves running.
+		if err := goleak.Find(testutil.LeakOptions()...); code == 0 && err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			return 1
+		}
+		return code
 	}()
 	os.Exit(code)
 }

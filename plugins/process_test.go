@@ -92,7 +92,10 @@ func TestProcessPythonExample(t *testing.T) {
 func TestProcessCrashAndHang(t *testing.T) {
 	t.Parallel()
 	dir := pluginDir(t)
-	writePlugin(t, dir, "tp", testManifest("tp", "1.0.0", "  tp:run:\n    timeout: 300ms\n"),
+	// The deadline is long enough for a fresh plugin process to start and
+	// answer on a loaded machine (-race, 2 cores), so that only the hang
+	// meets it; the hang case waits it out once.
+	writePlugin(t, dir, "tp", testManifest("tp", "1.0.0", "  tp:run:\n    timeout: 3s\n"),
 		map[string]string{"testplugin": "@" + bins.testplugin})
 	e := newEnv(t, dir, nil)
 
@@ -199,10 +202,12 @@ func TestProcessNotReady(t *testing.T) {
 	writePlugin(t, dir, "slow", "name: slow\nversion: '1'\nruntime: process\nentry: run.sh\ntask_types: {slow:x: {}}\n",
 		map[string]string{"run.sh": "#!/bin/sh\necho 'connecting to the database' >&2\nexec sleep 1000\n"})
 	rts := runtimes()
-	rts[plugins.RuntimeProcess] = process.New(process.Options{StartTimeout: 200 * time.Millisecond})
+	// Long enough for the shell to have written its stderr line on a
+	// loaded machine; the plugin never becomes ready whatever the bound.
+	rts[plugins.RuntimeProcess] = process.New(process.Options{StartTimeout: 3 * time.Second})
 	m := startManager(t, plugins.Options{Dir: dir, Runtimes: rts})
 	lp := loaded(m, "slow")
-	re := regexp.MustCompile(`^plugins: slow 1 \(process runtime\): process \d+ did not write \{"ready": true\} within 200ms; last stderr: connecting to the database$`)
+	re := regexp.MustCompile(`^plugins: slow 1 \(process runtime\): process \d+ did not write \{"ready": true\} within 3s; last stderr: connecting to the database$`)
 	if lp.Status != plugins.StatusFailed || !re.MatchString(lp.Error) {
 		t.Fatalf("%+v; want failed with an error matching %s", lp, re)
 	}

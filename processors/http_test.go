@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/tuskq/tuskq/internal/redistest"
 )
 
 // seen is what a test endpoint received.
@@ -281,14 +283,9 @@ func TestHTTPRequestRedirect(t *testing.T) {
 
 func TestHTTPRequestNetworkErrorIsRetried(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := redistest.UnreachableAddr(t) // a held port nothing listens on
 	p := newTestProcessor(t, nil, addr)
-	err = p.ProcessTask(t.Context(), httpTask(`{"url":"http://`+addr+`/"}`, nil))
+	err := p.ProcessTask(t.Context(), httpTask(`{"url":"http://`+addr+`/"}`, nil))
 	want := "http:request: POST " + addr + ": dial tcp " + addr + ": connect: connection refused"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %s", err, want)

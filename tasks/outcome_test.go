@@ -133,13 +133,13 @@ func TestEnqueueLostReplyIsUnknownNotFailed(t *testing.T) {
 func TestEnqueueRedisDownIsNotStored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := redistest.Start(t)
+	srv := redistest.NewGate(t, redistest.Start(t).Addr())
 	c, err := tasks.NewClient(asynq.RedisClientOpt{Addr: srv.Addr()}, tasks.ClientOptions{EnqueueTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := srv.Kill(); err != nil {
+	if err := srv.Down(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Enqueue(ctx, "down:x", nil, &tasks.EnqueueOptions{TaskID: "down-1"})
@@ -157,13 +157,13 @@ func TestEnqueueRedisDownIsNotStored(t *testing.T) {
 func TestEnqueueRetryingClientIsUnknown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := redistest.Start(t)
+	srv := redistest.NewGate(t, redistest.Start(t).Addr())
 	c, err := tasks.NewClient(plainConnOpt{asynq.RedisClientOpt{Addr: srv.Addr()}}, tasks.ClientOptions{EnqueueTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := srv.Kill(); err != nil {
+	if err := srv.Down(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Enqueue(ctx, "down:x", nil, &tasks.EnqueueOptions{TaskID: "down-2"})

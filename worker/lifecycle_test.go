@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )
@@ -187,7 +188,12 @@ func TestEndpoints(t *testing.T) {
 		done.add("ok")
 		return nil
 	}))
-	w := start(t, e.options(t, e.config(), reg))
+	// The worker reaches Redis through a gate, so that taking Redis away
+	// and back cannot lose its port to a parallel test.
+	gate := redistest.NewGate(t, e.redis.Addr())
+	cfg := e.config()
+	cfg.Redis.Addr = gate.Addr()
+	w := start(t, e.options(t, cfg, reg))
 
 	for path, want := range map[string]string{"/healthz": `{"status":"ok"}`, "/readyz": `{"status":"ready"}`} {
 		if code, body := get(t, w.Worker, path); code != http.StatusOK || strings.TrimSpace(body) != want {
@@ -210,7 +216,7 @@ func TestEndpoints(t *testing.T) {
 		}
 	}
 
-	if err := e.redis.Kill(); err != nil {
+	if err := gate.Down(); err != nil {
 		t.Fatal(err)
 	}
 	code, body := get(t, w.Worker, "/readyz")
@@ -218,7 +224,7 @@ func TestEndpoints(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		t.Fatalf("/readyz body %q: %v", body, err)
 	}
-	prefix := "redis at " + e.redis.Addr() + ": "
+	prefix := "redis at " + gate.Addr() + ": "
 	if code != http.StatusServiceUnavailable || r.Status != "unavailable" || !strings.HasPrefix(r.Reason, prefix) {
 		t.Errorf("/readyz with Redis down = %d %s; want 503, status unavailable, reason starting %q", code, body, prefix)
 	}
@@ -227,7 +233,7 @@ func TestEndpoints(t *testing.T) {
 	}
 
 	// Ready again once Redis is back, without a restart of the worker.
-	if err := e.redis.Restart(context.Background()); err != nil {
+	if err := gate.Up(); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, "/readyz to recover", func() bool {
@@ -256,15 +262,13 @@ func TestRunErrors(t *testing.T) {
 	e := newEnv(t)
 	reg := tasks.NewRegistry()
 	cfg := e.config()
-	if err := e.redis.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	addr := redistest.UnreachableAddr(t)
+	cfg.Redis.Addr = addr
 	w, err := worker.New(worker.Options{Config: cfg, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = w.Run(context.Background())
-	addr := e.redis.Addr()
 	want := fmt.Sprintf("worker: cannot reach Redis at %s: dial tcp %s: connect: connection refused", addr, addr)
 	if !errors.Is(err, worker.ErrRedisUnreachable) || err == nil || err.Error() != want {
 		t.Errorf("Run with Redis down = %v; want %q", err, want)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -161,11 +162,7 @@ func TestSIGTSTPPauses(t *testing.T) {
 
 func TestRedisUnreachableExits1(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
-	addr := rs.Addr()
-	if err := rs.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	addr := redistest.UnreachableAddr(t)
 	code, stdout, stderr := run(t, []string{"TUSKQ_REDIS_ADDR=" + addr}, "--listen", "127.0.0.1:0")
 	want := fmt.Sprintf("worker: cannot reach Redis at %s: dial tcp %s: connect: connection refused\n", addr, addr)
 	if code != 1 || stdout != "" || stderr != want {

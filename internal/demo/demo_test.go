@@ -37,11 +37,14 @@ func TestRun(t *testing.T) {
 				}
 			}
 			stateDir := t.TempDir()
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 			var out bytes.Buffer
 			sum, err := Run(ctx, Options{
-				Duration:      4 * time.Second,
+				// Long enough for every task kind to be enqueued and
+				// processed at least once on a loaded machine (-race,
+				// 2 cores, parallel tests); 4 s was not.
+				Duration:      12 * time.Second,
 				BinDir:        binDir,
 				StateDir:      stateDir,
 				Redis:         choice,

@@ -289,7 +289,7 @@ func TestBatchEmptyAndLongLines(t *testing.T) {
 // with one line naming the address and a summary of what was stored.
 func TestBatchRedisGone(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
+	srv := redistest.NewGate(t, redistest.Start(t).Addr())
 	addr := srv.Addr()
 	var first, rest bytes.Buffer
 	for i := 1; i <= 3*enqueuecli.ChunkSize; i++ {
@@ -301,8 +301,8 @@ func TestBatchRedisGone(t *testing.T) {
 	}
 	out := &watchWriter{want: []byte(fmt.Sprintf(`"line":%d,`, enqueuecli.ChunkSize)), seen: make(chan struct{})}
 	stdin := io.MultiReader(&first, &gateReader{gate: out.seen, before: func() {
-		if err := srv.Kill(); err != nil {
-			t.Errorf("kill redis: %v", err)
+		if err := srv.Down(); err != nil {
+			t.Errorf("take redis away: %v", err)
 		}
 	}, r: &rest})
 	var stderr bytes.Buffer

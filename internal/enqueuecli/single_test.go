@@ -170,16 +170,11 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 }
 
-// newStoppedRedis returns the address of a redis-server that was started
-// and stopped, so nothing listens there.
+// newStoppedRedis returns an address where nothing listens for the whole
+// test (a held port that no parallel test's server can take).
 func newStoppedRedis(t *testing.T) string {
 	t.Helper()
-	srv := redistest.Start(t)
-	addr := srv.Addr()
-	if err := srv.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	return redistest.UnreachableAddr(t)
 }
 
 // TestTypeNamedConfig checks that "--" lets a task type be "config".

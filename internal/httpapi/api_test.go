@@ -16,6 +16,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpapi"
+	"github.com/tuskq/tuskq/internal/redistest"
 )
 
 // TestCreateThroughWorker enqueues a task over HTTP with the caller's
@@ -344,11 +345,15 @@ func TestDeleteUnresponsiveWorker(t *testing.T) {
 // TestRedisDown answers 503 problems with Retry-After while Redis is down.
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
+	// The API reaches Redis through a gate: taken away, its port stays
+	// refused, whatever parallel tests start.
+	srv := redistest.Start(t)
+	gate := redistest.NewGate(t, srv.Addr())
+	e := newEnv(t, envOptions{redis: srv, configure: func(c *config.Config) { c.Redis.Addr = gate.Addr() }})
 	if r := e.do(t, "GET", "/readyz", ""); r.status != 200 || r.body != "ok\n" {
 		t.Errorf("/readyz: %d %q", r.status, r.body)
 	}
-	if err := e.redis.Kill(); err != nil {
+	if err := gate.Down(); err != nil {
 		t.Fatal(err)
 	}
 	unavailable := problemJSON("redis-unavailable", "Redis is unavailable", 503,

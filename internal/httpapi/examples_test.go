@@ -36,6 +36,11 @@ func runExample(t *testing.T, interpreter string, args ...string) (string, *apiE
 	t.Helper()
 	path, err := exec.LookPath(interpreter)
 	if err != nil {
+		// CI (.ci/run) installs every interpreter and sets
+		// TUSKQ_REQUIRE_EXAMPLES, so that no example is skipped there.
+		if os.Getenv("TUSKQ_REQUIRE_EXAMPLES") != "" {
+			t.Fatalf("%s is not installed, and TUSKQ_REQUIRE_EXAMPLES is set: install it (Debian: apt-get install nodejs python3)", interpreter)
+		}
 		t.Skipf("%s is not installed", interpreter)
 	}
 	e := newEnv(t, envOptions{configure: withTokens})

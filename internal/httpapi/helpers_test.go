@@ -15,6 +15,8 @@ import (
 	"github.com/hibiken/asynq"
 	redislog "github.com/redis/go-redis/v9/logging"
 
+	"go.uber.org/goleak"
+
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpapi"
 	"github.com/tuskq/tuskq/internal/redistest"
@@ -28,7 +30,9 @@ func TestMain(m *testing.M) {
 	// go-redis logs every failed dial through a global logger; the tests
 	// that stop Redis would flood the output.
 	redislog.Disable()
-	m.Run()
+	// No goroutine may outlive the tests (a server, limiter or idempotency
+	// sweeper that Run leaves behind).
+	goleak.VerifyTestMain(m, testutil.LeakOptions()...)
 }
 
 // waitLimit bounds every poll of the tests.

@@ -173,7 +173,7 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 
 func TestFleetWithoutWorkersAndWithRedisDown(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
+	srv := redistest.NewGate(t, redistest.Start(t).Addr())
 	var logs testutil.LogBuffer
 	ts := serve(t, Options{Redis: redisAt(srv.Addr()), Logger: logs.Logger(t, nil)})
 	c := noRedirect()
@@ -190,7 +190,7 @@ func TestFleetWithoutWorkersAndWithRedisDown(t *testing.T) {
 		t.Errorf("/metrics without workers lacks tuskq_fleet_workers 0")
 	}
 
-	if err := srv.Kill(); err != nil {
+	if err := srv.Down(); err != nil {
 		t.Fatal(err)
 	}
 	resp, body := do(t, c, http.MethodGet, ts.URL+"/api/v1/fleet", nil)

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -175,7 +174,7 @@ func TestReadOnlyRefusesMutations(t *testing.T) {
 
 func TestReadyzFollowsRedis(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
+	srv := redistest.NewGate(t, redistest.Start(t).Addr())
 	var logs testutil.LogBuffer
 	logger := logs.Logger(t, nil)
 	ts := serve(t, Options{Redis: redisAt(srv.Addr()), RootPath: "/monitor/", Logger: logger})
@@ -194,14 +193,14 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	check("redis up", "/healthz", http.StatusOK, "ok\n")
 	check("redis up", "/readyz", http.StatusOK, "ok\n")
 
-	if err := srv.Kill(); err != nil {
+	if err := srv.Down(); err != nil {
 		t.Fatal(err)
 	}
 	check("redis killed", "/readyz", http.StatusServiceUnavailable, "redis unreachable\n")
 	check("redis killed", "/readyz", http.StatusServiceUnavailable, "redis unreachable\n")
 	check("redis killed", "/healthz", http.StatusOK, "ok\n")
 
-	if err := srv.Restart(context.Background()); err != nil {
+	if err := srv.Up(); err != nil {
 		t.Fatal(err)
 	}
 	check("redis restarted", "/readyz", http.StatusOK, "ok\n")

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // clusterSlots is the number of hash slots of a Redis Cluster.
@@ -76,13 +78,17 @@ func (c *Cluster) start(ctx context.Context, o ClusterOptions) error {
 	}
 	for i, s := range c.Nodes {
 		lo, hi := i*clusterSlots/len(c.Nodes), (i+1)*clusterSlots/len(c.Nodes)-1
-		if _, err := Do(ctx, s.Addr(), "CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi)); err != nil {
+		if err := withClient(s.Addr(), func(rdb *redis.Client) error {
+			return rdb.ClusterAddSlotsRange(ctx, lo, hi).Err()
+		}); err != nil {
 			return fmt.Errorf("redisproc: cluster node %d: CLUSTER ADDSLOTSRANGE %d %d: %w", i, lo, hi, err)
 		}
 	}
 	for _, s := range c.Nodes[1:] {
 		host, port, _ := net.SplitHostPort(s.Addr())
-		if _, err := Do(ctx, c.Nodes[0].Addr(), "CLUSTER", "MEET", host, port); err != nil {
+		if err := withClient(c.Nodes[0].Addr(), func(rdb *redis.Client) error {
+			return rdb.ClusterMeet(ctx, host, port).Err()
+		}); err != nil {
 			return fmt.Errorf("redisproc: CLUSTER MEET %s: %w", s.Addr(), err)
 		}
 	}
@@ -93,7 +99,11 @@ func (c *Cluster) start(ctx context.Context, o ClusterOptions) error {
 // slots assigned and served, all nodes known.
 func (c *Cluster) ready(ctx context.Context) (bool, error) {
 	for _, s := range c.Nodes {
-		info, err := doString(ctx, s.Addr(), "CLUSTER", "INFO")
+		var info string
+		err := withClient(s.Addr(), func(rdb *redis.Client) (err error) {
+			info, err = rdb.ClusterInfo(ctx).Result()
+			return err
+		})
 		if err != nil {
 			return false, err
 		}

@@ -4,7 +4,6 @@
 package redisproc
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -42,13 +41,14 @@ type Server struct {
 	opts Options
 	port int
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been reaped
 }
 
 // Start launches redis-server on a free loopback port and waits until it
-// answers PING. It retries with another port when the chosen one was taken
-// between probing and binding.
+// answers as the started process (its process_id in INFO). It retries with
+// another port when the chosen one was taken between probing and binding.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, ErrNotInstalled
@@ -113,6 +113,14 @@ func (s *Server) args() []string {
 	return append(args, s.opts.Args...)
 }
 
+// errPortTaken marks a launch that failed because another process holds
+// the port.
+var errPortTaken = errors.New("the port is taken by another process")
+
+// launch starts redis-server on s.port and waits until the server on that
+// port reports the child's pid as its process_id (INFO server): a PONG
+// from another process that took the port in the meantime does not count.
+// An error wraps errPortTaken when the port belongs to another process.
 func (s *Server) launch(ctx context.Context) error {
 	cmd := exec.Command("redis-server", s.args()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -126,27 +134,64 @@ func (s *Server) launch(ctx context.Context) error {
 		waitErr = cmd.Wait()
 		close(exited)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for ping(ctx, s.Addr()) != nil {
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	deadline := time.Now().Add(startBound)
+	foreign := 0 // the pid of another server seen on the port, if any
+	for {
+		pid, err := serverPID(ctx, s.Addr())
+		if err == nil && pid == cmd.Process.Pid {
+			break
+		}
+		if err == nil {
+			foreign = pid
+		}
 		select {
 		case <-exited:
-			return fmt.Errorf("redisproc: redis-server on port %d exited: %w (log: %s)", s.port, waitErr, tail(s.LogFile()))
+			log := tail(s.LogFile())
+			if foreign != 0 || strings.Contains(log, "Address already in use") {
+				return fmt.Errorf("redisproc: redis-server on port %d exited: %w (pid %d answers there; log: %s)", s.port, errPortTaken, foreign, log)
+			}
+			return fmt.Errorf("redisproc: redis-server on port %d exited: %w (log: %s)", s.port, waitErr, log)
 		case <-ctx.Done():
-			_ = cmd.Process.Kill()
-			<-exited
+			stop()
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-exited
-			return fmt.Errorf("redisproc: redis-server on port %d did not answer PING within 10s", s.port)
+			stop()
+			if foreign != 0 {
+				return fmt.Errorf("redisproc: port %d: %w (pid %d answers there, not the started pid %d)", s.port, errPortTaken, foreign, cmd.Process.Pid)
+			}
+			return fmt.Errorf("redisproc: redis-server on port %d did not answer within %s", s.port, startBound)
 		}
 	}
 	s.mu.Lock()
-	s.cmd = cmd
+	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
 	return nil
+}
+
+// startBound bounds how long launch waits for a server to answer; generous
+// for a loaded machine.
+const startBound = 30 * time.Second
+
+// serverPID returns the process_id that the server at addr reports in
+// INFO server.
+func serverPID(ctx context.Context, addr string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	text, err := info(ctx, addr, "server")
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(infoField(text, "process_id"))
+	if err != nil {
+		return 0, fmt.Errorf("redisproc: %s: INFO server has no process_id: %w", addr, err)
+	}
+	return pid, nil
 }
 
 // Stop terminates the server (SIGTERM, then SIGKILL after 5 s) and waits for
@@ -189,8 +234,26 @@ func (s *Server) Restart(ctx context.Context) error {
 	if running {
 		return errors.New("redisproc: Restart of a running server; call Stop or Kill first")
 	}
-	return s.launch(ctx)
+	// Another process (a parallel test's server, a client's ephemeral
+	// port) may hold the port for a while: retry until it is free again.
+	bound, cancel := context.WithTimeout(ctx, restartBound)
+	defer cancel()
+	for {
+		err := s.launch(bound)
+		if err == nil || !errors.Is(err, errPortTaken) {
+			return err
+		}
+		select {
+		case <-bound.Done():
+			return fmt.Errorf("redisproc: restart on port %d gave up after %s: %w", s.port, restartBound, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
+
+// restartBound bounds how long Restart retries while another process holds
+// the server's port.
+const restartBound = 60 * time.Second
 
 func (s *Server) signal(sig syscall.Signal) error {
 	s.mu.Lock()
@@ -203,8 +266,8 @@ func (s *Server) signal(sig syscall.Signal) error {
 
 func (s *Server) signalAndWait(sig syscall.Signal) error {
 	s.mu.Lock()
-	cmd := s.cmd
-	s.cmd = nil
+	cmd, exited := s.cmd, s.exited
+	s.cmd, s.exited = nil, nil
 	s.mu.Unlock()
 	if cmd == nil {
 		return nil
@@ -213,29 +276,17 @@ func (s *Server) signalAndWait(sig syscall.Signal) error {
 	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("redisproc: signal redis-server: %w", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for processAlive(cmd.Process.Pid) {
-		if time.Now().After(deadline) {
+	// Wait until the process is reaped, not until its main thread is a
+	// zombie: the other threads may still hold the listening socket, and a
+	// Restart on the same port would find it in use.
+	for {
+		select {
+		case <-exited:
+			return nil
+		case <-time.After(5 * time.Second):
 			_ = cmd.Process.Kill()
-			deadline = time.Now().Add(5 * time.Second)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	return nil
-}
-
-// processAlive reports whether pid still exists and is not a zombie. The
-// reaper goroutine started by launch collects the exit status.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return syscall.Kill(pid, 0) == nil
-	}
-	// The state is the field after the parenthesised command name.
-	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
-		return b[i+2] != 'Z'
-	}
-	return true
 }
 
 func freePort() (int, error) {
@@ -245,29 +296,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// ping sends an inline PING and expects +PONG, without a Redis client so the
-// package stays dependency-free.
-func ping(ctx context.Context, addr string) error {
-	d := net.Dialer{Timeout: 200 * time.Millisecond}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("unexpected reply %q", line)
-	}
-	return nil
 }
 
 func tail(path string) string {

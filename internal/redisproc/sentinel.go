@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // SentinelOptions configures a Sentinel setup started by StartSentinel.
@@ -26,7 +28,7 @@ type SentinelOptions struct {
 	// (not the sentinels), e.g. {"--min-replicas-to-write", "1"}.
 	Args []string
 	// DownAfter is the sentinels' down-after-milliseconds: how long the
-	// master must be unreachable before a failover starts. Defaults to 1s.
+	// master must be unreachable before a failover starts. Defaults to 3s.
 	DownAfter time.Duration
 	// FailoverTimeout is the sentinels' failover-timeout. Defaults to 5s.
 	FailoverTimeout time.Duration
@@ -69,7 +71,10 @@ func StartSentinel(ctx context.Context, o SentinelOptions) (*Sentinel, error) {
 		o.MasterName = "tuskq"
 	}
 	if o.DownAfter == 0 {
-		o.DownAfter = time.Second
+		// Not less: on a loaded machine (-race, 2 cores) a master can stall
+		// for over a second, and the sentinels would fail over when no
+		// test asked for it.
+		o.DownAfter = 3 * time.Second
 	}
 	if o.FailoverTimeout == 0 {
 		o.FailoverTimeout = 5 * time.Second
@@ -97,7 +102,7 @@ func (s *Sentinel) start(ctx context.Context, o SentinelOptions) error {
 	}
 	s.Data = append(s.Data, replica)
 	if err := poll(ctx, "wait for the replica to sync", func(ctx context.Context) (bool, error) {
-		info, err := doString(ctx, replica.Addr(), "INFO", "replication")
+		info, err := info(ctx, replica.Addr(), "replication")
 		if err != nil {
 			return false, err
 		}
@@ -152,29 +157,36 @@ func sentinelConf(o SentinelOptions, masterPort int) string {
 // replica in sync and the other sentinels.
 func (s *Sentinel) ready(ctx context.Context) (bool, error) {
 	for _, sn := range s.Sentinels {
-		v, err := Do(ctx, sn.Addr(), "SENTINEL", "MASTER", s.MasterName)
-		if err != nil {
+		if err := s.sentinelReady(ctx, sn); err != nil {
 			return false, err
-		}
-		m := pairs(v)
-		if m["flags"] != "master" || m["num-slaves"] != "1" || m["num-other-sentinels"] != strconv.Itoa(sentinelCount-1) {
-			return false, fmt.Errorf("sentinel %s: flags %q, %s replicas, %s other sentinels",
-				sn.Addr(), m["flags"], m["num-slaves"], m["num-other-sentinels"])
-		}
-		v, err = Do(ctx, sn.Addr(), "SENTINEL", "REPLICAS", s.MasterName)
-		if err != nil {
-			return false, err
-		}
-		arr, _ := v.([]any)
-		for _, r := range arr {
-			rm := pairs(r)
-			if rm["flags"] != "slave" || rm["master-link-status"] != "ok" {
-				return false, fmt.Errorf("sentinel %s: replica %s:%s flags %q, link %q",
-					sn.Addr(), rm["ip"], rm["port"], rm["flags"], rm["master-link-status"])
-			}
 		}
 	}
 	return true, nil
+}
+
+// sentinelReady checks one sentinel for ready.
+func (s *Sentinel) sentinelReady(ctx context.Context, sn *Server) error {
+	c := sentinelClient(sn.Addr())
+	defer c.Close()
+	m, err := c.Master(ctx, s.MasterName).Result()
+	if err != nil {
+		return fmt.Errorf("sentinel %s: SENTINEL MASTER %s: %w", sn.Addr(), s.MasterName, err)
+	}
+	if m["flags"] != "master" || m["num-slaves"] != "1" || m["num-other-sentinels"] != strconv.Itoa(sentinelCount-1) {
+		return fmt.Errorf("sentinel %s: flags %q, %s replicas, %s other sentinels",
+			sn.Addr(), m["flags"], m["num-slaves"], m["num-other-sentinels"])
+	}
+	replicas, err := c.Replicas(ctx, s.MasterName).Result()
+	if err != nil {
+		return fmt.Errorf("sentinel %s: SENTINEL REPLICAS %s: %w", sn.Addr(), s.MasterName, err)
+	}
+	for _, rm := range replicas {
+		if rm["flags"] != "slave" || rm["master-link-status"] != "ok" {
+			return fmt.Errorf("sentinel %s: replica %s:%s flags %q, link %q",
+				sn.Addr(), rm["ip"], rm["port"], rm["flags"], rm["master-link-status"])
+		}
+	}
+	return nil
 }
 
 // Addrs returns host:port of the sentinels.
@@ -195,17 +207,16 @@ func (s *Sentinel) MasterAddr(ctx context.Context) (string, error) {
 }
 
 func (s *Sentinel) masterAddrFrom(ctx context.Context, sn *Server) (string, error) {
-	v, err := Do(ctx, sn.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName)
+	c := sentinelClient(sn.Addr())
+	defer c.Close()
+	arr, err := c.GetMasterAddrByName(ctx, s.MasterName).Result()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("sentinel %s: GET-MASTER-ADDR-BY-NAME %s: %w", sn.Addr(), s.MasterName, err)
 	}
-	arr, _ := v.([]any)
 	if len(arr) != 2 {
-		return "", fmt.Errorf("sentinel %s: GET-MASTER-ADDR-BY-NAME %s: reply %v", sn.Addr(), s.MasterName, v)
+		return "", fmt.Errorf("sentinel %s: GET-MASTER-ADDR-BY-NAME %s: reply %v", sn.Addr(), s.MasterName, arr)
 	}
-	host, _ := arr[0].(string)
-	port, _ := arr[1].(string)
-	return net.JoinHostPort(host, port), nil
+	return net.JoinHostPort(arr[0], arr[1]), nil
 }
 
 // Master returns the data node that the sentinels report as master now.
@@ -244,12 +255,15 @@ func (s *Sentinel) WaitFailover(ctx context.Context, oldAddr string) (string, er
 		if answers < sentinelQuorum {
 			return false, fmt.Errorf("only %d sentinels answer", answers)
 		}
-		v, err := Do(ctx, agreed, "ROLE")
-		if err != nil {
-			return false, err
+		var role []any
+		if err := withClient(agreed, func(c *redis.Client) (err error) {
+			role, err = c.Do(ctx, "ROLE").Slice()
+			return err
+		}); err != nil {
+			return false, fmt.Errorf("%s: ROLE: %w", agreed, err)
 		}
-		if arr, _ := v.([]any); len(arr) == 0 || arr[0] != "master" {
-			return false, fmt.Errorf("%s: ROLE %v", agreed, v)
+		if len(role) == 0 || role[0] != "master" {
+			return false, fmt.Errorf("%s: ROLE %v", agreed, role)
 		}
 		newAddr = agreed
 		return true, nil
@@ -269,9 +283,11 @@ func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 	if err := poll(ctx, "SENTINEL FAILOVER "+s.MasterName, func(ctx context.Context) (bool, error) {
 		var errs []error
 		for _, sn := range s.Sentinels {
-			_, err := Do(ctx, sn.Addr(), "SENTINEL", "FAILOVER", s.MasterName)
-			var re ReplyError
-			if err == nil || errors.As(err, &re) && strings.HasPrefix(string(re), "INPROG") {
+			c := sentinelClient(sn.Addr())
+			err := c.Failover(ctx, s.MasterName).Err()
+			_ = c.Close()
+			var re redis.Error
+			if err == nil || errors.As(err, &re) && strings.HasPrefix(re.Error(), "INPROG") {
 				return true, nil
 			}
 			errs = append(errs, err)

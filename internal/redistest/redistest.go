@@ -66,7 +66,7 @@ func WithMasterName(name string) SentinelOption {
 }
 
 // WithDownAfter sets how long the sentinels wait before they consider the
-// master down (default 1s).
+// master down (default 3s).
 func WithDownAfter(d time.Duration) SentinelOption {
 	return func(s *settings) { s.downAfter = d }
 }

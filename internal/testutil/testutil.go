@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/tuskq/tuskq/logging"
 )
 
@@ -111,4 +113,16 @@ func MetricLine(body, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// LeakOptions are the goleak options of the packages whose TestMain checks
+// for leaked goroutines (goleak.VerifyTestMain(m, testutil.LeakOptions()...)),
+// with extra appended. This is the one place to ignore a third-party
+// background goroutine that a test cannot end (with
+// goleak.IgnoreTopFunction and the reason); none is needed today: asynq's
+// and go-redis's goroutines all stop when their server or client is
+// closed, so a leak report means a test or the code under it left one
+// running.
+func LeakOptions(extra ...goleak.Option) []goleak.Option {
+	return append([]goleak.Option(nil), extra...)
 }

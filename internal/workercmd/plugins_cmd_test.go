@@ -180,11 +180,7 @@ func TestPluginsCommandUsage(t *testing.T) {
 
 func TestPluginsCommandRedisDown(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	addr := srv.Addr()
-	if err := srv.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	addr := redistest.UnreachableAddr(t)
 	for _, args := range [][]string{{"config", "hello", "n=1"}} {
 		code, out, errOut := runPlugins(t, addr, args...)
 		expect(t, strings.Join(args, " "), code, out, errOut, 1, "",

@@ -1,0 +1,15 @@
+package worker_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/tuskq/tuskq/internal/testutil"
+)
+
+// TestMain fails the package's tests when a goroutine outlives them: a
+// worker, fetcher or retry loop that Stop or Shutdown leaves running.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, testutil.LeakOptions()...)
+}
