@@ -16,7 +16,7 @@ TEST_TIMEOUT  ?= 15m
 REDIS_HINT := redis-server not found on PATH: the tests start their own throwaway servers. Install it with 'sudo apt-get install redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS).
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-short test-faults bench lint fmt vet demo fuzz clean tidy-check check-go check-redis
+.PHONY: help build test test-short test-faults bench mutate lint fmt vet demo fuzz clean tidy-check check-go check-redis
 
 help: ## list the targets
 	@echo "Usage: make TARGET [VAR=value]"
@@ -90,6 +90,35 @@ bench: check-go check-redis ## run the Go benchmarks, then the load driver ./cmd
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
 	@if [ -d cmd/bench ]; then echo "$(GO) run ./cmd/bench"; $(GO) run ./cmd/bench; \
 	else echo "cmd/bench does not exist yet: only the Go benchmarks ran"; fi
+
+# Mutation testing (not in CI: hours on a small machine). gremlins mutates
+# the code of a package and runs that package's tests against each mutant,
+# one at a time (--workers 1: the tests start Redis servers and worker
+# processes; their timeout is the clean run's times --timeout-coefficient).
+# The scores and the equivalent mutants are in docs/testing.md.
+# MUTATE=orphan (a space-separated subset of the names below) runs only those.
+GREMLINS_VERSION := 0.6.0
+GREMLINS      := $(BIN)/gremlins
+MUTATE_FLAGS  ?= --workers 1 --timeout-coefficient 5
+MUTATE        ?= worker orphan tasks security fleetstate httpapi
+# name = package, then gremlins flags (-E excludes files: plugins/ is
+# mutated in security.go only, internal/httpapi in auth and idempotency).
+MUTATE_worker     := ./worker
+MUTATE_orphan     := ./internal/orphan
+MUTATE_tasks      := ./tasks
+MUTATE_security   := ./plugins -E 'plugins/[^s][^/]*\.go$$' -E 'plugins/schema\.go$$' -E 'plugins/[a-z]+/'
+MUTATE_fleetstate := ./plugins/fleetstate
+MUTATE_httpapi    := ./internal/httpapi -E 'httpapi/(accesslog|batch|decode|doc|enqueue|options|problem|queues|server|syntax|task|views)\.go$$'
+
+$(GREMLINS):
+	@echo "installing gremlins v$(GREMLINS_VERSION) into $(BIN)"
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v$(GREMLINS_VERSION)
+
+mutate: check-go check-redis $(GREMLINS) ## mutation testing of the guarantee-carrying packages (slow, not in CI; MUTATE=orphan for one)
+	@v=$$($(GO) version -m $(GREMLINS) | awk '$$1 == "mod" {print $$3}'); if [ "$$v" != "v$(GREMLINS_VERSION)" ]; then \
+		echo "$(GREMLINS) is version '$$v', want v$(GREMLINS_VERSION): reinstalling"; rm -f $(GREMLINS); \
+		GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v$(GREMLINS_VERSION); fi
+	@set -e; $(foreach m,$(MUTATE),echo "== $(m): $(GREMLINS) unleash $(MUTATE_FLAGS) $(MUTATE_$(m))"; $(GREMLINS) unleash $(MUTATE_FLAGS) $(MUTATE_$(m));)
 
 $(GOLANGCI):
 	@echo "installing golangci-lint v$(GOLANGCI_VERSION) into $(BIN) (a few minutes, once)"

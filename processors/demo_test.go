@@ -76,10 +76,26 @@ func TestFailDirect(t *testing.T) {
 	}
 }
 
+// Outside a worker a task has no result writer: demo:echo, dispatched by
+// the registry as a worker would, succeeds without writing (and without
+// the nil-writer panic it would hit otherwise), its payload untouched.
+// With a worker, the payload becomes the task's result: TestThroughAsynq's
+// "echo" case checks it through a real asynq server.
 func TestEchoWithoutWorker(t *testing.T) {
 	t.Parallel()
-	if err := processEcho(t.Context(), asynq.NewTask(TypeEcho, []byte("hi"))); err != nil {
+	reg := tasks.NewRegistry()
+	if err := RegisterBuiltins(reg, Options{}); err != nil {
 		t.Fatal(err)
+	}
+	task := asynq.NewTask(TypeEcho, []byte("hi"))
+	if task.ResultWriter() != nil {
+		t.Fatal("a task built with asynq.NewTask has a result writer; this test assumes none")
+	}
+	if err := reg.ProcessTask(t.Context(), task); err != nil {
+		t.Fatalf("demo:echo outside a worker: %v; want nil", err)
+	}
+	if string(task.Payload()) != "hi" {
+		t.Errorf("payload after echo = %q; want it untouched", task.Payload())
 	}
 }
 

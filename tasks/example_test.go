@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
 
 	"github.com/hibiken/asynq"
 
@@ -34,20 +34,39 @@ func ExampleClient_Enqueue() {
 	fmt.Println(info.ID, info.Queue, info.TraceID)
 }
 
-// A worker registers processors and wraps the registry in tuskq's middleware.
+// A worker registers processors and wraps the registry in tuskq's
+// middleware. The registry dispatches a task to the processor of its type;
+// a type it does not know fails with ErrNoProcessor (the task is retried,
+// then archived, not lost), and a bad payload fails without retry.
 func ExampleRegistry() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	reg := tasks.NewRegistry()
 	reg.MustRegister("email:send", tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
 		var p struct{ To string }
 		if err := json.Unmarshal(t.Payload(), &p); err != nil {
 			return fmt.Errorf("email:send: payload: %w", errors.Join(err, asynq.SkipRetry))
 		}
-		logger.InfoContext(ctx, "sending", "to", p.To)
+		fmt.Println("sending to", p.To)
 		return nil
 	}))
+	if err := reg.Register("email:send", tasks.ProcessorFunc(nil)); errors.Is(err, tasks.ErrDuplicateType) {
+		fmt.Println("registered twice:", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	handler := tasks.Chain(reg, tasks.Context(), tasks.Log(logger, tasks.LogOptions{}), tasks.Recover(logger))
 	_ = handler // pass to asynq.Server.Start, or use the worker package
+
+	ctx := context.Background()
+	fmt.Println(reg.ProcessTask(ctx, asynq.NewTask("email:send", []byte(`{"To":"ada@example.com"}`))))
+	err := reg.ProcessTask(ctx, asynq.NewTask("sms:send", nil))
+	fmt.Println(errors.Is(err, tasks.ErrNoProcessor), err)
+	err = reg.ProcessTask(ctx, asynq.NewTask("email:send", []byte("not json")))
+	fmt.Println(errors.Is(err, asynq.SkipRetry))
 	fmt.Println(reg.Types())
-	// Output: [email:send]
+	// Output:
+	// registered twice: tasks: register "email:send": task type already registered
+	// sending to ada@example.com
+	// <nil>
+	// true tasks: no processor registered for task type "sms:send" (registered: email:send)
+	// true
+	// [email:send]
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redistest"
@@ -242,12 +243,28 @@ func TestEndpoints(t *testing.T) {
 	})
 }
 
+// A paused worker fetches nothing: a task enqueued after Pause stays
+// pending and the dequeue script's RPOPLPUSH is not run once, while the
+// same worker's forwarder (which Pause leaves running) moves a task
+// scheduled 1 s later to pending: the worker's loops demonstrably ran
+// long after the first task was there to fetch (a running worker polls
+// every 10 ms here). A new worker then processes both.
 func TestPauseStopsFetching(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	ctx := context.Background()
+	var runs counter
 	reg := tasks.NewRegistry()
-	reg.MustRegister("test:ok", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error { return nil }))
+	reg.MustRegister("test:ok", tasks.ProcessorFunc(func(ctx context.Context, _ *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		runs.add(id)
+		return nil
+	}))
 	w := start(t, e.options(t, e.config(), reg))
+	keep := &tasks.EnqueueOptions{Queue: "default", Retention: time.Hour}
+	if got := e.wait(t, e.enqueue(t, ctx, "test:ok", keep)); got.State != asynq.TaskStateCompleted {
+		t.Fatalf("task before the pause: %s; want completed", got.State)
+	}
 	w.Pause()
 	code, body := get(t, w.Worker, "/readyz")
 	const want = `{"status":"unavailable","reason":"worker is paused: it fetches no new tasks"}`
@@ -255,6 +272,47 @@ func TestPauseStopsFetching(t *testing.T) {
 		t.Errorf("/readyz when paused = %d %s; want 503 %s", code, body, want)
 	}
 	w.Pause() // a second pause is harmless
+
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+	defer rdb.Close()
+	fetches := redistest.CommandCalls(t, rdb, "rpoplpush")
+	after := e.enqueue(t, ctx, "test:ok", keep)
+	later := e.enqueue(t, ctx, "test:ok", &tasks.EnqueueOptions{Queue: "default", Retention: time.Hour, ProcessIn: time.Second})
+	insp := e.client.Inspector()
+	poll(t, "the paused worker's forwarder to move the scheduled task to pending", func() bool {
+		ti, err := insp.GetTaskInfo("default", later.ID)
+		return err == nil && ti.State != asynq.TaskStateScheduled
+	})
+	for _, id := range []string{after.ID, later.ID} {
+		if ti, err := insp.GetTaskInfo("default", id); err != nil || ti.State != asynq.TaskStatePending {
+			t.Errorf("task %s enqueued after the pause: %v; want pending (not fetched)", id, taskState(ti, err))
+		}
+		if n := runs.get(id); n != 0 {
+			t.Errorf("task %s ran %d times on the paused worker; want 0", id, n)
+		}
+	}
+	if n := redistest.CommandCalls(t, rdb, "rpoplpush") - fetches; n != 0 {
+		t.Errorf("the paused worker ran the dequeue script's RPOPLPUSH %d times; want 0", n)
+	}
+	if _, err := w.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	// A paused worker cannot resume: a new one takes the tasks.
+	start(t, e.options(t, e.config(), reg))
+	for _, info := range []*tasks.TaskInfo{after, later} {
+		if got := e.wait(t, info); got.State != asynq.TaskStateCompleted || runs.get(info.ID) != 1 {
+			t.Errorf("task %s on the new worker: %s, %d runs; want completed once", info.ID, got.State, runs.get(info.ID))
+		}
+	}
+}
+
+// taskState describes an Inspector answer in a failure message.
+func taskState(ti *asynq.TaskInfo, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ti.State.String()
 }
 
 func TestRunErrors(t *testing.T) {

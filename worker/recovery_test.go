@@ -168,18 +168,21 @@ func TestCompletionRecordSkipsRedelivery(t *testing.T) {
 	}
 }
 
-// A completion record that cannot be written when the handler returns
-// (Redis frozen) is written once Redis answers again.
+// A completion record that cannot be written when the handler returns is
+// written in the background once Redis takes it. Redis refuses the write
+// for certain (an ACL that denies the worker's user the tuskq:* keys, so
+// the SET fails at once with NOPERM instead of timing out and running
+// later), the ACL log shows the write was tried again while refused, and
+// the record appears only after the keys are allowed again: nothing but
+// the background retry can write it then.
 func TestCompletionRecordWrittenAfterOutage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	release := make(chan struct{})
-	returned := make(chan struct{})
 	reg := tasks.NewRegistry()
 	if err := reg.Register("work", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error {
 		<-release
-		defer close(returned)
 		return nil
 	})); err != nil {
 		t.Fatal(err)
@@ -188,24 +191,49 @@ func TestCompletionRecordWrittenAfterOutage(t *testing.T) {
 	cfg.Worker.CompletionRecord = true
 	start(t, e.options(t, cfg, reg))
 	info := e.enqueue(t, ctx, "work", &tasks.EnqueueOptions{Queue: "default"})
+	key := "tuskq:{default}:done:" + info.ID
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
 	defer rdb.Close()
 	poll(t, "the task to start", func() bool {
 		ti, err := e.client.Inspector().GetTaskInfo("default", info.ID)
 		return err == nil && ti.State == asynq.TaskStateActive
 	})
-	if err := e.redis.Freeze(); err != nil {
+	// The default user (the worker's and this test's) keeps asynq's keys
+	// and every command, and loses tuskq's keys.
+	if err := rdb.Do(ctx, "ACL", "LOG", "RESET").Err(); err != nil {
 		t.Fatal(err)
 	}
+	if err := rdb.Do(ctx, "ACL", "SETUSER", "default", "resetkeys", "~asynq:*").Err(); err != nil {
+		t.Fatal(err)
+	}
+	allowed := false
+	allow := func() {
+		if !allowed {
+			allowed = true
+			if err := rdb.Do(ctx, "ACL", "SETUSER", "default", "allkeys").Err(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer allow()
 	close(release)
-	<-returned
-	// The outage itself: the write made on return times out after 1 s.
-	time.Sleep(1500 * time.Millisecond)
-	if err := e.redis.Thaw(); err != nil {
-		t.Fatal(err)
-	}
+	// Denied twice: on return, and again by the background retry.
+	var denied int64
+	poll(t, "a second denied write of the completion record (the background retry)", func() bool {
+		entries, err := rdb.ACLLog(ctx, 100).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range entries {
+			if en.Object == key && en.Reason == "key" {
+				denied = en.Count
+			}
+		}
+		return denied >= 2
+	})
+	allow()
 	poll(t, "the completion record", func() bool {
-		n, err := rdb.Exists(ctx, "tuskq:{default}:done:"+info.ID).Result()
+		n, err := rdb.Exists(ctx, key).Result()
 		return err == nil && n == 1
 	})
 }

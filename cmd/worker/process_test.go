@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/tasks"
@@ -140,9 +141,14 @@ func TestThreeProcessesSplitTasks(t *testing.T) {
 	}
 }
 
+// SIGTSTP pauses the worker: /readyz says so and a task enqueued after it
+// stays pending, with no dequeue (RPOPLPUSH) run at all, while the
+// worker's forwarder, which keeps running, moves a task scheduled 1 s
+// later to pending; a second worker then processes both.
 func TestSIGTSTPPauses(t *testing.T) {
 	t.Parallel()
 	rs := startRedis(t)
+	client := newClient(t, rs.Addr())
 	w := startWorker(t, rs.Addr())
 	addr := w.addr(t)
 	if code, body := get(t, addr, "/readyz"); code != http.StatusOK {
@@ -155,8 +161,51 @@ func TestSIGTSTPPauses(t *testing.T) {
 	if code, body := get(t, addr, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "paused") {
 		t.Errorf("/readyz after SIGTSTP = %d %s; want 503 paused", code, body)
 	}
+
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rdb.Close()
+	fetches := redistest.CommandCalls(t, rdb, "rpoplpush")
+	now, err := client.Enqueue(ctx, "demo:echo", []byte("now"), &tasks.EnqueueOptions{Retention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := client.Enqueue(ctx, "demo:echo", []byte("later"), &tasks.EnqueueOptions{Retention: time.Hour, ProcessIn: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp := client.Inspector()
+	poll(t, "the paused worker's forwarder to move the scheduled task to pending", func() bool {
+		ti, err := insp.GetTaskInfo("default", later.ID)
+		return err == nil && ti.State != asynq.TaskStateScheduled
+	})
+	for _, id := range []string{now.ID, later.ID} {
+		if ti, err := insp.GetTaskInfo("default", id); err != nil || ti.State != asynq.TaskStatePending {
+			state := "missing"
+			if err == nil {
+				state = ti.State.String()
+			}
+			t.Errorf("task %s enqueued after SIGTSTP: %s, %v; want pending (not fetched)", id, state, err)
+		}
+	}
+	if n := redistest.CommandCalls(t, rdb, "rpoplpush") - fetches; n != 0 {
+		t.Errorf("the paused worker ran the dequeue script's RPOPLPUSH %d times; want 0", n)
+	}
 	if code, _ := w.stop(t, sigterm); code != 0 {
 		t.Errorf("exit code %d; want 0", code)
+	}
+
+	w2 := startWorker(t, rs.Addr())
+	for _, info := range []*tasks.TaskInfo{now, later} {
+		wctx, cancel := context.WithTimeout(ctx, waitFor)
+		final, err := client.Wait(wctx, "default", info.ID)
+		cancel()
+		if err != nil || final.State != asynq.TaskStateCompleted {
+			t.Errorf("task %s on a second worker: %v; want completed", info.ID, err)
+		}
+	}
+	if code, _ := w2.stop(t, sigterm); code != 0 {
+		t.Errorf("second worker exit code %d; want 0", code)
 	}
 }
 

@@ -15,9 +15,23 @@ import (
 )
 
 func TestPayload(t *testing.T) {
+	// The documented contract: 20 to 50 ms, a fixed function of seq (so
+	// runs compare), and spread over that whole range.
+	lo, hi := 1000, -1
+	for seq := int64(1); seq <= 200; seq++ {
+		p := faults.NewPayload(seq)
+		if p.Seq != seq || p.SleepMS < 20 || p.SleepMS > 50 || p != faults.NewPayload(seq) {
+			t.Fatalf("NewPayload(%d) = %+v; want seq %d, 20 to 50 ms, the same every call", seq, p, seq)
+		}
+		lo, hi = min(lo, p.SleepMS), max(hi, p.SleepMS)
+	}
+	if lo != 20 || hi != 50 {
+		t.Errorf("NewPayload sleeps %d to %d ms over seq 1..200; want the whole 20 to 50", lo, hi)
+	}
 	p := faults.NewPayload(42)
-	if p.Seq != 42 || p.SleepMS != 20+42%31 {
-		t.Fatalf("NewPayload(42) = %+v", p)
+	// The wire format the fault worker binary decodes.
+	if got, want := string(p.Encode()), `{"seq":42,"ms":`+strconv.Itoa(p.SleepMS)+`}`; got != want {
+		t.Errorf("Encode = %s; want %s", got, want)
 	}
 	got, err := faults.DecodePayload(p.Encode())
 	if err != nil || got != p {

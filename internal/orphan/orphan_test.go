@@ -157,3 +157,41 @@ func TestRecoverSkipsStaleLeases(t *testing.T) {
 		t.Fatalf("lease set has %d entries; want the %d stale ones left alone", n, len(stale))
 	}
 }
+
+// Recover calls the script again only while a call came back full: a
+// partial batch (here of stale entries, which count as handled) ends the
+// sweep with that call, a full one takes one more call to see the rest.
+func TestRecoverScriptCallsPerBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	// Loads the script, so every later call is one EVALSHA.
+	if _, err := orphan.Recover(ctx, rdb, "warm", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Minute)
+	for _, tc := range []struct{ entries, calls int }{
+		{orphan.BatchLimit - 1, 1},
+		{orphan.BatchLimit, 2},
+		{orphan.BatchLimit + 5, 2},
+	} {
+		q := fmt.Sprintf("q%d", tc.entries)
+		stale := make([]redis.Z, tc.entries)
+		for i := range stale {
+			stale[i] = redis.Z{Score: float64(past.Unix()), Member: fmt.Sprintf("stale-%03d", i)}
+		}
+		if err := rdb.ZAdd(ctx, "asynq:{"+q+"}:lease", stale...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		before := redistest.CommandCalls(t, rdb, "evalsha")
+		got, err := orphan.Recover(ctx, rdb, q, time.Now())
+		if err != nil || len(got) != 0 {
+			t.Fatalf("Recover over %d stale entries = %v, %v; want none recovered", tc.entries, got, err)
+		}
+		if calls := redistest.CommandCalls(t, rdb, "evalsha") - before; calls != tc.calls {
+			t.Errorf("Recover over %d stale entries ran the script %d times; want %d", tc.entries, calls, tc.calls)
+		}
+	}
+}
