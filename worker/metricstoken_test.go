@@ -63,7 +63,7 @@ func TestMetricsToken(t *testing.T) {
 	w := start(t, e.options(t, cfg, tasks.NewRegistry()))
 	scrape := func(auth string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+w.Addr()+"/metrics", nil)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+w.Addr()+"/metrics", nil)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
