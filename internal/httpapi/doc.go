@@ -45,8 +45,12 @@
 // With api.tokens set, every route but the OpenAPI description and the
 // health endpoints needs "Authorization: Bearer TOKEN": none or a wrong
 // one is 401 with WWW-Authenticate; a token limited to some queues or task
-// types gets 403, naming the scope, for anything outside it. Tokens are
-// compared in constant time through their SHA-256 digests. Without tokens
+// types gets 403, naming the scope, when it enqueues outside it, and 404,
+// exactly as for a missing task, when it reads or deletes a task outside
+// it. Tokens are compared in constant time through their SHA-256 digests.
+// A client address that sends too many wrong tokens gets 429 for a while
+// (Options.FailedTokenBurst and FailedTokenRefill); failures are logged at
+// warn and counted in GET /metrics. Without tokens
 // the API accepts every request, listens only on loopback (Run refuses
 // anything else with ErrInsecureListen) and answers only requests whose
 // Host is loopback (DNS rebinding).

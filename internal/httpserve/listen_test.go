@@ -2,6 +2,7 @@ package httpserve
 
 import (
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 )
@@ -60,7 +61,7 @@ func TestIsLoopbackHost(t *testing.T) {
 		"127.0.0.1:80": true, "[::1]:80": true, "localhost": true, "[::1]": true,
 		"evil.example:80": false, "10.0.0.1": false,
 	} {
-		r := httptest.NewRequest("GET", "/", nil)
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Host = host
 		if got := LoopbackHost(r); got != want {
 			t.Errorf("LoopbackHost(Host %q) = %v; want %v", host, got, want)

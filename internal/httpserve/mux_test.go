@@ -38,7 +38,7 @@ func TestMux(t *testing.T) {
 	}
 	// Redirects to the clean path stay ServeMux's.
 	w := httptest.NewRecorder()
-	m.ServeHTTP(w, httptest.NewRequest("GET", "/v1/x/../things/7", nil))
+	m.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/x/../things/7", nil))
 	if w.Code/100 != 3 {
 		t.Errorf("unclean path: %d, want a redirect", w.Code)
 	}
@@ -51,7 +51,7 @@ func TestHealth(t *testing.T) {
 	h := NewHealth(func(context.Context) error { return down }, slog.New(slog.NewTextHandler(&logs, nil)))
 	get := func(f http.HandlerFunc) (int, string) {
 		w := httptest.NewRecorder()
-		f(w, httptest.NewRequest("GET", "/", nil))
+		f(w, httptest.NewRequest(http.MethodGet, "/", nil))
 		b, _ := io.ReadAll(w.Body)
 		return w.Code, string(b)
 	}
