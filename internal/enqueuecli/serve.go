@@ -82,7 +82,7 @@ func Serve(ctx context.Context, args []string, env Env) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, httpapi.ErrInsecureListen), errors.Is(err, httpapi.ErrInvalidOptions), errors.As(err, &ve):
+	case errors.Is(err, httpapi.ErrInsecureListen), errors.Is(err, httpapi.ErrBadOptions), errors.As(err, &ve):
 		fmt.Fprintln(env.Stderr, err)
 		return ExitUsage
 	default:

@@ -455,7 +455,7 @@ func TestRunRefusesInsecureListen(t *testing.T) {
 	cfg.API.Tokens = []config.APIToken{{Name: "short", Token: "tooshort"}}
 	_, err = httpapi.New(httpapi.Options{Config: cfg})
 	want = `invalid API options: api.tokens[0].token (name "short") has 8 characters; use at least 16 random ones, such as the output of openssl rand -hex 24`
-	if !errors.Is(err, httpapi.ErrInvalidOptions) || err == nil || err.Error() != want {
+	if !errors.Is(err, httpapi.ErrBadOptions) || err == nil || err.Error() != want {
 		t.Errorf("short token: %v", err)
 	}
 }

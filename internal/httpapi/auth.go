@@ -110,12 +110,12 @@ func newAuthenticator(tokens []config.APIToken, opts Options) (*authenticator, e
 		key := fmt.Sprintf("api.tokens[%d]", i)
 		if len(t.Token) < MinTokenLength {
 			return nil, fmt.Errorf("%w: %s.token (name %q) has %d characters; use at least %d random ones, such as the output of openssl rand -hex 24",
-				ErrInvalidOptions, key, t.Name, len(t.Token), MinTokenLength)
+				ErrBadOptions, key, t.Name, len(t.Token), MinTokenLength)
 		}
 		d := sha256.Sum256([]byte(t.Token))
 		if other, dup := seen[d]; dup {
 			return nil, fmt.Errorf("%w: %s.token (name %q) is the same as the token named %q; give each token its own secret",
-				ErrInvalidOptions, key, t.Name, other)
+				ErrBadOptions, key, t.Name, other)
 		}
 		seen[d] = t.Name
 		a.digests = append(a.digests, d)

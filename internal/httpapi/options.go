@@ -37,10 +37,10 @@ var (
 	// ErrInsecureListen is matched by the error Run returns for a listen
 	// address that is not loopback while no token is configured.
 	ErrInsecureListen = httpserve.ErrInsecureListen
-	// ErrInvalidOptions is matched by errors about unusable options: a
+	// ErrBadOptions is matched by errors about unusable options: a
 	// malformed listen address, a token that is too short or used twice,
 	// an invalid configuration.
-	ErrInvalidOptions = errors.New("invalid API options")
+	ErrBadOptions = errors.New("invalid API options")
 )
 
 // SchemaValidator checks a payload before it is enqueued; it is the hook
@@ -135,6 +135,6 @@ func checkListen(addr string, tokens bool) error {
 	return httpserve.CheckListen(addr, httpserve.ListenRule{
 		Server: "enqueue serve", Key: "api.listen", Example: "127.0.0.1:8090", Auth: tokens,
 		Risk: "anyone who can reach it could enqueue and delete tasks", Fix: "add api.tokens",
-		Invalid: ErrInvalidOptions,
+		Invalid: ErrBadOptions,
 	})
 }

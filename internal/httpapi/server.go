@@ -114,7 +114,7 @@ type sharedConn struct{ rdb redis.UniversalClient }
 func (s sharedConn) MakeRedisClient() any { return s.rdb }
 
 // New builds the API handler. It validates opts.Config and the tokens
-// (errors match ErrInvalidOptions, or are a *config.ValidationError) and
+// (errors match ErrBadOptions, or are a *config.ValidationError) and
 // does not contact Redis.
 func New(opts Options) (*Handler, error) {
 	opts = opts.withDefaults()
@@ -128,12 +128,12 @@ func New(opts Options) (*Handler, error) {
 	}
 	rdb, err := redisconn.ProducerClient(cfg.Redis)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
 	client, err := tasks.NewClient(sharedConn{rdb}, producer.ClientOptions(cfg))
 	if err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
 	h := &Handler{
 		opts:      opts,
@@ -255,7 +255,7 @@ func (h *Handler) metrics(w http.ResponseWriter, r *http.Request, _ *principal) 
 //
 // Before listening it refuses a non-loopback address when no token is
 // configured (an error matching ErrInsecureListen whose text is the one
-// line to show) and invalid options (ErrInvalidOptions, or a
+// line to show) and invalid options (ErrBadOptions, or a
 // *config.ValidationError). A Redis that does not answer at start is
 // reported on opts.Status and in the log, and is not an error: requests
 // answer 503 until it does.

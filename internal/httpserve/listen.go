@@ -33,7 +33,7 @@ type ListenRule struct {
 	// Fix says how to configure authentication ("add api.tokens").
 	Fix string
 	// Invalid is the sentinel a malformed address's error wraps (the
-	// caller's ErrInvalidOptions).
+	// caller's ErrBadOptions).
 	Invalid error
 }
 

@@ -81,7 +81,7 @@ type authenticator struct {
 }
 
 // newAuthenticator checks cfg (it may not have come through config.Load)
-// and builds the authenticator. Errors match ErrInvalidOptions.
+// and builds the authenticator. Errors match ErrBadOptions.
 func newAuthenticator(cfg config.MonitorAuthConfig, logger *slog.Logger, now func() time.Time) (*authenticator, error) {
 	a := &authenticator{
 		users:  map[string]user{},
@@ -110,24 +110,24 @@ func newAuthenticator(cfg config.MonitorAuthConfig, logger *slog.Logger, now fun
 		c, err := bcrypt.Cost([]byte(u.PasswordHash))
 		if err != nil {
 			return nil, fmt.Errorf("%w: monitor.auth.users[%d].password_hash of %q is not a bcrypt hash (%w); make one with: monitor hash-password",
-				ErrInvalidOptions, i, u.Name, err)
+				ErrBadOptions, i, u.Name, err)
 		}
 		if err := checkRole(u.Role); err != nil {
-			return nil, fmt.Errorf("%w: monitor.auth.users[%d].role of %q: %w", ErrInvalidOptions, i, u.Name, err)
+			return nil, fmt.Errorf("%w: monitor.auth.users[%d].role of %q: %w", ErrBadOptions, i, u.Name, err)
 		}
 		if _, dup := a.users[u.Name]; dup || u.Name == "" {
-			return nil, fmt.Errorf("%w: monitor.auth.users[%d].name %q is empty or taken", ErrInvalidOptions, i, u.Name)
+			return nil, fmt.Errorf("%w: monitor.auth.users[%d].name %q is empty or taken", ErrBadOptions, i, u.Name)
 		}
 		a.users[u.Name] = user{role: u.Role, hash: []byte(u.PasswordHash)}
 		cost = c
 	}
 	for i, t := range cfg.Tokens {
 		if err := checkRole(t.Role); err != nil {
-			return nil, fmt.Errorf("%w: monitor.auth.tokens[%d].role of %q: %w", ErrInvalidOptions, i, t.Name, err)
+			return nil, fmt.Errorf("%w: monitor.auth.tokens[%d].role of %q: %w", ErrBadOptions, i, t.Name, err)
 		}
 		if len(t.Token) < config.MinTokenLength {
 			return nil, fmt.Errorf("%w: monitor.auth.tokens[%d].token of %q is shorter than %d characters",
-				ErrInvalidOptions, i, t.Name, config.MinTokenLength)
+				ErrBadOptions, i, t.Name, config.MinTokenLength)
 		}
 		a.tokens = append(a.tokens, token{name: t.Name, role: t.Role, sum: sha256.Sum256([]byte(t.Token))})
 	}

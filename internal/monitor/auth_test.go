@@ -322,7 +322,7 @@ func TestNewRejectsBadAuth(t *testing.T) {
 		a.Tokens = append([]config.MonitorToken(nil), good.Tokens...)
 		tc.change(&a)
 		_, err := New(Options{Redis: redisAt("127.0.0.1:1"), Auth: a})
-		if err == nil || err.Error() != tc.want || !errors.Is(err, ErrInvalidOptions) {
+		if err == nil || err.Error() != tc.want || !errors.Is(err, ErrBadOptions) {
 			t.Errorf("%s: %v\nwant %s", tc.name, err, tc.want)
 		}
 	}

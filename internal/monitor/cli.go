@@ -82,7 +82,7 @@ func Main(ctx context.Context, env Env) int {
 	switch {
 	case err == nil:
 		return cli.ExitOK
-	case errors.Is(err, ErrInsecureListen), errors.Is(err, ErrInvalidOptions):
+	case errors.Is(err, ErrInsecureListen), errors.Is(err, ErrBadOptions):
 		fmt.Fprintln(env.Stderr, err)
 		return cli.ExitUsage
 	default:

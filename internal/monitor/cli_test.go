@@ -353,7 +353,7 @@ func TestRunErrors(t *testing.T) {
 	}
 	err = Run(context.Background(), Options{Listen: "nonsense"})
 	want := `monitor: invalid options: monitor.listen "nonsense" is not valid; expected host:port such as 127.0.0.1:8080`
-	if !errors.Is(err, ErrInvalidOptions) || err.Error() != want {
+	if !errors.Is(err, ErrBadOptions) || err.Error() != want {
 		t.Errorf("Run on nonsense: %v, want %s", err, want)
 	}
 }

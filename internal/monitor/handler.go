@@ -43,7 +43,7 @@ type Handler struct {
 // New builds the monitor's handler from opts. Every option but Listen,
 // Status, OnListen and ShutdownTimeout is used; the listen address is
 // Run's business. It does not contact Redis. Errors match
-// ErrInvalidOptions for a bad root path, user or token, or come from the
+// ErrBadOptions for a bad root path, user or token, or come from the
 // Redis configuration (a TLS file that cannot be read, say) and name the
 // key.
 func New(opts Options) (*Handler, error) {

@@ -323,7 +323,7 @@ func TestNewRejectsBadRootPath(t *testing.T) {
 	} {
 		_, err := New(Options{Redis: redisAt("127.0.0.1:1"), RootPath: path})
 		want := "monitor: invalid options: monitor.root_path \"" + path + "\" is not valid: " + why + expect
-		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidOptions) {
+		if err == nil || err.Error() != want || !errors.Is(err, ErrBadOptions) {
 			t.Errorf("root path %q: %v\nwant %s", path, err, want)
 		}
 	}

@@ -51,10 +51,10 @@ var (
 	// configured: without authentication the monitor serves only this
 	// machine.
 	ErrInsecureListen = httpserve.ErrInsecureListen
-	// ErrInvalidOptions is matched by errors about a malformed option: an
+	// ErrBadOptions is matched by errors about a malformed option: an
 	// empty or malformed listen address, a bad root path, or a user or
 	// token that is not valid.
-	ErrInvalidOptions = errors.New("monitor: invalid options")
+	ErrBadOptions = errors.New("monitor: invalid options")
 )
 
 // Options configures New and Run.
@@ -142,7 +142,7 @@ func rootPath(p string) (string, error) {
 	}
 	bad := func(why string) error {
 		return fmt.Errorf("%w: monitor.root_path %q is not valid: %s; expected a URL path such as /monitor/",
-			ErrInvalidOptions, p, why)
+			ErrBadOptions, p, why)
 	}
 	if !strings.HasPrefix(p, "/") {
 		return "", bad("it does not start with /")
@@ -184,6 +184,6 @@ func checkListen(addr string, auth bool) error {
 		Server: "monitor", Key: "monitor.listen", Example: "127.0.0.1:8080", Auth: auth,
 		Risk:    "anyone who can reach it could see and change every queue",
 		Fix:     "add users (monitor.auth.users, hash passwords with 'monitor hash-password') or tokens (monitor.auth.tokens)",
-		Invalid: ErrInvalidOptions,
+		Invalid: ErrBadOptions,
 	})
 }

@@ -29,7 +29,7 @@ var timeouts = httpserve.Timeouts{
 //
 // Before listening it refuses a non-loopback address (an error matching
 // ErrInsecureListen, whose text is the one line to show) and a malformed
-// one (ErrInvalidOptions). Once listening it writes "monitor: serving URL
+// one (ErrBadOptions). Once listening it writes "monitor: serving URL
 // (Redis ADDR)" to opts.Status and logs it. A Redis that does not answer
 // then is reported the same way and is not an error.
 func Run(ctx context.Context, opts Options) error {
