@@ -101,14 +101,15 @@ GREMLINS_VERSION := 0.6.0
 GREMLINS      := $(BIN)/gremlins
 MUTATE_FLAGS  ?= --workers 1 --timeout-coefficient 5
 MUTATE        ?= worker orphan tasks security fleetstate httpapi
-# name = package, then gremlins flags (-E excludes files: plugins/ is
-# mutated in security.go only, internal/httpapi in auth and idempotency).
+# name = package, then gremlins flags (-E excludes files by a regexp on
+# their path relative to the package: plugins/ is mutated in security.go
+# only, internal/httpapi in auth.go and idempotency.go).
 MUTATE_worker     := ./worker
 MUTATE_orphan     := ./internal/orphan
 MUTATE_tasks      := ./tasks
-MUTATE_security   := ./plugins -E 'plugins/[^s][^/]*\.go$$' -E 'plugins/schema\.go$$' -E 'plugins/[a-z]+/'
+MUTATE_security   := ./plugins -E '^[^s][^/]*\.go$$' -E '^schema\.go$$' -E '/'
 MUTATE_fleetstate := ./plugins/fleetstate
-MUTATE_httpapi    := ./internal/httpapi -E 'httpapi/(accesslog|batch|decode|doc|enqueue|options|problem|queues|server|syntax|task|views)\.go$$'
+MUTATE_httpapi    := ./internal/httpapi -E '^(accesslog|batch|decode|doc|enqueue|options|problem|queues|server|syntax|task|views)\.go$$'
 
 $(GREMLINS):
 	@echo "installing gremlins v$(GREMLINS_VERSION) into $(BIN)"
