@@ -48,11 +48,18 @@
 // (Loaded, and State.Report). Each task looks its type up when it starts,
 // so no task is lost or run on a closed instance.
 //
-// Security: the plugin directory, each plugin directory, each manifest and
-// each entry (and the directories between) must not be writable by group
-// or others and must be owned by the worker's user or root; otherwise the
-// plugin is refused with an error wrapping ErrInsecure. Plugin processes
-// get a minimal environment (Spec.Env), never the worker's.
+// Security: paths are resolved through their symbolic links before they
+// are checked; a manifest or entry must resolve inside its plugin
+// directory. Every directory from / down to each manifest and entry, and
+// the files, must not be writable by group or others and must be owned by
+// the worker's user or root (a sticky directory of root, such as /tmp, is
+// allowed above plugins.dir); otherwise the plugin is refused with an
+// error wrapping ErrInsecure. Runtimes run the entry only after
+// Spec.CheckEntry has found it to be the file that was checked. Plugin
+// processes get a minimal environment (Spec.Env), never the worker's; a
+// manifest may pass the worker's own TUSKQ_* variables only when
+// Options.AllowEnv lists them (ErrWorkerEnv). Plugin stderr lines are
+// rate-limited per plugin (LogLimiter).
 //
 // # Fleet state
 //

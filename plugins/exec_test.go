@@ -58,7 +58,7 @@ x:slow)
 	wait ;;
 esac
 `
-	manifest := "name: x\nversion: '1'\nruntime: exec\nentry: run.sh\ntask_types:\n  x:tempfail: {}\n  x:slow: {timeout: 300ms}\nconfig: {a: 1}\n"
+	manifest := "name: x\nversion: '1'\nruntime: exec\nentry: run.sh\ntask_types:\n  x:tempfail: {}\n  x:slow: {timeout: 2s}\nconfig: {a: 1}\n"
 	writePlugin(t, dir, "x", manifest, map[string]string{"run.sh": script})
 	e := newEnv(t, dir, nil)
 

@@ -160,14 +160,14 @@ func (m *Manager) fail(e *entry, st stamp, man *Manifest, err error) bool {
 
 // readManifest checks the plugin directory and manifest and reads it.
 func (m *Manager) readManifest(cd checkedDir, dir, file string) ([]byte, error) {
-	real, fi, err := cd.checkFile(file, m.opts.UID)
+	resolved, fi, err := cd.checkFile(file, m.opts.UID)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("plugins: %s: no %s; every plugin directory needs a manifest (see docs/plugins.md)", dir, ManifestFile)
 		}
 		return nil, err
 	}
-	f, err := openChecked(real, fi)
+	f, err := openChecked(resolved, fi)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +214,7 @@ func (m *Manager) load(ctx context.Context, e *entry, man *Manifest, cd checkedD
 		return nil, err
 	}
 	entryPath := filepath.Join(e.dir, filepath.FromSlash(man.Entry))
-	real, fi, err := cd.checkFile(entryPath, m.opts.UID)
+	resolved, fi, err := cd.checkFile(entryPath, m.opts.UID)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("plugins: %s: entry: %s does not exist", man.File, entryPath)
@@ -226,10 +226,10 @@ func (m *Manager) load(ctx context.Context, e *entry, man *Manifest, cd checkedD
 	}
 	spec := Spec{
 		Manifest: man,
-		Dir:      cd.real,
-		Entry:    real,
+		Dir:      cd.resolved,
+		Entry:    resolved,
 		entryID:  idOf(fi),
-		Env:      pluginEnv(man, cd.real, m.opts.Environ),
+		Env:      pluginEnv(man, cd.resolved, m.opts.Environ),
 		Logger:   m.logger.With(slog.String("plugin", man.Name), slog.String("version", man.Version)),
 		LogLimit: m.logLimiter(man.Name),
 	}

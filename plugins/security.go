@@ -70,20 +70,20 @@ func inside(dir, path string) bool {
 // realPath returns the absolute path of path with every symbolic link
 // resolved.
 func realPath(path string) (string, error) {
-	real, err := filepath.EvalSymlinks(path)
+	resolved, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return "", fmt.Errorf("plugins: %w", err)
 	}
-	return filepath.Abs(real)
+	return filepath.Abs(resolved)
 }
 
-// checkChain checks every component of the resolved path real, from /
-// down to real itself. Directories strictly above trust may be writable by
-// others when root owns them and they have the sticky bit. It returns the
-// FileInfo of real.
-func checkChain(real, trust string, uid int) (fs.FileInfo, error) {
+// checkChain checks every component of resolved (a path without symbolic
+// links), from / down to resolved itself. Directories strictly above trust
+// may be writable by others when root owns them and they have the sticky
+// bit. It returns the FileInfo of resolved.
+func checkChain(resolved, trust string, uid int) (fs.FileInfo, error) {
 	p := string(filepath.Separator)
-	rest := strings.TrimPrefix(real, p)
+	rest := strings.TrimPrefix(resolved, p)
 	var parts []string
 	if rest != "" {
 		parts = strings.Split(rest, string(filepath.Separator))
@@ -97,10 +97,13 @@ func checkChain(real, trust string, uid int) (fs.FileInfo, error) {
 			return nil, fmt.Errorf("plugins: %w: %s became a symbolic link while it was checked; the worker checks it again at the next change", ErrInsecure, p)
 		}
 		above := p != trust && inside(p, trust)
-		if owner, ok := ownerOf(fi); above && fi.IsDir() && fi.Mode()&fs.ModeSticky != 0 && ok && owner == 0 {
-			// /tmp and the like: others cannot replace what is ours.
-		} else if err := checkInfo(p, fi, uid); err != nil {
-			return nil, err
+		// /tmp and the like: others cannot replace what is ours.
+		owner, ok := ownerOf(fi)
+		stickyOfRoot := above && fi.IsDir() && fi.Mode()&fs.ModeSticky != 0 && ok && owner == 0
+		if !stickyOfRoot {
+			if err := checkInfo(p, fi, uid); err != nil {
+				return nil, err
+			}
 		}
 		if i == len(parts) {
 			return fi, nil
@@ -121,45 +124,45 @@ func CheckDir(dir string, uid int) error {
 
 // checkDir is CheckDir returning the resolved directory.
 func checkDir(dir string, uid int) (string, error) {
-	real, err := realPath(dir)
+	resolved, err := realPath(dir)
 	if err != nil {
 		return "", fmt.Errorf("plugins: plugins.dir: %w", errors.Unwrap(err))
 	}
-	fi, err := checkChain(real, real, uid)
+	fi, err := checkChain(resolved, resolved, uid)
 	if err != nil {
 		return "", err
 	}
 	if !fi.IsDir() {
 		return "", fmt.Errorf("plugins: plugins.dir: %s is not a directory", dir)
 	}
-	return real, nil
+	return resolved, nil
 }
 
 // checkedDir is a plugin directory after its checks.
 type checkedDir struct {
-	real  string // resolved
-	trust string // where the sticky-bit exception ends
+	resolved string // resolved
+	trust    string // where the sticky-bit exception ends
 }
 
 // checkPluginDir resolves and checks a plugin directory in the resolved
 // plugins.dir root.
 func checkPluginDir(root, dir string, uid int) (checkedDir, error) {
-	real, err := realPath(dir)
+	resolved, err := realPath(dir)
 	if err != nil {
 		return checkedDir{}, err
 	}
 	trust := root
-	if !inside(root, real) {
-		trust = real // a plugin directory linked from elsewhere
+	if !inside(root, resolved) {
+		trust = resolved // a plugin directory linked from elsewhere
 	}
-	fi, err := checkChain(real, trust, uid)
+	fi, err := checkChain(resolved, trust, uid)
 	if err != nil {
 		return checkedDir{}, err
 	}
 	if !fi.IsDir() {
 		return checkedDir{}, fmt.Errorf("plugins: %s is not a directory", dir)
 	}
-	return checkedDir{real: real, trust: trust}, nil
+	return checkedDir{resolved: resolved, trust: trust}, nil
 }
 
 // checkFile resolves file (a path inside the plugin directory d, as
@@ -167,19 +170,19 @@ func checkPluginDir(root, dir string, uid int) (checkedDir, error) {
 // component must pass the checks. It returns the resolved path and its
 // FileInfo.
 func (d checkedDir) checkFile(file string, uid int) (string, fs.FileInfo, error) {
-	real, err := realPath(file)
+	resolved, err := realPath(file)
 	if err != nil {
 		return "", nil, err
 	}
-	if !inside(d.real, real) || real == d.real {
+	if !inside(d.resolved, resolved) || resolved == d.resolved {
 		return "", nil, fmt.Errorf("plugins: %w: %s resolves to %s, outside the plugin directory %s; a symbolic link in a plugin may point only inside its directory",
-			ErrInsecure, file, real, d.real)
+			ErrInsecure, file, resolved, d.resolved)
 	}
-	fi, err := checkChain(real, d.trust, uid)
+	fi, err := checkChain(resolved, d.trust, uid)
 	if err != nil {
 		return "", nil, err
 	}
-	return real, fi, nil
+	return resolved, fi, nil
 }
 
 // fileID identifies the content of a file as checked: a file replaced,
@@ -202,16 +205,16 @@ func idOf(fi fs.FileInfo) fileID {
 	return id
 }
 
-// openChecked opens the checked file real without following a symbolic
+// openChecked opens the checked file resolved without following a symbolic
 // link and makes sure it is the file fi describes.
-func openChecked(real string, fi fs.FileInfo) (*os.File, error) {
-	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+func openChecked(resolved string, fi fs.FileInfo) (*os.File, error) {
+	f, err := os.OpenFile(resolved, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	got, err := f.Stat()
 	if err == nil && idOf(got) != idOf(fi) {
-		err = fmt.Errorf("%w: %s changed while it was checked; the worker checks it again at the next change", ErrInsecure, real)
+		err = fmt.Errorf("%w: %s changed while it was checked; the worker checks it again at the next change", ErrInsecure, resolved)
 	}
 	if err != nil {
 		f.Close()

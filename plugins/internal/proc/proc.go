@@ -82,7 +82,9 @@ func LogLines(r io.Reader, logger *slog.Logger, ctx func() context.Context, tail
 				tail.add(line)
 			}
 			if c := ctx(); limit == nil || limit.Allow(c) {
-				as := append(attrs[:len(attrs):len(attrs)], slog.String("line", line))
+				as := make([]slog.Attr, 0, len(attrs)+3)
+				as = append(as, attrs...)
+				as = append(as, slog.String("line", line))
 				if n > len(buf) {
 					as = append(as, slog.Bool("truncated", true), slog.Int("line_bytes", n))
 				}
