@@ -20,10 +20,15 @@
 // to the Manager by name in a Runtimes map (no global registry):
 //
 //	plugins.Runtimes{
-//		plugins.RuntimeProcess: process.New(process.Options{}), // plugins/process
-//		plugins.RuntimeExec:    exec.New(exec.Options{}),       // plugins/exec
+//		plugins.RuntimeProcess: resident.New(resident.Options{}), // plugins/resident
+//		plugins.RuntimeExec:    oneshot.New(oneshot.Options{}),   // plugins/oneshot
 //		plugins.RuntimeNative:  native.New(…),                  // plugins/native
 //	}
+//
+// The packages are named for what each runtime is: plugins/resident keeps
+// a long-lived child process per plugin version and speaks JSON lines with
+// it; plugins/oneshot starts a new process for every task. The manifest's
+// runtime names stay "process" and "exec", as deployed manifests use them.
 //
 // Instance.Process runs one task and returns its result bytes (written as
 // the asynq task result) or an error (the retry path; wrap asynq.SkipRetry

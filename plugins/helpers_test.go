@@ -21,8 +21,8 @@ import (
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/plugins"
-	pexec "github.com/tuskq/tuskq/plugins/exec"
-	"github.com/tuskq/tuskq/plugins/process"
+	pexec "github.com/tuskq/tuskq/plugins/oneshot"
+	"github.com/tuskq/tuskq/plugins/resident"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )
@@ -135,7 +135,7 @@ func testManifest(name, version, types string) string {
 // runtimes are the runtimes of the tests, with a short restart backoff.
 func runtimes() plugins.Runtimes {
 	return plugins.Runtimes{
-		plugins.RuntimeProcess: process.New(process.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}),
+		plugins.RuntimeProcess: resident.New(resident.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}),
 		plugins.RuntimeExec:    pexec.New(pexec.Options{}),
 	}
 }

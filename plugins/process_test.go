@@ -13,7 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tuskq/tuskq/plugins"
-	"github.com/tuskq/tuskq/plugins/process"
+	"github.com/tuskq/tuskq/plugins/resident"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -204,7 +204,7 @@ func TestProcessNotReady(t *testing.T) {
 	rts := runtimes()
 	// Long enough for the shell to have written its stderr line on a
 	// loaded machine; the plugin never becomes ready whatever the bound.
-	rts[plugins.RuntimeProcess] = process.New(process.Options{StartTimeout: 3 * time.Second})
+	rts[plugins.RuntimeProcess] = resident.New(resident.Options{StartTimeout: 3 * time.Second})
 	m := startManager(t, plugins.Options{Dir: dir, Runtimes: rts})
 	lp := loaded(m, "slow")
 	re := regexp.MustCompile(`^plugins: slow 1 \(process runtime\): process \d+ did not write \{"ready": true\} within 3s; last stderr: connecting to the database$`)

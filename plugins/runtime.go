@@ -46,8 +46,8 @@ type Runtimes map[string]Runtime
 
 // Runtime names of the runtimes tuskq ships.
 const (
-	RuntimeProcess = "process" // plugins/process: long-lived JSON-lines child
-	RuntimeExec    = "exec"    // plugins/exec: one process per task
+	RuntimeProcess = "process" // plugins/resident: a resident child speaking JSON lines
+	RuntimeExec    = "exec"    // plugins/oneshot: a one-shot process per task
 	RuntimeNative  = "native"  // plugins/native: Go -buildmode=plugin
 )
 

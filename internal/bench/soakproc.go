@@ -10,12 +10,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tuskq/tuskq/internal/childproc"
+	"github.com/tuskq/tuskq/internal/spawn"
 )
 
 // soakProc is a worker process of the soak, its output in a log file.
 type soakProc struct {
-	*childproc.Proc
+	*spawn.Proc
 }
 
 // startSoakProc runs the worker binary against the Redis at addr, with an
@@ -29,7 +29,7 @@ func startSoakProc(bin, addr, dir string, n int) (*soakProc, error) {
 			env = append(env, kv)
 		}
 	}
-	p, err := childproc.Start(childproc.Options{
+	p, err := spawn.Start(spawn.Options{
 		Name:          fmt.Sprintf("worker %d", n),
 		Path:          bin,
 		Args:          []string{"--listen", "127.0.0.1:0"},

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tuskq/tuskq/internal/childproc"
+	"github.com/tuskq/tuskq/internal/spawn"
 )
 
 // TestRun runs the whole demo for a few seconds on a throwaway redis-server
@@ -128,7 +128,7 @@ func checkStopped(t *testing.T, out, stateDir string) {
 			t.Fatal(err)
 		}
 		if !strings.Contains(string(b), f.line) {
-			t.Errorf("%s lacks %s; it ends:\n%s", f.name, f.line, childproc.TailFile(filepath.Join(stateDir, "logs", f.name), 5))
+			t.Errorf("%s lacks %s; it ends:\n%s", f.name, f.line, spawn.TailFile(filepath.Join(stateDir, "logs", f.name), 5))
 		}
 	}
 	urls := regexp.MustCompile(`http://127\.0\.0\.1:\d+/(metrics)?`).FindAllString(out, -1)

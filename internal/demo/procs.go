@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tuskq/tuskq/internal/childproc"
+	"github.com/tuskq/tuskq/internal/spawn"
 )
 
 // Binaries the demo runs.
@@ -61,7 +61,7 @@ func checkBinaries(dir string) error {
 // the terminal's Ctrl-C reaches only the demo, which then stops the
 // children in order.
 type child struct {
-	*childproc.Proc
+	*spawn.Proc
 
 	stopOnce sync.Once
 }
@@ -69,7 +69,7 @@ type child struct {
 // startChild runs bin with args and env, its standard output and error
 // written to logPath.
 func startChild(name, bin string, args, env []string, logPath string) (*child, error) {
-	p, err := childproc.Start(childproc.Options{
+	p, err := spawn.Start(spawn.Options{
 		Name: name, Path: bin, Args: args, Env: env, Log: logPath,
 		Group: true, DieWithParent: true,
 	})

@@ -22,11 +22,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
-	"github.com/tuskq/tuskq/internal/childproc"
 	"github.com/tuskq/tuskq/internal/faults"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redisproc"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/spawn"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -129,7 +129,7 @@ type run struct {
 	arch     map[int64]bool  // archived faults.TaskType tasks, read by result
 
 	mu    sync.Mutex
-	procs []*childproc.Proc
+	procs []*spawn.Proc
 }
 
 func newRun(t *testing.T, scenario, engine string, tg target) *run {
@@ -213,7 +213,7 @@ type workerOpts struct {
 }
 
 // startWorker starts a faultworker process of the run's engine.
-func (r *run) startWorker(name string, o workerOpts) *childproc.Proc {
+func (r *run) startWorker(name string, o workerOpts) *spawn.Proc {
 	r.t.Helper()
 	p, err := r.spawn(name, o)
 	if err != nil {
@@ -225,7 +225,7 @@ func (r *run) startWorker(name string, o workerOpts) *childproc.Proc {
 // spawn starts a faultworker process of the run's engine, its output
 // appended to NAME.log in the run's directory (a restart under the same
 // name appends to the same log), in a process group of its own.
-func (r *run) spawn(name string, o workerOpts) (*childproc.Proc, error) {
+func (r *run) spawn(name string, o workerOpts) (*spawn.Proc, error) {
 	args := []string{"--engine", r.engine, "--ledger", r.ledgerAt, "--name", name}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	if r.engine == faults.EngineTuskq {
@@ -240,7 +240,7 @@ func (r *run) spawn(name string, o workerOpts) (*childproc.Proc, error) {
 	} else {
 		args = append(append(append(args, "--concurrency", strconv.Itoa(concurrency)), r.tg.asynqArgs()...), o.args...)
 	}
-	p, err := childproc.Start(childproc.Options{
+	p, err := spawn.Start(spawn.Options{
 		Name: name, Path: workerBin, Args: args, Env: env,
 		Log: filepath.Join(r.dir, name+".log"), AppendLog: true, Group: true,
 	})
@@ -264,7 +264,7 @@ func (r *run) stopAll() {
 
 // eachLog calls fn with every distinct log of the run's processes, in
 // start order, and its content; a log that cannot be read is skipped.
-func (r *run) eachLog(fn func(p *childproc.Proc, log []byte)) {
+func (r *run) eachLog(fn func(p *spawn.Proc, log []byte)) {
 	r.mu.Lock()
 	procs := r.procs
 	r.mu.Unlock()
@@ -283,7 +283,7 @@ func (r *run) eachLog(fn func(p *childproc.Proc, log []byte)) {
 }
 
 func (r *run) dumpLogs() {
-	r.eachLog(func(p *childproc.Proc, b []byte) {
+	r.eachLog(func(p *spawn.Proc, b []byte) {
 		if len(b) > 3000 {
 			b = b[len(b)-3000:]
 		}
@@ -590,7 +590,7 @@ func (r *run) logLinesOf(id string) {
 	if id == "" {
 		return
 	}
-	r.eachLog(func(p *childproc.Proc, b []byte) {
+	r.eachLog(func(p *spawn.Proc, b []byte) {
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.Contains(line, id) {
 				r.t.Logf("%s: %s", p.Name(), line)

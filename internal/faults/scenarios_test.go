@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tuskq/tuskq/internal/childproc"
 	"github.com/tuskq/tuskq/internal/faults"
 	"github.com/tuskq/tuskq/internal/redisproc"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/internal/spawn"
 )
 
 // scenario is one fault, run once per engine.
@@ -83,7 +83,7 @@ func TestFaults(t *testing.T) {
 func killWorker(t *testing.T, engine string, res *faults.Result) {
 	srv := redistest.Start(t)
 	r := newRun(t, "kill-worker", engine, target{server: srv.Server})
-	var victim *childproc.Proc
+	var victim *spawn.Proc
 	for i := range 3 {
 		if p := r.startWorker(fmt.Sprintf("w%d", i), workerOpts{}); i == 0 {
 			victim = p

@@ -17,10 +17,10 @@ import (
 	"github.com/tuskq/tuskq/internal/cli"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/plugins"
-	pexec "github.com/tuskq/tuskq/plugins/exec"
 	"github.com/tuskq/tuskq/plugins/fleetstate"
 	"github.com/tuskq/tuskq/plugins/native"
-	"github.com/tuskq/tuskq/plugins/process"
+	pexec "github.com/tuskq/tuskq/plugins/oneshot"
+	"github.com/tuskq/tuskq/plugins/resident"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )
@@ -28,7 +28,7 @@ import (
 // pluginRuntimes are the plugin runtimes of the worker binary.
 func pluginRuntimes() plugins.Runtimes {
 	return plugins.Runtimes{
-		plugins.RuntimeProcess: process.New(process.Options{}),
+		plugins.RuntimeProcess: resident.New(resident.Options{}),
 		plugins.RuntimeExec:    pexec.New(pexec.Options{}),
 		plugins.RuntimeNative:  native.New(native.Options{}),
 	}

@@ -19,8 +19,8 @@ import (
 	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/internal/workercmd"
 	"github.com/tuskq/tuskq/plugins"
-	pexec "github.com/tuskq/tuskq/plugins/exec"
 	"github.com/tuskq/tuskq/plugins/fleetstate"
+	pexec "github.com/tuskq/tuskq/plugins/oneshot"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )

@@ -1,6 +1,6 @@
-// Package proc holds what the process and exec runtimes share: process
+// Package subprocess holds what the process and exec runtimes share: process
 // groups, and turning a plugin's stderr into log records.
-package proc
+package subprocess
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-// Package exec is the "exec" plugin runtime: each task runs the plugin's
+// Package oneshot is the "exec" plugin runtime: each task runs the plugin's
 // entry as a new process, for scripts.
 //
 // The process starts in the plugin directory with the minimal environment
@@ -24,7 +24,7 @@
 // by a signal (for example out of memory) is retried. At the task's deadline
 // the process and its process group are killed and the task is retried.
 // The last stderr lines are in the task's error text.
-package exec
+package oneshot
 
 import (
 	"bytes"
@@ -43,7 +43,7 @@ import (
 
 	"github.com/tuskq/tuskq/internal/waitgroup"
 	"github.com/tuskq/tuskq/plugins"
-	"github.com/tuskq/tuskq/plugins/internal/proc"
+	"github.com/tuskq/tuskq/plugins/internal/subprocess"
 )
 
 // ExitRetry is the exit status that asks for a retry (EX_TEMPFAIL).
@@ -158,7 +158,7 @@ func (in *instance) run(ctx context.Context, t *asynq.Task, meta plugins.Meta) (
 		return nil, err
 	}
 	cmd.Stderr = errW
-	cmd.SysProcAttr = proc.SysProcAttr()
+	cmd.SysProcAttr = subprocess.SysProcAttr()
 	cmd.WaitDelay = time.Second // a descendant that left the group may hold stdout
 	err = cmd.Start()
 	errW.Close()
@@ -167,12 +167,12 @@ func (in *instance) run(ctx context.Context, t *asynq.Task, meta plugins.Meta) (
 		return nil, fmt.Errorf("start %s: %w", in.spec.Entry, err)
 	}
 	pid := cmd.Process.Pid
-	var tail proc.Tail
+	var tail subprocess.Tail
 	logged := make(chan struct{})
 	go func() {
 		defer close(logged)
 		defer errR.Close()
-		proc.LogLines(errR, in.spec.Logger, func() context.Context { return ctx }, &tail, in.spec.LogLimit, slog.Int("pid", pid))
+		subprocess.LogLines(errR, in.spec.Logger, func() context.Context { return ctx }, &tail, in.spec.LogLimit, slog.Int("pid", pid))
 	}()
 	waited := make(chan struct{})
 	var waitErr error
@@ -182,9 +182,9 @@ func (in *instance) run(ctx context.Context, t *asynq.Task, meta plugins.Meta) (
 	}()
 	select {
 	case <-waited:
-		proc.KillGroup(pid) // anything it left running
+		subprocess.KillGroup(pid) // anything it left running
 	case <-ctx.Done():
-		proc.KillGroup(pid)
+		subprocess.KillGroup(pid)
 		<-waited
 		<-logged
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -213,7 +213,7 @@ func (in *instance) run(ctx context.Context, t *asynq.Task, meta plugins.Meta) (
 	return nil, fmt.Errorf("%w: process %d exited with status %d%s: %w", ErrExit, pid, code, hint(&tail), asynq.SkipRetry)
 }
 
-func hint(t *proc.Tail) string {
+func hint(t *subprocess.Tail) string {
 	if s := t.String(); s != "" {
 		return "; last stderr: " + s
 	}

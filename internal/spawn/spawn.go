@@ -1,11 +1,11 @@
-// Package childproc runs a program as a child process with its standard
+// Package spawn runs a program as a child process with its standard
 // output and error in a log file, and stops it: SIGTERM, a grace period,
 // then SIGKILL. The demo (internal/demo), the soak phase of the benchmark
 // (internal/bench) and the fault tests (internal/faults) start their
 // worker and monitor processes with it.
 //
 // It needs a Unix: signals are sent with syscall.Kill.
-package childproc
+package spawn
 
 import (
 	"errors"
@@ -52,7 +52,7 @@ type Proc struct {
 // Start starts the child and reaps it in the background.
 func Start(o Options) (*Proc, error) {
 	if o.Log == "" {
-		return nil, errors.New("childproc: Options.Log is empty; pass a log file")
+		return nil, errors.New("spawn: Options.Log is empty; pass a log file")
 	}
 	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
 	if o.AppendLog {

@@ -1,4 +1,4 @@
-package childproc_test
+package spawn_test
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tuskq/tuskq/internal/childproc"
+	"github.com/tuskq/tuskq/internal/spawn"
 	"github.com/tuskq/tuskq/internal/testutil"
 )
 
@@ -19,7 +19,7 @@ import (
 const waitFor = 30 * time.Second
 
 // start starts sh -c script with the options, killed when the test ends.
-func start(t *testing.T, o childproc.Options, script string) *childproc.Proc {
+func start(t *testing.T, o spawn.Options, script string) *spawn.Proc {
 	t.Helper()
 	if o.Name == "" {
 		o.Name = "child"
@@ -28,7 +28,7 @@ func start(t *testing.T, o childproc.Options, script string) *childproc.Proc {
 		o.Log = filepath.Join(t.TempDir(), "child.log")
 	}
 	o.Path, o.Args = "/bin/sh", []string{"-c", script}
-	p, err := childproc.Start(o)
+	p, err := spawn.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func start(t *testing.T, o childproc.Options, script string) *childproc.Proc {
 }
 
 // waitLog waits until the child's log contains s.
-func waitLog(t *testing.T, p *childproc.Proc, s string) string {
+func waitLog(t *testing.T, p *spawn.Proc, s string) string {
 	t.Helper()
 	var log string
 	testutil.Poll(t, waitFor, p.Name()+" to log "+s, func() bool {
@@ -49,7 +49,7 @@ func waitLog(t *testing.T, p *childproc.Proc, s string) string {
 }
 
 // waitDone waits until the child has exited.
-func waitDone(t *testing.T, p *childproc.Proc) {
+func waitDone(t *testing.T, p *spawn.Proc) {
 	t.Helper()
 	select {
 	case <-p.Done():
@@ -60,7 +60,7 @@ func waitDone(t *testing.T, p *childproc.Proc) {
 
 func TestOutputAndExitStatus(t *testing.T) {
 	t.Parallel()
-	p := start(t, childproc.Options{Env: []string{"GREETING=hello"}}, `echo "$GREETING"; echo oops >&2; exit 3`)
+	p := start(t, spawn.Options{Env: []string{"GREETING=hello"}}, `echo "$GREETING"; echo oops >&2; exit 3`)
 	waitDone(t, p)
 	var ee *exec.ExitError
 	if err := p.Err(); !errors.As(err, &ee) || ee.ExitCode() != 3 {
@@ -87,7 +87,7 @@ func TestOutputAndExitStatus(t *testing.T) {
 
 func TestStopEndsWithSIGTERM(t *testing.T) {
 	t.Parallel()
-	p := start(t, childproc.Options{}, `trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
+	p := start(t, spawn.Options{}, `trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
 	waitLog(t, p, "ready")
 	if p.Exited() || p.Err() != nil {
 		t.Fatalf("running child: Exited %v, Err %v", p.Exited(), p.Err())
@@ -105,7 +105,7 @@ func TestStopEndsWithSIGTERM(t *testing.T) {
 
 func TestStopKillsAfterGrace(t *testing.T) {
 	t.Parallel()
-	p := start(t, childproc.Options{}, `trap '' TERM; echo ready; exec sleep 60`)
+	p := start(t, spawn.Options{}, `trap '' TERM; echo ready; exec sleep 60`)
 	waitLog(t, p, "ready")
 	begin := time.Now()
 	if killed := p.Stop(200 * time.Millisecond); !killed {
@@ -121,7 +121,7 @@ func TestStopKillsAfterGrace(t *testing.T) {
 
 func TestGroupSignalsTheWholeGroup(t *testing.T) {
 	t.Parallel()
-	p := start(t, childproc.Options{Group: true}, `sleep 60 & echo "grandchild $!"; wait`)
+	p := start(t, spawn.Options{Group: true}, `sleep 60 & echo "grandchild $!"; wait`)
 	log := waitLog(t, p, "grandchild ")
 	pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(log, "grandchild ")))
 	if err != nil {
@@ -141,7 +141,7 @@ func TestGroupSignalsTheWholeGroup(t *testing.T) {
 
 func TestWithoutGroupOnlyTheChild(t *testing.T) {
 	t.Parallel()
-	p := start(t, childproc.Options{}, `echo ready; exec sleep 60`)
+	p := start(t, spawn.Options{}, `echo ready; exec sleep 60`)
 	waitLog(t, p, "ready")
 	if pgid, err := syscall.Getpgid(p.Pid()); err != nil || pgid != syscall.Getpgrp() {
 		t.Fatalf("child's process group = %d, %v; want the parent's (%d)", pgid, err, syscall.Getpgrp())
@@ -156,12 +156,12 @@ func TestAppendLog(t *testing.T) {
 	t.Parallel()
 	log := filepath.Join(t.TempDir(), "shared.log")
 	for _, word := range []string{"one", "two"} {
-		waitDone(t, start(t, childproc.Options{Log: log, AppendLog: true}, "echo "+word))
+		waitDone(t, start(t, spawn.Options{Log: log, AppendLog: true}, "echo "+word))
 	}
 	if b, err := os.ReadFile(log); err != nil || string(b) != "one\ntwo\n" {
 		t.Fatalf("appended log = %q, %v", b, err)
 	}
-	waitDone(t, start(t, childproc.Options{Log: log}, "echo three"))
+	waitDone(t, start(t, spawn.Options{Log: log}, "echo three"))
 	if b, err := os.ReadFile(log); err != nil || string(b) != "three\n" {
 		t.Fatalf("truncated log = %q, %v", b, err)
 	}
@@ -172,16 +172,16 @@ func TestStartErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string
-		o    childproc.Options
+		o    spawn.Options
 		want string
 	}{
-		{"no log", childproc.Options{Name: "w", Path: "/bin/true"}, "childproc: Options.Log is empty; pass a log file"},
-		{"log dir missing", childproc.Options{Name: "w", Path: "/bin/true", Log: dir + "/no/such/w.log"},
+		{"no log", spawn.Options{Name: "w", Path: "/bin/true"}, "spawn: Options.Log is empty; pass a log file"},
+		{"log dir missing", spawn.Options{Name: "w", Path: "/bin/true", Log: dir + "/no/such/w.log"},
 			"w: log file: open " + dir + "/no/such/w.log: no such file or directory"},
-		{"no program", childproc.Options{Name: "w", Path: dir + "/missing", Log: dir + "/w.log"},
+		{"no program", spawn.Options{Name: "w", Path: dir + "/missing", Log: dir + "/w.log"},
 			"w: start " + dir + "/missing: fork/exec " + dir + "/missing: no such file or directory"},
 	} {
-		p, err := childproc.Start(tc.o)
+		p, err := spawn.Start(tc.o)
 		if err == nil {
 			p.Kill()
 			t.Fatalf("%s: Start succeeded", tc.name)
@@ -195,7 +195,7 @@ func TestStartErrors(t *testing.T) {
 func TestTailFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if got, want := childproc.TailFile(dir+"/none", 3), "    (no log: open "+dir+"/none: no such file or directory)"; got != want {
+	if got, want := spawn.TailFile(dir+"/none", 3), "    (no log: open "+dir+"/none: no such file or directory)"; got != want {
 		t.Errorf("TailFile of a missing file = %q; want %q", got, want)
 	}
 	// A long log: only its last 64 KiB are read.
@@ -207,7 +207,7 @@ func TestTailFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := childproc.TailFile(path, 2); got != "    19998\n    19999" {
+	if got := spawn.TailFile(path, 2); got != "    19998\n    19999" {
 		t.Errorf("TailFile(2) = %q", got)
 	}
 }

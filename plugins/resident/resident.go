@@ -1,4 +1,4 @@
-// Package process is the "process" plugin runtime: each plugin runs as a
+// Package resident is the "process" plugin runtime: each plugin runs as a
 // pool of long-lived child processes, in any language, that speak one JSON
 // object per line over stdin and stdout.
 //
@@ -28,7 +28,7 @@
 // after a backoff that doubles with each consecutive failure (from
 // Options.MinBackoff up to Options.MaxBackoff) and resets after a
 // successful response.
-package process
+package resident
 
 import (
 	"context"

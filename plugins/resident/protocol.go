@@ -1,4 +1,4 @@
-package process
+package resident
 
 import (
 	"encoding/json"

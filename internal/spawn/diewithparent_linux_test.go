@@ -1,4 +1,4 @@
-package childproc_test
+package spawn_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/tuskq/tuskq/internal/childproc"
+	"github.com/tuskq/tuskq/internal/spawn"
 	"github.com/tuskq/tuskq/internal/testutil"
 )
 
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // actAsParent starts sleep with DieWithParent, writes its pid to pidFile
 // and waits to be killed (it returns only should the child die first).
 func actAsParent(pidFile string) int {
-	p, err := childproc.Start(childproc.Options{
+	p, err := spawn.Start(spawn.Options{
 		Name: "sleeper", Path: "/bin/sleep", Args: []string{"300"},
 		Log: pidFile + ".log", DieWithParent: true,
 	})

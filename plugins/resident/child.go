@@ -1,4 +1,4 @@
-package process
+package resident
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/tuskq/tuskq/plugins"
-	"github.com/tuskq/tuskq/plugins/internal/proc"
+	"github.com/tuskq/tuskq/plugins/internal/subprocess"
 )
 
 // child is one plugin process. It handles one request at a time: the
@@ -29,8 +29,8 @@ type child struct {
 	outFile *os.File
 	stdout  *bufio.Reader
 	maxLine int
-	exited  chan struct{} // closed once the process is reaped
-	tail    proc.Tail     // last stderr lines
+	exited  chan struct{}   // closed once the process is reaped
+	tail    subprocess.Tail // last stderr lines
 	task    atomic.Pointer[context.Context]
 	seq     uint64
 	dead    atomic.Bool // killed, crashed or broke the protocol
@@ -64,7 +64,7 @@ func spawn(ctx context.Context, spec plugins.Spec, maxLine int, startTimeout tim
 	cmd.Dir = spec.Dir
 	cmd.Env = spec.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	cmd.SysProcAttr = proc.SysProcAttr()
+	cmd.SysProcAttr = subprocess.SysProcAttr()
 	err := cmd.Start()
 	inR.Close()
 	outW.Close()
@@ -88,7 +88,7 @@ func spawn(ctx context.Context, spec plugins.Spec, maxLine int, startTimeout tim
 	go func() {
 		defer close(logged)
 		defer errR.Close()
-		proc.LogLines(errR, c.logger, c.taskContext, &c.tail, spec.LogLimit, slog.Int("pid", c.pid))
+		subprocess.LogLines(errR, c.logger, c.taskContext, &c.tail, spec.LogLimit, slog.Int("pid", c.pid))
 	}()
 	go func() {
 		_ = cmd.Wait() // the exit status is in ProcessState
@@ -96,7 +96,7 @@ func spawn(ctx context.Context, spec plugins.Spec, maxLine int, startTimeout tim
 		c.state = cmd.ProcessState
 		c.mu.Unlock()
 		c.dead.Store(true)
-		proc.KillGroup(c.pid) // whatever it left behind
+		subprocess.KillGroup(c.pid) // whatever it left behind
 		<-logged
 		close(c.exited)
 	}()
@@ -189,7 +189,7 @@ func (c *child) stderrHint() string {
 // kill kills the process group, marks the child dead and closes its pipes.
 func (c *child) kill() {
 	c.dead.Store(true)
-	proc.KillGroup(c.pid)
+	subprocess.KillGroup(c.pid)
 	c.stdin.Close()
 	c.outFile.Close()
 }
