@@ -59,9 +59,15 @@ type bulkCase struct {
 	opts    tasks.EnqueueOptions
 }
 
+// bulkEpoch is the clock reading every bulkCases call derives its times
+// from: the cases built for asynq, Enqueue and EnqueueMany must carry the
+// same deadline and process-at time even when building them spans a
+// second boundary on a loaded machine.
+var bulkEpoch = time.Now()
+
 func bulkCases(suffix string) []bulkCase {
-	deadline := time.Now().Add(3 * time.Hour).Truncate(time.Second)
-	at := time.Now().Add(2 * time.Hour).Truncate(time.Second)
+	deadline := bulkEpoch.Add(3 * time.Hour).Truncate(time.Second)
+	at := bulkEpoch.Add(2 * time.Hour).Truncate(time.Second)
 	return []bulkCase{
 		{"plain", "compat:plain", []byte(`{"n":1}`), tasks.EnqueueOptions{}},
 		{"nil payload", "compat:nil", nil, tasks.EnqueueOptions{}},

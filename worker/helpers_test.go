@@ -65,7 +65,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := tasks.NewClient(opt, tasks.ClientOptions{})
+	// The tests' own enqueues set up the scene: a loaded machine (-race,
+	// 2 cores) must not make them time out after the default 2 s.
+	client, err := tasks.NewClient(opt, tasks.ClientOptions{EnqueueTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

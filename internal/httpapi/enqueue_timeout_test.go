@@ -19,6 +19,12 @@ import (
 // reached Redis, which did not answer); in fact it was not, even once
 // Redis has run the command late; and the same request again stores it,
 // once.
+// enqueueSlack is how late an answer may come after the 2 s enqueue
+// timeout on a loaded machine (-race, 2 cores). Redis is frozen until the
+// test thaws it, so without the timeout there would be no answer at all;
+// the body says which timeout it was.
+const enqueueSlack = 5 * time.Second
+
 func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -38,7 +44,7 @@ func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 	if r.status != 503 || r.body != want || r.header.Get("Retry-After") != "1" {
 		t.Errorf("enqueue during a freeze: %d %v\n%s\nwant %s", r.status, r.header, r.body, want)
 	}
-	if took > 2500*time.Millisecond {
+	if took > 2*time.Second+enqueueSlack {
 		t.Errorf("enqueue during a freeze answered after %s; want about 2s", took)
 	}
 	start = time.Now()
@@ -50,7 +56,7 @@ func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 	if r.status != 503 || r.body != want {
 		t.Errorf("batch during a freeze: %d\n%s\nwant %s", r.status, r.body, want)
 	}
-	if took > 2500*time.Millisecond {
+	if took > 2*time.Second+enqueueSlack {
 		t.Errorf("batch during a freeze answered after %s; want about 2s", took)
 	}
 	thaw()

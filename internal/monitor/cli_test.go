@@ -140,6 +140,12 @@ func TestMainStartsWithRedisDown(t *testing.T) {
 	}
 	lines := strings.Split(r.stderr.String(), "\n")
 	wantPrefix := "monitor: warning: Redis " + addr + " does not answer (monitor: redis ping: dial tcp " + addr + ": connect: connection refused"
+	// On a loaded machine go-redis's dial retries can outlast the 2 s ping
+	// deadline (there is no flag for it), and the warning names the
+	// deadline instead: the warning is what this test is about.
+	if len(lines) >= 3 && strings.Contains(lines[2], "redis ping: context deadline exceeded") {
+		wantPrefix = "monitor: warning: Redis " + addr + " does not answer (monitor: redis ping: context deadline exceeded"
+	}
 	if len(lines) < 3 || !strings.HasPrefix(lines[2], wantPrefix) ||
 		!strings.HasSuffix(lines[2], "); the UI shows errors until it does") {
 		t.Errorf("third stderr line %q, want prefix %q", lines[min(2, len(lines)-1)], wantPrefix)
