@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tuskq/tuskq/internal/cli"
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 )
 
 // usageHead is printed before the flag list of --help.
@@ -160,7 +160,7 @@ func runWithRedis(ctx context.Context, opts Options, stderr io.Writer) (_ *Repor
 		return nil, fmt.Errorf("temporary directory for redis-server: %w", err)
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
-	srv, err := redisproc.Start(ctx, redisproc.Options{Dir: dir})
+	srv, err := redisserver.Start(ctx, redisserver.Options{Dir: dir})
 	if err != nil {
 		return nil, err
 	}

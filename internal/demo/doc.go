@@ -6,7 +6,7 @@
 //
 // Redis is, in order of preference: the user's own when TUSKQ_REDIS_ADDR
 // is set (the demo leaves its tasks there); a throwaway redis-server on a
-// free loopback port when one is installed (internal/redisproc; its data
+// free loopback port when one is installed (internal/redisserver; its data
 // lives in a temporary directory removed on exit); otherwise an embedded
 // miniredis in the demo process, with ClockTTL on so that keys expire by
 // the wall clock as asynq expects.

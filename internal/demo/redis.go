@@ -11,7 +11,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/tuskq/tuskq/config"
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 )
 
 // Redis choices for Options.Redis.
@@ -84,7 +84,7 @@ func startServer(ctx context.Context, tmpDir string) (*redisHandle, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("redis data directory: %w", err)
 	}
-	srv, err := redisproc.Start(ctx, redisproc.Options{Dir: dir})
+	srv, err := redisserver.Start(ctx, redisserver.Options{Dir: dir})
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/faults"
 	"github.com/tuskq/tuskq/internal/redisconn"
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/internal/spawn"
 	"github.com/tuskq/tuskq/tasks"
@@ -65,8 +65,8 @@ const (
 
 // target is the queue Redis of a run: one server, or a Sentinel setup.
 type target struct {
-	server   *redisproc.Server
-	sentinel *redisproc.Sentinel
+	server   *redisserver.Server
+	sentinel *redisserver.Sentinel
 }
 
 func (tg target) redisConfig() config.RedisConfig {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/tuskq/tuskq/internal/faults"
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/internal/spawn"
 )
@@ -250,7 +250,7 @@ func sentinelFailover(t *testing.T, engine string, res *faults.Result) {
 	}
 	// On the master only: once the replica is promoted it has no replica
 	// left to satisfy the setting.
-	if _, err := redisproc.Do(ctx, master.Addr(), "CONFIG", "SET", "min-replicas-to-write", "1"); err != nil {
+	if _, err := redisserver.Do(ctx, master.Addr(), "CONFIG", "SET", "min-replicas-to-write", "1"); err != nil {
 		t.Fatal(err)
 	}
 	r := newRun(t, "sentinel-failover", engine, target{sentinel: sn})

@@ -12,11 +12,11 @@ import (
 // refused naming the field.
 func TestTokenLengthBoundary(t *testing.T) {
 	t.Parallel()
-	if _, err := newAuthenticator([]config.APIToken{{Name: "ci", Token: strings.Repeat("a", MinTokenLength)}}); err != nil {
+	if _, err := newAuthenticator([]config.APIToken{{Name: "ci", Token: strings.Repeat("a", MinTokenLength)}}, Options{}); err != nil {
 		t.Errorf("token of %d characters: %v; want accepted", MinTokenLength, err)
 	}
-	_, err := newAuthenticator([]config.APIToken{{Name: "ci", Token: strings.Repeat("a", MinTokenLength-1)}})
-	if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "api.tokens[0].token") {
-		t.Errorf("token of %d characters: %v; want ErrInvalidOptions naming api.tokens[0].token", MinTokenLength-1, err)
+	_, err := newAuthenticator([]config.APIToken{{Name: "ci", Token: strings.Repeat("a", MinTokenLength-1)}}, Options{})
+	if !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), "api.tokens[0].token") {
+		t.Errorf("token of %d characters: %v; want ErrBadOptions naming api.tokens[0].token", MinTokenLength-1, err)
 	}
 }

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 )
 
 // Server is a redis-server started for one test.
 type Server struct {
-	*redisproc.Server
+	*redisserver.Server
 }
 
 // settings collects what the options set; each Start function reads the
@@ -92,8 +92,8 @@ const startTimeout = 60 * time.Second
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	s := collect(opts)
-	srv := launch(tb, "stop", func(ctx context.Context, dir string) (*redisproc.Server, error) {
-		return redisproc.Start(ctx, redisproc.Options{Dir: dir, AppendOnly: s.appendOnly, Args: s.args})
+	srv := launch(tb, "stop", func(ctx context.Context, dir string) (*redisserver.Server, error) {
+		return redisserver.Start(ctx, redisserver.Options{Dir: dir, AppendOnly: s.appendOnly, Args: s.args})
 	})
 	return &Server{Server: srv}
 }
@@ -101,11 +101,11 @@ func Start(tb testing.TB, opts ...Option) *Server {
 // StartCluster launches a Redis Cluster of masters (3 unless WithMasters)
 // for the test, returns it once every node serves every slot, and
 // registers its stop with t.Cleanup.
-func StartCluster(tb testing.TB, opts ...ClusterOption) *redisproc.Cluster {
+func StartCluster(tb testing.TB, opts ...ClusterOption) *redisserver.Cluster {
 	tb.Helper()
 	s := collect(opts)
-	return launch(tb, "stop cluster", func(ctx context.Context, dir string) (*redisproc.Cluster, error) {
-		return redisproc.StartCluster(ctx, redisproc.ClusterOptions{
+	return launch(tb, "stop cluster", func(ctx context.Context, dir string) (*redisserver.Cluster, error) {
+		return redisserver.StartCluster(ctx, redisserver.ClusterOptions{
 			Dir: dir, Masters: s.masters, AppendOnly: s.appendOnly, Args: s.args,
 		})
 	})
@@ -114,11 +114,11 @@ func StartCluster(tb testing.TB, opts ...ClusterOption) *redisproc.Cluster {
 // StartSentinel launches a master, its replica and three sentinels for the
 // test, returns them once the sentinels agree on the setup, and registers
 // their stop with t.Cleanup. Point clients at Addrs() with MasterName.
-func StartSentinel(tb testing.TB, opts ...SentinelOption) *redisproc.Sentinel {
+func StartSentinel(tb testing.TB, opts ...SentinelOption) *redisserver.Sentinel {
 	tb.Helper()
 	s := collect(opts)
-	return launch(tb, "stop sentinel setup", func(ctx context.Context, dir string) (*redisproc.Sentinel, error) {
-		return redisproc.StartSentinel(ctx, redisproc.SentinelOptions{
+	return launch(tb, "stop sentinel setup", func(ctx context.Context, dir string) (*redisserver.Sentinel, error) {
+		return redisserver.StartSentinel(ctx, redisserver.SentinelOptions{
 			Dir: dir, MasterName: s.masterName, AppendOnly: s.appendOnly, Args: s.args,
 			DownAfter: s.downAfter, FailoverTimeout: s.failoverTimeout,
 		})

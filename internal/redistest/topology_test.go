@@ -7,14 +7,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 	"github.com/tuskq/tuskq/internal/redistest"
 )
 
 // configGet returns CONFIG GET name at addr.
 func configGet(t *testing.T, addr, name string) string {
 	t.Helper()
-	v, err := redisproc.Do(context.Background(), addr, "CONFIG", "GET", name)
+	v, err := redisserver.Do(context.Background(), addr, "CONFIG", "GET", name)
 	if err != nil {
 		t.Fatalf("CONFIG GET %s at %s: %v", name, addr, err)
 	}
@@ -71,7 +71,7 @@ func TestStartSentinelOptions(t *testing.T) {
 		}
 	}
 	for _, sn := range s.Sentinels {
-		v, err := redisproc.Do(context.Background(), sn.Addr(), "SENTINEL", "MASTER", "other")
+		v, err := redisserver.Do(context.Background(), sn.Addr(), "SENTINEL", "MASTER", "other")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -94,7 +94,7 @@ func testFailoverUnderLoad(t *testing.T) {
 	}
 	old := oldMaster.Addr()
 	began := time.Now()
-	if _, err := redisproc.Do(ctx, old, "CLIENT", "PAUSE", "30000", "WRITE"); err != nil {
+	if _, err := redisserver.Do(ctx, old, "CLIENT", "PAUSE", "30000", "WRITE"); err != nil {
 		t.Fatal(err)
 	}
 	replica := s.Data[0]
@@ -114,7 +114,7 @@ func testFailoverUnderLoad(t *testing.T) {
 	poll(t, "the old master to lose its replica", func() bool {
 		return infoValue(t, old, "replication", "connected_slaves") == "0"
 	})
-	if _, err := redisproc.Do(ctx, old, "CLIENT", "UNPAUSE"); err != nil {
+	if _, err := redisserver.Do(ctx, old, "CLIENT", "UNPAUSE"); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("failover %s → %s in %v", old, addr, time.Since(began).Round(time.Millisecond))
@@ -180,7 +180,7 @@ func testFailoverUnderLoad(t *testing.T) {
 // infoValue returns field of INFO section at addr.
 func infoValue(t *testing.T, addr, section, field string) string {
 	t.Helper()
-	v, err := redisproc.Do(context.Background(), addr, "INFO", section)
+	v, err := redisserver.Do(context.Background(), addr, "INFO", section)
 	if err != nil {
 		t.Fatalf("INFO %s at %s: %v", section, addr, err)
 	}

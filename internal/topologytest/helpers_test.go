@@ -17,7 +17,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redisconn"
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
@@ -38,18 +38,18 @@ const waitFor = 30 * time.Second
 type topo struct {
 	mode    string
 	redis   config.RedisConfig
-	cluster *redisproc.Cluster // cluster mode
+	cluster *redisserver.Cluster // cluster mode
 }
 
 // clusterTopo describes a running cluster as configuration.
-func clusterTopo(c *redisproc.Cluster) *topo {
+func clusterTopo(c *redisserver.Cluster) *topo {
 	r := config.Default().Redis
 	r.Mode, r.Addr, r.Addrs = config.ModeCluster, "", c.Addrs()
 	return &topo{mode: config.ModeCluster, redis: r, cluster: c}
 }
 
 // sentinelTopo describes a running sentinel setup as configuration.
-func sentinelTopo(s *redisproc.Sentinel) *topo {
+func sentinelTopo(s *redisserver.Sentinel) *topo {
 	r := config.Default().Redis
 	r.Mode, r.Addr, r.Addrs, r.MasterName = config.ModeSentinel, "", s.Addrs(), s.MasterName
 	return &topo{mode: config.ModeSentinel, redis: r}
@@ -123,7 +123,7 @@ func (tp *topo) node(t *testing.T, queue string) string {
 	key := "asynq:{" + queue + "}:pending"
 	for _, addr := range tp.cluster.Addrs() {
 		// Only the owner answers; the others redirect with MOVED.
-		if _, err := redisproc.Do(context.Background(), addr, "EXISTS", key); err == nil {
+		if _, err := redisserver.Do(context.Background(), addr, "EXISTS", key); err == nil {
 			return addr
 		}
 	}

@@ -1,7 +1,7 @@
-// Package redisproc starts and stops redis-server processes on free loopback
+// Package redisserver starts and stops redis-server processes on free loopback
 // ports. Tests reach it through internal/redistest; the demo and the benchmark
 // driver use it directly to bring up a throwaway Redis.
-package redisproc
+package redisserver
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, ErrNotInstalled
 	}
 	if opts.Dir == "" {
-		return nil, errors.New("redisproc: Options.Dir is empty; pass a directory for data and logs")
+		return nil, errors.New("redisserver: Options.Dir is empty; pass a directory for data and logs")
 	}
 	var lastErr error
 	for range 5 {
@@ -69,7 +69,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("redisproc: could not start redis-server after 5 attempts: %w", lastErr)
+	return nil, fmt.Errorf("redisserver: could not start redis-server after 5 attempts: %w", lastErr)
 }
 
 // Addr returns host:port of the server.
@@ -125,7 +125,7 @@ func (s *Server) launch(ctx context.Context) error {
 	cmd := exec.Command("redis-server", s.args()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("redisproc: start redis-server: %w", err)
+		return fmt.Errorf("redisserver: start redis-server: %w", err)
 	}
 	var waitErr error
 	exited := make(chan struct{})
@@ -152,9 +152,9 @@ func (s *Server) launch(ctx context.Context) error {
 		case <-exited:
 			log := tail(s.LogFile())
 			if foreign != 0 || strings.Contains(log, "Address already in use") {
-				return fmt.Errorf("redisproc: redis-server on port %d exited: %w (pid %d answers there; log: %s)", s.port, errPortTaken, foreign, log)
+				return fmt.Errorf("redisserver: redis-server on port %d exited: %w (pid %d answers there; log: %s)", s.port, errPortTaken, foreign, log)
 			}
-			return fmt.Errorf("redisproc: redis-server on port %d exited: %w (log: %s)", s.port, waitErr, log)
+			return fmt.Errorf("redisserver: redis-server on port %d exited: %w (log: %s)", s.port, waitErr, log)
 		case <-ctx.Done():
 			stop()
 			return ctx.Err()
@@ -163,9 +163,9 @@ func (s *Server) launch(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			stop()
 			if foreign != 0 {
-				return fmt.Errorf("redisproc: port %d: %w (pid %d answers there, not the started pid %d)", s.port, errPortTaken, foreign, cmd.Process.Pid)
+				return fmt.Errorf("redisserver: port %d: %w (pid %d answers there, not the started pid %d)", s.port, errPortTaken, foreign, cmd.Process.Pid)
 			}
-			return fmt.Errorf("redisproc: redis-server on port %d did not answer within %s", s.port, startBound)
+			return fmt.Errorf("redisserver: redis-server on port %d did not answer within %s", s.port, startBound)
 		}
 	}
 	s.mu.Lock()
@@ -189,7 +189,7 @@ func serverPID(ctx context.Context, addr string) (int, error) {
 	}
 	pid, err := strconv.Atoi(infoField(text, "process_id"))
 	if err != nil {
-		return 0, fmt.Errorf("redisproc: %s: INFO server has no process_id: %w", addr, err)
+		return 0, fmt.Errorf("redisserver: %s: INFO server has no process_id: %w", addr, err)
 	}
 	return pid, nil
 }
@@ -232,7 +232,7 @@ func (s *Server) Restart(ctx context.Context) error {
 	running := s.cmd != nil
 	s.mu.Unlock()
 	if running {
-		return errors.New("redisproc: Restart of a running server; call Stop or Kill first")
+		return errors.New("redisserver: Restart of a running server; call Stop or Kill first")
 	}
 	// Another process (a parallel test's server, a client's ephemeral
 	// port) may hold the port for a while: retry until it is free again.
@@ -245,7 +245,7 @@ func (s *Server) Restart(ctx context.Context) error {
 		}
 		select {
 		case <-bound.Done():
-			return fmt.Errorf("redisproc: restart on port %d gave up after %s: %w", s.port, restartBound, err)
+			return fmt.Errorf("redisserver: restart on port %d gave up after %s: %w", s.port, restartBound, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -274,7 +274,7 @@ func (s *Server) signalAndWait(sig syscall.Signal) error {
 	}
 	_ = cmd.Process.Signal(syscall.SIGCONT) // a frozen server cannot act on SIGTERM
 	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("redisproc: signal redis-server: %w", err)
+		return fmt.Errorf("redisserver: signal redis-server: %w", err)
 	}
 	// Wait until the process is reaped, not until its main thread is a
 	// zombie: the other threads may still hold the listening socket, and a
@@ -292,7 +292,7 @@ func (s *Server) signalAndWait(sig syscall.Signal) error {
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("redisproc: find a free port: %w", err)
+		return 0, fmt.Errorf("redisserver: find a free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil

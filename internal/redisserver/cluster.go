@@ -1,4 +1,4 @@
-package redisproc
+package redisserver
 
 import (
 	"context"
@@ -44,13 +44,13 @@ type Cluster struct {
 // Server.Restart brings it back into the cluster.
 func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 	if o.Dir == "" {
-		return nil, errors.New("redisproc: ClusterOptions.Dir is empty; pass a directory for data and logs")
+		return nil, errors.New("redisserver: ClusterOptions.Dir is empty; pass a directory for data and logs")
 	}
 	if o.Masters == 0 {
 		o.Masters = 3
 	}
 	if o.Masters < 1 || o.Masters > clusterSlots {
-		return nil, fmt.Errorf("redisproc: ClusterOptions.Masters is %d; want 1 to %d", o.Masters, clusterSlots)
+		return nil, fmt.Errorf("redisserver: ClusterOptions.Masters is %d; want 1 to %d", o.Masters, clusterSlots)
 	}
 	c := &Cluster{}
 	if err := c.start(ctx, o); err != nil {
@@ -63,7 +63,7 @@ func (c *Cluster) start(ctx context.Context, o ClusterOptions) error {
 	for i := range o.Masters {
 		dir := filepath.Join(o.Dir, "node-"+strconv.Itoa(i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("redisproc: cluster node dir: %w", err)
+			return fmt.Errorf("redisserver: cluster node dir: %w", err)
 		}
 		args := append([]string{
 			"--cluster-enabled", "yes",
@@ -72,7 +72,7 @@ func (c *Cluster) start(ctx context.Context, o ClusterOptions) error {
 		}, o.Args...)
 		s, err := Start(ctx, Options{Dir: dir, AppendOnly: o.AppendOnly, Args: args})
 		if err != nil {
-			return fmt.Errorf("redisproc: cluster node %d: %w", i, err)
+			return fmt.Errorf("redisserver: cluster node %d: %w", i, err)
 		}
 		c.Nodes = append(c.Nodes, s)
 	}
@@ -81,7 +81,7 @@ func (c *Cluster) start(ctx context.Context, o ClusterOptions) error {
 		if err := withClient(s.Addr(), func(rdb *redis.Client) error {
 			return rdb.ClusterAddSlotsRange(ctx, lo, hi).Err()
 		}); err != nil {
-			return fmt.Errorf("redisproc: cluster node %d: CLUSTER ADDSLOTSRANGE %d %d: %w", i, lo, hi, err)
+			return fmt.Errorf("redisserver: cluster node %d: CLUSTER ADDSLOTSRANGE %d %d: %w", i, lo, hi, err)
 		}
 	}
 	for _, s := range c.Nodes[1:] {
@@ -89,7 +89,7 @@ func (c *Cluster) start(ctx context.Context, o ClusterOptions) error {
 		if err := withClient(c.Nodes[0].Addr(), func(rdb *redis.Client) error {
 			return rdb.ClusterMeet(ctx, host, port).Err()
 		}); err != nil {
-			return fmt.Errorf("redisproc: CLUSTER MEET %s: %w", s.Addr(), err)
+			return fmt.Errorf("redisserver: CLUSTER MEET %s: %w", s.Addr(), err)
 		}
 	}
 	return poll(ctx, "wait for cluster_state:ok on every node", c.ready)

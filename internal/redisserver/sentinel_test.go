@@ -1,4 +1,4 @@
-package redisproc_test
+package redisserver_test
 
 import (
 	"context"
@@ -10,14 +10,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 )
 
-func startSentinel(t *testing.T) *redisproc.Sentinel {
+func startSentinel(t *testing.T) *redisserver.Sentinel {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := redisproc.StartSentinel(ctx, redisproc.SentinelOptions{Dir: t.TempDir()})
+	s, err := redisserver.StartSentinel(ctx, redisserver.SentinelOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func startSentinel(t *testing.T) *redisproc.Sentinel {
 
 // role returns the first element of ROLE at addr ("master", "slave").
 func role(ctx context.Context, addr string) string {
-	v, err := redisproc.Do(ctx, addr, "ROLE")
+	v, err := redisserver.Do(ctx, addr, "ROLE")
 	if err != nil {
 		return err.Error()
 	}
@@ -44,7 +44,7 @@ func waitValue(t *testing.T, ctx context.Context, addr, key, want string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		got, err := redisproc.Do(ctx, addr, "GET", key)
+		got, err := redisserver.Do(ctx, addr, "GET", key)
 		if err == nil && got == want {
 			return
 		}
@@ -70,11 +70,11 @@ func TestSentinelFailover(t *testing.T) {
 	if err != nil || m != s.Data[0] {
 		t.Fatalf("Master = %v, %v; want Data[0]", m, err)
 	}
-	if _, err := redisproc.Do(ctx, s.Data[0].Addr(), "SET", "k", "v1"); err != nil {
+	if _, err := redisserver.Do(ctx, s.Data[0].Addr(), "SET", "k", "v1"); err != nil {
 		t.Fatal(err)
 	}
 	waitValue(t, ctx, s.Data[1].Addr(), "k", "v1")
-	if _, err := redisproc.Do(ctx, s.Data[1].Addr(), "SET", "k", "x"); err == nil ||
+	if _, err := redisserver.Do(ctx, s.Data[1].Addr(), "SET", "k", "x"); err == nil ||
 		err.Error() != "READONLY You can't write against a read only replica." {
 		t.Fatalf("SET on the replica: %v; want READONLY", err)
 	}
@@ -92,7 +92,7 @@ func TestSentinelFailover(t *testing.T) {
 	if r := role(ctx, addr); r != "master" {
 		t.Fatalf("ROLE of the new master: %s", r)
 	}
-	if _, err := redisproc.Do(ctx, addr, "SET", "k", "v2"); err != nil {
+	if _, err := redisserver.Do(ctx, addr, "SET", "k", "v2"); err != nil {
 		t.Fatalf("SET on the new master: %v", err)
 	}
 	// The sentinels turn the old master into a replica of the new one.
@@ -103,7 +103,7 @@ func TestSentinelFailover(t *testing.T) {
 
 	var pids []int
 	var addrs []string
-	for _, n := range append(append([]*redisproc.Server{}, s.Data...), s.Sentinels...) {
+	for _, n := range append(append([]*redisserver.Server{}, s.Data...), s.Sentinels...) {
 		pids = append(pids, n.Pid())
 		addrs = append(addrs, n.Addr())
 	}
@@ -189,7 +189,7 @@ func TestSentinelKillMaster(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := redisproc.Do(ctx, addr, "SET", "rejoin", "1"); err != nil {
+	if _, err := redisserver.Do(ctx, addr, "SET", "rejoin", "1"); err != nil {
 		t.Fatal(err)
 	}
 	waitValue(t, ctx, old.Addr(), "rejoin", "1")

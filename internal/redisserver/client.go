@@ -1,4 +1,4 @@
-package redisproc
+package redisserver
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func Do(ctx context.Context, addr string, args ...string) (any, error) {
 		if errors.As(err, &re) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("redisproc: %s %s: %w", addr, strings.Join(args, " "), err)
+		return nil, fmt.Errorf("redisserver: %s %s: %w", addr, strings.Join(args, " "), err)
 	}
 	return v, nil
 }
@@ -75,7 +75,7 @@ func info(ctx context.Context, addr, section string) (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("redisproc: %s INFO %s: %w", addr, section, err)
+		return "", fmt.Errorf("redisserver: %s INFO %s: %w", addr, section, err)
 	}
 	return s, nil
 }
@@ -115,9 +115,9 @@ func poll(ctx context.Context, what string, cond func(context.Context) (bool, er
 		select {
 		case <-ctx.Done():
 			if last != nil {
-				return fmt.Errorf("redisproc: %s: %w (last: %w)", what, ctx.Err(), last)
+				return fmt.Errorf("redisserver: %s: %w (last: %w)", what, ctx.Err(), last)
 			}
-			return fmt.Errorf("redisproc: %s: %w", what, ctx.Err())
+			return fmt.Errorf("redisserver: %s: %w", what, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

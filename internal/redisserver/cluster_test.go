@@ -1,4 +1,4 @@
-package redisproc_test
+package redisserver_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tuskq/tuskq/internal/redisproc"
+	"github.com/tuskq/tuskq/internal/redisserver"
 )
 
 // TestCluster starts a three-master cluster, stores a key on each node
@@ -22,7 +22,7 @@ func TestCluster(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := redisproc.StartCluster(ctx, redisproc.ClusterOptions{Dir: t.TempDir()})
+	c, err := redisserver.StartCluster(ctx, redisserver.ClusterOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestCluster(t *testing.T) {
 	for i := 0; len(owner) < 3 && i < 1000; i++ {
 		key := "k" + strconv.Itoa(i)
 		for _, n := range c.Nodes {
-			if _, err := redisproc.Do(ctx, n.Addr(), "GET", key); err == nil {
+			if _, err := redisserver.Do(ctx, n.Addr(), "GET", key); err == nil {
 				if _, seen := owner[n.Addr()]; !seen {
 					owner[n.Addr()] = key
 				}
@@ -57,7 +57,7 @@ func TestCluster(t *testing.T) {
 		if err := rdb.Set(ctx, key, addr, 0).Err(); err != nil {
 			t.Fatalf("set %s: %v", key, err)
 		}
-		got, err := redisproc.Do(ctx, addr, "GET", key)
+		got, err := redisserver.Do(ctx, addr, "GET", key)
 		if err != nil || got != addr {
 			t.Fatalf("GET %s on its node %s = %v, %v; want %q", key, addr, got, err, addr)
 		}

@@ -1,4 +1,4 @@
-package redisproc
+package redisserver
 
 import (
 	"context"
@@ -65,7 +65,7 @@ const (
 // after WaitFailover returned, or the empty node may be kept as master.
 func StartSentinel(ctx context.Context, o SentinelOptions) (*Sentinel, error) {
 	if o.Dir == "" {
-		return nil, errors.New("redisproc: SentinelOptions.Dir is empty; pass a directory for data and logs")
+		return nil, errors.New("redisserver: SentinelOptions.Dir is empty; pass a directory for data and logs")
 	}
 	if o.MasterName == "" {
 		o.MasterName = "tuskq"
@@ -92,13 +92,13 @@ func (s *Sentinel) start(ctx context.Context, o SentinelOptions) error {
 	dataArgs := append([]string{"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"}, o.Args...)
 	master, err := startIn(ctx, filepath.Join(o.Dir, "master"), Options{AppendOnly: o.AppendOnly, Args: dataArgs})
 	if err != nil {
-		return fmt.Errorf("redisproc: sentinel master: %w", err)
+		return fmt.Errorf("redisserver: sentinel master: %w", err)
 	}
 	s.Data = append(s.Data, master)
 	replicaArgs := append(append([]string{}, dataArgs...), "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))
 	replica, err := startIn(ctx, filepath.Join(o.Dir, "replica"), Options{AppendOnly: o.AppendOnly, Args: replicaArgs})
 	if err != nil {
-		return fmt.Errorf("redisproc: sentinel replica: %w", err)
+		return fmt.Errorf("redisserver: sentinel replica: %w", err)
 	}
 	s.Data = append(s.Data, replica)
 	if err := poll(ctx, "wait for the replica to sync", func(ctx context.Context) (bool, error) {
@@ -116,15 +116,15 @@ func (s *Sentinel) start(ctx context.Context, o SentinelOptions) error {
 	for i := range sentinelCount {
 		dir := filepath.Join(o.Dir, "sentinel-"+strconv.Itoa(i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("redisproc: sentinel dir: %w", err)
+			return fmt.Errorf("redisserver: sentinel dir: %w", err)
 		}
 		conf := filepath.Join(dir, "sentinel.conf")
 		if err := os.WriteFile(conf, []byte(sentinelConf(o, master.Port())), 0o644); err != nil {
-			return fmt.Errorf("redisproc: sentinel config: %w", err)
+			return fmt.Errorf("redisserver: sentinel config: %w", err)
 		}
 		sn, err := Start(ctx, Options{Dir: dir, ConfigFile: conf, Args: []string{"--sentinel"}})
 		if err != nil {
-			return fmt.Errorf("redisproc: sentinel %d: %w", i, err)
+			return fmt.Errorf("redisserver: sentinel %d: %w", i, err)
 		}
 		s.Sentinels = append(s.Sentinels, sn)
 	}
@@ -134,7 +134,7 @@ func (s *Sentinel) start(ctx context.Context, o SentinelOptions) error {
 // startIn creates dir and starts a server in it.
 func startIn(ctx context.Context, dir string, o Options) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("redisproc: data dir: %w", err)
+		return nil, fmt.Errorf("redisserver: data dir: %w", err)
 	}
 	o.Dir = dir
 	return Start(ctx, o)
@@ -203,7 +203,7 @@ func (s *Sentinel) MasterAddr(ctx context.Context) (string, error) {
 		}
 		errs = append(errs, err)
 	}
-	return "", fmt.Errorf("redisproc: no sentinel reports master %s: %w", s.MasterName, errors.Join(errs...))
+	return "", fmt.Errorf("redisserver: no sentinel reports master %s: %w", s.MasterName, errors.Join(errs...))
 }
 
 func (s *Sentinel) masterAddrFrom(ctx context.Context, sn *Server) (string, error) {
@@ -230,7 +230,7 @@ func (s *Sentinel) Master(ctx context.Context) (*Server, error) {
 			return d, nil
 		}
 	}
-	return nil, fmt.Errorf("redisproc: master %s is none of the data nodes", addr)
+	return nil, fmt.Errorf("redisserver: master %s is none of the data nodes", addr)
 }
 
 // WaitFailover waits until every sentinel that answers (at least a quorum)
