@@ -95,4 +95,3 @@ func clusterClientOf(o asynq.RedisClusterClientOpt) redis.UniversalClient {
 		NoRetries:    true,
 	})
 }
-

@@ -243,4 +243,3 @@ func Prepare(now time.Time, t *Task, nonce string) Enqueue {
 	}
 	return e
 }
-
