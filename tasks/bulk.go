@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 )
 
 // Request is one task of a bulk enqueue.
@@ -49,7 +49,7 @@ const BulkBatchSize = 64
 // asynq v0.26.0 has no batch enqueue; this path, like Enqueue, writes
 // asynq's task records itself with tuskq's enqueue script (what asynq's
 // enqueue scripts do, with a deadline and a re-send check), and is tied to
-// asynq's Redis layout (see asynqLayoutVersion in asynqwire.go). In Redis Cluster every
+// asynq's Redis layout (see internal/asynqrdb). In Redis Cluster every
 // pipeline holds the keys of one queue, which share a hash slot.
 //
 // A failed request does not stop the others. When ctx is cancelled the
@@ -123,93 +123,34 @@ func (c *Client) batches(reqs []Request) [][]int {
 	return out
 }
 
-// wire returns r as asynq v0.26.0's client would write it at time now:
-// the task record, the keys and arguments of the enqueue script that
-// stores it, and the TaskInfo asynq would return (client.go EnqueueContext,
-// newTaskInfo).
-// A task without an ID gets a random UUID; every call gets a new nonce.
-// fill is the random source.
+// wire returns r as asynq v0.26.0's client would write it at time now
+// (asynqrdb.Prepare): the keys and arguments of the enqueue script that
+// stores it, and the TaskInfo asynq would return. A task without an ID
+// gets a random UUID; every call gets a new nonce. fill is the random
+// source.
 func (r *request) wire(now time.Time, fill randFunc) wireTask {
-	queue := r.queue
-	if queue == "" {
-		queue = asynqDefaultQueue
-	}
 	id := r.taskID
 	if id == "" {
 		id = newUUID(fill)
 	}
-	retry := asynqDefaultMaxRetry
-	if r.maxRetry != nil {
-		retry = *r.maxRetry
-	}
-	var deadline int64 // asynq's "no deadline" is Unix time 0
-	if !r.deadline.IsZero() {
-		deadline = r.deadline.Unix()
-	}
-	timeout := r.timeout
-	if deadline == 0 && timeout == 0 {
-		timeout = asynqDefaultTimeout
-	}
-	processAt := now
-	switch {
-	case !r.processAt.IsZero():
-		processAt = r.processAt
-	case r.processIn > 0:
+	processAt := r.processAt
+	if processAt.IsZero() && r.processIn > 0 {
 		processAt = now.Add(r.processIn)
 	}
-	msg := taskMessage{
+	t := asynqrdb.Task{
 		Type:      r.typ,
 		Payload:   r.payload,
 		Headers:   r.headers,
 		ID:        id,
-		Queue:     queue,
-		Retry:     retry,
-		Timeout:   int64(timeout.Seconds()),
-		Deadline:  deadline,
-		Retention: int64(r.retention.Seconds()),
+		Queue:     r.queue,
+		MaxRetry:  r.maxRetry,
+		Timeout:   r.timeout,
+		Deadline:  r.deadline,
+		Retention: r.retention,
+		UniqueTTL: r.uniqueTTL,
+		ProcessAt: processAt,
 	}
-	if r.uniqueTTL > 0 {
-		msg.UniqueKey = uniqueKey(queue, r.typ, r.payload)
-	}
-	encoded := msg.appendProto(make([]byte, 0, msg.protoSize()))
-
-	info := &asynq.TaskInfo{
-		ID:            id,
-		Queue:         queue,
-		Type:          r.typ,
-		Payload:       r.payload,
-		Headers:       r.headers,
-		State:         asynq.TaskStatePending,
-		MaxRetry:      retry,
-		Timeout:       time.Duration(msg.Timeout) * time.Second,
-		Retention:     time.Duration(msg.Retention) * time.Second,
-		NextProcessAt: now,
-	}
-	if deadline != 0 {
-		info.Deadline = time.Unix(deadline, 0)
-	}
-	t := wireTask{info: info, trace: r.traceID}
-	scheduled := processAt.After(now)
-	// See the contract of scriptEnqueue.
-	list, timeArg, kind := pendingKey(queue), now.UnixNano(), kindEnqueue
-	if scheduled {
-		list, timeArg, kind = scheduledKey(queue), processAt.Unix(), kindSchedule
-	}
-	lock, ttl := list, 0
-	if msg.UniqueKey != "" {
-		lock, kind = msg.UniqueKey, kind+1 // kindEnqueueUnique, kindScheduleUnique
-		ttl = int(r.uniqueTTL.Seconds())
-		if scheduled {
-			ttl = int(processAt.Add(r.uniqueTTL).Sub(now).Seconds())
-		}
-	}
-	t.keys = [3]string{taskKey(queue, id), list, lock}
-	t.args = [6]any{kind, newNonce(fill), id, encoded, timeArg, ttl}
-	if scheduled {
-		info.State = asynq.TaskStateScheduled
-		info.NextProcessAt = processAt
-	}
-	return t
+	return wireTask{Enqueue: asynqrdb.Prepare(now, &t, asynqrdb.NewNonce(fill)), trace: r.traceID}
 }
 
 // randBuffer hands out random bytes read from crypto/rand in blocks, so

@@ -7,11 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,34 +19,6 @@ import (
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/tasks"
 )
-
-// TestAsynqVersionPinned fails when the asynq built in is not the version
-// whose Redis layout EnqueueMany writes: moving asynq means re-reading its
-// internal/proto/asynq.proto, internal/base/base.go and the enqueue
-// scripts of internal/rdb/rdb.go, updating tasks/asynqwire.go, and then
-// asynqLayoutVersion.
-func TestAsynqVersionPinned(t *testing.T) {
-	t.Parallel()
-	gomod, err := os.ReadFile(filepath.Join("..", "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const module = "github.com/hibiken/asynq "
-	for _, line := range strings.Split(string(gomod), "\n") {
-		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "require"))
-		v, ok := strings.CutPrefix(line, module)
-		if !ok {
-			continue
-		}
-		v = strings.Fields(v)[0]
-		if v != tasks.AsynqLayoutVersion {
-			t.Fatalf("go.mod requires asynq %s but tasks.EnqueueMany writes asynq %s's Redis layout (task record, keys, scripts): "+
-				"check tasks/asynqwire.go against the new version, then update asynqLayoutVersion", v, tasks.AsynqLayoutVersion)
-		}
-		return
-	}
-	t.Fatalf("go.mod does not require %s", strings.TrimSpace(module))
-}
 
 // bulkCase is one set of options enqueued both ways.
 type bulkCase struct {

@@ -82,8 +82,6 @@ type Client struct {
 	rdb    redis.UniversalClient
 	insp   *asynq.Inspector
 	routes routeTable
-	// script is the enqueue script (enqueuescript.go).
-	script script
 	// timeout is the enqueue timeout; negative means none.
 	timeout time.Duration
 	// ctxTimeouts says rdb bounds its reads and writes by the context's
@@ -165,7 +163,6 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 		rdb:          rdb,
 		insp:         asynq.NewInspectorFromRedisClient(rdb),
 		routes:       rt,
-		script:       newScript(scriptEnqueue),
 		timeout:      timeout,
 		ctxTimeouts:  honoursContext(rdb),
 		waitReplicas: opts.WaitReplicas,
@@ -202,7 +199,7 @@ func (c *Client) Inspector() *asynq.Inspector { return c.insp }
 // fails with ctx's error and may or may not have been stored.
 //
 // Enqueue does not go through asynq's client: it writes asynq's task record
-// and keys itself (see asynqLayoutVersion in asynqwire.go), so asynq servers, the Inspector
+// and keys itself (see internal/asynqrdb), so asynq servers, the Inspector
 // and asynqmon see ordinary asynq tasks.
 func (c *Client) Enqueue(ctx context.Context, taskType string, payload []byte, opts *EnqueueOptions) (*TaskInfo, error) {
 	r, err := c.prepare(ctx, taskType, payload, opts, cryptoRand)

@@ -10,8 +10,8 @@
 // every log line written about it, by the producer and by the worker.
 //
 // Client.EnqueueMany stores many tasks per round trip: asynq v0.26.0 has no
-// batch enqueue, so it writes asynq's task records with asynq's own scripts
-// through go-redis pipelines, tied to asynq v0.26.0 (see asynqwire.go). Instrument is the
-// worker's middleware in one frame; Context, Log, Metrics.Middleware and
+// batch enqueue, so it writes asynq's task records with a script that does
+// what asynq's enqueue scripts do, tied to asynq v0.26.0's Redis layout
+// (internal/asynqrdb). Instrument is the worker's middleware in one frame; Context, Log, Metrics.Middleware and
 // Recover are its parts, usable alone.
 package tasks

@@ -1,6 +1,6 @@
 package tasks
 
-// This file runs the enqueue script (enqueuescript.go) for Enqueue and
+// This file runs the enqueue script (internal/asynqrdb) for Enqueue and
 // EnqueueMany: one call per task or per pipeline's worth of tasks, sent
 // again while its reply is lost, split into single tasks when one of them
 // may be at fault, and turned into each task's TaskInfo or error.
@@ -15,15 +15,15 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 )
 
 // wireTask is one task as the enqueue script stores it.
 type wireTask struct {
+	asynqrdb.Enqueue
 	i     int // index of the request (EnqueueMany)
-	info  *asynq.TaskInfo
 	trace string
-	keys  [3]string
-	args  [6]any
 }
 
 // reply is the script's answer for one task, or the error of the call.
@@ -52,13 +52,16 @@ type reply struct {
 // task and one bad task fails alone.
 func (c *Client) storeTasks(ctx context.Context, ts []wireTask, scriptMS int64) []reply {
 	out := make([]reply, len(ts))
-	if err := c.publishQueue(ctx, ts[0].info.Queue); err != nil {
+	if err := c.publishQueue(ctx, ts[0].Info.Queue); err != nil {
 		for i := range out {
 			out[i].err = err
 		}
 		return out
 	}
-	call := newScriptCall(ts, scriptMS)
+	call := asynqrdb.NewEnqueueCall(len(ts), scriptMS)
+	for i := range ts {
+		call.Add(&ts[i].Enqueue)
+	}
 	ns, replicas, err := c.run(ctx, call)
 	maybeRan := c.mayHaveRun(err)
 	if replyLost(ctx, err) {
@@ -90,7 +93,7 @@ func (c *Client) storeTasks(ctx context.Context, ts []wireTask, scriptMS int64) 
 // so it stored nothing. It returns the last answer or error; an error from
 // the end of ctx is replaced by the connection's last error. maybeRan
 // reports whether a send that failed may have reached Redis.
-func (c *Client) resend(ctx context.Context, call scriptCall, err error) (_ []int64, replicas int64, maybeRan bool, _ error) {
+func (c *Client) resend(ctx context.Context, call asynqrdb.EnqueueCall, err error) (_ []int64, replicas int64, maybeRan bool, _ error) {
 	var pause time.Duration // the first resend goes at once
 	reachable := false
 	for {
@@ -124,10 +127,6 @@ func replyLost(ctx context.Context, err error) bool {
 	return !errors.As(err, &reply) || strings.HasPrefix(err.Error(), "LOADING")
 }
 
-func isNoScript(err error) bool {
-	return err != nil && (errors.Is(err, redis.ErrNoScript) || strings.HasPrefix(err.Error(), "NOSCRIPT"))
-}
-
 // sleep waits for d or the end of ctx, and reports whether ctx is alive.
 func sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
@@ -151,7 +150,7 @@ func (c *Client) publishQueue(ctx context.Context, queue string) error {
 	}
 	pause := 10 * time.Millisecond
 	for {
-		err := c.rdb.SAdd(ctx, keyAllQueues, queue).Err()
+		err := asynqrdb.PublishQueue(ctx, c.rdb, queue)
 		if err == nil {
 			c.published.Store(queue, true)
 			return nil
@@ -204,24 +203,24 @@ func (t *wireTask) outcome(r reply, d deadline, want int) (*TaskInfo, error) {
 		if d.passed() || errors.Is(r.err, context.DeadlineExceeded) && !d.at.IsZero() {
 			return nil, t.timeout(d, r.err, r.maybeRan)
 		}
-		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.info.Type, r.err)
+		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.Info.Type, r.err)
 	}
 	switch r.n {
-	case replyStored, replyResent:
+	case asynqrdb.ReplyStored, asynqrdb.ReplyResent:
 		if want > 0 && r.replicas < int64(want) {
 			return nil, fmt.Errorf("tasks: enqueue %q as task %s: %w: %d of %d replicas within the deadline; "+
 				"a failover now could lose it, and enqueueing it again with the same task ID cannot store it twice",
-				t.info.Type, t.info.ID, ErrNotReplicated, r.replicas, want)
+				t.Info.Type, t.Info.ID, ErrNotReplicated, r.replicas, want)
 		}
-		return &TaskInfo{TaskInfo: t.info, TraceID: t.trace}, nil
-	case replyIDTaken:
-		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.info.Type, asynq.ErrTaskIDConflict)
-	case replyDupe:
-		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.info.Type, asynq.ErrDuplicateTask)
-	case replyTooLate:
+		return &TaskInfo{TaskInfo: t.Info, TraceID: t.trace}, nil
+	case asynqrdb.ReplyIDTaken:
+		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.Info.Type, asynq.ErrTaskIDConflict)
+	case asynqrdb.ReplyDupe:
+		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.Info.Type, asynq.ErrDuplicateTask)
+	case asynqrdb.ReplyTooLate:
 		return nil, t.timeout(d, errRanLate, false)
 	}
-	return nil, fmt.Errorf("tasks: enqueue %q: unexpected answer %s from the enqueue script", t.info.Type, strconv.FormatInt(r.n, 10))
+	return nil, fmt.Errorf("tasks: enqueue %q: unexpected answer %s from the enqueue script", t.Info.Type, strconv.FormatInt(r.n, 10))
 }
 
 // timeout returns t's ErrEnqueueTimeout error with the given cause;
@@ -230,5 +229,5 @@ func (t *wireTask) timeout(d deadline, cause error, unknown bool) error {
 	if errors.Is(cause, context.DeadlineExceeded) {
 		cause = nil // wrapped anyway
 	}
-	return &timeoutError{typ: t.info.Type, id: t.info.ID, within: d.within, cause: cause, unknown: unknown}
+	return &timeoutError{typ: t.Info.Type, id: t.Info.ID, within: d.within, cause: cause, unknown: unknown}
 }

@@ -76,7 +76,7 @@
 // which a live worker extends every 5 s by 30 s, expires. Every worker
 // checks its queues every worker.orphan_check_interval (5 s) and hands each
 // task whose lease expired more than worker.orphan_grace (5 s) ago back to
-// the head of its queue, with its retry count unchanged (internal/orphan):
+// the head of its queue, with its retry count unchanged (internal/asynqrdb):
 // the task runs again 30 to 40 s after the crash (36 s measured), on the same attempt.
 // asynq's own recoverer, still running beside it, would take 90 to 150 s
 // more and charge a retry; when it gets to a task first (tuskq's check

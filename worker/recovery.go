@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tuskq/tuskq/internal/orphan"
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 )
 
 // leaseRetryDelay returns retry, except that a task whose lease expired
@@ -93,7 +93,7 @@ func (w *Worker) recoverOrphans(rdb redis.UniversalClient, stop <-chan struct{})
 // sweepOrphans counts the orphaned tasks of queues and hands back those
 // whose lease expired more than worker.orphan_grace before now.
 func (w *Worker) sweepOrphans(ctx context.Context, rdb redis.UniversalClient, queues []string, now time.Time) {
-	counts, err := orphan.Count(ctx, rdb, queues, now)
+	counts, err := asynqrdb.CountOrphans(ctx, rdb, queues, now)
 	if err != nil {
 		w.logger.DebugContext(ctx, "orphaned task check failed", slog.Any("error", err))
 		return
@@ -104,7 +104,7 @@ func (w *Worker) sweepOrphans(ctx context.Context, rdb redis.UniversalClient, qu
 		if counts[q] == 0 {
 			continue
 		}
-		ids, err := orphan.Recover(ctx, rdb, q, cutoff)
+		ids, err := asynqrdb.RecoverOrphans(ctx, rdb, q, cutoff)
 		for _, id := range ids {
 			w.logger.WarnContext(ctx, "orphaned task recovered: its lease expired, so its worker died or lost Redis; handed back to the queue without charging a retry",
 				slog.String("task_id", id), slog.String("queue", q))

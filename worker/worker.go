@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/stackgrow"
@@ -379,19 +380,19 @@ func (w *Worker) Run(ctx context.Context) error {
 // to start, those already started are shut down.
 func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, handler asynq.Handler) (group, error) {
 	var srvs group
-	// Each server talks to Redis through a serverClient: with several
+	// Each server talks to Redis through an asynqrdb.ServerClient: with several
 	// queues (outside Redis Cluster) one round trip per fetch whatever the
 	// number of empty queues, and the scripts that record finished tasks
 	// share round trips through one batcher for the whole worker.
-	qs := fetchQueues(w.cfg.Worker.Queues)
+	qs := asynqrdb.FetchQueues(w.cfg.Worker.Queues)
 	multi := len(qs) > 1 && w.cfg.Redis.Mode != config.ModeCluster
-	batch := newScriptBatcher(rdb)
+	batch := asynqrdb.NewScriptBatcher(rdb)
 	for i, c := range splitConcurrency(w.cfg.Worker.Concurrency, w.servers) {
-		var fetch *multiFetch
+		var fetch *asynqrdb.MultiFetch
 		if multi {
-			fetch = newMultiFetch(rdb, qs, w.cfg.Worker.StrictPriority)
+			fetch = asynqrdb.NewMultiFetch(rdb, qs, w.cfg.Worker.StrictPriority)
 		}
-		client := newServerClient(rdb, fetch, batch)
+		client := asynqrdb.NewServerClient(rdb, fetch, batch)
 		acfg := w.asynqConfig(ctx, c)
 		if i > 0 {
 			acfg.TaskCheckInterval = max(acfg.TaskCheckInterval, SecondaryTaskCheckInterval)

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -357,13 +358,13 @@ func (q queueCounts) left() int64 {
 // Inspector because asynq's clients register a queue name only once per
 // client, so after FLUSHDB the Inspector reports the queue as missing.
 func (e *Env) queueInfo(ctx context.Context) (queueCounts, error) {
-	const prefix = "asynq:{default}:"
+	const q = "default"
 	pipe := e.RDB.Pipeline()
-	pending := pipe.LLen(ctx, prefix+"pending")
-	active := pipe.LLen(ctx, prefix+"active")
-	scheduled := pipe.ZCard(ctx, prefix+"scheduled")
-	retry := pipe.ZCard(ctx, prefix+"retry")
-	archived := pipe.ZCard(ctx, prefix+"archived")
+	pending := pipe.LLen(ctx, asynqrdb.PendingKey(q))
+	active := pipe.LLen(ctx, asynqrdb.ActiveKey(q))
+	scheduled := pipe.ZCard(ctx, asynqrdb.ScheduledKey(q))
+	retry := pipe.ZCard(ctx, asynqrdb.RetryKey(q))
+	archived := pipe.ZCard(ctx, asynqrdb.ArchivedKey(q))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return queueCounts{}, fmt.Errorf("count tasks of queue default: %w", err)
 	}

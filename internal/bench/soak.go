@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )
@@ -344,8 +345,7 @@ func soakCounts(ctx context.Context, env *Env) (soakCount, error) {
 	if err != nil {
 		return soakCount{}, err
 	}
-	prefix := "asynq:{" + soakQueue + "}:"
-	vals, err := env.RDB.MGet(ctx, prefix+"processed", prefix+"failed").Result()
+	vals, err := env.RDB.MGet(ctx, asynqrdb.ProcessedTotalKey(soakQueue), asynqrdb.FailedTotalKey(soakQueue)).Result()
 	if err != nil {
 		return soakCount{}, fmt.Errorf("read asynq's counters of queue %s: %w", soakQueue, err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tuskq/tuskq/internal/orphan"
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 )
 
 // descOrphaned is the gauge of orphaned tasks per queue.
@@ -36,7 +36,7 @@ func queueOrphans(ctx context.Context, insp *asynq.Inspector, rdb redis.Universa
 	if err != nil {
 		return nil, fmt.Errorf("monitor: list queues: %w", err)
 	}
-	counts, err := orphan.Count(ctx, rdb, queues, now)
+	counts, err := asynqrdb.CountOrphans(ctx, rdb, queues, now)
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}

@@ -1,4 +1,4 @@
-package worker
+package asynqrdb
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// scriptBatcher sends the Lua scripts that asynq's servers run to record
+// ScriptBatcher sends the Lua scripts that asynq's servers run to record
 // what became of each task (done, retry, archive, hand back, …) in shared
 // pipelines: while one pipeline is on its way to Redis and back, the
 // scripts called meanwhile queue up and go together in the next one. With
@@ -26,16 +26,16 @@ import (
 // (its own first); when the reply is in, it hands the sending to the first
 // call queued since, if any, and returns: no caller sends for others for
 // longer than one round trip, and no goroutine is needed.
-type scriptBatcher struct {
+type ScriptBatcher struct {
 	rdb redis.UniversalClient
 
 	mu      sync.Mutex
-	queue   []*scriptCall
+	queue   []*batchedCall
 	sending bool
 }
 
-// scriptCall is one EVALSHA waiting for its pipeline.
-type scriptCall struct {
+// batchedCall is one EVALSHA waiting for its pipeline.
+type batchedCall struct {
 	sha  string
 	keys []string
 	args []any
@@ -46,13 +46,14 @@ type scriptCall struct {
 	lead bool
 }
 
-func newScriptBatcher(rdb redis.UniversalClient) *scriptBatcher {
-	return &scriptBatcher{rdb: rdb}
+// NewScriptBatcher returns a batcher sending through rdb.
+func NewScriptBatcher(rdb redis.UniversalClient) *ScriptBatcher {
+	return &ScriptBatcher{rdb: rdb}
 }
 
 // evalSha runs the script sha like rdb.EvalSha, in the next pipeline.
-func (b *scriptBatcher) evalSha(sha string, keys []string, args []any) *redis.Cmd {
-	c := &scriptCall{sha: sha, keys: keys, args: args, wake: make(chan struct{})}
+func (b *ScriptBatcher) evalSha(sha string, keys []string, args []any) *redis.Cmd {
+	c := &batchedCall{sha: sha, keys: keys, args: args, wake: make(chan struct{})}
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
 	if b.sending {
@@ -71,7 +72,7 @@ func (b *scriptBatcher) evalSha(sha string, keys []string, args []any) *redis.Cm
 
 // send sends every queued call in one pipeline, then hands the sending to
 // the first call queued meanwhile, or ends it.
-func (b *scriptBatcher) send() {
+func (b *ScriptBatcher) send() {
 	b.mu.Lock()
 	batch := b.queue
 	b.queue = nil

@@ -1,9 +1,7 @@
-package worker
+package asynqrdb
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"sort"
@@ -25,8 +23,8 @@ import (
 // task instead of 1, which costs throughput (the fetch loop is serial) and
 // CPU in the worker and in Redis.
 //
-// serverClient (see client.go) intercepts that script and hands it to a
-// multiFetch: the call for the first queue of asynq's order runs instead a
+// ServerClient (see serverclient.go) intercepts that script and hands it to a
+// MultiFetch: the call for the first queue of asynq's order runs instead a
 // script that tries every queue, in asynq's order (the first as asynq chose
 // it, the rest in priority order or drawn by weight exactly as asynq
 // shuffles them), with asynq's per-queue logic unchanged (skip a paused
@@ -39,13 +37,13 @@ import (
 // same order, the same weights, one task per fetch.
 //
 // The wrapper is tied to asynq v0.26.0's dequeue script and key layout, as
-// the bulk enqueue of tasks.Client is (see asynqLayoutVersion in tasks/asynqwire.go); a
-// worker test checks the script text. It is used only with more than one
+// the enqueue script is (see LayoutVersion); TestDequeueScriptIsAsynqs
+// checks the script text. It is used only with more than one
 // queue and not in Redis Cluster, where keys of different queues live in
 // different slots and one script cannot touch them all.
 
 // asynqDequeueScript is asynq v0.26.0's dequeueCmd (internal/rdb/rdb.go),
-// byte for byte; serverClient recognizes its calls by this script's SHA-1.
+// byte for byte; ServerClient recognizes its calls by this script's SHA-1.
 //
 // KEYS: pending, paused, active, lease of one queue. ARGV: lease
 // expiration (Unix s), task key prefix.
@@ -83,15 +81,10 @@ for i = 0, #KEYS / 4 - 1 do
 end
 return nil`
 
-func sha1Hex(s string) string {
-	sum := sha1.Sum([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
-// fetchQueue is a queue of the worker and its weight.
-type fetchQueue struct {
-	name   string
-	weight int
+// FetchQueue is a queue of an asynq server and its weight.
+type FetchQueue struct {
+	Name   string
+	Weight int
 }
 
 // queueKeys are the keys and the task key prefix of a queue, in the order
@@ -102,16 +95,18 @@ type queueKeys struct {
 }
 
 func newQueueKeys(queue string) queueKeys {
-	p := "asynq:{" + queue + "}:"
-	return queueKeys{keys: [4]string{p + "pending", p + "paused", p + "active", p + "lease"}, prefix: p + "t:"}
+	return queueKeys{
+		keys:   [4]string{PendingKey(queue), PausedKey(queue), ActiveKey(queue), LeaseKey(queue)},
+		prefix: TaskKeyPrefix(queue),
+	}
 }
 
-// multiFetch turns the dequeue calls of one asynq server into multi-queue
+// MultiFetch turns the dequeue calls of one asynq server into multi-queue
 // fetches. It serves one server, whose processor fetches from one
 // goroutine; the mutex only guards against surprises.
-type multiFetch struct {
+type MultiFetch struct {
 	rdb      redis.UniversalClient
-	queues   []fetchQueue // by priority, highest first
+	queues   []FetchQueue // by priority, highest first
 	strict   bool
 	multiSHA string
 
@@ -123,33 +118,33 @@ type multiFetch struct {
 	empty []string
 }
 
-// fetchQueues returns the queues asynq serves for the configured ones
+// FetchQueues returns the queues asynq serves for the configured ones
 // (asynq's NewServer drops blank names and weights below 1), highest
 // priority first.
-func fetchQueues(queues map[string]int) []fetchQueue {
-	qs := make([]fetchQueue, 0, len(queues))
+func FetchQueues(queues map[string]int) []FetchQueue {
+	qs := make([]FetchQueue, 0, len(queues))
 	for name, w := range queues {
 		if strings.TrimSpace(name) != "" && w > 0 {
-			qs = append(qs, fetchQueue{name, w})
+			qs = append(qs, FetchQueue{name, w})
 		}
 	}
 	sort.Slice(qs, func(i, j int) bool {
-		if qs[i].weight != qs[j].weight {
-			return qs[i].weight > qs[j].weight
+		if qs[i].Weight != qs[j].Weight {
+			return qs[i].Weight > qs[j].Weight
 		}
-		return qs[i].name < qs[j].name
+		return qs[i].Name < qs[j].Name
 	})
 	return qs
 }
 
-// newMultiFetch returns the multi-queue fetch of a server serving qs (see
-// fetchQueues) through rdb.
-func newMultiFetch(rdb redis.UniversalClient, qs []fetchQueue, strict bool) *multiFetch {
+// NewMultiFetch returns the multi-queue fetch of a server serving qs (see
+// FetchQueues) through rdb, with strict priority or not.
+func NewMultiFetch(rdb redis.UniversalClient, qs []FetchQueue, strict bool) *MultiFetch {
 	keys := make(map[string]queueKeys, len(qs))
 	for _, q := range qs {
-		keys[q.name] = newQueueKeys(q.name)
+		keys[q.Name] = newQueueKeys(q.Name)
 	}
-	return &multiFetch{
+	return &MultiFetch{
 		rdb:      rdb,
 		queues:   qs,
 		strict:   strict,
@@ -161,11 +156,11 @@ func newMultiFetch(rdb redis.UniversalClient, qs []fetchQueue, strict bool) *mul
 // dequeue handles asynq's dequeue call for one queue; ok is false when
 // the call does not have the shape of asynq v0.26.0's, and it must run
 // as is.
-func (c *multiFetch) dequeue(ctx context.Context, keys []string, args []any) (*redis.Cmd, bool) {
+func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*redis.Cmd, bool) {
 	if len(keys) != 4 || len(args) != 2 {
 		return nil, false
 	}
-	first, ok := queueOfPendingKey(keys[0])
+	first, ok := QueueOfPendingKey(keys[0])
 	if !ok {
 		return nil, false
 	}
@@ -210,46 +205,37 @@ func (c *multiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 // others as asynq would order them: by priority with strict priority,
 // otherwise drawn one by one with probability proportional to weight
 // (which is what asynq's shuffle of the weighted list amounts to).
-func (c *multiFetch) order(first string) []string {
+func (c *MultiFetch) order(first string) []string {
 	out := make([]string, 0, len(c.queues))
 	out = append(out, first)
 	if c.strict {
 		for _, q := range c.queues {
-			if q.name != first {
-				out = append(out, q.name)
+			if q.Name != first {
+				out = append(out, q.Name)
 			}
 		}
 		return out
 	}
-	rest := make([]fetchQueue, 0, len(c.queues)-1)
+	rest := make([]FetchQueue, 0, len(c.queues)-1)
 	total := 0
 	for _, q := range c.queues {
-		if q.name != first {
+		if q.Name != first {
 			rest = append(rest, q)
-			total += q.weight
+			total += q.Weight
 		}
 	}
 	for len(rest) > 0 && total > 0 {
 		n := rand.IntN(total)
 		i := 0
-		for n >= rest[i].weight {
-			n -= rest[i].weight
+		for n >= rest[i].Weight {
+			n -= rest[i].Weight
 			i++
 		}
-		out = append(out, rest[i].name)
-		total -= rest[i].weight
+		out = append(out, rest[i].Name)
+		total -= rest[i].Weight
 		rest = append(rest[:i], rest[i+1:]...)
 	}
 	return out
-}
-
-// queueOfPendingKey returns q of asynq's "asynq:{q}:pending".
-func queueOfPendingKey(key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, "asynq:{")
-	if !ok {
-		return "", false
-	}
-	return strings.CutSuffix(rest, "}:pending")
 }
 
 func indexOf(xs []string, x string) int {

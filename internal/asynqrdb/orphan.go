@@ -1,22 +1,20 @@
-// Package orphan finds and recovers asynq's orphaned tasks: active tasks
-// whose lease expired because the worker running them died or lost Redis.
+package asynqrdb
+
+// This file finds and recovers asynq's orphaned tasks: active tasks whose
+// lease expired because the worker running them died or lost Redis.
 //
-// asynq v0.26.0 keeps, per queue, a sorted set "asynq:{<queue>}:lease" of
-// the active task IDs scored by their lease expiry (Unix seconds). A live
-// worker extends the leases of its tasks every 5 s by 30 s; a worker whose
-// lease runs out stops the task's handler itself (asynq's processor cancels
-// it and writes nothing), so once a lease has expired nobody runs the task
+// asynq v0.26.0 keeps, per queue, a sorted set (LeaseKey) of the active
+// task IDs scored by their lease expiry (Unix seconds). A live worker
+// extends the leases of its tasks every 5 s by 30 s; a worker whose lease
+// runs out stops the task's handler itself (asynq's processor cancels it
+// and writes nothing), so once a lease has expired nobody runs the task
 // any more. asynq's own recoverer waits 30 s more, checks once a minute and
 // charges the recovery as a failed attempt (a task with MaxRetry 0 is
 // archived, asynq issue #1015), delayed by the retry delay: 90 to 150 s
-// after the lease expired. Recover hands such tasks back to the head of
-// their queue as soon as a grace period after the lease expiry has passed,
-// with their retry count unchanged, the way asynq hands tasks back at
-// shutdown.
-//
-// Everything here mirrors asynq v0.26.0's Redis layout (internal/base and
-// internal/rdb), like tasks' bulk path; the tests run a real asynq server.
-package orphan
+// after the lease expired. RecoverOrphans hands such tasks back to the head
+// of their queue as soon as a grace period after the lease expiry has
+// passed, with their retry count unchanged, the way asynq hands tasks back
+// at shutdown. The tests run a real asynq server.
 
 import (
 	"context"
@@ -26,13 +24,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 )
-
-// asynq v0.26.0's keys of a queue: all start with "asynq:{<queue>}:", so in
-// Redis Cluster they share one hash slot and one script may touch them all.
-func leaseKey(q string) string   { return "asynq:{" + q + "}:lease" }
-func activeKey(q string) string  { return "asynq:{" + q + "}:active" }
-func pendingKey(q string) string { return "asynq:{" + q + "}:pending" }
-func taskPrefix(q string) string { return "asynq:{" + q + "}:t:" }
 
 // recoverScript hands back to the pending list, at its head (asynq's
 // dequeue pops from the right, as asynq's requeue pushes), each active task
@@ -69,16 +60,17 @@ res[1] = tostring(res[1])
 return res
 `)
 
-// BatchLimit is how many tasks of one queue Recover moves per script call;
+// OrphanBatchLimit is how many tasks of one queue RecoverOrphans moves per
+// script call;
 // it calls again while calls come back full, so one script never holds
 // Redis long.
-const BatchLimit = 100
+const OrphanBatchLimit = 100
 
-// Count returns, for each queue, how many active tasks have a lease that
+// CountOrphans returns, for each queue, how many active tasks have a lease that
 // expired before now: asynq's TaskInfo.IsOrphaned, counted without reading
 // the tasks (one ZCOUNT per queue, in one pipeline). Queues without orphans
 // map to 0.
-func Count(ctx context.Context, rdb redis.UniversalClient, queues []string, now time.Time) (map[string]int64, error) {
+func CountOrphans(ctx context.Context, rdb redis.UniversalClient, queues []string, now time.Time) (map[string]int64, error) {
 	if len(queues) == 0 {
 		return map[string]int64{}, nil
 	}
@@ -86,12 +78,12 @@ func Count(ctx context.Context, rdb redis.UniversalClient, queues []string, now 
 	cmds := make([]*redis.IntCmd, len(queues))
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, q := range queues {
-			cmds[i] = p.ZCount(ctx, leaseKey(q), "-inf", before)
+			cmds[i] = p.ZCount(ctx, LeaseKey(q), "-inf", before)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("orphan: count: %w", err)
+		return nil, fmt.Errorf("asynqrdb: count orphans: %w", err)
 	}
 	out := make(map[string]int64, len(queues))
 	for i, q := range queues {
@@ -100,28 +92,28 @@ func Count(ctx context.Context, rdb redis.UniversalClient, queues []string, now 
 	return out, nil
 }
 
-// Recover hands back to its queue every task of queue whose lease expired
+// RecoverOrphans hands back to its queue every task of queue whose lease expired
 // at or before cutoff and returns their IDs. Pass now minus a grace period
 // that covers the clock skew between worker hosts.
-func Recover(ctx context.Context, rdb redis.UniversalClient, queue string, cutoff time.Time) ([]string, error) {
-	keys := []string{leaseKey(queue), activeKey(queue), pendingKey(queue)}
+func RecoverOrphans(ctx context.Context, rdb redis.UniversalClient, queue string, cutoff time.Time) ([]string, error) {
+	keys := []string{LeaseKey(queue), ActiveKey(queue), PendingKey(queue)}
 	var all []string
 	offset := 0
 	for range 1000 { // at most 100,000 entries per call; the next sweep takes the rest
-		res, err := recoverScript.Run(ctx, rdb, keys, cutoff.Unix(), taskPrefix(queue), BatchLimit, offset).StringSlice()
+		res, err := recoverScript.Run(ctx, rdb, keys, cutoff.Unix(), TaskKeyPrefix(queue), OrphanBatchLimit, offset).StringSlice()
 		if err != nil {
-			return all, fmt.Errorf("orphan: recover queue %q: %w", queue, err)
+			return all, fmt.Errorf("asynqrdb: recover orphans of queue %q: %w", queue, err)
 		}
 		if len(res) == 0 {
-			return all, fmt.Errorf("orphan: recover queue %q: the script returned nothing", queue)
+			return all, fmt.Errorf("asynqrdb: recover orphans of queue %q: the script returned nothing", queue)
 		}
 		skipped, err := strconv.Atoi(res[0])
 		if err != nil {
-			return all, fmt.Errorf("orphan: recover queue %q: skipped count %q: %w", queue, res[0], err)
+			return all, fmt.Errorf("asynqrdb: recover orphans of queue %q: skipped count %q: %w", queue, res[0], err)
 		}
 		all = append(all, res[1:]...)
 		offset += skipped
-		if skipped+len(res)-1 < BatchLimit {
+		if skipped+len(res)-1 < OrphanBatchLimit {
 			break
 		}
 	}

@@ -1,4 +1,4 @@
-package worker
+package asynqrdb
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/tuskq/tuskq/internal/redistest"
 )
 
-// TestDequeueScriptIsAsynqs checks that serverClient recognizes asynq's
+// TestDequeueScriptIsAsynqs checks that ServerClient recognizes asynq's
 // dequeue script: once a bare asynq server has fetched a task, Redis
 // knows the SHA-1 of asynqDequeueScript. A new asynq version with another
 // script fails here, instead of silently falling back to one round trip
@@ -56,11 +56,11 @@ func TestDequeueScriptIsAsynqs(t *testing.T) {
 
 func TestFetchOrder(t *testing.T) {
 	t.Parallel()
-	qs := fetchQueues(map[string]int{"critical": 6, "default": 3, "low": 1, "off": 0, " ": 4})
-	if got := []fetchQueue{{"critical", 6}, {"default", 3}, {"low", 1}}; !slices.Equal(qs, got) {
-		t.Fatalf("fetchQueues = %v; want %v (asynq drops blank names and weights below 1)", qs, got)
+	qs := FetchQueues(map[string]int{"critical": 6, "default": 3, "low": 1, "off": 0, " ": 4})
+	if got := []FetchQueue{{"critical", 6}, {"default", 3}, {"low", 1}}; !slices.Equal(qs, got) {
+		t.Fatalf("FetchQueues = %v; want %v (asynq drops blank names and weights below 1)", qs, got)
 	}
-	strict := newMultiFetch(nil, qs, true)
+	strict := NewMultiFetch(nil, qs, true)
 	for first, want := range map[string][]string{
 		"critical": {"critical", "default", "low"},
 		"default":  {"default", "critical", "low"},
@@ -73,7 +73,7 @@ func TestFetchOrder(t *testing.T) {
 	// Weighted: after critical, default comes next with probability 3/4
 	// (3 of the remaining weight 4), as in asynq's shuffle of the weighted
 	// list; 5 standard deviations of tolerance.
-	weighted := newMultiFetch(nil, qs, false)
+	weighted := NewMultiFetch(nil, qs, false)
 	const n = 20000
 	second := 0
 	for range n {
@@ -116,7 +116,7 @@ func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 }
 
 // TestFetchOneRoundTripPerTask drains tasks that all sit in the lowest of
-// three weighted queues (and one paused queue) through a multiFetch: each
+// three weighted queues (and one paused queue) through a MultiFetch: each
 // fetch is one multi-queue script, where asynq alone probes empty queues
 // first, and the paused queue is left alone.
 func TestFetchOneRoundTripPerTask(t *testing.T) {
@@ -146,7 +146,7 @@ func TestFetchOneRoundTripPerTask(t *testing.T) {
 	rdb.AddHook(hook)
 	queues := map[string]int{"critical": 6, "default": 3, "low": 1}
 	var processed, paused atomic.Int64
-	server := asynq.NewServerFromRedisClient(newServerClient(rdb, newMultiFetch(rdb, fetchQueues(queues), false), nil), asynq.Config{
+	server := asynq.NewServerFromRedisClient(NewServerClient(rdb, NewMultiFetch(rdb, FetchQueues(queues), false), nil), asynq.Config{
 		Concurrency: 1, Queues: queues, TaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel,
 	})
 	if err := server.Start(asynq.HandlerFunc(func(_ context.Context, task *asynq.Task) error {

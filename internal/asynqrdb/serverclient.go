@@ -1,4 +1,4 @@
-package worker
+package asynqrdb
 
 import (
 	"context"
@@ -6,36 +6,36 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// serverClient is the go-redis client one asynq server of the worker is
+// ServerClient is the go-redis client one asynq server of the worker is
 // given (asynq.NewServerFromRedisClient): the worker's shared client, with
 // two of asynq's kinds of calls changed in transit and every other call
 // passed on as is:
 //
 //   - its dequeue script, with several queues and outside Redis Cluster,
-//     runs as one multi-queue fetch (multiFetch, fetch.go);
+//     runs as one multi-queue fetch (MultiFetch, fetch.go);
 //   - its other scripts (above all the one per finished task that records
-//     the outcome) go through the worker's scriptBatcher (batch.go), which
+//     the outcome) go through the worker's ScriptBatcher (batch.go), which
 //     shares round trips between calls made at the same time.
 //
 // asynq v0.26.0 calls scripts only through go-redis's Script.Run, that is
 // through this client's EvalSha and, when Redis has not cached a script
 // yet, Eval.
-type serverClient struct {
+type ServerClient struct {
 	redis.UniversalClient
 	dequeueSHA string         // of asynqDequeueScript
-	fetch      *multiFetch    // nil: dequeue as asynq does
-	batch      *scriptBatcher // nil: send each script alone
+	fetch      *MultiFetch    // nil: dequeue as asynq does
+	batch      *ScriptBatcher // nil: send each script alone
 }
 
-// newServerClient wraps rdb for one asynq server; fetch and batch may be
+// NewServerClient wraps rdb for one asynq server; fetch and batch may be
 // nil.
-func newServerClient(rdb redis.UniversalClient, fetch *multiFetch, batch *scriptBatcher) *serverClient {
-	return &serverClient{UniversalClient: rdb, dequeueSHA: sha1Hex(asynqDequeueScript), fetch: fetch, batch: batch}
+func NewServerClient(rdb redis.UniversalClient, fetch *MultiFetch, batch *ScriptBatcher) *ServerClient {
+	return &ServerClient{UniversalClient: rdb, dequeueSHA: sha1Hex(asynqDequeueScript), fetch: fetch, batch: batch}
 }
 
 // EvalSha runs asynq's dequeue script through the multi-queue fetch,
 // sends the other scripts through the batcher, and passes the rest on.
-func (c *serverClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+func (c *ServerClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
 	if sha == c.dequeueSHA {
 		// The fetch loop's own round trip: never queued behind others.
 		if c.fetch != nil {
@@ -61,7 +61,7 @@ func (c *serverClient) EvalSha(ctx context.Context, sha string, keys []string, a
 // is cancelled by then, so without this the re-send after a Redis restart
 // (no script cached: EvalSha fails, go-redis falls back to Eval) could
 // never succeed and the finished task would come back as an orphan.
-func (c *serverClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+func (c *ServerClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
 	if script == asynqDequeueScript {
 		if c.fetch != nil {
 			if cmd, ok := c.fetch.dequeue(ctx, keys, args); ok {

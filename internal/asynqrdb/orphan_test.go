@@ -1,4 +1,4 @@
-package orphan_test
+package asynqrdb_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tuskq/tuskq/internal/orphan"
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/internal/redistest"
 )
 
@@ -20,14 +20,14 @@ import (
 // behind when it dies holding the task.
 func activate(ctx context.Context, t *testing.T, rdb *redis.Client, q string, lease time.Time) string {
 	t.Helper()
-	id, err := rdb.LMove(ctx, "asynq:{"+q+"}:pending", "asynq:{"+q+"}:active", "RIGHT", "LEFT").Result()
+	id, err := rdb.LMove(ctx, asynqrdb.PendingKey(q), asynqrdb.ActiveKey(q), "RIGHT", "LEFT").Result()
 	if err != nil {
 		t.Fatalf("rpoplpush: %v", err)
 	}
-	if err := rdb.HSet(ctx, "asynq:{"+q+"}:t:"+id, "state", "active").Err(); err != nil {
+	if err := rdb.HSet(ctx, asynqrdb.TaskKey(q, id), "state", "active").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.ZAdd(ctx, "asynq:{"+q+"}:lease", redis.Z{Score: float64(lease.Unix()), Member: id}).Err(); err != nil {
+	if err := rdb.ZAdd(ctx, asynqrdb.LeaseKey(q), redis.Z{Score: float64(lease.Unix()), Member: id}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -51,12 +51,12 @@ func TestCountAndRecover(t *testing.T) {
 	graced := activate(ctx, t, rdb, "q", now.Add(-2*time.Second))
 	live := activate(ctx, t, rdb, "q", now.Add(20*time.Second))
 
-	counts, err := orphan.Count(ctx, rdb, []string{"q", "empty"}, now)
+	counts, err := asynqrdb.CountOrphans(ctx, rdb, []string{"q", "empty"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if counts["q"] != 2 || counts["empty"] != 0 || len(counts) != 2 {
-		t.Fatalf("Count = %v; want q:2 (both expired leases) and empty:0", counts)
+		t.Fatalf("CountOrphans = %v; want q:2 (both expired leases) and empty:0", counts)
 	}
 
 	insp := asynq.NewInspectorFromRedisClient(rdb)
@@ -71,20 +71,20 @@ func TestCountAndRecover(t *testing.T) {
 		}
 	}
 	if orphaned != 2 {
-		t.Fatalf("asynq reports %d orphaned tasks; want 2, as Count does", orphaned)
+		t.Fatalf("asynq reports %d orphaned tasks; want 2, as CountOrphans does", orphaned)
 	}
 
 	// A 5 s grace takes the task 40 s past its lease, not the one 2 s past.
-	got, err := orphan.Recover(ctx, rdb, "q", now.Add(-5*time.Second))
+	got, err := asynqrdb.RecoverOrphans(ctx, rdb, "q", now.Add(-5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, []string{expired}) {
-		t.Fatalf("Recover = %v; want [%s]", got, expired)
+		t.Fatalf("RecoverOrphans = %v; want [%s]", got, expired)
 	}
 	// Recovering again finds nothing: several workers may sweep at once.
-	if got, err := orphan.Recover(ctx, rdb, "q", now.Add(-5*time.Second)); err != nil || len(got) != 0 {
-		t.Fatalf("second Recover = %v, %v; want none", got, err)
+	if got, err := asynqrdb.RecoverOrphans(ctx, rdb, "q", now.Add(-5*time.Second)); err != nil || len(got) != 0 {
+		t.Fatalf("second RecoverOrphans = %v, %v; want none", got, err)
 	}
 	ti, err := insp.GetTaskInfo("q", expired)
 	if err != nil {
@@ -134,11 +134,11 @@ func TestRecoverSkipsStaleLeases(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	past := time.Now().Add(-time.Minute)
-	stale := make([]redis.Z, orphan.BatchLimit+5)
+	stale := make([]redis.Z, asynqrdb.OrphanBatchLimit+5)
 	for i := range stale {
 		stale[i] = redis.Z{Score: float64(past.Unix() - 100), Member: fmt.Sprintf("stale-%03d", i)}
 	}
-	if err := rdb.ZAdd(ctx, "asynq:{q}:lease", stale...).Err(); err != nil {
+	if err := rdb.ZAdd(ctx, asynqrdb.LeaseKey("q"), stale...).Err(); err != nil {
 		t.Fatal(err)
 	}
 	client := asynq.NewClientFromRedisClient(rdb)
@@ -146,14 +146,14 @@ func TestRecoverSkipsStaleLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := activate(ctx, t, rdb, "q", past)
-	got, err := orphan.Recover(ctx, rdb, "q", time.Now())
+	got, err := asynqrdb.RecoverOrphans(ctx, rdb, "q", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, []string{id}) {
-		t.Fatalf("Recover = %v; want [%s] past %d stale entries", got, id, len(stale))
+		t.Fatalf("RecoverOrphans = %v; want [%s] past %d stale entries", got, id, len(stale))
 	}
-	if n, _ := rdb.ZCard(ctx, "asynq:{q}:lease").Result(); n != int64(len(stale)) {
+	if n, _ := rdb.ZCard(ctx, asynqrdb.LeaseKey("q")).Result(); n != int64(len(stale)) {
 		t.Fatalf("lease set has %d entries; want the %d stale ones left alone", n, len(stale))
 	}
 }
@@ -168,25 +168,25 @@ func TestRecoverScriptCallsPerBatch(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	// Loads the script, so every later call is one EVALSHA.
-	if _, err := orphan.Recover(ctx, rdb, "warm", time.Now()); err != nil {
+	if _, err := asynqrdb.RecoverOrphans(ctx, rdb, "warm", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	past := time.Now().Add(-time.Minute)
 	for _, tc := range []struct{ entries, calls int }{
-		{orphan.BatchLimit - 1, 1},
-		{orphan.BatchLimit, 2},
-		{orphan.BatchLimit + 5, 2},
+		{asynqrdb.OrphanBatchLimit - 1, 1},
+		{asynqrdb.OrphanBatchLimit, 2},
+		{asynqrdb.OrphanBatchLimit + 5, 2},
 	} {
 		q := fmt.Sprintf("q%d", tc.entries)
 		stale := make([]redis.Z, tc.entries)
 		for i := range stale {
 			stale[i] = redis.Z{Score: float64(past.Unix()), Member: fmt.Sprintf("stale-%03d", i)}
 		}
-		if err := rdb.ZAdd(ctx, "asynq:{"+q+"}:lease", stale...).Err(); err != nil {
+		if err := rdb.ZAdd(ctx, asynqrdb.LeaseKey(q), stale...).Err(); err != nil {
 			t.Fatal(err)
 		}
 		before := redistest.CommandCalls(t, rdb, "evalsha")
-		got, err := orphan.Recover(ctx, rdb, q, time.Now())
+		got, err := asynqrdb.RecoverOrphans(ctx, rdb, q, time.Now())
 		if err != nil || len(got) != 0 {
 			t.Fatalf("Recover over %d stale entries = %v, %v; want none recovered", tc.entries, got, err)
 		}

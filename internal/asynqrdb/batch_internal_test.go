@@ -1,4 +1,4 @@
-package worker
+package asynqrdb
 
 import (
 	"context"
@@ -36,7 +36,7 @@ return KEYS[1] .. "=" .. ARGV[1]`
 	var mu sync.Mutex
 	rdb.AddHook(pipelineCounter{func() { mu.Lock(); pipelines++; mu.Unlock() }})
 
-	b := newScriptBatcher(rdb)
+	b := NewScriptBatcher(rdb)
 	const goroutines, calls = 20, 50
 	var wg sync.WaitGroup
 	errs := make(chan error, goroutines*calls)

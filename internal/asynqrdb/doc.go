@@ -1,0 +1,58 @@
+// Package asynqrdb is the one room of tuskq that depends on asynq
+// v0.26.0's internals: its Redis key layout, its Lua scripts and its task
+// record on the wire. asynq exports none of them (they live in its
+// internal/base, internal/rdb and internal/proto packages), so tuskq
+// mirrors them here, and nothing else in the module builds asynq's keys or
+// scripts: tasks, worker, the monitor and the benchmarks call this package.
+// TestNoAsynqKeysOutside fails on any string literal starting with "asynq:"
+// in a non-test file elsewhere.
+//
+// What lives here:
+//
+//   - keys.go: asynq's key layout (base.go). Every key of a queue starts
+//     with "asynq:{<queue>}:", so in Redis Cluster all keys of one queue
+//     share a hash slot and one script may touch them all.
+//   - message.go: asynq's TaskMessage (asynq.proto), encoded field by field.
+//   - enqueue.go, run.go: tuskq's enqueue script, which stores the fields
+//     asynq's enqueue, enqueue-unique, schedule and schedule-unique scripts
+//     (rdb.go) store, under the same keys, with a deadline and a re-send
+//     check added, for one task or a pipeline's worth; Prepare lays a task
+//     out for it as asynq's client would (its defaults, its TaskInfo), and
+//     RunEnqueue runs it, optionally with WAIT for replicas.
+//   - conn.go: the go-redis clients of asynq's RedisConnOpt types, built as
+//     their MakeRedisClient builds them.
+//   - fetch.go, serverclient.go, batch.go: what a worker's asynq servers
+//     send is changed in transit: asynq's dequeue script, recognized by its
+//     SHA-1, becomes one multi-queue fetch, and its other scripts share
+//     round trips.
+//   - orphan.go: recovery of tasks whose lease expired, with a script that
+//     is asynq's requeue script plus a lease check.
+//
+// # Moving to a new asynq release
+//
+// LayoutVersion names the asynq version mirrored; TestAsynqVersionPinned
+// fails as soon as go.mod requires another. Then diff, between the two
+// asynq tags:
+//
+//   - internal/base/base.go: the key functions (keys.go), the defaults of
+//     client.go (version.go), and the fields of the task hash;
+//   - internal/proto/asynq.proto: the field numbers and types of
+//     TaskMessage (message.go);
+//   - internal/rdb/rdb.go: the enqueue, enqueue-unique, schedule and
+//     schedule-unique scripts (enqueue.go), dequeueCmd (asynqDequeueScript
+//     in fetch.go, byte for byte), requeueCmd (orphan.go), and how the
+//     server calls its scripts (go-redis Script.Run: EvalSha, then Eval;
+//     serverclient.go);
+//   - client.go (EnqueueContext, newTaskInfo) and processor.go (the order
+//     of the queues it probes): Prepare and MultiFetch.
+//
+// The tests that tell: TestDequeueScriptIsAsynqs (a bare asynq server's
+// dequeue script has the SHA-1 ServerClient intercepts),
+// TestPrepareMatchesAsynq (tasks stored here read back through asynq's
+// Inspector as those its client stores, with the same hash fields),
+// TestFetchOneRoundTripPerTask, TestCountAndRecover (a real asynq server
+// runs what was stored or recovered), the tests of package tasks that
+// compare EnqueueMany with asynq's client (TestEnqueueManyMatchesAsynq),
+// and internal/topologytest on Redis Cluster and Sentinel. When they all
+// pass, update LayoutVersion.
+package asynqrdb

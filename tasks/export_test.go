@@ -1,4 +1,0 @@
-package tasks
-
-// AsynqLayoutVersion exposes asynqLayoutVersion to the external tests.
-const AsynqLayoutVersion = asynqLayoutVersion
