@@ -74,14 +74,8 @@ func DecodeBatch(body []byte, maxBatch int) ([][]byte, []FieldError) {
 func (h *Handler) batch(w http.ResponseWriter, r *http.Request, p *principal) {
 	ctx := r.Context()
 	ri := infoOf(ctx)
-	body, prob := h.readBody(w, r)
-	if prob != nil {
-		writeProblem(w, prob)
-		return
-	}
-	key, prob := idempotencyKey(r)
-	if prob != nil {
-		writeProblem(w, prob)
+	body, key, ok := h.readRequest(w, r)
+	if !ok {
 		return
 	}
 	elems, errs := DecodeBatch(body, h.api.MaxBatch)

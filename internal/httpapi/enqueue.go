@@ -24,6 +24,21 @@ import (
 	"github.com/tuskq/tuskq/tasks"
 )
 
+// readRequest reads what POST /v1/tasks and /v1/tasks/batch share: the
+// JSON body and the Idempotency-Key header. On a problem it has answered
+// the request and ok is false.
+func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request) (body []byte, key string, ok bool) {
+	body, prob := h.readBody(w, r)
+	if prob == nil {
+		key, prob = idempotencyKey(r)
+	}
+	if prob != nil {
+		writeProblem(w, prob)
+		return nil, "", false
+	}
+	return body, key, true
+}
+
 // readBody reads a JSON request body of at most api.max_body_bytes.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
 	ct := r.Header.Get("Content-Type")
@@ -127,14 +142,8 @@ func (h *Handler) routeQueue(taskType string) string {
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *principal) {
 	ctx := r.Context()
 	ri := infoOf(ctx)
-	body, prob := h.readBody(w, r)
-	if prob != nil {
-		writeProblem(w, prob)
-		return
-	}
-	key, prob := idempotencyKey(r)
-	if prob != nil {
-		writeProblem(w, prob)
+	body, key, ok := h.readRequest(w, r)
+	if !ok {
 		return
 	}
 	req, probs := decodeTask(body, "")
