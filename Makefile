@@ -96,16 +96,16 @@ bench: check-go check-redis ## run the Go benchmarks, then the load driver ./cmd
 # one at a time (--workers 1: the tests start Redis servers and worker
 # processes; their timeout is the clean run's times --timeout-coefficient).
 # The scores and the equivalent mutants are in docs/testing.md.
-# MUTATE=orphan (a space-separated subset of the names below) runs only those.
+# MUTATE=asynqrdb (a space-separated subset of the names below) runs only those.
 GREMLINS_VERSION := 0.6.0
 GREMLINS      := $(BIN)/gremlins
 MUTATE_FLAGS  ?= --workers 1 --timeout-coefficient 5
-MUTATE        ?= worker orphan tasks security fleetstate httpapi
+MUTATE        ?= worker asynqrdb tasks security fleetstate httpapi
 # name = package, then gremlins flags (-E excludes files by a regexp on
 # their path relative to the package: plugins/ is mutated in security.go
 # only, internal/httpapi in auth.go and idempotency.go).
 MUTATE_worker     := ./worker
-MUTATE_orphan     := ./internal/orphan
+MUTATE_asynqrdb   := ./internal/asynqrdb
 MUTATE_tasks      := ./tasks
 MUTATE_security   := ./plugins -E '^[^s][^/]*\.go$$' -E '^schema\.go$$' -E '/'
 MUTATE_fleetstate := ./plugins/fleetstate
@@ -115,7 +115,7 @@ $(GREMLINS):
 	@echo "installing gremlins v$(GREMLINS_VERSION) into $(BIN)"
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v$(GREMLINS_VERSION)
 
-mutate: check-go check-redis $(GREMLINS) ## mutation testing of the guarantee-carrying packages (slow, not in CI; MUTATE=orphan for one)
+mutate: check-go check-redis $(GREMLINS) ## mutation testing of the guarantee-carrying packages (slow, not in CI; MUTATE=asynqrdb for one)
 	@v=$$($(GO) version -m $(GREMLINS) | awk '$$1 == "mod" {print $$3}'); if [ "$$v" != "v$(GREMLINS_VERSION)" ]; then \
 		echo "$(GREMLINS) is version '$$v', want v$(GREMLINS_VERSION): reinstalling"; rm -f $(GREMLINS); \
 		GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v$(GREMLINS_VERSION); fi
