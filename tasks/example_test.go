@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/hibiken/asynq"
@@ -51,7 +50,7 @@ func ExampleRegistry() {
 	if err := reg.Register("email:send", tasks.ProcessorFunc(nil)); errors.Is(err, tasks.ErrDuplicateType) {
 		fmt.Println("registered twice:", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	handler := tasks.Chain(reg, tasks.Context(), tasks.Log(logger, tasks.LogOptions{}), tasks.Recover(logger))
 	_ = handler // pass to asynq.Server.Start, or use the worker package
 

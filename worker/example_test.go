@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -28,18 +27,18 @@ func Example() {
 	reg := tasks.NewRegistry()
 	reg.MustRegister("email:send", tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
 		// The line carries trace_id, task_id, task_type, queue and retry.
-		logger.InfoContext(ctx, "sending email", slog.Int("bytes", len(t.Payload())))
+		logger.InfoContext(ctx, "sending email", "bytes", len(t.Payload()))
 		return nil
 	}))
 
 	w, err := worker.New(worker.Options{Config: cfg, Logger: logger, Registry: reg})
 	if err != nil {
-		logger.Error("bad configuration", slog.Any("error", err))
+		logger.Error("bad configuration", "error", err)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := w.Run(ctx); err != nil {
-		logger.Error("worker failed", slog.Any("error", err))
+		logger.Error("worker failed", "error", err)
 	}
 }
