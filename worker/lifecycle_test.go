@@ -359,6 +359,7 @@ func TestNewErrors(t *testing.T) {
 			"worker: bad worker options: Registerer worker_test.registererOnly is not a prometheus.Gatherer; set Gatherer too"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := worker.New(tc.opts)
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("New = %v; want %q", err, tc.want)

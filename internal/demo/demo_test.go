@@ -20,10 +20,10 @@ import (
 // processed, the webhook was called with a traceparent, and every process
 // the demo started was stopped gracefully. About 10 s; skipped with -short.
 func TestRun(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts Redis, two workers and the monitor for several seconds; skipped with -short")
 	}
-	t.Parallel()
 	binDir := t.TempDir()
 	if err := buildBinaries(t.Context(), "../..", binDir); err != nil {
 		t.Fatal(err)

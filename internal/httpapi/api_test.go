@@ -343,6 +343,8 @@ func TestDeleteUnresponsiveWorker(t *testing.T) {
 }
 
 // TestRedisDown answers 503 problems with Retry-After while Redis is down.
+//
+//nolint:tparallel // the "requests" group is serial on purpose: it returns once its parallel subtests are done, so the checks after it see their log lines
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	// The API reaches Redis through a gate: taken away, its port stays

@@ -32,6 +32,7 @@ func TestCancelByQueueAndID(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			sub, pub := tc.sub(), tc.pub()
 			defer sub.Close()
 			defer pub.Close()
