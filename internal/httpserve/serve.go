@@ -102,6 +102,6 @@ func Run(ctx context.Context, addr string, srv *http.Server, opts Options) error
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("%s: serve on %s: %w", opts.Name, ln.Addr(), err)
 	}
-	opts.Logger.InfoContext(ctx, opts.LogName + " stopped")
+	opts.Logger.InfoContext(ctx, opts.LogName+" stopped")
 	return nil
 }
