@@ -71,8 +71,9 @@ func ExamplePayloadAttr() {
 		return
 	}
 	payload := []byte(`{"to":"someone@example.com"}`)
-	logger.Info("enqueued", logging.PayloadAttr(payload, false))
-	logger.Info("enqueued", logging.PayloadAttr(payload, true))
+	// PayloadAttr returns an slog.Attr: its key depends on the option.
+	logger.Info("enqueued", logging.PayloadAttr(payload, false)) //nolint:sloglint // an Attr by design, see above
+	logger.Info("enqueued", logging.PayloadAttr(payload, true))  //nolint:sloglint // an Attr by design, see above
 	// Output:
 	// {"level":"INFO","msg":"enqueued","payload_bytes":28}
 	// {"level":"INFO","msg":"enqueued","payload":"{\"to\":\"someone@example.com\"}"}

@@ -40,7 +40,7 @@ func TestContextHandlerSlogtest(t *testing.T) {
 		ctx  func(t *testing.T) context.Context
 		want map[string]any
 	}{
-		{name: "NoContext", ctx: func(*testing.T) context.Context { return context.Background() }, want: map[string]any{}},
+		{name: "NoContext", ctx: func(*testing.T) context.Context { return t.Context() }, want: map[string]any{}},
 		{name: "TaskAndTrace", ctx: func(t *testing.T) context.Context { return taskTraceContext(t) }, want: wantContextAttrs()},
 	}
 	for _, tt := range tests {
@@ -143,7 +143,7 @@ func TestContextHandlerTopLevel(t *testing.T) {
 			t.Parallel()
 			var bare, wrapped, noctx bytes.Buffer
 			d.fn(slog.New(newJSON(&bare))).Info("m", "k", 1)
-			d.fn(slog.New(NewContextHandler(newJSON(&noctx)))).InfoContext(context.Background(), "m", "k", 1)
+			d.fn(slog.New(NewContextHandler(newJSON(&noctx)))).InfoContext(t.Context(), "m", "k", 1)
 			d.fn(slog.New(NewContextHandler(newJSON(&wrapped)))).InfoContext(taskTraceContext(t), "m", "k", 1)
 
 			if got := bare.String(); got != d.want+"\n" {
@@ -187,7 +187,7 @@ func TestContextHandlerPartialContext(t *testing.T) {
 	}{
 		{
 			name: "Nothing",
-			ctx:  func(*testing.T) context.Context { return context.Background() },
+			ctx:  func(*testing.T) context.Context { return t.Context() },
 			want: `{"level":"INFO","msg":"m"}`,
 		},
 		{
@@ -198,14 +198,14 @@ func TestContextHandlerPartialContext(t *testing.T) {
 		{
 			name: "TaskOnly",
 			ctx: func(*testing.T) context.Context {
-				return WithTask(context.Background(), TaskFields{ID: "t-9", Type: "img:resize", Queue: "low", Retry: 0})
+				return WithTask(t.Context(), TaskFields{ID: "t-9", Type: "img:resize", Queue: "low", Retry: 0})
 			},
 			want: `{"level":"INFO","msg":"m","task_id":"t-9","task_type":"img:resize","queue":"low","retry":0}`,
 		},
 		{
 			name: "TaskIDOnly",
 			ctx: func(*testing.T) context.Context {
-				return WithTask(context.Background(), TaskFields{ID: "t-9"})
+				return WithTask(t.Context(), TaskFields{ID: "t-9"})
 			},
 			want: `{"level":"INFO","msg":"m","task_id":"t-9","retry":0}`,
 		},
@@ -254,7 +254,7 @@ func TestContextHandlerSharedRecord(t *testing.T) {
 	h2 := NewContextHandler(newJSON(&buf2))
 	r := slog.NewRecord(time.Time{}, slog.LevelInfo, "m", 0)
 	r.AddAttrs(slog.Int("a", 1), slog.Int("b", 2), slog.Int("c", 3), slog.Int("d", 4), slog.Int("e", 5), slog.Int("f", 6))
-	ctx := WithTask(context.Background(), TaskFields{ID: "t-1"})
+	ctx := WithTask(t.Context(), TaskFields{ID: "t-1"})
 	for _, h := range []slog.Handler{h1, h2} {
 		if err := h.Handle(ctx, r); err != nil {
 			t.Fatalf("Handle: %v", err)
@@ -280,7 +280,7 @@ func TestNewContextHandlerNoDoubleWrap(t *testing.T) {
 	if got := NewContextHandler(h); got != h {
 		t.Errorf("NewContextHandler(ctxHandler) = %p, want the same handler %p", got, h)
 	}
-	slog.New(NewContextHandler(h)).InfoContext(WithTask(context.Background(), TaskFields{ID: "t-1"}), "m")
+	slog.New(NewContextHandler(h)).InfoContext(WithTask(t.Context(), TaskFields{ID: "t-1"}), "m")
 	if got, want := buf.String(), `{"level":"INFO","msg":"m","task_id":"t-1","retry":0}`+"\n"; got != want {
 		t.Errorf("output = %s, want %s", got, want)
 	}
@@ -290,7 +290,7 @@ func TestNewContextHandlerNil(t *testing.T) {
 	t.Parallel()
 
 	h := NewContextHandler(nil)
-	if h.Enabled(context.Background(), slog.LevelError) {
+	if h.Enabled(t.Context(), slog.LevelError) {
 		t.Error("Enabled(error) = true for a nil next handler, want false")
 	}
 }
@@ -301,10 +301,10 @@ func TestContextHandlerEnabled(t *testing.T) {
 	h := NewContextHandler(slog.NewJSONHandler(&bytes.Buffer{}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	g := h.WithGroup("g").WithAttrs([]slog.Attr{slog.Int("a", 1)})
 	for _, hh := range []slog.Handler{h, g} {
-		if hh.Enabled(context.Background(), slog.LevelInfo) {
+		if hh.Enabled(t.Context(), slog.LevelInfo) {
 			t.Error("Enabled(info) = true at warn level, want false")
 		}
-		if !hh.Enabled(context.Background(), slog.LevelWarn) {
+		if !hh.Enabled(t.Context(), slog.LevelWarn) {
 			t.Error("Enabled(warn) = false at warn level, want true")
 		}
 	}
@@ -326,7 +326,7 @@ func TestContextHandlerResolvesWithAttrsOnce(t *testing.T) {
 	l := slog.New(NewContextHandler(newJSON(&buf))).WithGroup("g").With("v", countingValuer{n: &n})
 	ctx := taskTraceContext(t)
 	l.InfoContext(ctx, "one")
-	l.InfoContext(context.Background(), "two")
+	l.InfoContext(t.Context(), "two")
 	l.InfoContext(ctx, "three")
 	if got := n.Load(); got != 1 {
 		t.Errorf("LogValue called %d times, want 1", got)
@@ -360,7 +360,7 @@ func TestContextHandlerReplaceAttrGroups(t *testing.T) {
 		return a
 	}
 	l := slog.New(NewContextHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: replace})))
-	l.WithGroup("g").WithGroup("h").InfoContext(WithTask(context.Background(), TaskFields{ID: "t-1"}), "m", "k", 1)
+	l.WithGroup("g").WithGroup("h").InfoContext(WithTask(t.Context(), TaskFields{ID: "t-1"}), "m", "k", 1)
 
 	if want := []string{"k@g.h", "task_id@"}; !reflect.DeepEqual(seen, want) {
 		t.Errorf("ReplaceAttr saw %q, want %q", seen, want)
@@ -370,11 +370,11 @@ func TestContextHandlerReplaceAttrGroups(t *testing.T) {
 func TestTaskFromContext(t *testing.T) {
 	t.Parallel()
 
-	if f, ok := TaskFromContext(context.Background()); ok || f != (TaskFields{}) {
+	if f, ok := TaskFromContext(t.Context()); ok || f != (TaskFields{}) {
 		t.Errorf("TaskFromContext(empty) = %+v, %t; want zero, false", f, ok)
 	}
 	want := TaskFields{ID: "t-1", Type: "email:send", Queue: "critical", Retry: 2}
-	if f, ok := TaskFromContext(WithTask(context.Background(), want)); !ok || f != want {
+	if f, ok := TaskFromContext(WithTask(t.Context(), want)); !ok || f != want {
 		t.Errorf("TaskFromContext = %+v, %t; want %+v, true", f, ok, want)
 	}
 	//nolint:staticcheck // a nil context must not panic.

@@ -39,7 +39,7 @@ func traceContext(t testing.TB) context.Context {
 	if !sc.IsValid() {
 		t.Fatal("test span context is not valid")
 	}
-	return trace.ContextWithSpanContext(context.Background(), sc)
+	return trace.ContextWithSpanContext(t.Context(), sc)
 }
 
 // taskTraceContext returns a context carrying the test span context and a

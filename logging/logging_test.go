@@ -2,7 +2,6 @@ package logging
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -30,7 +29,7 @@ func TestNewFormats(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			l.InfoContext(WithTask(context.Background(), TaskFields{ID: "t-1", Retry: 1}), "hello", "k", "v")
+			l.InfoContext(WithTask(t.Context(), TaskFields{ID: "t-1", Retry: 1}), "hello", "k", "v")
 			if got := buf.String(); got != tt.want {
 				t.Errorf("output = %q, want %q", got, tt.want)
 			}

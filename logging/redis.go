@@ -28,5 +28,5 @@ func (r *RedisLogger) Printf(ctx context.Context, format string, v ...any) {
 		ctx = context.Background()
 	}
 	msg := strings.TrimSpace(fmt.Sprintf(format, v...))
-	r.l.LogAttrs(ctx, slog.LevelWarn, msg, slog.String(KeyComponent, "redis"))
+	r.l.WarnContext(ctx, msg, KeyComponent, "redis")
 }

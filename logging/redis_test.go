@@ -22,7 +22,7 @@ func TestRedisLogger(t *testing.T) {
 		Printf(context.Context, string, ...any)
 	} = logging.NewRedisLogger(l)
 	_ = redis.SetLogger // the adapter is what cmd/* pass to redis.SetLogger
-	logging.NewRedisLogger(l).Printf(context.Background(), "redis: %s: dial failed\n", "pool.go:770")
+	logging.NewRedisLogger(l).Printf(t.Context(), "redis: %s: dial failed\n", "pool.go:770")
 	var m map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
 		t.Fatalf("%q: %v", buf.String(), err)

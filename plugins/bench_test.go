@@ -45,7 +45,7 @@ func BenchmarkTaskOverhead(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			task := asynq.NewTask(bc.typ, payload)
-			ctx := context.Background()
+			ctx := b.Context()
 			for b.Loop() {
 				if err := reg.ProcessTask(ctx, task); err != nil {
 					b.Fatal(err)

@@ -1,7 +1,6 @@
 package plugins_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -33,7 +32,7 @@ func TestWorkerEnvRefused(t *testing.T) {
 		t.Fatalf("status %s, error\n%q\nwant\n%q", lp.Status, lp.Error, want)
 	}
 	out := filepath.Join(t.TempDir(), "env")
-	err := reg.ProcessTask(context.Background(), asynq.NewTask("leak:run", []byte(out)))
+	err := reg.ProcessTask(t.Context(), asynq.NewTask("leak:run", []byte(out)))
 	if !errors.Is(err, plugins.ErrNotLoaded) || !errors.Is(err, plugins.ErrWorkerEnv) {
 		t.Fatalf("task of the refused plugin: %v", err)
 	}
@@ -50,7 +49,7 @@ func TestWorkerEnvRefused(t *testing.T) {
 	if lp := loaded(m2, "leak"); lp.Status != plugins.StatusLoaded {
 		t.Fatalf("allowed: status %s, error %q", lp.Status, lp.Error)
 	}
-	if err := reg2.ProcessTask(context.Background(), asynq.NewTask("leak:run", []byte(out))); err != nil {
+	if err := reg2.ProcessTask(t.Context(), asynq.NewTask("leak:run", []byte(out))); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := os.ReadFile(out); err != nil || string(got) != "C.UTF-8|hunter2" {

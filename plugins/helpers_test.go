@@ -154,7 +154,7 @@ func startManager(t testing.TB, opts plugins.Options) *plugins.Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	t.Cleanup(func() {
@@ -217,7 +217,7 @@ func newEnv(t *testing.T, dir string, state plugins.State) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	select {
@@ -245,7 +245,7 @@ func (e *env) enqueue(t *testing.T, typ, payload string, opts *tasks.EnqueueOpti
 	if opts.Retention == 0 {
 		opts.Retention = time.Hour
 	}
-	info, err := e.client.Enqueue(context.Background(), typ, []byte(payload), opts)
+	info, err := e.client.Enqueue(t.Context(), typ, []byte(payload), opts)
 	if err != nil {
 		t.Fatalf("enqueue %s: %v", typ, err)
 	}
@@ -255,7 +255,7 @@ func (e *env) enqueue(t *testing.T, typ, payload string, opts *tasks.EnqueueOpti
 // wait waits until the task is completed or archived.
 func (e *env) wait(t *testing.T, info *tasks.TaskInfo) *asynq.TaskInfo {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()
 	got, err := e.client.Wait(ctx, info.Queue, info.ID)
 	if err != nil {

@@ -91,8 +91,8 @@ func (l *LogLimiter) reportLocked(ctx context.Context, now time.Time) {
 	if l.pending == 0 {
 		return
 	}
-	l.logger.LogAttrs(ctx, slog.LevelWarn, "plugin log lines dropped",
-		slog.Int("dropped", l.pending), slog.Duration("during", now.Sub(l.since).Round(time.Millisecond)),
-		slog.Float64("limit_per_second", float64(l.lim.Limit())), slog.Int("burst", l.lim.Burst()))
+	l.logger.WarnContext(ctx, "plugin log lines dropped",
+		"dropped", l.pending, "during", now.Sub(l.since).Round(time.Millisecond),
+		"limit_per_second", float64(l.lim.Limit()), "burst", l.lim.Burst())
 	l.pending = 0
 }

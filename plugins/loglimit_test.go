@@ -1,7 +1,6 @@
 package plugins_test
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -33,7 +32,7 @@ func TestPluginLogFlood(t *testing.T) {
 	prom := prometheus.NewRegistry()
 	prom.MustRegister(m.Collector())
 
-	if err := reg.ProcessTask(context.Background(), asynq.NewTask("flood:run", nil)); err != nil {
+	if err := reg.ProcessTask(t.Context(), asynq.NewTask("flood:run", nil)); err != nil {
 		t.Fatal(err)
 	}
 	lines := logs.Records(t, "plugin log")

@@ -198,7 +198,7 @@ func (m *Manager) Collector() prometheus.Collector { return m.dropped }
 func (m *Manager) logLimiter(name string) *LogLimiter {
 	l := m.limiters[name]
 	if l == nil {
-		l = NewLogLimiter(m.opts.LogRate, m.opts.LogBurst, m.dropped.WithLabelValues(name), m.logger.With(slog.String("plugin", name)))
+		l = NewLogLimiter(m.opts.LogRate, m.opts.LogBurst, m.dropped.WithLabelValues(name), m.logger.With("plugin", name))
 		m.limiters[name] = l
 	}
 	return l
@@ -328,14 +328,14 @@ func (m *Manager) loop(ctx context.Context, w *watcher) error {
 		case <-w.events():
 			debounce.Reset(m.opts.ReloadDebounce)
 		case err := <-w.errors():
-			m.logger.Warn("plugin directory watch error; rescanning", slog.String("error", err.Error()))
+			m.logger.WarnContext(ctx, "plugin directory watch error; rescanning", "error", err)
 			debounce.Reset(m.opts.ReloadDebounce)
 		case <-debounce.C:
 			if m.scan(ctx, w) {
 				m.report(ctx)
 			}
 		case <-changes:
-			m.logger.Debug("plugin fleet state changed")
+			m.logger.DebugContext(ctx, "plugin fleet state changed")
 			m.report(ctx)
 		case <-tick.C:
 			m.report(ctx)
@@ -352,7 +352,7 @@ func (m *Manager) report(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := m.opts.State.Report(rctx, loaded); err != nil && ctx.Err() == nil {
-		m.logger.Warn("cannot report loaded plugins", slog.String("error", err.Error()))
+		m.logger.WarnContext(ctx, "cannot report loaded plugins", "error", err)
 	}
 }
 
@@ -386,15 +386,15 @@ func (m *Manager) retireVersion(v *version) {
 		}
 		if !waitgroup.WaitTimeout(&v.inflight, bound) {
 			m.logger.Warn("plugin version still has tasks in flight; stopping it anyway",
-				slog.String("plugin", v.m.Name), slog.String("version", v.m.Version), slog.Duration("waited", bound))
+				"plugin", v.m.Name, "version", v.m.Version, "waited", bound)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), drainGrace)
 		defer cancel()
 		if err := v.inst.Close(ctx); err != nil {
 			m.logger.Warn("plugin version did not stop cleanly",
-				slog.String("plugin", v.m.Name), slog.String("version", v.m.Version), slog.String("error", err.Error()))
+				"plugin", v.m.Name, "version", v.m.Version, "error", err)
 		} else {
-			m.logger.Info("plugin version stopped", slog.String("plugin", v.m.Name), slog.String("version", v.m.Version))
+			m.logger.Info("plugin version stopped", "plugin", v.m.Name, "version", v.m.Version)
 		}
 	}()
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,12 +32,12 @@ func (m *Manager) scan(ctx context.Context, w *watcher) bool {
 	defer m.mu.Unlock()
 	root, err := checkDir(m.opts.Dir, m.opts.UID)
 	if err != nil {
-		m.logger.Error("plugin directory unusable; keeping the plugins already loaded", slog.String("error", err.Error()))
+		m.logger.ErrorContext(ctx, "plugin directory unusable; keeping the plugins already loaded", "error", err)
 		return false
 	}
 	des, err := os.ReadDir(m.opts.Dir)
 	if err != nil {
-		m.logger.Error("cannot read the plugin directory; keeping the plugins already loaded", slog.String("error", err.Error()))
+		m.logger.ErrorContext(ctx, "cannot read the plugin directory; keeping the plugins already loaded", "error", err)
 		return false
 	}
 	var names []string
@@ -72,7 +71,7 @@ func (m *Manager) scan(ctx context.Context, w *watcher) bool {
 			continue
 		}
 		if e.cur != nil {
-			m.logger.Info("plugin removed", slog.String("plugin", e.cur.m.Name), slog.String("version", e.cur.m.Version), slog.String("dir", e.dir))
+			m.logger.InfoContext(ctx, "plugin removed", "plugin", e.cur.m.Name, "version", e.cur.m.Version, "dir", e.dir)
 			replaced = append(replaced, e.cur)
 		}
 		delete(m.entries, name)
@@ -121,13 +120,13 @@ func (m *Manager) refresh(ctx context.Context, e *entry, root string) bool {
 		return m.fail(e, st, man, err)
 	}
 	if e.cur != nil {
-		m.logger.Info("plugin reloaded: new tasks go to the new version; tasks in flight finish on the old one",
-			slog.String("plugin", man.Name), slog.String("version", man.Version),
-			slog.String("old_version", e.cur.m.Version), slog.String("runtime", man.Runtime),
-			slog.Any("task_types", man.TypeNames()), slog.String("dir", e.dir))
+		m.logger.InfoContext(ctx, "plugin reloaded: new tasks go to the new version; tasks in flight finish on the old one",
+			"plugin", man.Name, "version", man.Version,
+			"old_version", e.cur.m.Version, "runtime", man.Runtime,
+			"task_types", man.TypeNames(), "dir", e.dir)
 	} else {
-		m.logger.Info("plugin loaded", slog.String("plugin", man.Name), slog.String("version", man.Version),
-			slog.String("runtime", man.Runtime), slog.Any("task_types", man.TypeNames()), slog.String("dir", e.dir))
+		m.logger.InfoContext(ctx, "plugin loaded", "plugin", man.Name, "version", man.Version,
+			"runtime", man.Runtime, "task_types", man.TypeNames(), "dir", e.dir)
 	}
 	e.stamp, e.cur = st, v
 	e.errText, e.errName, e.errVersion, e.errRuntime, e.failedTypes, e.failedErr = "", "", "", "", nil, nil
@@ -148,9 +147,9 @@ func (m *Manager) fail(e *entry, st stamp, man *Manifest, err error) bool {
 			e.failedTypes = man.TaskTypes
 		}
 	}
-	attrs := []any{slog.String("dir", e.dir), slog.String("error", text)}
+	attrs := []any{"dir", e.dir, "error", err}
 	if e.cur != nil {
-		attrs = append(attrs, slog.String("plugin", e.cur.m.Name), slog.String("serving_version", e.cur.m.Version))
+		attrs = append(attrs, "plugin", e.cur.m.Name, "serving_version", e.cur.m.Version)
 		m.logger.Error("plugin failed to load; the version already loaded keeps serving", attrs...)
 	} else {
 		m.logger.Error("plugin failed to load", attrs...)
@@ -230,7 +229,7 @@ func (m *Manager) load(ctx context.Context, e *entry, man *Manifest, cd checkedD
 		Entry:    resolved,
 		entryID:  idOf(fi),
 		Env:      pluginEnv(man, cd.resolved, m.opts.Environ),
-		Logger:   m.logger.With(slog.String("plugin", man.Name), slog.String("version", man.Version)),
+		Logger:   m.logger.With("plugin", man.Name, "version", man.Version),
 		LogLimit: m.logLimiter(man.Name),
 	}
 	sctx, cancel := context.WithTimeout(ctx, m.opts.StartTimeout)

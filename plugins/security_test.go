@@ -25,7 +25,7 @@ func TestInsecureDirRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = m.Run(context.Background())
+	err = m.Run(t.Context())
 	want := "plugins: insecure plugin path: " + dir + " is writable by its group (mode 0775), so they could change the code the worker runs; run chmod go-w " + dir
 	if !errors.Is(err, plugins.ErrInsecure) || err.Error() != want {
 		t.Fatalf("Run: %v\nwant %s", err, want)
@@ -71,13 +71,13 @@ func TestPermissionChecks(t *testing.T) {
 	}
 	// The refused entry's task type is known from its manifest: its tasks
 	// fail with the load error and follow the retry path.
-	err := reg.ProcessTask(context.Background(), asynq.NewTask("entryw:run", nil))
+	err := reg.ProcessTask(t.Context(), asynq.NewTask("entryw:run", nil))
 	if !errors.Is(err, plugins.ErrNotLoaded) || err.Error() != "plugins: entryw: plugin not loaded: "+want["entryw"] {
 		t.Errorf("task of the refused plugin: %v", err)
 	}
 	must(t, os.Chmod(filepath.Join(entryW, "testplugin"), 0o755))
 	poll(t, "entryw loaded after chmod", func() bool { return loaded(m, "entryw").Status == plugins.StatusLoaded })
-	if err := reg.ProcessTask(context.Background(), asynq.NewTask("entryw:run", []byte(`{}`))); err != nil {
+	if err := reg.ProcessTask(t.Context(), asynq.NewTask("entryw:run", []byte(`{}`))); err != nil {
 		t.Errorf("after the fix: %v", err)
 	}
 	_ = ok

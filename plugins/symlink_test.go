@@ -1,7 +1,6 @@
 package plugins_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -95,7 +94,7 @@ func TestPluginsDirAncestors(t *testing.T) {
 	}
 	m, err := plugins.NewManager(plugins.Options{Dir: link, Runtimes: runtimes()})
 	must(t, err)
-	if err := m.Run(context.Background()); err == nil || err.Error() != want {
+	if err := m.Run(t.Context()); err == nil || err.Error() != want {
 		t.Fatalf("Run: %v\nwant %s", err, want)
 	}
 
@@ -127,7 +126,7 @@ func TestEntrySwappedAfterCheck(t *testing.T) {
 	m := startManager(t, plugins.Options{Dir: dir, Registry: reg, ReloadDebounce: time.Hour})
 	reg.SetResolver(m)
 	out := filepath.Join(t.TempDir(), "out")
-	if err := reg.ProcessTask(context.Background(), asynq.NewTask("swap:run", []byte(out))); err != nil {
+	if err := reg.ProcessTask(t.Context(), asynq.NewTask("swap:run", []byte(out))); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(out); string(got) != "checked\n" {
@@ -137,7 +136,7 @@ func TestEntrySwappedAfterCheck(t *testing.T) {
 
 	// Replaced by rename, as a deploy (or an attacker racing one) would.
 	writeFile(t, filepath.Join(pd, "run.sh"), []byte("#!/bin/sh\necho swapped > \"$(cat)\"\n"), 0o755)
-	err := reg.ProcessTask(context.Background(), asynq.NewTask("swap:run", []byte(out)))
+	err := reg.ProcessTask(t.Context(), asynq.NewTask("swap:run", []byte(out)))
 	want := "plugin swap 1: plugin entry changed after it was checked: " + pd + "/run.sh was replaced or modified since the worker checked it; the worker checks and loads the new file, and the task is retried"
 	if !errors.Is(err, plugins.ErrEntryChanged) || err.Error() != want {
 		t.Fatalf("task after the swap: %v\nwant %s", err, want)
@@ -147,7 +146,7 @@ func TestEntrySwappedAfterCheck(t *testing.T) {
 	}
 	// Rewritten in place (same inode) is caught too.
 	must(t, os.WriteFile(filepath.Join(pd, "run.sh"), []byte(script), 0o755))
-	if err := reg.ProcessTask(context.Background(), asynq.NewTask("swap:run", []byte(out))); !errors.Is(err, plugins.ErrEntryChanged) {
+	if err := reg.ProcessTask(t.Context(), asynq.NewTask("swap:run", []byte(out))); !errors.Is(err, plugins.ErrEntryChanged) {
 		t.Fatalf("task after an in-place rewrite: %v", err)
 	}
 }

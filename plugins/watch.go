@@ -38,7 +38,7 @@ func (w *watcher) sync(dirs []string, logger *slog.Logger) {
 	kept := dirs[:0:0]
 	for _, d := range dirs {
 		if err := w.w.Add(d); err != nil {
-			logger.Warn("cannot watch plugin directory; changes there need a restart", slog.String("dir", d), slog.String("error", err.Error()))
+			logger.Warn("cannot watch plugin directory; changes there need a restart", "dir", d, "error", err)
 			continue
 		}
 		kept = append(kept, d)

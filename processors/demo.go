@@ -64,7 +64,7 @@ func (p *sleepProcessor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-		p.logger.DebugContext(ctx, "demo:sleep finished", slog.Int64("slept_ms", d.Milliseconds()))
+		p.logger.DebugContext(ctx, "demo:sleep finished", "slept_ms", d.Milliseconds())
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("demo:sleep: interrupted after %s of %s: %w",

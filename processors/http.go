@@ -107,10 +107,10 @@ func (p *httpProcessor) do(ctx context.Context, t *asynq.Task) (*httpResult, err
 	defer resp.Body.Close()
 	body, truncated, readErr := readBody(resp.Body)
 	p.logger.DebugContext(ctx, "http:request finished",
-		slog.String("method", call.method),
-		slog.String("host", call.url.Host),
-		slog.Int("status", resp.StatusCode),
-		slog.Int64("duration_ms", time.Since(start).Milliseconds()))
+		"method", call.method,
+		"host", call.url.Host,
+		"status", resp.StatusCode,
+		"duration_ms", time.Since(start).Milliseconds())
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &StatusError{
@@ -125,7 +125,7 @@ func (p *httpProcessor) do(ctx context.Context, t *asynq.Task) (*httpResult, err
 	if readErr != nil {
 		// The receiver accepted the request; retrying would send it again.
 		p.logger.WarnContext(ctx, "http:request: reading the response body failed; keeping what was read",
-			slog.String("host", call.url.Host), slog.String("error", readErr.Error()))
+			"host", call.url.Host, "error", readErr)
 	}
 	return &httpResult{Status: resp.StatusCode, Body: string(body), Truncated: truncated}, nil
 }
@@ -195,7 +195,7 @@ func (p *httpProcessor) writeResult(ctx context.Context, t *asynq.Task, res *htt
 		_, err = w.Write(data)
 	}
 	if err != nil {
-		p.logger.WarnContext(ctx, "http:request: could not store the task result", slog.String("error", err.Error()))
+		p.logger.WarnContext(ctx, "http:request: could not store the task result", "error", err)
 	}
 }
 

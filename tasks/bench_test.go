@@ -1,7 +1,6 @@
 package tasks_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/hibiken/asynq"
@@ -24,7 +23,7 @@ func benchClient(b *testing.B) *tasks.Client {
 
 // BenchmarkEnqueue enqueues one task per op, one at a time.
 func BenchmarkEnqueue(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	c := benchClient(b)
 	payload := []byte(`{"n":1}`)
 	for b.Loop() {
@@ -37,7 +36,7 @@ func BenchmarkEnqueue(b *testing.B) {
 // BenchmarkEnqueueMany enqueues 1,000 tasks per op with EnqueueMany at its
 // default parallelism.
 func BenchmarkEnqueueMany(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	c := benchClient(b)
 	reqs := make([]tasks.Request, 1000)
 	for i := range reqs {

@@ -1,7 +1,6 @@
 package tasks_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -18,7 +17,7 @@ import (
 // script fails with CROSSSLOT, and asynq's Inspector finds every task.
 func TestEnqueueManyCluster(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	addrs := redistest.StartCluster(t).Addrs()
 	opt := asynq.RedisClusterClientOpt{Addrs: addrs}
 	c, err := tasks.NewClient(opt, tasks.ClientOptions{Routes: []tasks.Route{{Pattern: "low:*", Queue: "low"}}})

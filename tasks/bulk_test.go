@@ -95,7 +95,7 @@ func asynqOptions(o tasks.EnqueueOptions) []asynq.Option {
 // processes the tasks tuskq stored.
 func TestEnqueueManyMatchesAsynq(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	c, err := tasks.NewClient(asynq.RedisClientOpt{Addr: srv.Addr()}, tasks.ClientOptions{})
 	if err != nil {
@@ -349,7 +349,7 @@ func sortedKeys(m map[string]string) []string {
 // again with EVAL, and each is stored once.
 func TestEnqueueManyReloadsScripts(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	c, err := tasks.NewClient(asynq.RedisClientOpt{Addr: srv.Addr()}, tasks.ClientOptions{})
 	if err != nil {
@@ -401,7 +401,7 @@ func TestEnqueueManyReloadsScripts(t *testing.T) {
 // conflict and a held uniqueness lock a duplicate.
 func TestEnqueueManyIsolatesAPoisonTask(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t, redistest.WithArgs("--proto-max-bulk-len", "1mb"))
 	c, err := tasks.NewClient(asynq.RedisClientOpt{Addr: srv.Addr()}, tasks.ClientOptions{})
 	if err != nil {

@@ -29,7 +29,7 @@ func intp(n int) *int { return &n }
 
 func TestEnqueueAppliesRoutes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	c, insp := newClient(t,
 		tasks.Route{Pattern: "email:*", Queue: "low", MaxRetry: intp(3), Timeout: time.Minute},
 		tasks.Route{Pattern: "email:urgent:*", Queue: "critical"},
@@ -66,7 +66,7 @@ func TestEnqueueAppliesRoutes(t *testing.T) {
 
 func TestEnqueueCarriesTrace(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	c, insp := newClient(t)
 
 	// A producer's span context is continued.
@@ -116,7 +116,7 @@ func TestEnqueueCarriesTrace(t *testing.T) {
 
 func TestEnqueueOptionErrors(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	c, _ := newClient(t)
 	tests := []struct {
 		name string
@@ -148,7 +148,7 @@ func TestEnqueueOptionErrors(t *testing.T) {
 
 func TestEnqueueManyPerTaskResults(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	c, insp := newClient(t)
 	const n = 500
 	reqs := make([]tasks.Request, n)
@@ -205,7 +205,7 @@ func TestEnqueueManyPerTaskResults(t *testing.T) {
 
 func TestEnqueueKeepsTraceparentHeaderWithoutSpan(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	c, insp := newClient(t, tasks.Route{Pattern: "*", Queue: "low"})
 	const tp = "00-11111111111111111111111111111111-2222222222222222-01"
 	info, err := c.Enqueue(ctx, "a:b", nil, &tasks.EnqueueOptions{Headers: map[string]string{"traceparent": tp}})

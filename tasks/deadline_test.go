@@ -43,7 +43,7 @@ func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 	for _, mode := range []string{"redisconn", "asynq.RedisClientOpt", "own RedisConnOpt"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := t.Context()
 			srv := redistest.Start(t)
 			var opt asynq.RedisConnOpt = asynq.RedisClientOpt{Addr: srv.Addr()}
 			switch mode {
@@ -121,7 +121,7 @@ func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 // once each.
 func TestEnqueueManyTimeoutDuringFreeze(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	rc := config.Default().Redis
 	rc.Addr = srv.Addr()
@@ -209,7 +209,7 @@ func TestEnqueueTimeoutOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	if _, err := c.Enqueue(context.Background(), "t:x", nil, nil); err != nil {
+	if _, err := c.Enqueue(t.Context(), "t:x", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Freeze(); err != nil {
@@ -223,7 +223,7 @@ func TestEnqueueTimeoutOptions(t *testing.T) {
 		{0, "700ms"},
 		{300 * time.Millisecond, "300ms"},
 	} {
-		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		ctx, cancel := t.Context(), context.CancelFunc(func() {})
 		if tt.ctxTimeout > 0 {
 			ctx, cancel = context.WithTimeout(ctx, tt.ctxTimeout)
 		}
@@ -244,7 +244,7 @@ func TestEnqueueTimeoutOptions(t *testing.T) {
 // random UUID from both Enqueue and EnqueueMany, stored under it.
 func TestEnqueueGeneratesTaskIDs(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	c, insp := newClient(t)
 	seen := map[string]bool{}
 	check := func(from string, info *tasks.TaskInfo) {
@@ -282,7 +282,7 @@ func TestEnqueueGeneratesTaskIDs(t *testing.T) {
 // scheduled task lands in its queue's scheduled set at its time.
 func TestEnqueueUniqueAndScheduled(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	c, err := tasks.NewClient(asynq.RedisClientOpt{Addr: srv.Addr()}, tasks.ClientOptions{})
 	if err != nil {

@@ -21,7 +21,7 @@ func TestOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	r, err := c.prepare(context.Background(), "out:x", []byte("p"), &EnqueueOptions{TaskID: "out-1"}, cryptoRand)
+	r, err := c.prepare(t.Context(), "out:x", []byte("p"), &EnqueueOptions{TaskID: "out-1"}, cryptoRand)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
 	"github.com/tuskq/tuskq/tasks"
@@ -15,9 +15,17 @@ import (
 
 // A producer enqueues a task; routes supply the queue and retry budget.
 func ExampleClient_Enqueue() {
+	// An in-memory Redis, so that the example runs; give the address of
+	// yours, such as "127.0.0.1:6379".
+	redisServer, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	defer redisServer.Close()
+
 	ctx := context.Background()
 	maxRetry := 5
-	client, err := tasks.NewClient(asynq.RedisClientOpt{Addr: "127.0.0.1:6379"}, tasks.ClientOptions{
+	client, err := tasks.NewClient(asynq.RedisClientOpt{Addr: redisServer.Addr()}, tasks.ClientOptions{
 		Routes: []tasks.Route{{Pattern: "email:*", Queue: "critical", MaxRetry: &maxRetry}},
 	})
 	if err != nil {
@@ -31,7 +39,9 @@ func ExampleClient_Enqueue() {
 		fmt.Println("enqueue:", err)
 		return
 	}
-	fmt.Println(info.ID, info.Queue, info.TraceID)
+	// The ID and the trace ID are random: a UUID and 32 hex digits.
+	fmt.Println("queue:", info.Queue, "max retry:", info.MaxRetry, "trace ID digits:", len(info.TraceID))
+	// Output: queue: critical max retry: 5 trace ID digits: 32
 }
 
 // A worker registers processors and wraps the registry in tuskq's
@@ -51,7 +61,7 @@ func ExampleRegistry() {
 	if err := reg.Register("email:send", tasks.ProcessorFunc(nil)); errors.Is(err, tasks.ErrDuplicateType) {
 		fmt.Println("registered twice:", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	handler := tasks.Chain(reg, tasks.Context(), tasks.Log(logger, tasks.LogOptions{}), tasks.Recover(logger))
 	_ = handler // pass to asynq.Server.Start, or use the worker package
 

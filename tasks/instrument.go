@@ -177,8 +177,8 @@ func (in *instrument) call(ctx context.Context, t *asynq.Task) (err error) {
 // error.
 func (in *instrument) panicked(ctx context.Context, v any) error {
 	in.logger.ErrorContext(ctx, "task processor panicked",
-		slog.String("panic", fmt.Sprint(v)),
-		slog.String("stack", string(debug.Stack())))
+		"panic", fmt.Sprint(v),
+		"stack", string(debug.Stack()))
 	return fmt.Errorf("tasks: %w: %v", ErrPanic, v)
 }
 
@@ -208,7 +208,7 @@ func (in *instrument) logLine(ctx context.Context, t *asynq.Task, at time.Time, 
 	payload := logging.PayloadAttr(t.Payload(), in.payloads)
 	if err != nil && outcome != OutcomeRequeued {
 		r.AddAttrs(slog.Float64("duration_ms", ms), slog.String("outcome", outcome),
-			slog.String("error", err.Error()), payload)
+			slog.Any("error", err), payload)
 	} else {
 		r.AddAttrs(slog.Float64("duration_ms", ms), slog.String("outcome", outcome), payload)
 	}

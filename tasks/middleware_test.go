@@ -36,7 +36,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestMiddlewareLogsTraceMetricsAndRecovers(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	redisOpt := asynq.RedisClientOpt{Addr: srv.Addr()}
 
@@ -184,14 +184,14 @@ tuskq_tasks_failed_total{queue="default",task_type="skip:run"} 1
 
 func TestOutcome(t *testing.T) {
 	t.Parallel()
-	if got := tasks.Outcome(context.Background(), nil); got != tasks.OutcomeSuccess {
+	if got := tasks.Outcome(t.Context(), nil); got != tasks.OutcomeSuccess {
 		t.Fatalf("nil error: %s", got)
 	}
-	if got := tasks.Outcome(context.Background(), fmt.Errorf("x: %w", asynq.RevokeTask)); got != tasks.OutcomeRevoked {
+	if got := tasks.Outcome(t.Context(), fmt.Errorf("x: %w", asynq.RevokeTask)); got != tasks.OutcomeRevoked {
 		t.Fatalf("revoke: %s", got)
 	}
 	// Outside a worker there is no retry budget in ctx: a failure is final.
-	if got := tasks.Outcome(context.Background(), errors.New("x")); got != tasks.OutcomeArchived {
+	if got := tasks.Outcome(t.Context(), errors.New("x")); got != tasks.OutcomeArchived {
 		t.Fatalf("plain error outside a worker: %s", got)
 	}
 }

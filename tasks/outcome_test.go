@@ -1,7 +1,6 @@
 package tasks_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -87,7 +86,7 @@ func (p *replyEater) accept() {
 // stored; enqueued again with the same task ID it is not stored twice.
 func TestEnqueueLostReplyIsUnknownNotFailed(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	proxy := startReplyEater(t, srv.Addr())
 	c, err := tasks.NewClient(asynq.RedisClientOpt{Addr: proxy.ln.Addr().String()}, tasks.ClientOptions{EnqueueTimeout: time.Second})
@@ -132,7 +131,7 @@ func TestEnqueueLostReplyIsUnknownNotFailed(t *testing.T) {
 // task was not stored, and not that the outcome is unknown.
 func TestEnqueueRedisDownIsNotStored(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.NewGate(t, redistest.Start(t).Addr())
 	c, err := tasks.NewClient(asynq.RedisClientOpt{Addr: srv.Addr()}, tasks.ClientOptions{EnqueueTimeout: 500 * time.Millisecond})
 	if err != nil {
@@ -156,7 +155,7 @@ func TestEnqueueRedisDownIsNotStored(t *testing.T) {
 // stopped Redis, the enqueue says the task may have been stored.
 func TestEnqueueRetryingClientIsUnknown(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.NewGate(t, redistest.Start(t).Addr())
 	c, err := tasks.NewClient(plainConnOpt{asynq.RedisClientOpt{Addr: srv.Addr()}}, tasks.ClientOptions{EnqueueTimeout: 500 * time.Millisecond})
 	if err != nil {

@@ -63,7 +63,7 @@ func (f resolverFunc) Resolve(s string) (tasks.Processor, bool) { return f(s) }
 
 func TestRegistryDispatch(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	reg := tasks.NewRegistry()
 	var got []string
 	reg.MustRegister("b:run", tasks.ProcessorFunc(func(_ context.Context, t *asynq.Task) error {

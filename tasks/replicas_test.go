@@ -1,7 +1,6 @@
 package tasks_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ import (
 // succeeds as before.
 func TestWaitReplicas(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	s := redistest.StartSentinel(t)
 	master, replica := s.Data[0], s.Data[1]
 	waiting, err := tasks.NewClient(asynq.RedisClientOpt{Addr: master.Addr()},
@@ -82,7 +81,7 @@ func TestWaitReplicas(t *testing.T) {
 // reports 0 of 1 replicas, whichever node the queue lives on.
 func TestWaitReplicasCluster(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	cl := redistest.StartCluster(t)
 	c, err := tasks.NewClient(asynq.RedisClusterClientOpt{Addrs: cl.Addrs()},
 		tasks.ClientOptions{WaitReplicas: 1, EnqueueTimeout: time.Second})

@@ -70,7 +70,7 @@ func (c *completionRecords) wrap(next asynq.Handler) asynq.Handler {
 		if n, err := c.rdb.Exists(ctx, key).Result(); err == nil && n > 0 {
 			c.skipped.WithLabelValues(c.label(t.Type()), queue).Inc()
 			c.logger.InfoContext(ctx, "task skipped: its handler already completed it (completion record); it was delivered again after Redis missed its completion",
-				slog.String("task_id", id), slog.String("task_type", t.Type()), slog.String("queue", queue))
+				"task_id", id, "task_type", t.Type(), "queue", queue)
 			return nil
 		}
 		if err := next.ProcessTask(ctx, t); err != nil {
@@ -109,14 +109,14 @@ func (c *completionRecords) retryWrite(key, id, queue string) {
 		select {
 		case <-c.stop:
 			c.logger.Warn("completion record not written before shutdown: the task may run again if Redis lost its completion",
-				slog.String("task_id", id), slog.String("queue", queue), slog.Any("error", err))
+				"task_id", id, "queue", queue, "error", err)
 			return
 		default:
 		}
 		backoff = min(2*backoff, 2*time.Second)
 		t.Reset(backoff)
 	}
-	c.logger.Warn("completion record not written: Redis did not answer", slog.String("task_id", id), slog.String("queue", queue))
+	c.logger.Warn("completion record not written: Redis did not answer", "task_id", id, "queue", queue)
 }
 
 // shutdown makes the background writes try once more at once and waits

@@ -17,7 +17,7 @@ import (
 func TestNonFailureIsDeferredNotFailed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	errNotNow := errors.New("not now")
 	var runs counter
 	reg := tasks.NewRegistry()

@@ -128,7 +128,7 @@ func start(t *testing.T, opts worker.Options) *running {
 	if err != nil {
 		t.Fatalf("worker.New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	r := &running{Worker: w, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- w.Run(ctx) }()
 	select {
@@ -155,7 +155,7 @@ func poll(t *testing.T, what string, cond func() bool) {
 // wait waits until the task is completed or archived.
 func (e *env) wait(t *testing.T, info *tasks.TaskInfo) *asynq.TaskInfo {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()
 	got, err := e.client.Wait(ctx, info.Queue, info.ID)
 	if err != nil {
@@ -178,7 +178,7 @@ func (e *env) enqueue(t *testing.T, ctx context.Context, typ string, opts *tasks
 func (e *env) enqueueMany(t *testing.T, reqs []tasks.Request) []string {
 	t.Helper()
 	ids := make([]string, len(reqs))
-	for i, res := range e.client.EnqueueMany(context.Background(), reqs, 32) {
+	for i, res := range e.client.EnqueueMany(t.Context(), reqs, 32) {
 		if res.Err != nil {
 			t.Fatalf("enqueue request %d: %v", i, res.Err)
 		}

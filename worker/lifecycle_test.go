@@ -46,7 +46,7 @@ func TestShutdownFinishesShortTasksAndHandsBackLongOnes(t *testing.T) {
 	cfg.Worker.ShutdownTimeout = 500 * time.Millisecond
 	w := start(t, e.options(t, cfg, reg))
 
-	ctx := context.Background()
+	ctx := t.Context()
 	long := e.enqueue(t, ctx, "test:long", &tasks.EnqueueOptions{MaxRetry: maxRetry(0), Retention: time.Hour})
 	short := e.enqueue(t, ctx, "test:short", &tasks.EnqueueOptions{Retention: time.Hour})
 	for range 2 {
@@ -203,7 +203,7 @@ func TestEndpoints(t *testing.T) {
 	}
 
 	for range 5 {
-		e.enqueue(t, context.Background(), "test:ok", nil)
+		e.enqueue(t, t.Context(), "test:ok", nil)
 	}
 	const want = `tuskq_tasks_processed_total{queue="default",task_type="test:ok"} 5`
 	var body string
@@ -252,7 +252,7 @@ func TestEndpoints(t *testing.T) {
 func TestPauseStopsFetching(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	var runs counter
 	reg := tasks.NewRegistry()
 	reg.MustRegister("test:ok", tasks.ProcessorFunc(func(ctx context.Context, _ *asynq.Task) error {
@@ -326,12 +326,12 @@ func TestRunErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = w.Run(context.Background())
+	err = w.Run(t.Context())
 	want := fmt.Sprintf("worker: cannot reach Redis at %s: dial tcp %s: connect: connection refused", addr, addr)
 	if !errors.Is(err, worker.ErrRedisUnreachable) || err == nil || err.Error() != want {
 		t.Errorf("Run with Redis down = %v; want %q", err, want)
 	}
-	if err := w.Run(context.Background()); !errors.Is(err, worker.ErrAlreadyRun) {
+	if err := w.Run(t.Context()); !errors.Is(err, worker.ErrAlreadyRun) {
 		t.Errorf("second Run = %v; want ErrAlreadyRun", err)
 	}
 }
@@ -359,6 +359,7 @@ func TestNewErrors(t *testing.T) {
 			"worker: bad worker options: Registerer worker_test.registererOnly is not a prometheus.Gatherer; set Gatherer too"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := worker.New(tc.opts)
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("New = %v; want %q", err, tc.want)

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -95,7 +94,7 @@ func (w *Worker) recoverOrphans(rdb redis.UniversalClient, stop <-chan struct{})
 func (w *Worker) sweepOrphans(ctx context.Context, rdb redis.UniversalClient, queues []string, now time.Time) {
 	counts, err := asynqrdb.CountOrphans(ctx, rdb, queues, now)
 	if err != nil {
-		w.logger.DebugContext(ctx, "orphaned task check failed", slog.Any("error", err))
+		w.logger.DebugContext(ctx, "orphaned task check failed", "error", err)
 		return
 	}
 	cutoff := now.Add(-w.cfg.Worker.OrphanGrace)
@@ -107,11 +106,11 @@ func (w *Worker) sweepOrphans(ctx context.Context, rdb redis.UniversalClient, qu
 		ids, err := asynqrdb.RecoverOrphans(ctx, rdb, q, cutoff)
 		for _, id := range ids {
 			w.logger.WarnContext(ctx, "orphaned task recovered: its lease expired, so its worker died or lost Redis; handed back to the queue without charging a retry",
-				slog.String("task_id", id), slog.String("queue", q))
+				"task_id", id, "queue", q)
 		}
 		w.recovery.recovered.WithLabelValues(q).Add(float64(len(ids)))
 		if err != nil {
-			w.logger.WarnContext(ctx, "orphaned task recovery failed", slog.String("queue", q), slog.Any("error", err))
+			w.logger.WarnContext(ctx, "orphaned task recovery failed", "queue", q, "error", err)
 		}
 	}
 }

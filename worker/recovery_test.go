@@ -19,7 +19,7 @@ import (
 // and every minute: tests that must see tuskq's recovery use less.
 func orphan(t *testing.T, rdb *redis.Client, queue, id string, age time.Duration) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	p := "asynq:{" + queue + "}:"
 	if n, err := rdb.LRem(ctx, p+"pending", 0, id).Result(); err != nil || n != 1 {
 		t.Fatalf("LREM pending %s = %d, %v; want 1", id, n, err)
@@ -39,7 +39,7 @@ func orphan(t *testing.T, rdb *redis.Client, queue, id string, age time.Duration
 func TestOrphanedTaskRecoveredWithoutRetryCharge(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	info := e.enqueue(t, ctx, "work", &tasks.EnqueueOptions{Queue: "default", MaxRetry: maxRetry(0), Retention: time.Hour})
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
 	defer rdb.Close()
@@ -86,7 +86,7 @@ func TestOrphanedTaskRecoveredWithoutRetryCharge(t *testing.T) {
 func TestOrphanWithinGraceIsOnlyCounted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	info := e.enqueue(t, ctx, "work", &tasks.EnqueueOptions{Queue: "low"})
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
 	defer rdb.Close()
@@ -119,7 +119,7 @@ func TestCompletionRecordSkipsRedelivery(t *testing.T) {
 		t.Run(map[bool]string{true: "on", false: "off"}[on], func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			ctx := context.Background()
+			ctx := t.Context()
 			var runs counter
 			reg := tasks.NewRegistry()
 			if err := reg.Register("work", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error {
@@ -178,7 +178,7 @@ func TestCompletionRecordSkipsRedelivery(t *testing.T) {
 func TestCompletionRecordWrittenAfterOutage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	release := make(chan struct{})
 	reg := tasks.NewRegistry()
 	if err := reg.Register("work", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error {
@@ -245,7 +245,7 @@ func TestCompletionRecordWrittenAfterOutage(t *testing.T) {
 func TestLeaseExpiryNotChargedByAsynqRecoverer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	info := e.enqueue(t, ctx, "work", &tasks.EnqueueOptions{Queue: "default", MaxRetry: maxRetry(3), Retention: time.Hour})
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
 	defer rdb.Close()

@@ -38,7 +38,7 @@ func TestRetryWithBackoffThenArchive(t *testing.T) {
 	}
 	start(t, opts)
 
-	info := e.enqueue(t, context.Background(), "test:fail", &tasks.EnqueueOptions{MaxRetry: maxRetry(2)})
+	info := e.enqueue(t, t.Context(), "test:fail", &tasks.EnqueueOptions{MaxRetry: maxRetry(2)})
 	got := e.wait(t, info)
 	if got.State != asynq.TaskStateArchived || got.Retried != 2 || got.LastErr != "boom" {
 		t.Errorf("task: state %s, retried %d, last error %q; want archived, 2, \"boom\"", got.State, got.Retried, got.LastErr)
@@ -75,7 +75,7 @@ func TestSkipRetryArchivesAtOnce(t *testing.T) {
 	}))
 	start(t, e.options(t, e.config(), reg))
 
-	info := e.enqueue(t, context.Background(), "test:bad", &tasks.EnqueueOptions{MaxRetry: maxRetry(5)})
+	info := e.enqueue(t, t.Context(), "test:bad", &tasks.EnqueueOptions{MaxRetry: maxRetry(5)})
 	got := e.wait(t, info)
 	const wantErr = "bad payload: skip retry for the task"
 	if got.State != asynq.TaskStateArchived || got.Retried != 0 || got.LastErr != wantErr {
@@ -93,7 +93,7 @@ func TestUnknownTypeRetriedThenArchived(t *testing.T) {
 	reg.MustRegister("test:ok", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error { return nil }))
 	w := start(t, e.options(t, e.config(), reg))
 
-	info := e.enqueue(t, context.Background(), "nope:nope", &tasks.EnqueueOptions{MaxRetry: maxRetry(1)})
+	info := e.enqueue(t, t.Context(), "nope:nope", &tasks.EnqueueOptions{MaxRetry: maxRetry(1)})
 	got := e.wait(t, info)
 	const wantErr = `tasks: no processor registered for task type "nope:nope" (registered: test:ok)`
 	if got.State != asynq.TaskStateArchived || got.Retried != 1 || got.LastErr != wantErr {
@@ -114,7 +114,7 @@ func TestPanicIsLoggedAndRetried(t *testing.T) {
 	reg.MustRegister("test:panic", tasks.ProcessorFunc(panicOnFirstAttempt))
 	start(t, e.options(t, e.config(), reg))
 
-	info := e.enqueue(t, context.Background(), "test:panic", &tasks.EnqueueOptions{MaxRetry: maxRetry(3), Retention: time.Hour})
+	info := e.enqueue(t, t.Context(), "test:panic", &tasks.EnqueueOptions{MaxRetry: maxRetry(3), Retention: time.Hour})
 	got := e.wait(t, info)
 	if got.State != asynq.TaskStateCompleted || got.Retried != 1 {
 		t.Fatalf("task: state %s, retried %d; want completed after 1 retry", got.State, got.Retried)
@@ -157,7 +157,7 @@ func TestTraceIDOnTaskLogLine(t *testing.T) {
 	const traceHex = "4bf92f3577b34da6a3ce929d0e0e4736"
 	tid, _ := trace.TraceIDFromHex(traceHex)
 	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
-	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+	ctx := trace.ContextWithSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled,
 	}))
 	info := e.enqueue(t, ctx, "test:ok", &tasks.EnqueueOptions{Queue: "critical", Retention: time.Hour})

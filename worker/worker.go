@@ -340,13 +340,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	close(w.ready)
 	wc := w.cfg.Worker
 	w.logger.InfoContext(ctx, "worker started",
-		slog.String("listen", w.Addr()),
-		slog.String("redis", redisconn.Describe(w.cfg.Redis)),
-		slog.Int("concurrency", wc.Concurrency),
-		slog.Int("servers", len(srvs)),
-		slog.Any("queues", wc.Queues),
-		slog.Bool("strict_priority", wc.StrictPriority),
-		slog.Any("task_types", w.registry.Types()))
+		"listen", w.Addr(),
+		"redis", redisconn.Describe(w.cfg.Redis),
+		"concurrency", wc.Concurrency,
+		"servers", len(srvs),
+		"queues", wc.Queues,
+		"strict_priority", wc.StrictPriority,
+		"task_types", w.registry.Types())
 
 	var runErr error
 	select {
@@ -357,8 +357,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.setState(stateStopping)
 	close(w.stopping)
-	w.logger.Info("worker stopping: no new tasks; waiting for tasks in flight",
-		slog.Duration("shutdown_timeout", wc.ShutdownTimeout))
+	w.logger.InfoContext(ctx, "worker stopping: no new tasks; waiting for tasks in flight",
+		"shutdown_timeout", wc.ShutdownTimeout)
 	start := time.Now()
 	srvs.shutdown()
 	close(stopRecovery)
@@ -372,7 +372,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		cancel()
 	}
 	w.setState(stateStopped)
-	w.logger.Info("worker stopped", slog.Float64("shutdown_ms", float64(time.Since(start).Microseconds())/1000))
+	w.logger.InfoContext(ctx, "worker stopped", "shutdown_ms", float64(time.Since(start).Microseconds())/1000)
 	return runErr
 }
 

@@ -53,7 +53,7 @@ func command(ctx context.Context, args ...string) *exec.Cmd {
 func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := command(ctx, "--listen", "127.0.0.1:0", "--redis-addr", srv.Addr(), "--root-path", "/monitor/")
 	stderr, err := cmd.StderrPipe()
@@ -126,7 +126,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 
 func TestBinaryRefusesNonLoopback(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := command(ctx, "--listen", "0.0.0.0:8080")
 	var stdout, stderr strings.Builder

@@ -234,7 +234,7 @@ func get(t *testing.T, addr, path string) (int, string) {
 // additions and returns its exit code, stdout and stderr.
 func run(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, workerBin, args...)
 	cmd.Env = append(environ(), env...)

@@ -26,7 +26,7 @@ func TestSIGTERMDuringLongTaskLosesNothing(t *testing.T) {
 	w := startWorker(t, rs.Addr(), "--concurrency", "2", "--set", "worker.shutdown_timeout="+shutdown.String())
 	w.addr(t)
 
-	ctx := context.Background()
+	ctx := t.Context()
 	keep := tasks.EnqueueOptions{Retention: time.Hour, MaxRetry: new(int)} // max_retry 0: a charged attempt would archive
 	long, err := client.Enqueue(ctx, "demo:sleep", []byte(`{"duration":"4s"}`), &keep)
 	if err != nil {
@@ -94,7 +94,7 @@ func TestThreeProcessesSplitTasks(t *testing.T) {
 	for i := range reqs {
 		reqs[i] = tasks.Request{Type: "demo:echo", Payload: []byte(strconv.Itoa(i)), Options: tasks.EnqueueOptions{Retention: time.Hour}}
 	}
-	for i, res := range client.EnqueueMany(context.Background(), reqs, 32) {
+	for i, res := range client.EnqueueMany(t.Context(), reqs, 32) {
 		if res.Err != nil {
 			t.Fatalf("enqueue %d: %v", i, res.Err)
 		}
@@ -162,7 +162,7 @@ func TestSIGTSTPPauses(t *testing.T) {
 		t.Errorf("/readyz after SIGTSTP = %d %s; want 503 paused", code, body)
 	}
 
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer rdb.Close()
 	fetches := redistest.CommandCalls(t, rdb, "rpoplpush")
@@ -278,7 +278,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	client := newClient(t, rs.Addr())
 	w := startWorker(t, rs.Addr(), "--set", "worker.shutdown_timeout=1m")
 	w.addr(t)
-	if _, err := client.Enqueue(context.Background(), "demo:sleep", []byte(`{"duration":"1m"}`), nil); err != nil {
+	if _, err := client.Enqueue(t.Context(), "demo:sleep", []byte(`{"duration":"1m"}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, "the task active", func() bool {

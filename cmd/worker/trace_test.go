@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -42,7 +41,7 @@ func TestTraceTravelsFromProducerToWebhook(t *testing.T) {
 
 	tid, _ := trace.TraceIDFromHex("5b8efff798038103d269b633813fc60c")
 	sid, _ := trace.SpanIDFromHex("eee19b7ec3c1b174")
-	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+	ctx := trace.ContextWithSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled,
 	}))
 	payload := []byte(`{"method":"POST","url":"` + hook.URL + `/hook","body":{"order":42}}`)

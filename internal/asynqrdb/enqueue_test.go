@@ -1,7 +1,6 @@
 package asynqrdb_test
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -40,7 +39,7 @@ func run(t *testing.T, rdb redis.UniversalClient, deadlineMS int64, es ...asynqr
 	for i := range es {
 		call.Add(&es[i])
 	}
-	ns, replicas, err := asynqrdb.RunEnqueue(context.Background(), rdb, call, asynqrdb.RunOptions{})
+	ns, replicas, err := asynqrdb.RunEnqueue(t.Context(), rdb, call, asynqrdb.RunOptions{})
 	if err != nil || len(ns) != len(es) || replicas != -1 {
 		t.Fatalf("RunEnqueue: %v, %d replicas, %v; want %d answers, -1 replicas", ns, replicas, err, len(es))
 	}
@@ -65,7 +64,7 @@ var scriptCases = []struct {
 // set key.
 func listed(t *testing.T, rdb *redis.Client, key, id string, scheduled bool) int {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	if scheduled {
 		if err := rdb.ZScore(ctx, key, id).Err(); errors.Is(err, redis.Nil) {
 			return 0
@@ -90,7 +89,7 @@ func listed(t *testing.T, rdb *redis.Client, key, id string, scheduled bool) int
 // before taking a unique task's lock.
 func TestEnqueueScriptResend(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb := scriptRedis(t)
 	future := time.Now().Add(time.Hour).UnixMilli()
 	for i, sc := range scriptCases {
@@ -141,7 +140,7 @@ func TestEnqueueScriptResend(t *testing.T) {
 // taken.
 func TestEnqueueScriptLate(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb := scriptRedis(t)
 	past := time.Now().Add(-time.Second).UnixMilli()
 	for _, sc := range scriptCases {
@@ -165,7 +164,7 @@ func TestEnqueueScriptLate(t *testing.T) {
 // and the call run late stores nothing.
 func TestEnqueueScriptBatch(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb := scriptRedis(t)
 	var es []asynqrdb.Enqueue
 	for i, sc := range scriptCases {
@@ -204,7 +203,7 @@ func TestEnqueueScriptBatch(t *testing.T) {
 // task hashes have the same fields, plus the nonce.
 func TestPrepareMatchesAsynq(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb := scriptRedis(t)
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)

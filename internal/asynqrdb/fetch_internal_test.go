@@ -45,7 +45,7 @@ func TestDequeueScriptIsAsynqs(t *testing.T) {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
-	ok, err := rdb.ScriptExists(context.Background(), sha1Hex(asynqDequeueScript)).Result()
+	ok, err := rdb.ScriptExists(t.Context(), sha1Hex(asynqDequeueScript)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

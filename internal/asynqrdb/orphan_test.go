@@ -35,7 +35,7 @@ func activate(ctx context.Context, t *testing.T, rdb *redis.Client, q string, le
 
 func TestCountAndRecover(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
@@ -129,7 +129,7 @@ func TestCountAndRecover(t *testing.T) {
 // than a batch of them are still recovered in the same call.
 func TestRecoverSkipsStaleLeases(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
@@ -163,7 +163,7 @@ func TestRecoverSkipsStaleLeases(t *testing.T) {
 // sweep with that call, a full one takes one more call to see the rest.
 func TestRecoverScriptCallsPerBatch(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()

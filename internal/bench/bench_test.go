@@ -157,13 +157,13 @@ func TestMainUsageErrors(t *testing.T) {
 		},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := Main(context.Background(), c.args, &stdout, &stderr)
+		code := Main(t.Context(), c.args, &stdout, &stderr)
 		if code != cli.ExitUsage || stderr.String() != c.want || stdout.Len() != 0 {
 			t.Errorf("Main(%q) = %d, stderr:\n%s\nwant %d, stderr:\n%s", c.args, code, stderr.String(), cli.ExitUsage, c.want)
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if code := Main(context.Background(), []string{"--help"}, &stdout, &stderr); code != cli.ExitOK ||
+	if code := Main(t.Context(), []string{"--help"}, &stdout, &stderr); code != cli.ExitOK ||
 		!strings.HasPrefix(stdout.String(), "Usage: bench [flags]\n") || !strings.Contains(stdout.String(), "--redis-addr string") {
 		t.Errorf("--help = %d, stdout:\n%s", code, stdout.String())
 	}
@@ -172,17 +172,17 @@ func TestMainUsageErrors(t *testing.T) {
 func TestRunRefusesNonEmptyRedis(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	env, err := newEnv(context.Background(), srv.Addr())
+	env, err := newEnv(t.Context(), srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = env.RDB.Set(context.Background(), "precious", "1", 0).Err()
+	err = env.RDB.Set(t.Context(), "precious", "1", 0).Err()
 	env.close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), []string{"--redis-addr", srv.Addr(), "--only", "enqueue"}, &stdout, &stderr)
+	code := Main(t.Context(), []string{"--redis-addr", srv.Addr(), "--only", "enqueue"}, &stdout, &stderr)
 	want := "bench: redis database is not empty: " + srv.Addr() + " holds 1 keys in database 0, and the benchmark flushes it; " +
 		"point --redis-addr at a throwaway Redis, or leave it empty to start one\n"
 	if code != cli.ExitFailure || stderr.String() != want {
@@ -223,7 +223,7 @@ func TestRunAllPhases(t *testing.T) {
 	var prog testutil.LogBuffer
 	opts.Progress = &prog
 
-	rep, err := Run(context.Background(), opts)
+	rep, err := Run(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, prog.String())
 	}
@@ -302,7 +302,7 @@ func TestRunAllPhases(t *testing.T) {
 		t.Errorf("profiles = %v, %v", profiles, err)
 	}
 	// Run leaves the database empty.
-	env, err := newEnv(context.Background(), srv.Addr())
+	env, err := newEnv(t.Context(), srv.Addr())
 	if err != nil {
 		t.Errorf("database not empty after Run: %v", err)
 	} else {
@@ -334,7 +334,7 @@ func TestMainStartsAndStopsRedis(t *testing.T) {
 	t.Run("complete", func(t *testing.T) {
 		t.Parallel()
 		var stdout, stderr bytes.Buffer
-		code := Main(context.Background(), []string{"--only", "enqueue", "--tasks", "50", "--rounds", "1", "--json", "-"}, &stdout, &stderr)
+		code := Main(t.Context(), []string{"--only", "enqueue", "--tasks", "50", "--rounds", "1", "--json", "-"}, &stdout, &stderr)
 		if code != cli.ExitOK {
 			t.Fatalf("Main = %d, stderr:\n%s", code, stderr.String())
 		}
@@ -354,7 +354,7 @@ func TestMainStartsAndStopsRedis(t *testing.T) {
 
 	t.Run("interrupted", func(t *testing.T) {
 		t.Parallel()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		var stdout testutil.LogBuffer
 		var stderr testutil.LogBuffer

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"testing"
 
 	"github.com/hibiken/asynq"
@@ -40,7 +39,7 @@ func reportTasks(b *testing.B, n int) {
 // BenchmarkEnqueue enqueues one task per op, one at a time, with
 // tasks.Client ("tuskq") and with a bare asynq.Client ("asynq").
 func BenchmarkEnqueue(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	payload := []byte(`{"n":1}`)
 	b.Run("tuskq", func(b *testing.B) {
 		c, _ := benchClient(b)
@@ -72,7 +71,7 @@ func BenchmarkEnqueue(b *testing.B) {
 // tasks.Client.EnqueueMany at its default parallelism; compare its ns/task
 // and tasks/s with BenchmarkEnqueue/tuskq.
 func BenchmarkEnqueueMany(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	c, _ := benchClient(b)
 	reqs := make([]tasks.Request, batch)
 	for i := range reqs {

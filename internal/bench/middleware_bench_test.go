@@ -70,7 +70,7 @@ func benchTask() *asynq.Task {
 // task metadata, so task_id and queue are empty.
 func BenchmarkMiddlewareChain(b *testing.B) {
 	task := benchTask()
-	ctx := context.Background()
+	ctx := b.Context()
 	for _, c := range []struct {
 		name string
 		p    func(testing.TB) tasks.Processor

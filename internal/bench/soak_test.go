@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +39,7 @@ func TestSoakPhase(t *testing.T) {
 	var prog testutil.LogBuffer
 	opts.Progress = &prog
 
-	rep, err := Run(context.Background(), opts)
+	rep, err := Run(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, prog.String())
 	}
@@ -160,7 +159,7 @@ func TestSoakPhase(t *testing.T) {
 		}
 	}
 	// Run leaves the database empty.
-	env, err := newEnv(context.Background(), srv.Addr())
+	env, err := newEnv(t.Context(), srv.Addr())
 	if err != nil {
 		t.Errorf("database not empty after Run: %v", err)
 	} else {
@@ -245,7 +244,7 @@ func TestSoakOptions(t *testing.T) {
 		{[]string{"--soak-tasks", "3"}, "  --soak-tasks: must be at least --soak-waves (4), got 3\n"},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := Main(context.Background(), c.args, &stdout, &stderr)
+		code := Main(t.Context(), c.args, &stdout, &stderr)
 		if want := "bench: bad benchmark options:\n" + c.want; code != cli.ExitUsage || stderr.String() != want {
 			t.Errorf("Main(%q) = %d, stderr:\n%s\nwant:\n%s", c.args, code, stderr.String(), want)
 		}

@@ -20,10 +20,10 @@ import (
 // processed, the webhook was called with a traceparent, and every process
 // the demo started was stopped gracefully. About 10 s; skipped with -short.
 func TestRun(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts Redis, two workers and the monitor for several seconds; skipped with -short")
 	}
-	t.Parallel()
 	binDir := t.TempDir()
 	if err := buildBinaries(t.Context(), "../..", binDir); err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func checkStopped(t *testing.T, out, stateDir string) {
 	}
 	hc := &http.Client{Timeout: time.Second}
 	for _, u := range urls {
-		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, u, nil)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func TestMainUsage(t *testing.T) {
 		{[]string{"--nope"}, "demo: unknown flag: --nope\nRun 'demo --help' for usage.\n"},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := Main(context.Background(), Env{Args: tc.args, Stdout: &stdout, Stderr: &stderr})
+		code := Main(t.Context(), Env{Args: tc.args, Stdout: &stdout, Stderr: &stderr})
 		if code != 2 {
 			t.Errorf("%v: exit %d, want 2", tc.args, code)
 		}
@@ -181,7 +181,7 @@ func TestMainUsage(t *testing.T) {
 func TestMainHelp(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	if code := Main(context.Background(), Env{Args: []string{"--help"}, Stdout: &stdout, Stderr: &stderr}); code != 0 {
+	if code := Main(t.Context(), Env{Args: []string{"--help"}, Stdout: &stdout, Stderr: &stderr}); code != 0 {
 		t.Fatalf("exit %d, want 0; stderr: %s", code, stderr.String())
 	}
 	for _, want := range []string{"--duration", "--bin-dir", "--redis", "TUSKQ_REDIS_ADDR"} {

@@ -39,7 +39,7 @@ var servingLine = regexp.MustCompile(`enqueue serve: serving (http://127\.0\.0\.
 func TestServe(t *testing.T) {
 	t.Parallel()
 	addr, insp := newRedis(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stderr := &lockedBuffer{}
 	code := make(chan int, 1)
@@ -115,14 +115,14 @@ func TestServeBadUsage(t *testing.T) {
 			if env == nil {
 				env = []string{}
 			}
-			code := enqueuecli.Run(context.Background(), tt.args, enqueuecli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Environ: env})
+			code := enqueuecli.Run(t.Context(), tt.args, enqueuecli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Environ: env})
 			if code != tt.code || stderr.String() != tt.want {
 				t.Errorf("exit %d, stderr %q\nwant %d, %q", code, stderr.String(), tt.code, tt.want)
 			}
 		})
 	}
 	var stdout bytes.Buffer
-	code := enqueuecli.Run(context.Background(), []string{"serve", "--help"}, enqueuecli.Env{Stdout: &stdout, Stderr: io.Discard, Environ: []string{}})
+	code := enqueuecli.Run(t.Context(), []string{"serve", "--help"}, enqueuecli.Env{Stdout: &stdout, Stderr: io.Discard, Environ: []string{}})
 	if code != 0 || !strings.HasPrefix(stdout.String(), "Usage:\n  enqueue serve [flags]") || !strings.Contains(stdout.String(), "--listen host:port") {
 		t.Errorf("--help: %d\n%s", code, stdout.String())
 	}

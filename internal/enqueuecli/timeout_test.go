@@ -19,7 +19,7 @@ func TestEnqueueTimeout(t *testing.T) {
 	addr, insp := newRedis(t)
 	runEnv := func(stdin string, args ...string) result {
 		var stdout, stderr bytes.Buffer
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
 		code := enqueuecli.Run(ctx, args, enqueuecli.Env{
 			Stdin:   strings.NewReader(stdin),

@@ -1,7 +1,6 @@
 package faults_test
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"sync"
@@ -53,7 +52,7 @@ func TestLedger(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	l := faults.NewLedger(rdb)
-	ctx := context.Background()
+	ctx := t.Context()
 	t0 := time.UnixMicro(1_700_000_000_000_000)
 	steps := []func() error{
 		func() error { return l.Start(ctx, 1, 0, "w0") },

@@ -325,7 +325,7 @@ func TestDeleteUnresponsiveWorker(t *testing.T) {
 	// as asynq's own dequeue script sets them.
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
 	defer rdb.Close()
-	ctx := context.Background()
+	ctx := t.Context()
 	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.LRem(ctx, "asynq:{default}:pending", 0, tc.ID)
 		p.LPush(ctx, "asynq:{default}:active", tc.ID)
@@ -343,6 +343,8 @@ func TestDeleteUnresponsiveWorker(t *testing.T) {
 }
 
 // TestRedisDown answers 503 problems with Retry-After while Redis is down.
+//
+//nolint:tparallel // the "requests" group is serial on purpose: it returns once its parallel subtests are done, so the checks after it see their log lines
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	// The API reaches Redis through a gate: taken away, its port stays
@@ -447,7 +449,7 @@ func TestRunRefusesInsecureListen(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
 	cfg.API.Listen = "0.0.0.0:8090"
-	err := httpapi.Run(context.Background(), httpapi.Options{Config: cfg})
+	err := httpapi.Run(t.Context(), httpapi.Options{Config: cfg})
 	want := "enqueue serve: refusing to listen on 0.0.0.0:8090 without authentication: anyone who can reach it could enqueue and delete tasks; add api.tokens, or listen on loopback (--listen 127.0.0.1:8090)"
 	if !errors.Is(err, httpapi.ErrInsecureListen) || err.Error() != want || strings.Contains(err.Error(), "\n") {
 		t.Errorf("err = %v", err)

@@ -199,10 +199,10 @@ func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (*p
 func (a *authenticator) fail(r *http.Request, client string, now time.Time, reason string) {
 	a.failed.WithLabelValues(reason).Inc()
 	a.logger.WarnContext(r.Context(), "api token refused",
-		slog.String("client", client), slog.String("reason", reason),
-		slog.String("method", r.Method), slog.String("path", r.URL.Path))
+		"client", client, "reason", reason,
+		"method", r.Method, "path", r.URL.Path)
 	if a.limiter.Fail(client, now) {
 		a.logger.WarnContext(r.Context(), "api failed-token limit reached; answering 429 until the client regains attempts",
-			slog.String("client", client), slog.String("refill", a.limiter.Refill().String()))
+			"client", client, "refill", a.limiter.Refill().String())
 	}
 }

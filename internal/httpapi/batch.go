@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -142,7 +141,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, p *principal) {
 	if claim != nil {
 		if err := h.idem.finish(context.WithoutCancel(ctx), claim, fp, http.StatusOK, out); err != nil {
 			h.logger.WarnContext(ctx, "idempotent answer not stored; a retry with the same key may enqueue again",
-				slog.String("error", err.Error()))
+				"error", err)
 		}
 	}
 	writeJSONBytes(w, http.StatusOK, out)

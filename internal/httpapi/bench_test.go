@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -88,7 +87,7 @@ func BenchmarkEnqueueGoClient(b *testing.B) {
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.Enqueue(context.Background(), "email:send", []byte(benchPayload), nil); err != nil {
+			if _, err := c.Enqueue(b.Context(), "email:send", []byte(benchPayload), nil); err != nil {
 				b.Error(err)
 				return
 			}
@@ -121,7 +120,7 @@ func BenchmarkEnqueueGoClientMany(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
-		for _, r := range c.EnqueueMany(context.Background(), reqs, 0) {
+		for _, r := range c.EnqueueMany(b.Context(), reqs, 0) {
 			if r.Err != nil {
 				b.Fatal(r.Err)
 			}

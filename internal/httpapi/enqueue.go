@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"mime"
 	"net"
@@ -180,7 +179,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *principal) {
 	if claim != nil {
 		if err := h.idem.finish(context.WithoutCancel(ctx), claim, fp, http.StatusCreated, out); err != nil {
 			h.logger.WarnContext(ctx, "idempotent answer not stored; a retry with the same key may enqueue again",
-				slog.String("error", err.Error()))
+				"error", err)
 		}
 	}
 	w.Header().Set("Location", taskPath(tc.Queue, tc.ID))
@@ -226,7 +225,7 @@ func locationOf(body []byte) string {
 // release frees an idempotency key after a request that stored nothing.
 func (h *Handler) release(ctx context.Context, c *idemClaim) {
 	if err := h.idem.abandon(context.WithoutCancel(ctx), c); err != nil {
-		h.logger.WarnContext(ctx, "idempotency key not released; it frees itself within 30s", slog.String("error", err.Error()))
+		h.logger.WarnContext(ctx, "idempotency key not released; it frees itself within 30s", "error", err)
 	}
 }
 
@@ -265,12 +264,12 @@ func (h *Handler) enqueueFailure(ctx context.Context, prefix string, req *TaskRe
 	case errors.Is(err, tasks.ErrBadOptions):
 		return nil, invalid(FieldError{Field: bodyField(prefix), Detail: err.Error()})
 	case errors.Is(err, tasks.ErrNotReplicated):
-		h.logger.WarnContext(ctx, "enqueue not replicated", slog.String("error", err.Error()))
+		h.logger.WarnContext(ctx, "enqueue not replicated", "error", err)
 		return nil, newProblem(ProblemNotReplicated, http.StatusServiceUnavailable,
 			fmt.Sprintf("the task (id %q) is stored, but fewer replicas than enqueue.wait_replicas confirmed it within %s, "+
 				"so a failover could lose it; retry, with the same Idempotency-Key or id, and it cannot be stored twice", req.Options.TaskID, h.timeout))
 	case errors.Is(err, tasks.ErrEnqueueTimeout):
-		h.logger.WarnContext(ctx, "enqueue timed out", slog.String("error", err.Error()))
+		h.logger.WarnContext(ctx, "enqueue timed out", "error", err)
 		return nil, h.problemEnqueueTimeout(req.Options.TaskID, errors.Is(err, tasks.ErrOutcomeUnknown))
 	}
 	return nil, h.unavailable(ctx, err)
@@ -299,10 +298,10 @@ func (h *Handler) problemEnqueueTimeout(id string, unknown bool) *Problem {
 // other error into a 500; both are logged (error texts hold no secrets).
 func (h *Handler) unavailable(ctx context.Context, err error) *Problem {
 	if redisDown(err) {
-		h.logger.WarnContext(ctx, "redis unavailable", slog.String("error", err.Error()))
+		h.logger.WarnContext(ctx, "redis unavailable", "error", err)
 		return problemUnavailable()
 	}
-	h.logger.ErrorContext(ctx, "request failed", slog.String("error", err.Error()))
+	h.logger.ErrorContext(ctx, "request failed", "error", err)
 	return newProblem(ProblemInternal, http.StatusInternalServerError, "the request failed; the server log has the details")
 }
 

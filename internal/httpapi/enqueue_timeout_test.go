@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"net/http"
 	"regexp"
 	"testing"
@@ -70,7 +69,7 @@ func TestEnqueueTimeoutDuringFreeze(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
 	}
-	if n := rdb.Exists(context.Background(), "asynq:{default}:t:frozen-1").Val(); n != 0 {
+	if n := rdb.Exists(t.Context(), "asynq:{default}:t:frozen-1").Val(); n != 0 {
 		t.Fatal("the timed-out task was stored after all (a phantom)")
 	}
 	if tc := created(t, e.do(t, "POST", "/v1/tasks", body)); tc.ID != "frozen-1" {

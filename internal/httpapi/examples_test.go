@@ -44,7 +44,7 @@ func runExample(t *testing.T, interpreter string, args ...string) (string, *apiE
 		t.Skipf("%s is not installed", interpreter)
 	}
 	e := newEnv(t, envOptions{configure: withTokens})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), "TUSKQ_API_URL="+e.url, "TUSKQ_API_TOKEN="+tokenAll)

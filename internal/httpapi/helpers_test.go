@@ -121,7 +121,7 @@ func newEnv(t testing.TB, eo envOptions) *apiEnv {
 	}
 	listening := make(chan net.Addr, 1)
 	opts.OnListen = func(a net.Addr) { listening <- a }
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- httpapi.Run(ctx, opts) }()
 	var stopped bool
@@ -188,7 +188,7 @@ func (e *apiEnv) startWorker(t testing.TB, queues map[string]int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {

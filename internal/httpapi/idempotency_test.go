@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -104,15 +103,15 @@ func TestIdempotencyLostAnswer(t *testing.T) {
 	first := created(t, e.do(t, "POST", "/v1/tasks", body, "Idempotency-Key", "k1"))
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
 	defer rdb.Close()
-	keys, err := rdb.Keys(context.Background(), "tuskq:api:idempotency:*").Result()
+	keys, err := rdb.Keys(t.Context(), "tuskq:api:idempotency:*").Result()
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("idempotency records %v, %v", keys, err)
 	}
-	ttl := rdb.TTL(context.Background(), keys[0]).Val()
+	ttl := rdb.TTL(t.Context(), keys[0]).Val()
 	if ttl <= 0 || ttl > e.cfg.API.IdempotencyTTL {
 		t.Errorf("record TTL %s, want up to %s", ttl, e.cfg.API.IdempotencyTTL)
 	}
-	if err := rdb.Del(context.Background(), keys...).Err(); err != nil {
+	if err := rdb.Del(t.Context(), keys...).Err(); err != nil {
 		t.Fatal(err)
 	}
 	again := created(t, e.do(t, "POST", "/v1/tasks", body, "Idempotency-Key", "k1"))

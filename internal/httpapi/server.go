@@ -270,7 +270,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer func() {
 		if err := h.Close(); err != nil {
-			opts.Logger.Warn("closing redis connections", slog.String("error", err.Error()))
+			opts.Logger.WarnContext(ctx, "closing redis connections", "error", err)
 		}
 	}()
 	return httpserve.Run(ctx, opts.Config.API.Listen, httpserve.NewServer(h, httpserve.DefaultTimeouts), httpserve.Options{
@@ -297,13 +297,13 @@ func (h *Handler) announce(ctx context.Context, url string) {
 		auth = fmt.Sprintf("%d bearer tokens", n)
 	}
 	fmt.Fprintf(h.opts.Status, "enqueue serve: serving %s (Redis %s; %s)\n", url, redisDesc, auth)
-	h.logger.Info("api serving",
-		slog.String("url", url),
-		slog.String("redis", redisDesc),
-		slog.Int("tokens", len(h.api.Tokens)))
+	h.logger.InfoContext(ctx, "api serving",
+		"url", url,
+		"redis", redisDesc,
+		"tokens", len(h.api.Tokens))
 	if err := h.Ping(ctx); err != nil {
 		fmt.Fprintf(h.opts.Status, "enqueue serve: warning: Redis %s does not answer (%v); requests answer 503 until it does\n", redisDesc, err)
-		h.logger.Warn("redis unreachable at start; serving anyway",
-			slog.String("redis", redisDesc), slog.String("error", err.Error()))
+		h.logger.WarnContext(ctx, "redis unreachable at start; serving anyway",
+			"redis", redisDesc, "error", err)
 	}
 }

@@ -49,7 +49,7 @@ func (h *Health) Readyz(w http.ResponseWriter, r *http.Request) {
 	was := h.ready.Swap(err == nil)
 	switch {
 	case err != nil && was:
-		h.logger.WarnContext(r.Context(), "redis unreachable: /readyz reports 503", slog.String("error", err.Error()))
+		h.logger.WarnContext(r.Context(), "redis unreachable: /readyz reports 503", "error", err)
 	case err == nil && !was:
 		h.logger.InfoContext(r.Context(), "redis reachable again: /readyz reports 200")
 	}

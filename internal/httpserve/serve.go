@@ -89,19 +89,19 @@ func Run(ctx context.Context, addr string, srv *http.Server, opts Options) error
 		return fmt.Errorf("%s: serve on %s: %w", opts.Name, ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	opts.Logger.Info(opts.LogName+" shutting down",
-		slog.String("reason", context.Cause(ctx).Error()),
-		slog.String("timeout", opts.ShutdownTimeout.String()))
+	opts.Logger.InfoContext(ctx, opts.LogName+" shutting down",
+		"reason", context.Cause(ctx).Error(),
+		"timeout", opts.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		opts.Logger.Warn("requests still running at the shutdown timeout were cut off",
-			slog.String("error", err.Error()))
+		opts.Logger.WarnContext(ctx, "requests still running at the shutdown timeout were cut off",
+			"error", err)
 		_ = srv.Close()
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("%s: serve on %s: %w", opts.Name, ln.Addr(), err)
 	}
-	opts.Logger.Info(opts.LogName + " stopped")
+	opts.Logger.InfoContext(ctx, opts.LogName+" stopped")
 	return nil
 }

@@ -21,7 +21,7 @@ func TestRunDrainsInFlightRequests(t *testing.T) {
 		<-release
 		_, _ = io.WriteString(w, "done")
 	}), ReadHeaderTimeout: time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	addrCh := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -58,7 +58,7 @@ func TestRunDrainsInFlightRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	err = Run(context.Background(), ln.Addr().String(), &http.Server{ReadHeaderTimeout: time.Second}, Options{Name: "test", Logger: slog.New(slog.DiscardHandler)})
+	err = Run(t.Context(), ln.Addr().String(), &http.Server{ReadHeaderTimeout: time.Second}, Options{Name: "test", Logger: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.HasPrefix(err.Error(), "test: cannot listen on "+ln.Addr().String()+": ") {
 		t.Fatalf("taken address: %v", err)
 	}

@@ -174,9 +174,9 @@ func (a *authenticator) middleware(next http.Handler) http.Handler {
 		}
 		if !safeMethod(r.Method) {
 			a.logger.InfoContext(r.Context(), "monitor action",
-				slog.String("user", p.name), slog.String("auth", p.method),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.String("client", httpserve.ClientAddr(r.RemoteAddr)))
+				"user", p.name, "auth", p.method,
+				"method", r.Method, "path", r.URL.Path,
+				"client", httpserve.ClientAddr(r.RemoteAddr))
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
@@ -247,17 +247,17 @@ func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (pr
 
 	a.failed.WithLabelValues(method).Inc()
 	attrs := []any{
-		slog.String("client", client), slog.String("auth", method),
-		slog.String("reason", reason), slog.String("path", r.URL.Path),
+		"client", client, "auth", method,
+		"reason", reason, "path", r.URL.Path,
 	}
 	if name != "" {
-		attrs = append(attrs, slog.String("user", name))
+		attrs = append(attrs, "user", name)
 	}
 	a.logger.WarnContext(r.Context(), "monitor login failed", attrs...)
 	if a.limiter.Fail(client, now) {
 		a.logger.WarnContext(r.Context(), "monitor login rate limit reached; refusing the client until it regains attempts",
-			slog.String("client", client),
-			slog.String("refill", a.limiter.Refill().String()))
+			"client", client,
+			"refill", a.limiter.Refill().String())
 	}
 	a.challenge(w, "monitor: wrong credentials\n")
 	return principal{}, false

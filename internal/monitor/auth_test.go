@@ -332,7 +332,7 @@ func TestRunListensEverywhereWithAuth(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	var status testutil.LogBuffer
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	listening := make(chan net.Addr, 1)
 	done := make(chan error, 1)

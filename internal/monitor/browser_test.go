@@ -37,7 +37,7 @@ func browser(t *testing.T) context.Context {
 		}
 		path = p
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
 		chromedp.ExecPath(path),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -115,7 +115,7 @@ func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
 	startWorker(t, srv.Addr(), release) // takes 3 of the emails
 
 	var logs testutil.LogBuffer
-	mctx, stop := context.WithCancel(context.Background())
+	mctx, stop := context.WithCancel(t.Context())
 	listening := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {

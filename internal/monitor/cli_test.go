@@ -28,7 +28,7 @@ type running struct {
 // startMain runs Main with args until it serves and returns it running.
 func startMain(t *testing.T, args ...string) *running {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	r := &running{stderr: &testutil.LogBuffer{}, cancel: cancel, code: make(chan int, 1)}
 	listening := make(chan net.Addr, 1)
 	go func() {
@@ -250,7 +250,7 @@ func TestRunShutdownWaitsForRequestsInFlight(t *testing.T) {
 		})
 	}
 	var logs testutil.LogBuffer
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	listening := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -315,7 +315,7 @@ func TestRunShutdownTimeoutCutsRequests(t *testing.T) {
 		})
 	}
 	var logs testutil.LogBuffer
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	listening := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -353,11 +353,11 @@ func TestRunShutdownTimeoutCutsRequests(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	t.Parallel()
-	err := Run(context.Background(), Options{Listen: "0.0.0.0:0"})
+	err := Run(t.Context(), Options{Listen: "0.0.0.0:0"})
 	if !errors.Is(err, ErrInsecureListen) {
 		t.Errorf("Run on 0.0.0.0: %v, want ErrInsecureListen", err)
 	}
-	err = Run(context.Background(), Options{Listen: "nonsense"})
+	err = Run(t.Context(), Options{Listen: "nonsense"})
 	want := `monitor: invalid options: monitor.listen "nonsense" is not valid; expected host:port such as 127.0.0.1:8080`
 	if !errors.Is(err, ErrBadOptions) || err.Error() != want {
 		t.Errorf("Run on nonsense: %v, want %s", err, want)

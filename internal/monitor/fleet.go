@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -196,7 +195,7 @@ func (h *Handler) fleetAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		h.logger.WarnContext(r.Context(), "fleet report failed", slog.String("error", err.Error()))
+		h.logger.WarnContext(r.Context(), "fleet report failed", "error", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 		return
@@ -217,7 +216,7 @@ func (h *Handler) fleetPage(w http.ResponseWriter, r *http.Request) {
 	}{Root: h.rootPath, Report: rep, Warnings: orphanWarnings(rep.Queues), Now: h.now(), Refresh: 10}
 	code := http.StatusOK
 	if err != nil {
-		h.logger.WarnContext(r.Context(), "fleet report failed", slog.String("error", err.Error()))
+		h.logger.WarnContext(r.Context(), "fleet report failed", "error", err)
 		data.Error = err.Error()
 		code = http.StatusServiceUnavailable
 	}
@@ -225,7 +224,7 @@ func (h *Handler) fleetPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	if err := h.fleetTmpl.Execute(w, data); err != nil {
-		h.logger.WarnContext(r.Context(), "rendering the fleet page", slog.String("error", err.Error()))
+		h.logger.WarnContext(r.Context(), "rendering the fleet page", "error", err)
 	}
 }
 

@@ -87,12 +87,12 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	state, err := fleetstate.Open(context.Background(), rdb, fleetstate.Options{})
+	state, err := fleetstate.Open(context.WithoutCancel(t.Context()), rdb, fleetstate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer state.Close(context.Background())
-	err = state.ReportPlugins(context.Background(), []fleetstate.PluginReport{
+	defer state.Close(context.WithoutCancel(t.Context()))
+	err = state.ReportPlugins(t.Context(), []fleetstate.PluginReport{
 		{Name: "thumbnail", Version: "1.4.2", Runtime: "process", Status: "loaded", TaskTypes: []string{"image:thumb"}},
 		{Name: "legacy", Version: "0.9.0", Runtime: "native", Status: "failed", Error: "plugin was built with a different version of package tasks"},
 	})

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,7 +37,7 @@ func enqueue(t *testing.T, addr, queue string, n int) {
 	defer c.Close()
 	for i := range n {
 		payload := fmt.Appendf(nil, `{"n":%d}`, i)
-		if _, err := c.Enqueue(context.Background(), "email:send", payload, &tasks.EnqueueOptions{Queue: queue}); err != nil {
+		if _, err := c.Enqueue(t.Context(), "email:send", payload, &tasks.EnqueueOptions{Queue: queue}); err != nil {
 			t.Fatal(err)
 		}
 	}

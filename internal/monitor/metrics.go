@@ -137,5 +137,5 @@ func (p promLogger) Println(v ...any) {
 			msg += s
 		}
 	}
-	p.l.Warn("metrics scrape", slog.String("error", msg))
+	p.l.Warn("metrics scrape", "error", msg)
 }

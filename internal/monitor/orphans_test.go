@@ -106,7 +106,7 @@ func TestOrphanedTasks(t *testing.T) {
 	var last string
 	try := func() bool {
 		past := float64(time.Now().Add(-10 * time.Second).Unix())
-		if err := rdb.ZAdd(context.Background(), "asynq:{emails}:lease", redis.Z{Score: past, Member: id}).Err(); err != nil {
+		if err := rdb.ZAdd(t.Context(), "asynq:{emails}:lease", redis.Z{Score: past, Member: id}).Err(); err != nil {
 			t.Fatal(err)
 		}
 		m := get("/metrics")

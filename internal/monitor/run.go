@@ -3,7 +3,6 @@ package monitor
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"time"
 
@@ -43,7 +42,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer func() {
 		if err := h.Close(); err != nil {
-			opts.Logger.Warn("closing redis connections", slog.String("error", err.Error()))
+			opts.Logger.WarnContext(ctx, "closing redis connections", "error", err)
 		}
 	}()
 
@@ -67,18 +66,18 @@ func announce(ctx context.Context, h *Handler, opts Options, url, redisDesc stri
 		authDesc = fmt.Sprintf("; authentication: %d users, %d tokens", len(opts.Auth.Users), len(opts.Auth.Tokens))
 	}
 	fmt.Fprintf(opts.Status, "monitor: serving %s (Redis %s%s)\n", url, redisDesc, authDesc)
-	opts.Logger.Info("monitor serving",
-		slog.String("url", url),
-		slog.String("redis", redisDesc),
-		slog.Bool("read_only", opts.ReadOnly),
-		slog.Bool("auth", h.AuthEnabled()),
-		slog.Int("users", len(opts.Auth.Users)),
-		slog.Int("tokens", len(opts.Auth.Tokens)))
+	opts.Logger.InfoContext(ctx, "monitor serving",
+		"url", url,
+		"redis", redisDesc,
+		"read_only", opts.ReadOnly,
+		"auth", h.AuthEnabled(),
+		"users", len(opts.Auth.Users),
+		"tokens", len(opts.Auth.Tokens))
 	if err := h.Ping(ctx); err != nil {
 		fmt.Fprintf(opts.Status, "monitor: warning: Redis %s does not answer (%v); the UI shows errors until it does\n", redisDesc, err)
-		opts.Logger.Warn("redis unreachable at start; serving anyway",
-			slog.String("redis", redisDesc),
-			slog.String("error", err.Error()))
+		opts.Logger.WarnContext(ctx, "redis unreachable at start; serving anyway",
+			"redis", redisDesc,
+			"error", err)
 		h.health.SetReady(false)
 	}
 }

@@ -36,7 +36,7 @@ func TestClientStandalone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +73,11 @@ func TestContextDeadlineBoundsCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
 		t.Fatal(err)
 	}
 	thaw := srv.FreezeUntil(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	err = rdb.Get(ctx, "k").Err()
@@ -288,7 +288,7 @@ func TestClientMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
 		t.Fatalf("PING over mutual TLS: %v", err)
 	}
 
@@ -298,7 +298,7 @@ func TestClientMutualTLS(t *testing.T) {
 	}
 	viaAsynq := opt.MakeRedisClient().(redis.UniversalClient)
 	defer viaAsynq.Close()
-	if err := viaAsynq.Ping(context.Background()).Err(); err != nil {
+	if err := viaAsynq.Ping(t.Context()).Err(); err != nil {
 		t.Fatalf("PING over mutual TLS through ConnOpt: %v", err)
 	}
 }

@@ -20,7 +20,7 @@ import (
 // CROSSSLOT, and that Stop leaves no process and no open port.
 func TestCluster(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	c, err := redisserver.StartCluster(ctx, redisserver.ClusterOptions{Dir: t.TempDir()})
 	if err != nil {

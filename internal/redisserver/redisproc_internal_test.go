@@ -11,7 +11,7 @@ import (
 
 func start(t *testing.T) *Server {
 	t.Helper()
-	s, err := Start(context.Background(), Options{Dir: t.TempDir()})
+	s, err := Start(context.WithoutCancel(t.Context()), Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestLaunchRefusesAnotherServersPong(t *testing.T) {
 	t.Parallel()
 	other := start(t)
 	s := &Server{opts: Options{Dir: t.TempDir()}, port: other.Port()}
-	err := s.launch(context.Background())
+	err := s.launch(t.Context())
 	if !errors.Is(err, errPortTaken) {
 		_ = s.Stop()
 		t.Fatalf("launch on a port another redis-server answers = %v; want errPortTaken", err)
@@ -33,7 +33,7 @@ func TestLaunchRefusesAnotherServersPong(t *testing.T) {
 	if s.Pid() != 0 {
 		t.Errorf("Pid = %d after a failed launch; want 0", s.Pid())
 	}
-	if pid, err := serverPID(context.Background(), other.Addr()); err != nil || pid != other.Pid() {
+	if pid, err := serverPID(t.Context(), other.Addr()); err != nil || pid != other.Pid() {
 		t.Errorf("the other server: pid %d, %v; want %d", pid, err, other.Pid())
 	}
 }
@@ -55,11 +55,11 @@ func TestRestartRetriesWhilePortIsTaken(t *testing.T) {
 		time.Sleep(500 * time.Millisecond) // the collision lasts a while
 		_ = l.Close()
 	}()
-	if err := s.Restart(context.Background()); err != nil {
+	if err := s.Restart(t.Context()); err != nil {
 		t.Fatalf("Restart after the port was freed: %v", err)
 	}
 	<-released
-	if pid, err := serverPID(context.Background(), s.Addr()); err != nil || pid != s.Pid() {
+	if pid, err := serverPID(t.Context(), s.Addr()); err != nil || pid != s.Pid() {
 		t.Errorf("restarted server: pid %d, %v; want %d", pid, err, s.Pid())
 	}
 	if got := strconv.Itoa(s.Port()); got == "0" {

@@ -15,7 +15,7 @@ import (
 
 func startSentinel(t *testing.T) *redisserver.Sentinel {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	s, err := redisserver.StartSentinel(ctx, redisserver.SentinelOptions{Dir: t.TempDir()})
 	if err != nil {
@@ -60,7 +60,7 @@ func waitValue(t *testing.T, ctx context.Context, addr, key, want string) {
 // leaves no process.
 func TestSentinelFailover(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	s := startSentinel(t)
 	if s.MasterName != "tuskq" || len(s.Data) != 2 || len(s.Addrs()) != 3 {
@@ -119,7 +119,7 @@ func TestSentinelFailover(t *testing.T) {
 // replica of the new master.
 func TestSentinelKillMaster(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	s := startSentinel(t)
 	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: s.Addrs()})

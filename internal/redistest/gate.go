@@ -156,7 +156,8 @@ func (g *Gate) relay(c net.Conn) {
 		g.mu.Unlock()
 		resetClose(c)
 	}()
-	up, err := net.Dial("tcp", g.target)
+	var d net.Dialer
+	up, err := d.DialContext(context.Background(), "tcp", g.target)
 	if err != nil {
 		return
 	}

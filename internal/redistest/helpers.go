@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"context"
 	"regexp"
 	"strconv"
 	"testing"
@@ -35,7 +34,7 @@ func (s *Server) FreezeUntil(tb testing.TB) (thaw func()) {
 // case, such as "evalsha"), from INFO commandstats; 0 when never.
 func CommandCalls(tb testing.TB, rdb redis.UniversalClient, command string) int {
 	tb.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	info, err := rdb.Info(tb.Context(), "commandstats").Result()
 	if err != nil {
 		tb.Fatalf("redistest: INFO commandstats: %v", err)
 	}

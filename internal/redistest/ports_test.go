@@ -1,7 +1,6 @@
 package redistest_test
 
 import (
-	"context"
 	"errors"
 	"net"
 	"syscall"
@@ -30,7 +29,7 @@ func TestUnreachableAddr(t *testing.T) {
 	t.Parallel()
 	addr := redistest.UnreachableAddr(t)
 	assertRefused(t, addr)
-	err := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}).Ping(context.Background()).Err()
+	err := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}).Ping(t.Context()).Err()
 	if want := "dial tcp " + addr + ": connect: connection refused"; err == nil || err.Error() != want {
 		t.Errorf("PING = %v; want %q", err, want)
 	}
@@ -38,7 +37,7 @@ func TestUnreachableAddr(t *testing.T) {
 
 func TestGateDownAndUp(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	g := redistest.NewGate(t, srv.Addr())
 	rdb := redis.NewClient(&redis.Options{Addr: g.Addr(), MaxRetries: -1})

@@ -130,7 +130,7 @@ func StartSentinel(tb testing.TB, opts ...SentinelOption) *redisserver.Sentinel 
 // t.Cleanup; a failed stop is reported as "redistest: <what>: <error>".
 func launch[T interface{ Stop() error }](tb testing.TB, what string, start func(ctx context.Context, dir string) (T, error)) T {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	ctx, cancel := context.WithTimeout(tb.Context(), startTimeout)
 	defer cancel()
 	v, err := start(ctx, tb.TempDir())
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 func TestStartRestart(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	s := redistest.Start(t, redistest.WithAppendOnly("always"))
 	rdb := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer rdb.Close()
@@ -36,7 +36,7 @@ func TestStartRestart(t *testing.T) {
 
 func TestParallelServersAreIsolated(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	a, b := redistest.Start(t), redistest.Start(t)
 	if a.Addr() == b.Addr() {
 		t.Fatalf("two servers share %s", a.Addr())
@@ -55,7 +55,7 @@ func TestParallelServersAreIsolated(t *testing.T) {
 
 func TestFreezeUntilAndCommandCalls(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	s := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer rdb.Close()

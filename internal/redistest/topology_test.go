@@ -1,7 +1,6 @@
 package redistest_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 // configGet returns CONFIG GET name at addr.
 func configGet(t *testing.T, addr, name string) string {
 	t.Helper()
-	v, err := redisserver.Do(context.Background(), addr, "CONFIG", "GET", name)
+	v, err := redisserver.Do(t.Context(), addr, "CONFIG", "GET", name)
 	if err != nil {
 		t.Fatalf("CONFIG GET %s at %s: %v", name, addr, err)
 	}
@@ -39,7 +38,7 @@ func TestStartClusterOptions(t *testing.T) {
 			t.Errorf("%s: maxmemory %s; want 67108864", addr, got)
 		}
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
 	defer rdb.Close()
 	for _, k := range []string{"a", "b", "c", "d"} {
@@ -71,7 +70,7 @@ func TestStartSentinelOptions(t *testing.T) {
 		}
 	}
 	for _, sn := range s.Sentinels {
-		v, err := redisserver.Do(context.Background(), sn.Addr(), "SENTINEL", "MASTER", "other")
+		v, err := redisserver.Do(t.Context(), sn.Addr(), "SENTINEL", "MASTER", "other")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +81,7 @@ func TestStartSentinelOptions(t *testing.T) {
 			}
 		}
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "other", SentinelAddrs: s.Addrs()})
 	defer rdb.Close()
 	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {

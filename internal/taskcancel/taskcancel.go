@@ -187,11 +187,11 @@ func (r *Registry) Listen(ctx context.Context, rdb redis.UniversalClient, logger
 		for m := range msgs {
 			var msg Message
 			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.Queue == "" || msg.ID == "" {
-				logger.Warn("taskcancel: ignoring a malformed cancellation", slog.String("channel", m.Channel), slog.Int("bytes", len(m.Payload)))
+				logger.WarnContext(ctx, "taskcancel: ignoring a malformed cancellation", "channel", m.Channel, "bytes", len(m.Payload))
 				continue
 			}
 			if n := r.Cancel(msg.Queue, msg.ID); n > 0 {
-				logger.Debug("task cancelled on request", slog.String("queue", msg.Queue), slog.String("task_id", msg.ID))
+				logger.DebugContext(ctx, "task cancelled on request", "queue", msg.Queue, "task_id", msg.ID)
 			}
 		}
 	}()

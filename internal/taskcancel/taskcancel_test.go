@@ -32,11 +32,12 @@ func TestCancelByQueueAndID(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			sub, pub := tc.sub(), tc.pub()
 			defer sub.Close()
 			defer pub.Close()
 			r := NewRegistry()
-			ctx := context.Background()
+			ctx := t.Context()
 			stop, err := r.Listen(ctx, sub, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -79,7 +80,7 @@ func TestCancelByQueueAndID(t *testing.T) {
 
 func TestPublishRefusesEmptyNames(t *testing.T) {
 	t.Parallel()
-	err := Publish(context.Background(), nil, "", "job-71")
+	err := Publish(t.Context(), nil, "", "job-71")
 	if want := `taskcancel: queue and task ID are required (queue "", id "job-71")`; err == nil || err.Error() != want || !errors.Is(err, ErrBadTask) {
 		t.Errorf("err = %v; want %s", err, want)
 	}

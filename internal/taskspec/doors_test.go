@@ -129,6 +129,7 @@ func TestEveryDoor(t *testing.T) {
 
 	for _, tc := range doorCases() {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			// The type as it is, byte for byte (json.Marshal would replace
 			// bytes that are not UTF-8).
 			obj := `{"type":"` + tc.typ + `"`

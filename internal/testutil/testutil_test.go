@@ -49,11 +49,11 @@ func TestLogBufferRecords(t *testing.T) {
 	t.Parallel()
 	var b testutil.LogBuffer
 	logger := b.Logger(t, nil)
-	logger.Info("a", slog.Int("n", 1))
-	logger.Debug("a", slog.Int("n", 0)) // below the level
+	logger.Info("a", "n", 1)
+	logger.Debug("a", "n", 0) // below the level
 	logger.Info("b")
 	_, _ = b.Write([]byte("panic: not a log line\n"))
-	logger.Warn("a", slog.Int("n", 2))
+	logger.Warn("a", "n", 2)
 
 	got := b.Records(t, "a")
 	if len(got) != 2 || got[0]["n"] != 1.0 || got[1]["n"] != 2.0 || got[1]["level"] != "WARN" {
@@ -84,7 +84,7 @@ func TestLogBufferConcurrentWriters(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 50 {
-				logger.Info("w", slog.Int("g", g), slog.Int("i", i))
+				logger.Info("w", "g", g, "i", i)
 				_ = b.Records(t, "w") // a polling reader meanwhile
 			}
 		})

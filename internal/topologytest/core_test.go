@@ -84,7 +84,7 @@ func testEnqueue(t *testing.T, tp *topo) {
 	want := map[string]*tasks.TaskInfo{}
 	for i := range perQueue * len(qs) {
 		q := qs[i%len(qs)]
-		info, err := c.Enqueue(context.Background(), "topo:count", fmt.Appendf(nil, `{"n":%d}`, i), &tasks.EnqueueOptions{Queue: q})
+		info, err := c.Enqueue(t.Context(), "topo:count", fmt.Appendf(nil, `{"n":%d}`, i), &tasks.EnqueueOptions{Queue: q})
 		if err != nil {
 			t.Fatalf("enqueue %d into %s: %v", i, q, err)
 		}
@@ -138,7 +138,7 @@ func testRetryArchive(t *testing.T, tp *topo) {
 	startWorker(t, tp.config(weights(qs)), reg)
 	c := tp.client(t)
 	for _, q := range qs {
-		info, err := c.Enqueue(context.Background(), "topo:fail", []byte(`{}`), &tasks.EnqueueOptions{Queue: q, MaxRetry: intp(1)})
+		info, err := c.Enqueue(t.Context(), "topo:fail", []byte(`{}`), &tasks.EnqueueOptions{Queue: q, MaxRetry: intp(1)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func testScheduled(t *testing.T, tp *topo) {
 	enqueued := time.Now()
 	infos := map[string]*tasks.TaskInfo{}
 	for _, q := range qs {
-		info, err := c.Enqueue(context.Background(), "topo:sched", []byte(`{}`), &tasks.EnqueueOptions{Queue: q, ProcessIn: delay})
+		info, err := c.Enqueue(t.Context(), "topo:sched", []byte(`{}`), &tasks.EnqueueOptions{Queue: q, ProcessIn: delay})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,19 +200,19 @@ func testUnique(t *testing.T, tp *topo) {
 	opts := func(q string) *tasks.EnqueueOptions {
 		return &tasks.EnqueueOptions{Queue: q, UniqueTTL: time.Minute}
 	}
-	first, err := c.Enqueue(context.Background(), "topo:unique", []byte(`{"k":1}`), opts(qs[0]))
+	first, err := c.Enqueue(t.Context(), "topo:unique", []byte(`{"k":1}`), opts(qs[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Enqueue(context.Background(), "topo:unique", []byte(`{"k":1}`), opts(qs[0]))
+	_, err = c.Enqueue(t.Context(), "topo:unique", []byte(`{"k":1}`), opts(qs[0]))
 	if !errors.Is(err, asynq.ErrDuplicateTask) {
 		t.Fatalf("second enqueue: %v; want asynq.ErrDuplicateTask", err)
 	}
-	other, err := c.Enqueue(context.Background(), "topo:unique", []byte(`{"k":1}`), opts(qs[1]))
+	other, err := c.Enqueue(t.Context(), "topo:unique", []byte(`{"k":1}`), opts(qs[1]))
 	if err != nil {
 		t.Fatalf("the same task in queue %s: %v; want it stored", qs[1], err)
 	}
-	res := c.EnqueueMany(context.Background(), []tasks.Request{
+	res := c.EnqueueMany(t.Context(), []tasks.Request{
 		{Type: "topo:unique", Payload: []byte(`{"k":1}`), Options: *opts(qs[0])},
 		{Type: "topo:unique", Payload: []byte(`{"k":1}`), Options: *opts(qs[1])},
 	}, 2)
@@ -246,7 +246,7 @@ func testEnqueueMany(t *testing.T, tp *topo) {
 			Options: tasks.EnqueueOptions{Queue: qs[i%len(qs)], Retention: time.Hour}}
 	}
 	ids := map[string]string{}
-	for i, r := range c.EnqueueMany(context.Background(), reqs, 8) {
+	for i, r := range c.EnqueueMany(t.Context(), reqs, 8) {
 		if r.Err != nil {
 			t.Fatalf("request %d: %v", i, r.Err)
 		}
@@ -306,7 +306,7 @@ func testRoutes(t *testing.T, tp *topo) {
 		{"route:special", qs[1], 25, 7 * time.Second},
 	} {
 		var stdout, stderr bytes.Buffer
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 		code := enqueuecli.Run(ctx, []string{"--config", path, "--wait=25s", tc.typ, `{"x":1}`}, enqueuecli.Env{
 			Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Environ: []string{},
 		})
@@ -357,7 +357,7 @@ func testGracefulShutdown(t *testing.T, tp *topo) {
 	cfg.Worker.ShutdownTimeout = 300 * time.Millisecond
 	w := startWorker(t, cfg, reg)
 	c := tp.client(t)
-	info, err := c.Enqueue(context.Background(), "topo:long", []byte(`{}`), &tasks.EnqueueOptions{Queue: qs[0], MaxRetry: intp(0), Retention: time.Hour})
+	info, err := c.Enqueue(t.Context(), "topo:long", []byte(`{}`), &tasks.EnqueueOptions{Queue: qs[0], MaxRetry: intp(0), Retention: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func testWorkerEndpoints(t *testing.T, tp *topo) {
 	w := startWorker(t, withListen(tp.config(weights(qs))), reg)
 	c := tp.client(t)
 	for i := range 5 {
-		if _, err := c.Enqueue(context.Background(), "topo:metric", []byte(`{}`), &tasks.EnqueueOptions{Queue: qs[i%2]}); err != nil {
+		if _, err := c.Enqueue(t.Context(), "topo:metric", []byte(`{}`), &tasks.EnqueueOptions{Queue: qs[i%2]}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -26,7 +26,7 @@ func startAPI(t *testing.T, cfg config.Config) string {
 	t.Helper()
 	cfg.API.Listen = "127.0.0.1:0"
 	listening := make(chan net.Addr, 1)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
 		done <- httpapi.Run(ctx, httpapi.Options{Config: cfg, OnListen: func(a net.Addr) { listening <- a }})
@@ -147,7 +147,7 @@ func testMonitorFleet(t *testing.T, tp *topo) {
 	startWorker(t, tp.config(weights(qs)), reg)
 	defer close(release)
 	c := tp.client(t)
-	info, err := c.Enqueue(context.Background(), "topo:hold", []byte(`{}`), &tasks.EnqueueOptions{Queue: qs[0]})
+	info, err := c.Enqueue(t.Context(), "topo:hold", []byte(`{}`), &tasks.EnqueueOptions{Queue: qs[0]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func testFailoverUnderLoad(t *testing.T) {
 			case <-tick.C:
 			}
 			q := qs[i%len(qs)]
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			info, err := c.Enqueue(ctx, "topo:load", []byte(`{}`), &tasks.EnqueueOptions{Queue: q})
 			cancel()
 			mu.Lock()
@@ -86,7 +86,7 @@ func testFailoverUnderLoad(t *testing.T) {
 	}
 
 	poll(t, "50 tasks acknowledged and processed before the failover", func() bool { return ackedN() >= 50 && rec.count() >= 50 })
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()
 	oldMaster, err := s.Master(ctx)
 	if err != nil {
@@ -180,7 +180,7 @@ func testFailoverUnderLoad(t *testing.T) {
 // infoValue returns field of INFO section at addr.
 func infoValue(t *testing.T, addr, section, field string) string {
 	t.Helper()
-	v, err := redisserver.Do(context.Background(), addr, "INFO", section)
+	v, err := redisserver.Do(t.Context(), addr, "INFO", section)
 	if err != nil {
 		t.Fatalf("INFO %s at %s: %v", section, addr, err)
 	}

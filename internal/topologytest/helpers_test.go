@@ -123,7 +123,7 @@ func (tp *topo) node(t *testing.T, queue string) string {
 	key := "asynq:{" + queue + "}:pending"
 	for _, addr := range tp.cluster.Addrs() {
 		// Only the owner answers; the others redirect with MOVED.
-		if _, err := redisserver.Do(context.Background(), addr, "EXISTS", key); err == nil {
+		if _, err := redisserver.Do(t.Context(), addr, "EXISTS", key); err == nil {
 			return addr
 		}
 	}
@@ -194,7 +194,7 @@ func startWorker(t *testing.T, cfg config.Config, reg *tasks.Registry, opts ...f
 	if err != nil {
 		t.Fatalf("worker.New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	r := &running{Worker: w, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- w.Run(ctx) }()
 	t.Cleanup(func() {
@@ -222,7 +222,7 @@ func poll(t *testing.T, what string, cond func() bool) {
 // wait waits until the task is completed or archived.
 func wait(t *testing.T, c *tasks.Client, queue, id string) *asynq.TaskInfo {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()
 	info, err := c.Wait(ctx, queue, id)
 	if err != nil {

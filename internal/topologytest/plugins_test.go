@@ -27,7 +27,7 @@ import (
 // the State's periodic resync is set to an hour, so nothing else could
 // bring the change.
 func testFleetStatePubSub(t *testing.T, tp *topo) {
-	ctx := context.Background()
+	ctx := t.Context()
 	rdb, err := redisconn.Client(tp.redis)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func testFleetStatePubSub(t *testing.T, tp *topo) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := sub.Close(context.Background()); err != nil {
+		if err := sub.Close(context.WithoutCancel(t.Context())); err != nil {
 			t.Errorf("close state: %v", err)
 		}
 	})
@@ -51,7 +51,7 @@ func testFleetStatePubSub(t *testing.T, tp *topo) {
 	cli := func(want string, args ...string) {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		code := workercmd.Main(context.Background(), workercmd.Env{
+		code := workercmd.Main(t.Context(), workercmd.Env{
 			Args:   append(append([]string{"plugins"}, args...), "--force", "--config", path),
 			Stdout: &out, Stderr: &errOut, Environ: []string{},
 		})
@@ -153,7 +153,7 @@ func testProcessPlugin(t *testing.T, tp *topo) {
 	path := writeConfig(t, cfg)
 
 	logs := &testutil.LogBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
 	go func() {
 		done <- workercmd.Main(ctx, workercmd.Env{Args: []string{"--config", path}, Environ: []string{}, Stdout: logs, Stderr: logs})
@@ -182,7 +182,7 @@ func testProcessPlugin(t *testing.T, tp *topo) {
 	c := tp.client(t)
 	enqueue := func(typ, q, payload string) (*tasks.TaskInfo, *asynq.TaskInfo) {
 		t.Helper()
-		info, err := c.Enqueue(context.Background(), typ, []byte(payload), &tasks.EnqueueOptions{Queue: q, Retention: time.Hour})
+		info, err := c.Enqueue(t.Context(), typ, []byte(payload), &tasks.EnqueueOptions{Queue: q, Retention: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func testProcessPlugin(t *testing.T, tp *topo) {
 	}
 	defer rdb.Close()
 	poll(t, "the worker's plugin report", func() bool {
-		reps, err := fleetstate.NewStore(rdb).Workers(context.Background())
+		reps, err := fleetstate.NewStore(rdb).Workers(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}

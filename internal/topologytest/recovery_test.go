@@ -1,7 +1,6 @@
 package topologytest
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 // same attempt, and leave completion records in their queue's slot; a
 // completed task delivered again is skipped.
 func testOrphanRecovery(t *testing.T, tp *topo) {
-	ctx := context.Background()
+	ctx := t.Context()
 	qs := tp.queues(t, "orphan", 3)
 	c := tp.client(t)
 	rdb, err := redisconn.Client(tp.redis)

@@ -2,7 +2,6 @@ package workercmd
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 )
@@ -13,7 +12,7 @@ import (
 func TestMainRefusesMetricsWithoutToken(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), Env{
+	code := Main(t.Context(), Env{
 		Args:    []string{"--listen", "0.0.0.0:9464"},
 		Environ: []string{"TUSKQ_REDIS_ADDR=127.0.0.1:1"},
 		Stdout:  &stdout, Stderr: &stderr,
@@ -25,7 +24,7 @@ func TestMainRefusesMetricsWithoutToken(t *testing.T) {
 	}
 
 	stderr.Reset()
-	code = Main(context.Background(), Env{
+	code = Main(t.Context(), Env{
 		Args:    []string{"--listen", "0.0.0.0:9464"},
 		Environ: []string{"TUSKQ_REDIS_ADDR=127.0.0.1:1", "TUSKQ_WORKER_METRICS_TOKEN=scrape-0123456789abcdef"},
 		Stdout:  &stdout, Stderr: &stderr,

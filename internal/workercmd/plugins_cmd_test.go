@@ -25,7 +25,7 @@ func runPlugins(t *testing.T, addr string, args ...string) (int, string, string)
 	if addr != "" {
 		all = append(all, "--redis-addr", addr)
 	}
-	code := Main(context.Background(), Env{Args: all, Stdout: &stdout, Stderr: &stderr})
+	code := Main(t.Context(), Env{Args: all, Stdout: &stdout, Stderr: &stderr})
 	return code, stdout.String(), stderr.String()
 }
 
@@ -41,12 +41,12 @@ func openWorker(t *testing.T, addr, id string, loaded ...plugins.LoadedPlugin) *
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	s, err := fleetstate.Open(context.Background(), rdb, fleetstate.Options{WorkerID: id, ResyncInterval: time.Hour})
+	s, err := fleetstate.Open(context.WithoutCancel(t.Context()), rdb, fleetstate.Options{WorkerID: id, ResyncInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	if err := s.Report(context.Background(), loaded); err != nil {
+	t.Cleanup(func() { _ = s.Close(context.WithoutCancel(t.Context())) })
+	if err := s.Report(t.Context(), loaded); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -30,7 +30,7 @@ func TestMainRefusesInsecurePluginDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), Env{
+	code := Main(t.Context(), Env{
 		Args:    []string{"--listen", ""},
 		Environ: []string{"TUSKQ_PLUGINS_DIR=" + dir, "TUSKQ_REDIS_ADDR=127.0.0.1:1"},
 		Stdout:  &stdout, Stderr: &stderr,
@@ -60,7 +60,7 @@ func TestMainServesPlugins(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	stderr := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {

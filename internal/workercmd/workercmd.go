@@ -247,15 +247,15 @@ func run(ctx context.Context, w *worker.Worker, logger *slog.Logger, env Env) in
 		case sig := <-env.Signals:
 			switch {
 			case sig == syscall.SIGTSTP:
-				logger.Info("received SIGTSTP: pausing", slog.String("signal", sig.String()))
+				logger.InfoContext(ctx, "received SIGTSTP: pausing", "signal", sig.String())
 				go w.Pause()
 			case stopping:
-				logger.Error("received a second stop signal: exiting without waiting for tasks in flight; they return to their queues when their leases expire",
-					slog.String("signal", sig.String()))
+				logger.ErrorContext(ctx, "received a second stop signal: exiting without waiting for tasks in flight; they return to their queues when their leases expire",
+					"signal", sig.String())
 				return cli.ExitFailure
 			default:
 				stopping = true
-				logger.Info("received stop signal: shutting down", slog.String("signal", sig.String()))
+				logger.InfoContext(ctx, "received stop signal: shutting down", "signal", sig.String())
 				cancel()
 			}
 		}

@@ -125,11 +125,11 @@ func startFleetWorker(t *testing.T, addr, dir, id string) *fleetWorker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	mgrDone, wDone := make(chan error, 1), make(chan error, 1)
 	go func() { mgrDone <- mgr.Run(ctx) }()
 	<-mgr.Ready()
-	wctx, stopWorker := context.WithCancel(context.Background())
+	wctx, stopWorker := context.WithCancel(t.Context())
 	go func() { wDone <- w.Run(wctx) }()
 	t.Cleanup(func() {
 		stopWorker()
@@ -140,7 +140,7 @@ func startFleetWorker(t *testing.T, addr, dir, id string) *fleetWorker {
 		if err := <-mgrDone; err != nil {
 			t.Errorf("manager %s: %v", id, err)
 		}
-		if err := st.Close(context.Background()); err != nil {
+		if err := st.Close(context.WithoutCancel(t.Context())); err != nil {
 			t.Errorf("state %s: %v", id, err)
 		}
 	})
@@ -156,7 +156,7 @@ func startFleetWorker(t *testing.T, addr, dir, id string) *fleetWorker {
 func pluginsCLI(t *testing.T, addr string, args ...string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := workercmd.Main(context.Background(), workercmd.Env{
+	code := workercmd.Main(t.Context(), workercmd.Env{
 		Args:   append(append([]string{"plugins"}, args...), "--redis-addr", addr),
 		Stdout: &out, Stderr: &errOut,
 	})
@@ -204,7 +204,7 @@ func TestDisableStopsTheFleet(t *testing.T) {
 		mu       sync.Mutex
 		enqueued = map[string]bool{}
 	)
-	prodCtx, stopProducer := context.WithCancel(context.Background())
+	prodCtx, stopProducer := context.WithCancel(t.Context())
 	prodDone := make(chan struct{})
 	go func() {
 		defer close(prodDone)
@@ -216,7 +216,7 @@ func TestDisableStopsTheFleet(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			info, err := client.Enqueue(context.Background(), "e2e:echo", []byte(`{"n":1}`), &tasks.EnqueueOptions{Queue: "default", Retention: time.Hour})
+			info, err := client.Enqueue(t.Context(), "e2e:echo", []byte(`{"n":1}`), &tasks.EnqueueOptions{Queue: "default", Retention: time.Hour})
 			if err != nil {
 				t.Errorf("enqueue: %v", err)
 				return

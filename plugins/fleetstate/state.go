@@ -95,7 +95,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, opts Options) (*State,
 	s := &State{
 		store:  NewStore(rdb),
 		opts:   opts,
-		logger: logger.With(slog.String("component", "fleetstate"), slog.String("worker_id", opts.WorkerID)),
+		logger: logger.With("component", "fleetstate", "worker_id", opts.WorkerID),
 		start:  time.Now().UTC(),
 		host:   host,
 		pid:    os.Getpid(),
@@ -266,7 +266,7 @@ func (s *State) loop(msgs <-chan any) {
 			}
 			switch m := m.(type) {
 			case *redis.Message:
-				s.logger.Debug("plugin state change announced", slog.String("plugin", m.Payload))
+				s.logger.Debug("plugin state change announced", "plugin", m.Payload)
 				s.reload(ctx, true)
 			case *redis.Subscription:
 				// (Re)subscribed: messages may have been missed meanwhile.
@@ -310,8 +310,8 @@ func (s *State) reload(ctx context.Context, force bool) {
 	}
 	s.mu.Unlock()
 	if changed {
-		s.logger.Debug("plugin state changed", slog.Int64("rev", snap.Rev),
-			slog.Any("disabled", disabled(snap)))
+		s.logger.DebugContext(ctx, "plugin state changed", "rev", snap.Rev,
+			"disabled", disabled(snap))
 	}
 }
 
@@ -344,7 +344,7 @@ func (s *State) observe(err error, what string) bool {
 	s.mu.Unlock()
 	switch {
 	case err != nil && !was && !errors.Is(err, context.Canceled):
-		s.logger.Warn("fleet plugin state: Redis call failed; keeping the last state loaded", slog.String("op", what), slog.Any("error", err))
+		s.logger.Warn("fleet plugin state: Redis call failed; keeping the last state loaded", "op", what, "error", err)
 	case err == nil && was:
 		s.logger.Info("fleet plugin state: Redis reachable again")
 	}

@@ -33,12 +33,12 @@ func newClient(t *testing.T, addr string) redis.UniversalClient {
 
 func open(t *testing.T, rdb redis.UniversalClient, opts Options) *State {
 	t.Helper()
-	s, err := Open(context.Background(), rdb, opts)
+	s, err := Open(context.WithoutCancel(t.Context()), rdb, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
+		if err := s.Close(context.WithoutCancel(t.Context())); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
@@ -69,7 +69,7 @@ func TestChangeReachesEverySubscriberByMessage(t *testing.T) {
 		ticks[i] = states[i].Subscribe()
 	}
 	store := NewStore(newClient(t, srv.Addr()))
-	ctx := context.Background()
+	ctx := t.Context()
 
 	was, err := store.SetEnabled(ctx, "hello", false)
 	if err != nil || !was {
@@ -124,7 +124,7 @@ func TestResyncCatchesALostMessage(t *testing.T) {
 		states[i] = open(t, newClient(t, srv.Addr()), Options{})
 	}
 	raw := newClient(t, srv.Addr())
-	ctx := context.Background()
+	ctx := t.Context()
 	_, err := raw.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, PluginKey("hello"), "enabled", "false", "config.mode", `"fast"`)
 		p.SAdd(ctx, KeyNames, "hello")
@@ -151,7 +151,7 @@ func TestOpenAfterChange(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	store := NewStore(newClient(t, srv.Addr()))
-	if _, err := store.SetEnabled(context.Background(), "hello", false); err != nil {
+	if _, err := store.SetEnabled(t.Context(), "hello", false); err != nil {
 		t.Fatal(err)
 	}
 	s := open(t, newClient(t, srv.Addr()), Options{ResyncInterval: time.Hour})
@@ -171,7 +171,7 @@ func TestResubscribeAfterConnectionLoss(t *testing.T) {
 	srv := redistest.Start(t)
 	s := open(t, newClient(t, srv.Addr()), Options{})
 	raw := newClient(t, srv.Addr())
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := raw.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -188,11 +188,11 @@ func TestResubscribeAfterConnectionLoss(t *testing.T) {
 func TestKeepsLastStateWhileRedisIsDown(t *testing.T) {
 	t.Parallel()
 	srv := redistest.NewGate(t, redistest.Start(t).Addr())
-	s, err := Open(context.Background(), newClient(t, srv.Addr()), Options{ResyncInterval: 20 * time.Millisecond, WorkerID: "w1"})
+	s, err := Open(context.WithoutCancel(t.Context()), newClient(t, srv.Addr()), Options{ResyncInterval: 20 * time.Millisecond, WorkerID: "w1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewStore(newClient(t, srv.Addr())).SetEnabled(context.Background(), "hello", false); err != nil {
+	if _, err := NewStore(newClient(t, srv.Addr())).SetEnabled(t.Context(), "hello", false); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Poll(t, propagationLimit, "disabled", func() bool { return !s.Enabled("hello") })
@@ -207,7 +207,7 @@ func TestKeepsLastStateWhileRedisIsDown(t *testing.T) {
 	if s.Enabled("hello") {
 		t.Fatal("Enabled(hello) = true while Redis is down; want the last state (false)")
 	}
-	err = s.Close(context.Background())
+	err = s.Close(t.Context())
 	if err == nil || !strings.HasPrefix(err.Error(), "fleetstate: delete report of w1: dial tcp "+srv.Addr()) {
 		t.Fatalf("Close with Redis down = %v; want the delete report error", err)
 	}
@@ -216,12 +216,12 @@ func TestKeepsLastStateWhileRedisIsDown(t *testing.T) {
 func TestSubscribeChannelsCloseOnClose(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	s, err := Open(context.Background(), newClient(t, srv.Addr()), Options{})
+	s, err := Open(t.Context(), newClient(t, srv.Addr()), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ch := s.Subscribe()
-	if err := s.Close(context.Background()); err != nil {
+	if err := s.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := <-ch; ok {
@@ -230,10 +230,10 @@ func TestSubscribeChannelsCloseOnClose(t *testing.T) {
 	if _, ok := <-s.Subscribe(); ok {
 		t.Fatal("Subscribe after Close returned an open channel")
 	}
-	if err := s.ReportPlugins(context.Background(), nil); !errors.Is(err, ErrClosed) {
+	if err := s.ReportPlugins(t.Context(), nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("ReportPlugins after Close = %v; want ErrClosed", err)
 	}
-	if err := s.Close(context.Background()); err != nil {
+	if err := s.Close(t.Context()); err != nil {
 		t.Fatalf("second Close = %v; want nil", err)
 	}
 }
@@ -241,7 +241,7 @@ func TestSubscribeChannelsCloseOnClose(t *testing.T) {
 func TestOpenFailsWithoutRedis(t *testing.T) {
 	t.Parallel()
 	addr := redistest.UnreachableAddr(t)
-	_, err := Open(context.Background(), newClient(t, addr), Options{})
+	_, err := Open(t.Context(), newClient(t, addr), Options{})
 	if err == nil || !strings.HasPrefix(err.Error(), "fleetstate: subscribe to tuskq:{plugins}:changed: dial tcp "+addr) {
 		t.Fatalf("Open = %v; want a subscribe error naming %s", err, addr)
 	}
@@ -254,7 +254,7 @@ func TestConcurrentReaders(t *testing.T) {
 	srv := redistest.Start(t)
 	s := open(t, newClient(t, srv.Addr()), Options{ResyncInterval: 10 * time.Millisecond})
 	store := NewStore(newClient(t, srv.Addr()))
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {

@@ -1,7 +1,6 @@
 package fleetstate
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -19,7 +18,7 @@ func TestStoreValidation(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	store := NewStore(newClient(t, srv.Addr()))
-	ctx := context.Background()
+	ctx := t.Context()
 	cases := []struct {
 		name string
 		err  error
@@ -58,7 +57,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := newClient(t, srv.Addr())
 	store := NewStore(rdb)
-	ctx := context.Background()
+	ctx := t.Context()
 	fixed := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	store.now = func() time.Time { return fixed }
 
@@ -127,7 +126,7 @@ func TestReportsAppearAndGoAway(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := newClient(t, srv.Addr())
 	store := NewStore(rdb)
-	ctx := context.Background()
+	ctx := t.Context()
 
 	s, err := Open(ctx, newClient(t, srv.Addr()), Options{WorkerID: "w1"})
 	if err != nil {
@@ -189,7 +188,7 @@ func TestReportHeartbeatAndExpiry(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := newClient(t, srv.Addr())
 	store := NewStore(rdb)
-	ctx := context.Background()
+	ctx := t.Context()
 	const ttl = 300 * time.Millisecond
 
 	live := open(t, newClient(t, srv.Addr()), Options{WorkerID: "live", ReportTTL: ttl})

@@ -56,7 +56,7 @@ func TestInstanceProcess(t *testing.T) {
 	t.Parallel()
 	f := &fake{}
 	in := newInstance(f)
-	ctx := context.Background()
+	ctx := t.Context()
 	for range 3 { // an equal configuration (a new map each task) is not validated again
 		res, err := in.Process(ctx, asynq.NewTask("t", nil), plugins.Meta{Config: map[string]any{"k": "default"}})
 		if err != nil || string(res) != "cfg=default" {
@@ -90,30 +90,30 @@ func TestInstanceCloseWaitsForTasks(t *testing.T) {
 	in := newInstance(f)
 	done := make(chan error, 1)
 	go func() {
-		_, err := in.Process(context.Background(), asynq.NewTask("t", []byte("block")), plugins.Meta{Config: map[string]any{"k": "default"}})
+		_, err := in.Process(t.Context(), asynq.NewTask("t", []byte("block")), plugins.Meta{Config: map[string]any{"k": "default"}})
 		done <- err
 	}()
 	<-f.started
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
 	if err := in.Close(ctx); err == nil || err.Error() != "native: fake 1: close: tasks still in flight: context deadline exceeded" {
 		t.Fatalf("Close with a task in flight = %v; want the deadline error", err)
 	}
-	if _, err := in.Process(context.Background(), asynq.NewTask("t", nil), plugins.Meta{}); !errors.Is(err, plugins.ErrClosed) {
+	if _, err := in.Process(t.Context(), asynq.NewTask("t", nil), plugins.Meta{}); !errors.Is(err, plugins.ErrClosed) {
 		t.Fatalf("Process after Close = %v; want ErrClosed", err)
 	}
 	close(f.release)
 	if err := <-done; err != nil {
 		t.Fatalf("task in flight = %v; want it to finish", err)
 	}
-	if err := in.Close(context.Background()); err != nil {
+	if err := in.Close(t.Context()); err != nil {
 		t.Fatalf("Close after the task finished = %v", err)
 	}
 }
 
 func TestSDKOutsideATask(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	if sdk.Config(ctx) != nil || sdk.SetResult(ctx, []byte("x")) || sdk.Logger(ctx) == nil {
 		t.Fatal("sdk helpers outside a task: want nil config, SetResult false, a discarding logger")
 	}
@@ -125,7 +125,7 @@ func TestSDKOutsideATask(t *testing.T) {
 func BenchmarkInstanceProcess(b *testing.B) {
 	in := newInstance(&fake{})
 	task := asynq.NewTask("t", nil)
-	ctx := context.Background()
+	ctx := b.Context()
 	for b.Loop() {
 		// A new, equal map per task, as the Manager merges one per task.
 		if _, err := in.Process(ctx, task, plugins.Meta{Config: map[string]any{"k": "default"}}); err != nil {
@@ -139,7 +139,7 @@ func BenchmarkDirectCall(b *testing.B) {
 	var p sdk.Plugin = &fake{}
 	task := asynq.NewTask("t", nil)
 	for b.Loop() {
-		ctx, _ := sdk.NewContext(context.Background(), map[string]any{"k": "default"}, nil)
+		ctx, _ := sdk.NewContext(b.Context(), map[string]any{"k": "default"}, nil)
 		if err := p.ProcessTask(ctx, task); err != nil {
 			b.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package native
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,7 +164,7 @@ func exampleManifest(t *testing.T, b *builder, version string) *plugins.Manifest
 
 func greet(t *testing.T, in plugins.Instance, cfg map[string]any, name string) (string, error) {
 	t.Helper()
-	res, err := in.Process(context.Background(), asynq.NewTask("native:hello", []byte(`{"name":"`+name+`"}`)), plugins.Meta{Config: cfg})
+	res, err := in.Process(t.Context(), asynq.NewTask("native:hello", []byte(`{"name":"`+name+`"}`)), plugins.Meta{Config: cfg})
 	return string(res), err
 }
 
@@ -175,7 +174,7 @@ func greet(t *testing.T, in plugins.Instance, cfg map[string]any, name string) (
 func TestLoadExample(t *testing.T) {
 	b := newBuilder(t)
 	r := New(Options{CacheDir: filepath.Join(b.dir, "cache")})
-	ctx := context.Background()
+	ctx := t.Context()
 	libs := b.buildAll(t,
 		variant{name: "v1", pp: "tuskq-test/native-hello/v1"},
 		variant{name: "v2", pp: "tuskq-test/native-hello/v2", source: b.exampleSource(t, "1.0.1")},
@@ -301,11 +300,11 @@ func TestNotAPlugin(t *testing.T) {
 	}
 	r := New(Options{CacheDir: filepath.Join(dir, "cache")})
 	m := &plugins.Manifest{Name: "x", Version: "1", File: filepath.Join(dir, "plugin.yaml")}
-	_, err := r.Start(context.Background(), plugins.Spec{Manifest: m, Entry: entry})
+	_, err := r.Start(t.Context(), plugins.Spec{Manifest: m, Entry: entry})
 	if want := "native: x 1: not a Go plugin: " + entry + ": unrecognized file format; build it with go build -buildmode=plugin (make plugins)"; !errors.Is(err, ErrNotPlugin) || err.Error() != want {
 		t.Fatalf("Start(text file) =\n%v\nwant\n%s", err, want)
 	}
-	_, err = r.Start(context.Background(), plugins.Spec{Manifest: m, Entry: filepath.Join(dir, "missing.so")})
+	_, err = r.Start(t.Context(), plugins.Spec{Manifest: m, Entry: filepath.Join(dir, "missing.so")})
 	if !errors.Is(err, ErrLoad) || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Start(missing file) = %v; want ErrLoad wrapping ErrNotExist", err)
 	}

@@ -248,7 +248,7 @@ func (in *instance) checkConfig(cfg map[string]any) error {
 		v.ok = v.err == nil
 		if v.err != nil {
 			in.logger.Error("native plugin rejects its configuration; its tasks fail until it is fixed",
-				slog.String("error", v.err.Error()))
+				"error", v.err)
 		}
 	}
 	if !v.ok {

@@ -34,7 +34,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"sync"
 	"time"
@@ -96,7 +95,7 @@ func (r *Runtime) Start(ctx context.Context, spec plugins.Spec) (plugins.Instanc
 	if err != nil {
 		return nil, err
 	}
-	spec.Logger.Debug("plugin process started", slog.Int("pid", c.pid))
+	spec.Logger.DebugContext(ctx, "plugin process started", "pid", c.pid)
 	size := spec.Manifest.Limits.MaxConcurrency
 	in := &instance{spec: spec, opts: r.opts, slots: make(chan *child, size), all: map[*child]bool{c: true}}
 	in.slots <- c
@@ -196,7 +195,7 @@ func (in *instance) start(ctx context.Context) (*child, error) {
 		return nil, plugins.ErrClosed
 	}
 	in.all[c] = true
-	in.spec.Logger.Info("plugin process started", slog.Int("pid", c.pid), slog.Int("restarts", in.failures))
+	in.spec.Logger.InfoContext(ctx, "plugin process started", "pid", c.pid, "restarts", in.failures)
 	return c, nil
 }
 
@@ -212,7 +211,7 @@ func (in *instance) failed(c *child, err error) {
 	backoff = min(backoff, in.opts.MaxBackoff)
 	in.nextStart = time.Now().Add(backoff)
 	in.spec.Logger.Warn("plugin process failed; a new one starts for the next task",
-		slog.String("error", err.Error()), slog.Duration("backoff", backoff), slog.Int("failures", in.failures))
+		"error", err, "backoff", backoff, "failures", in.failures)
 }
 
 func (in *instance) succeeded() {
@@ -230,7 +229,7 @@ func (in *instance) forget(c *child) {
 	in.mu.Lock()
 	delete(in.all, c)
 	in.mu.Unlock()
-	in.spec.Logger.Warn("plugin process exited while idle", slog.Int("pid", c.pid), slog.String("error", c.exitError("exited").Error()))
+	in.spec.Logger.Warn("plugin process exited while idle", "pid", c.pid, "error", c.exitError("exited"))
 }
 
 // request builds the request line of t.

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -161,7 +160,7 @@ func runTuskq(ctx context.Context, ledger *faults.Ledger, name string, h asynq.H
 	select {
 	case <-w.Ready():
 		if err := ledger.Ready(ctx, name); err != nil {
-			logger.Error("ledger", slog.String("error", err.Error()))
+			logger.ErrorContext(ctx, "ledger", "error", err)
 		}
 	case err := <-done:
 		return err
