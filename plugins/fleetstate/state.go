@@ -259,6 +259,12 @@ func (s *State) loop(msgs <-chan any) {
 	for {
 		select {
 		case <-s.stop:
+			// Close closes the subscription next; go-redis then closes
+			// msgs. Until it does, its goroutine may be blocked sending a
+			// message (for up to a minute): drain so that it can see the
+			// close and exit instead of outliving the State.
+			for range msgs { //nolint:revive // draining only
+			}
 			return
 		case m, ok := <-msgs:
 			if !ok {
