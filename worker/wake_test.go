@@ -91,7 +91,7 @@ func TestPushShutdownAndPauseWhileWaiting(t *testing.T) {
 			if _, err := r.stop(t); err != nil {
 				t.Fatal(err)
 			}
-			if d := time.Since(begin); d > 5*time.Second {
+			if d := time.Since(begin); d > 3*time.Second {
 				t.Fatalf("stopping an idle waiting worker took %s; want well under the minute of its waits", d)
 			}
 		})
