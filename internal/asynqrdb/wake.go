@@ -3,6 +3,7 @@ package asynqrdb
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -143,10 +144,23 @@ func (w *Waiter) wait(keys []string, timeout time.Duration) bool {
 	if timeout < time.Millisecond {
 		return false
 	}
-	// A context without deadline: go-redis sets the read deadline of a
-	// blocking command to its timeout plus 10 s itself, so redis.read_timeout
-	// does not cut the wait short.
-	err := w.rdb.BLPop(context.Background(), timeout, keys...).Err()
+	var err error
+	if timeout >= time.Second {
+		// Whole seconds, which every Redis takes; go-redis sets the read
+		// deadline of a blocking command to its timeout plus 10 s itself,
+		// so redis.read_timeout does not cut the wait short.
+		err = w.rdb.BLPop(context.Background(), timeout.Truncate(time.Second), keys...).Err()
+	} else {
+		// go-redis rounds a timeout under 1 s up to 1 s: send the
+		// fraction (Redis 6 and later), within redis.read_timeout.
+		args := make([]any, 0, 2+len(keys))
+		args = append(args, "BLPOP")
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		args = append(args, strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64))
+		err = w.rdb.Do(context.Background(), args...).Err()
+	}
 	if err != nil && !errors.Is(err, redis.Nil) && !w.isStopped() {
 		// Redis unreachable or failing over: do not spin; the fetch that
 		// follows reports the error to asynq.
