@@ -442,9 +442,16 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 		}
 		client := asynqrdb.NewServerClient(rdb, fetch, batch)
 		acfg := w.asynqConfig(ctx, c)
-		if i > 0 && wait == nil {
+		switch {
+		case i > 0 && wait == nil:
 			// Polling: the secondary servers poll slowly.
 			acfg.TaskCheckInterval = max(acfg.TaskCheckInterval, SecondaryTaskCheckInterval)
+		case i > 0:
+			// Push: the first server forwards due scheduled and retry
+			// tasks at worker.delayed_task_check_interval and its tokens
+			// wake whichever server waits; the others forward rarely, as
+			// a spare, which saves most of the idle worker's commands.
+			acfg.DelayedTaskCheckInterval = max(acfg.DelayedTaskCheckInterval, SecondaryDelayedTaskCheckInterval)
 		}
 		srv := asynq.NewServerFromRedisClient(client, acfg)
 		if err := srv.Start(handler); err != nil {
