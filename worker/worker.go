@@ -438,7 +438,15 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 			fetch = asynqrdb.NewMultiFetch(rdb, qs, w.cfg.Worker.StrictPriority)
 		}
 		if wait != nil {
-			fetch.Wait(wait)
+			// The first server fetches at worker.wake_fallback when no
+			// token comes (tasks of producers that know nothing of tuskq);
+			// the others rarely, as a spare: once the first finds such a
+			// task it fetches again at once, until the queues are empty.
+			fallback := w.cfg.Worker.WakeFallback
+			if i > 0 {
+				fallback = max(fallback, SecondaryWakeFallback)
+			}
+			fetch.Wait(wait, fallback)
 		}
 		client := asynqrdb.NewServerClient(rdb, fetch, batch)
 		acfg := w.asynqConfig(ctx, c)

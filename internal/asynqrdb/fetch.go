@@ -120,6 +120,7 @@ type MultiFetch struct {
 	keys map[string]queueKeys
 
 	waiter   *Waiter  // nil: asynq polls
+	fallback time.Duration
 	wakeKeys []string // of the queues, for the waiter
 
 	mu sync.Mutex
@@ -169,10 +170,15 @@ func NewMultiFetch(rdb redis.UniversalClient, qs []FetchQueue, strict bool) *Mul
 
 // Wait makes the fetch wait for wake-up tokens (see wake.go) when its
 // last fetch found every queue empty, instead of letting asynq poll; it
-// returns c. In Redis Cluster the queues must share a hash slot (one
-// queue).
-func (c *MultiFetch) Wait(w *Waiter) *MultiFetch {
+// returns c. fallback is how long it goes without fetching when no token
+// comes (0: the Waiter's WaiterOptions.Fallback). In Redis Cluster the
+// queues must share a hash slot (one queue).
+func (c *MultiFetch) Wait(w *Waiter, fallback time.Duration) *MultiFetch {
 	c.waiter = w
+	c.fallback = fallback
+	if fallback <= 0 {
+		c.fallback = w.fallback
+	}
 	c.wakeKeys = make([]string, len(c.queues))
 	for i, q := range c.queues {
 		c.wakeKeys[i] = WakeKey(q.Name)
@@ -212,8 +218,8 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 		// The last fetch found nothing: wait for a token, and fetch when
 		// one came or the fallback interval has passed since that fetch.
 		start := time.Now()
-		woke := c.waiter.wait(c.wakeKeys, c.waiter.fallback-time.Since(last))
-		if !woke && (c.waiter.isStopped() || time.Since(last) < c.waiter.fallback) {
+		woke := c.waiter.wait(c.wakeKeys, c.fallback-time.Since(last))
+		if !woke && (c.waiter.isStopped() || time.Since(last) < c.fallback) {
 			c.setEmpty(order)
 			return emptyCmd(ctx), true
 		}

@@ -28,7 +28,7 @@ func startWaiting(t *testing.T, addr string, queues map[string]int, opts WaiterO
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
 	waiter := NewWaiter(redis.NewClient(&redis.Options{Addr: addr}), opts)
-	fetch := NewMultiFetch(rdb, FetchQueues(queues), false).Wait(waiter)
+	fetch := NewMultiFetch(rdb, FetchQueues(queues), false).Wait(waiter, 0)
 	srv := asynq.NewServerFromRedisClient(NewServerClient(rdb, fetch, nil), asynq.Config{
 		Concurrency: 2, Queues: queues, TaskCheckInterval: 10 * time.Millisecond,
 		DelayedTaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel,
