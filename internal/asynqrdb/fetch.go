@@ -119,7 +119,7 @@ type MultiFetch struct {
 
 	keys map[string]queueKeys
 
-	waiter   *Waiter  // nil: asynq polls
+	waiter   *Waiter // nil: asynq polls
 	fallback time.Duration
 	wakeKeys []string // of the queues, for the waiter
 

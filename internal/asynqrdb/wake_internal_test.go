@@ -2,6 +2,7 @@ package asynqrdb
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -197,7 +198,7 @@ func TestEnqueuePushesTokens(t *testing.T) {
 	rdb.Del(ctx, PendingKey("a"))
 	fetch := NewMultiFetch(rdb, FetchQueues(map[string]int{"a": 1}), false)
 	cmd, ok := fetch.dequeue(ctx, []string{PendingKey("a"), PausedKey("a"), ActiveKey("a"), LeaseKey("a")}, []any{time.Now().Unix() + 30, TaskKeyPrefix("a")})
-	if !ok || cmd.Err() != redis.Nil {
+	if !ok || !errors.Is(cmd.Err(), redis.Nil) {
 		t.Fatalf("fetch of an empty queue: %v, %v", ok, cmd.Err())
 	}
 	if n := rdb.LLen(ctx, WakeKey("a")).Val(); n != 0 {
