@@ -132,6 +132,15 @@ type TLSConfig struct {
 	InsecureSkipVerify bool `koanf:"insecure_skip_verify"`
 }
 
+// Values of worker.wake.
+const (
+	// WakePush: idle workers wait for a wake-up token pushed by each
+	// enqueue, with a fetch every worker.wake_fallback.
+	WakePush = "push"
+	// WakePoll: idle workers poll every worker.task_check_interval.
+	WakePoll = "poll"
+)
+
 // WorkerConfig configures cmd/worker.
 type WorkerConfig struct {
 	// Concurrency is the number of tasks processed at once per process.
@@ -157,6 +166,16 @@ type WorkerConfig struct {
 	// DelayedTaskCheckInterval is how often scheduled and retry tasks that
 	// came due are moved to their queue. Defaults to 1s.
 	DelayedTaskCheckInterval time.Duration `koanf:"delayed_task_check_interval"`
+	// Wake is how an idle worker learns of new tasks: WakePush (the
+	// default) waits in Redis for a wake-up token that every enqueue of
+	// tuskq pushes, WakePoll polls every TaskCheckInterval as asynq does.
+	// See docs/operations.md.
+	Wake string `koanf:"wake"`
+	// WakeFallback is, with Wake push, how long an idle worker goes
+	// without fetching when no token wakes it: the pickup latency of tasks
+	// enqueued by producers that know nothing of tuskq (a plain asynq
+	// client, asynqmon's "run now"). Defaults to 1s.
+	WakeFallback time.Duration `koanf:"wake_fallback"`
 	// Listen is the address of /healthz, /readyz and /metrics. Empty turns
 	// the endpoint off. Defaults to 127.0.0.1:9464. A non-loopback address
 	// requires MetricsToken.
@@ -360,6 +379,8 @@ func Default() Config {
 			ShutdownTimeout:          8 * time.Second,
 			TaskCheckInterval:        10 * time.Millisecond,
 			DelayedTaskCheckInterval: time.Second,
+			Wake:                     WakePush,
+			WakeFallback:             time.Second,
 			Listen:                   "127.0.0.1:9464",
 			OrphanCheckInterval:      5 * time.Second,
 			OrphanGrace:              5 * time.Second,

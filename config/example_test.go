@@ -114,6 +114,8 @@ func ExampleWrite() {
 	//   shutdown_timeout: 8s
 	//   task_check_interval: 10ms
 	//   delayed_task_check_interval: 1s
+	//   wake: push
+	//   wake_fallback: 1s
 	//   listen: 127.0.0.1:9464
 	//   metrics_token: ""
 	//   http_allow_hosts: []

@@ -108,6 +108,12 @@ func (w WorkerConfig) validate(v *validator) {
 	}
 	positive(v, "worker.task_check_interval", w.TaskCheckInterval)
 	positive(v, "worker.delayed_task_check_interval", w.DelayedTaskCheckInterval)
+	if w.Wake != WakePush && w.Wake != WakePoll {
+		v.add("worker.wake", w.Wake, `"push" (wait for wake-up tokens) or "poll" (poll every task_check_interval)`)
+	}
+	if w.WakeFallback < 10*time.Millisecond {
+		v.add("worker.wake_fallback", w.WakeFallback, "a duration of at least 10ms, such as 1s")
+	}
 	if w.Listen != "" && !validHostPort(w.Listen, 0) {
 		v.add("worker.listen", w.Listen, "host:port such as 127.0.0.1:9464, or empty to turn the endpoint off")
 	}

@@ -34,6 +34,8 @@ func richConfig() Config {
 			ShutdownTimeout:          0,
 			TaskCheckInterval:        5 * time.Millisecond,
 			DelayedTaskCheckInterval: 2 * time.Hour,
+			Wake:                     WakePoll,
+			WakeFallback:             3 * time.Minute,
 			Listen:                   "",
 			HTTPAllowHosts:           []string{"api.example.com", "[::1]:8080"},
 		},

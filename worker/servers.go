@@ -21,6 +21,19 @@ const DefaultServers = 4
 // shuts it down: a shutdown or pause waits up to 1.5 times this long.
 const SecondaryTaskCheckInterval = 250 * time.Millisecond
 
+// SecondaryDelayedTaskCheckInterval is, with worker.wake push, how often the
+// servers of a worker other than the first forward due scheduled and retry
+// tasks (worker.delayed_task_check_interval when that is longer): the first
+// forwards at worker.delayed_task_check_interval, and the wake-up tokens it
+// pushes reach every waiting server.
+const SecondaryDelayedTaskCheckInterval = 10 * time.Second
+
+// SecondaryWakeFallback is, with worker.wake push, how long an idle server
+// of a worker other than the first goes without fetching when no wake-up
+// token comes (worker.wake_fallback when that is longer); the first
+// fetches every worker.wake_fallback.
+const SecondaryWakeFallback = 10 * time.Second
+
 // servers returns how many asynq servers run for concurrency: Options.Servers
 // (DefaultServers when 0), but never more than the concurrency, so that
 // each server has at least one slot.

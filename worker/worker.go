@@ -102,6 +102,7 @@ type Worker struct {
 	run   bool
 	state state
 	srvs  group
+	wait  *asynqrdb.Waiter // nil when the worker polls
 	rdb   redis.UniversalClient
 	addr  string
 }
@@ -253,9 +254,10 @@ func (w *Worker) Pause() {
 		return
 	}
 	w.state = statePaused
-	srvs := w.srvs
+	srvs, wait := w.srvs, w.wait
 	w.mu.Unlock()
 	w.logger.Info("worker pausing: no new tasks will be fetched")
+	stopWaiting(wait)
 	srvs.stop()
 	w.logger.Info("worker paused")
 }
@@ -315,7 +317,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		handler = records.wrap(handler)
 	}
-	srvs, err := w.startServers(ctx, rdb, handler)
+	wait, err := w.newWaiter()
+	if err != nil {
+		return err
+	}
+	defer stopWaiting(wait)
+	srvs, err := w.startServers(ctx, rdb, handler, wait)
 	if err != nil {
 		return err
 	}
@@ -325,7 +332,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		recovery.Go(func() { w.recoverOrphans(rdb, stopRecovery) })
 	}
 	w.mu.Lock()
-	w.srvs, w.rdb, w.state = srvs, rdb, stateRunning
+	w.srvs, w.wait, w.rdb, w.state = srvs, wait, rdb, stateRunning
 	if ln != nil {
 		w.addr = ln.Addr().String()
 	}
@@ -360,6 +367,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.logger.InfoContext(ctx, "worker stopping: no new tasks; waiting for tasks in flight",
 		"shutdown_timeout", wc.ShutdownTimeout)
 	start := time.Now()
+	stopWaiting(wait) // idle servers stop waiting at once
 	srvs.shutdown()
 	close(stopRecovery)
 	recovery.Wait()
@@ -376,26 +384,82 @@ func (w *Worker) Run(ctx context.Context) error {
 	return runErr
 }
 
-// startServers starts the worker's asynq servers on rdb. When one fails
-// to start, those already started are shut down.
-func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, handler asynq.Handler) (group, error) {
+// pushes reports whether the worker waits for wake-up tokens rather than
+// polling: worker.wake push, and in Redis Cluster a single queue (the
+// markers of several queues live in different hash slots, which one
+// BLPOP cannot wait on).
+func (w *Worker) pushes() bool {
+	if w.cfg.Worker.Wake != config.WakePush {
+		return false
+	}
+	return w.cfg.Redis.Mode != config.ModeCluster || len(asynqrdb.FetchQueues(w.cfg.Worker.Queues)) == 1
+}
+
+// newWaiter returns the waiter of the worker's idle servers, with a Redis
+// client of its own for the blocking waits, or nil when the worker polls.
+func (w *Worker) newWaiter() (*asynqrdb.Waiter, error) {
+	if !w.pushes() {
+		if w.cfg.Worker.Wake == config.WakePush {
+			w.logger.Warn("worker.wake is push, but in Redis Cluster a worker with several queues polls; give it one queue to wait instead")
+		}
+		return nil, nil
+	}
+	wrdb, err := redisconn.Client(w.cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	return asynqrdb.NewWaiter(wrdb, asynqrdb.WaiterOptions{Fallback: w.cfg.Worker.WakeFallback}), nil
+}
+
+// stopWaiting ends the blocking waits of the idle servers, if any.
+func stopWaiting(wait *asynqrdb.Waiter) {
+	if wait != nil {
+		wait.Stop()
+	}
+}
+
+// startServers starts the worker's asynq servers on rdb; with wait, their
+// idle fetches wait for wake-up tokens. When one fails to start, those
+// already started are shut down.
+func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, handler asynq.Handler, wait *asynqrdb.Waiter) (group, error) {
 	var srvs group
 	// Each server talks to Redis through an asynqrdb.ServerClient: with several
 	// queues (outside Redis Cluster) one round trip per fetch whatever the
-	// number of empty queues, and the scripts that record finished tasks
-	// share round trips through one batcher for the whole worker.
+	// number of empty queues, with worker.wake push a blocking wait instead
+	// of a poll when every queue is empty, and the scripts that record
+	// finished tasks share round trips through one batcher for the whole
+	// worker.
 	qs := asynqrdb.FetchQueues(w.cfg.Worker.Queues)
 	multi := len(qs) > 1 && w.cfg.Redis.Mode != config.ModeCluster
 	batch := asynqrdb.NewScriptBatcher(rdb)
 	for i, c := range splitConcurrency(w.cfg.Worker.Concurrency, w.servers) {
 		var fetch *asynqrdb.MultiFetch
-		if multi {
+		if multi || wait != nil {
 			fetch = asynqrdb.NewMultiFetch(rdb, qs, w.cfg.Worker.StrictPriority)
+		}
+		if wait != nil {
+			// The first server fetches at worker.wake_fallback when no
+			// token comes (tasks of producers that know nothing of tuskq);
+			// the others rarely, as a spare: once the first finds such a
+			// task it fetches again at once, until the queues are empty.
+			fallback := w.cfg.Worker.WakeFallback
+			if i > 0 {
+				fallback = max(fallback, SecondaryWakeFallback)
+			}
+			fetch.Wait(wait, fallback)
 		}
 		client := asynqrdb.NewServerClient(rdb, fetch, batch)
 		acfg := w.asynqConfig(ctx, c)
-		if i > 0 {
+		switch {
+		case i > 0 && wait == nil:
+			// Polling: the secondary servers poll slowly.
 			acfg.TaskCheckInterval = max(acfg.TaskCheckInterval, SecondaryTaskCheckInterval)
+		case i > 0:
+			// Push: the first server forwards due scheduled and retry
+			// tasks at worker.delayed_task_check_interval and its tokens
+			// wake whichever server waits; the others forward rarely, as
+			// a spare, which saves most of the idle worker's commands.
+			acfg.DelayedTaskCheckInterval = max(acfg.DelayedTaskCheckInterval, SecondaryDelayedTaskCheckInterval)
 		}
 		srv := asynq.NewServerFromRedisClient(client, acfg)
 		if err := srv.Start(handler); err != nil {

@@ -27,6 +27,39 @@
 //     round trips.
 //   - orphan.go: recovery of tasks whose lease expired, with a script that
 //     is asynq's requeue script plus a lease check.
+//   - wake.go: the wake-up on enqueue (worker.wake push), below.
+//
+// # Wake-up on enqueue
+//
+// asynq's processor polls: after a fetch that found every queue empty it
+// sleeps TaskCheckInterval and fetches again. With worker.wake push, a
+// fetch that finds every queue empty makes the next fetch of that server
+// wait in Redis first: BLPOP on the wake-up markers of its queues
+// (WakeKey, "asynq:{<queue>}:tuskq:wake", a list in the queue's hash
+// slot), for at most the fallback interval (worker.wake_fallback) and at
+// most DefaultMaxWait per call (asynq's lease of the task fetched runs
+// from before the call). A token, or the fallback, makes it fetch again.
+//
+// Tokens: the enqueue script pushes one per task stored pending; asynq's
+// forward script (due scheduled and retry tasks), recognized by its SHA-1
+// in ServerClient, is followed by one per task it moved; RecoverOrphans
+// pushes one per task it handed back. A token is popped by one server
+// only, so a task wakes one idle server. A marker holds at most WakeCap
+// tokens (LTRIM), and the multi-queue fetch deletes the markers of its
+// queues when it finds them all empty or paused (atomically, in the same
+// script), so stale tokens cost at most one useless fetch each.
+//
+// The blocking waits use a client of their own (Waiter), which the worker
+// closes on pause and shutdown: every wait ends at once. go-redis sets the
+// read deadline of a blocking command to its timeout plus 10 s, so
+// redis.read_timeout does not cut a wait short. On Sentinel a wait broken
+// by a failover returns an error; the server fetches at its fallback and
+// the next wait goes to the new master. In Redis Cluster one BLPOP cannot
+// wait on keys of several slots: a worker waits only when it serves one
+// queue, and polls otherwise.
+//
+// Tasks made pending without a token (a plain asynq client, asynqmon's
+// "run now", a queue unpaused) are fetched at the fallback.
 //
 // # Moving to a new asynq release
 //
@@ -40,14 +73,16 @@
 //     TaskMessage (message.go);
 //   - internal/rdb/rdb.go: the enqueue, enqueue-unique, schedule and
 //     schedule-unique scripts (enqueue.go), dequeueCmd (asynqDequeueScript
-//     in fetch.go, byte for byte), requeueCmd (orphan.go), and how the
+//     in fetch.go, byte for byte), forwardCmd (asynqForwardScript in
+//     serverclient.go, byte for byte), requeueCmd (orphan.go), and how the
 //     server calls its scripts (go-redis Script.Run: EvalSha, then Eval;
 //     serverclient.go);
 //   - client.go (EnqueueContext, newTaskInfo) and processor.go (the order
 //     of the queues it probes): Prepare and MultiFetch.
 //
-// The tests that tell: TestDequeueScriptIsAsynqs (a bare asynq server's
-// dequeue script has the SHA-1 ServerClient intercepts),
+// The tests that tell: TestDequeueScriptIsAsynqs and
+// TestForwardScriptIsAsynqs (a bare asynq server's dequeue and forward
+// scripts have the SHA-1s ServerClient intercepts),
 // TestPrepareMatchesAsynq (tasks stored here read back through asynq's
 // Inspector as those its client stores, with the same hash fields),
 // TestFetchOneRoundTripPerTask, TestCountAndRecover (a real asynq server

@@ -38,10 +38,13 @@ const EnqueueField = "tuskq_enq"
 //     A held lock answers -1.
 //
 // A stored task answers 1. The reply is an array of one answer per task.
+// Each task stored pending pushes a token to its queue's wake-up marker
+// (WakeKey, see wake.go), one LPUSH per marker for the whole call.
 //
-// Task i (from 1) has KEYS[3i-2] its task key, KEYS[3i-1] its queue's
-// pending list (kinds 0 and 1) or scheduled set (kinds 2 and 3), KEYS[3i]
-// its uniqueness lock (kinds 1 and 3; the list again otherwise), and six
+// Task i (from 1) has KEYS[4i-3] its task key, KEYS[4i-2] its queue's
+// pending list (kinds 0 and 1) or scheduled set (kinds 2 and 3), KEYS[4i-1]
+// its uniqueness lock (kinds 1 and 3; the list again otherwise), KEYS[4i]
+// its queue's wake-up marker, and six
 // arguments from ARGV[6i-4]: kind (0 enqueue, 1 enqueue unique, 2 schedule,
 // 3 schedule unique), nonce, task ID, task record, pending_since in Unix ns
 // (kinds 0 and 1) or process-at in Unix s (kinds 2 and 3), lock TTL in s.
@@ -49,9 +52,10 @@ const EnqueueField = "tuskq_enq"
 // TIME is called before any write: redis.replicate_commands makes that
 // valid on Redis before 5 (it is the default since, and a no-op from 7).
 const scriptEnqueue = `
-redis.replicate_commands()
-local n = #KEYS / 3
+redis.replicate_commands()` + wakeLua + `
+local n = #KEYS / 4
 local out = {}
+local wakes = {}
 local deadline = tonumber(ARGV[1])
 local late = false
 if deadline > 0 then
@@ -59,7 +63,7 @@ if deadline > 0 then
 	late = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > deadline
 end
 for i = 1, n do
-	local k, a = 3 * i - 2, 6 * i - 4
+	local k, a = 4 * i - 3, 6 * i - 4
 	local key, kind, nonce, id = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2]
 	local unique = kind == "1" or kind == "3"
 	if redis.call("EXISTS", key) == 1 then
@@ -87,11 +91,15 @@ for i = 1, n do
 		end
 		if kind == "0" or kind == "1" then
 			redis.call("LPUSH", KEYS[k + 1], id)
+			wakes[KEYS[k + 3]] = (wakes[KEYS[k + 3]] or 0) + 1
 		else
 			redis.call("ZADD", KEYS[k + 1], ARGV[a + 4], id)
 		end
 		out[i] = 1
 	end
+end
+for key, c in pairs(wakes) do
+	tuskq_wake(key, c)
 end
 return out
 `
@@ -157,8 +165,8 @@ type Task struct {
 type Enqueue struct {
 	// Info is what asynq's client returns (newTaskInfo).
 	Info *asynq.TaskInfo
-	// Keys are the task's three keys of the script's contract.
-	Keys [3]string
+	// Keys are the task's four keys of the script's contract.
+	Keys [4]string
 	// Args are the task's six arguments of the script's contract; Args[1]
 	// is the nonce.
 	Args [6]any
@@ -235,7 +243,7 @@ func Prepare(now time.Time, t *Task, nonce string) Enqueue {
 			ttl = int(processAt.Add(t.UniqueTTL).Sub(now).Seconds())
 		}
 	}
-	e.Keys = [3]string{TaskKey(queue, t.ID), list, lock}
+	e.Keys = [4]string{TaskKey(queue, t.ID), list, lock, WakeKey(queue)}
 	e.Args = [6]any{kind, nonce, t.ID, encoded, timeArg, ttl}
 	if scheduled {
 		info.State = asynq.TaskStateScheduled

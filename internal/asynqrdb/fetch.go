@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -61,13 +62,16 @@ end
 return nil`
 
 // multiDequeueScript is asynq's dequeue script applied to several queues
-// in turn until one yields a task.
+// in turn until one yields a task. When none does, every queue is empty
+// or paused, and it deletes their wake-up markers (see wake.go): no task a
+// token stands for is left to fetch.
 //
-// KEYS: pending, paused, active, lease of each queue, in order. ARGV:
-// lease expiration (Unix s), then the task key prefix of each queue.
+// KEYS: pending, paused, active, lease, wake-up marker of each queue, in
+// order. ARGV: lease expiration (Unix s), then the task key prefix of each
+// queue.
 const multiDequeueScript = `
-for i = 0, #KEYS / 4 - 1 do
-	local k = i * 4
+for i = 0, #KEYS / 5 - 1 do
+	local k = i * 5
 	if redis.call("EXISTS", KEYS[k + 2]) == 0 then
 		local id = redis.call("RPOPLPUSH", KEYS[k + 1], KEYS[k + 3])
 		if id then
@@ -78,6 +82,9 @@ for i = 0, #KEYS / 4 - 1 do
 			return redis.call("HGET", key, "msg")
 		end
 	end
+end
+for i = 0, #KEYS / 5 - 1 do
+	redis.call("DEL", KEYS[i * 5 + 5])
 end
 return nil`
 
@@ -90,13 +97,13 @@ type FetchQueue struct {
 // queueKeys are the keys and the task key prefix of a queue, in the order
 // the dequeue scripts take them.
 type queueKeys struct {
-	keys   [4]string // pending, paused, active, lease
+	keys   [5]string // pending, paused, active, lease, wake-up marker
 	prefix string    // task key prefix
 }
 
 func newQueueKeys(queue string) queueKeys {
 	return queueKeys{
-		keys:   [4]string{PendingKey(queue), PausedKey(queue), ActiveKey(queue), LeaseKey(queue)},
+		keys:   [5]string{PendingKey(queue), PausedKey(queue), ActiveKey(queue), LeaseKey(queue), WakeKey(queue)},
 		prefix: TaskKeyPrefix(queue),
 	}
 }
@@ -112,7 +119,15 @@ type MultiFetch struct {
 
 	keys map[string]queueKeys
 
+	waiter   *Waiter // nil: asynq polls
+	fallback time.Duration
+	wakeKeys []string // of the queues, for the waiter
+
 	mu sync.Mutex
+	// idle is true when the last fetch found every queue empty, at
+	// lastFetch.
+	idle      bool
+	lastFetch time.Time
 	// empty are the queues the last multi-queue fetch found empty and
 	// asynq has not yet asked about in its current round of probes.
 	empty []string
@@ -153,6 +168,24 @@ func NewMultiFetch(rdb redis.UniversalClient, qs []FetchQueue, strict bool) *Mul
 	}
 }
 
+// Wait makes the fetch wait for wake-up tokens (see wake.go) when its
+// last fetch found every queue empty, instead of letting asynq poll; it
+// returns c. fallback is how long it goes without fetching when no token
+// comes (0: the Waiter's WaiterOptions.Fallback). In Redis Cluster the
+// queues must share a hash slot (one queue).
+func (c *MultiFetch) Wait(w *Waiter, fallback time.Duration) *MultiFetch {
+	c.waiter = w
+	c.fallback = fallback
+	if fallback <= 0 {
+		c.fallback = w.fallback
+	}
+	c.wakeKeys = make([]string, len(c.queues))
+	for i, q := range c.queues {
+		c.wakeKeys[i] = WakeKey(q.Name)
+	}
+	return c
+}
+
 // dequeue handles asynq's dequeue call for one queue; ok is false when
 // the call does not have the shape of asynq v0.26.0's, and it must run
 // as is.
@@ -173,17 +206,33 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 		// queue empty.
 		c.empty = append(c.empty[:i], c.empty[i+1:]...)
 		c.mu.Unlock()
-		cmd := redis.NewCmd(ctx)
-		cmd.SetErr(redis.Nil)
-		return cmd, true
+		return emptyCmd(ctx), true
 	}
 	c.empty = c.empty[:0]
+	idle, last := c.idle, c.lastFetch
 	c.mu.Unlock()
 
 	order := c.order(first)
-	mkeys := make([]string, 0, 4*len(order))
+	leaseArg := args[0] // the lease expiration asynq computed
+	if c.waiter != nil && idle {
+		// The last fetch found nothing: wait for a token, and fetch when
+		// one came or the fallback interval has passed since that fetch.
+		start := time.Now()
+		woke := c.waiter.wait(c.wakeKeys, c.fallback-time.Since(last))
+		if !woke && (c.waiter.isStopped() || time.Since(last) < c.fallback) {
+			c.setEmpty(order)
+			return emptyCmd(ctx), true
+		}
+		// asynq's lease runs from before the call: move the one stored
+		// in Redis by the time waited (asynq's own copy is extended by its
+		// heartbeat; DefaultMaxWait keeps the wait well within it).
+		if exp, ok := leaseArg.(int64); ok {
+			leaseArg = exp + int64((time.Since(start)+time.Second-1)/time.Second)
+		}
+	}
+	mkeys := make([]string, 0, 5*len(order))
 	margs := make([]any, 0, 1+len(order))
-	margs = append(margs, args[0]) // the lease expiration asynq computed
+	margs = append(margs, leaseArg)
 	for _, q := range order {
 		k := c.keys[q]
 		mkeys = append(mkeys, k.keys[:]...)
@@ -193,12 +242,29 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 	if err := cmd.Err(); err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
 		cmd = c.rdb.Eval(ctx, multiDequeueScript, mkeys, margs...)
 	}
-	if errors.Is(cmd.Err(), redis.Nil) {
-		c.mu.Lock()
-		c.empty = append(c.empty[:0], order[1:]...)
-		c.mu.Unlock()
+	empty := errors.Is(cmd.Err(), redis.Nil)
+	c.mu.Lock()
+	c.idle, c.lastFetch = empty, time.Now()
+	c.mu.Unlock()
+	if empty {
+		c.setEmpty(order)
 	}
 	return cmd, true
+}
+
+// setEmpty records that the queues of order after the first are empty
+// for the rest of asynq's round of probes.
+func (c *MultiFetch) setEmpty(order []string) {
+	c.mu.Lock()
+	c.empty = append(c.empty[:0], order[1:]...)
+	c.mu.Unlock()
+}
+
+// emptyCmd is the answer of the dequeue script for an empty queue.
+func emptyCmd(ctx context.Context) *redis.Cmd {
+	cmd := redis.NewCmd(ctx)
+	cmd.SetErr(redis.Nil)
+	return cmd
 }
 
 // order returns the queues to try, first the one asynq chose, then the

@@ -93,7 +93,8 @@ func CountOrphans(ctx context.Context, rdb redis.UniversalClient, queues []strin
 }
 
 // RecoverOrphans hands back to its queue every task of queue whose lease expired
-// at or before cutoff and returns their IDs. Pass now minus a grace period
+// at or before cutoff, pushes a wake-up token per task (Wake), and returns
+// their IDs. Pass now minus a grace period
 // that covers the clock skew between worker hosts.
 func RecoverOrphans(ctx context.Context, rdb redis.UniversalClient, queue string, cutoff time.Time) ([]string, error) {
 	keys := []string{LeaseKey(queue), ActiveKey(queue), PendingKey(queue)}
@@ -116,6 +117,10 @@ func RecoverOrphans(ctx context.Context, rdb redis.UniversalClient, queue string
 		if skipped+len(res)-1 < OrphanBatchLimit {
 			break
 		}
+	}
+	if err := Wake(ctx, rdb, queue, len(all)); err != nil {
+		// The tasks are back; idle workers find them at their fallback fetch.
+		return all, fmt.Errorf("asynqrdb: recover orphans of queue %q: wake workers: %w", queue, err)
 	}
 	return all, nil
 }

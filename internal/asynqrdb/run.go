@@ -40,7 +40,7 @@ type EnqueueCall struct {
 // NewEnqueueCall returns a call for n tasks (added with Add) under the
 // script deadline deadlineMS, in Unix ms (0: none).
 func NewEnqueueCall(n int, deadlineMS int64) EnqueueCall {
-	call := EnqueueCall{keys: make([]string, 0, 3*n), args: make([]any, 0, 1+6*n)}
+	call := EnqueueCall{keys: make([]string, 0, 4*n), args: make([]any, 0, 1+6*n)}
 	call.args = append(call.args, deadlineMS)
 	return call
 }

@@ -6,6 +6,32 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// asynqForwardScript is asynq v0.26.0's forwardCmd (internal/rdb/rdb.go),
+// byte for byte: it moves the due tasks of a queue's scheduled or retry
+// set to its pending list and answers how many. ServerClient recognizes
+// it by its SHA-1 and pushes that many wake-up tokens after it.
+//
+// KEYS: scheduled or retry set, pending list.
+const asynqForwardScript = `
+local ids = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, 100)
+for _, id in ipairs(ids) do
+	local taskKey = ARGV[2] .. id
+	local group = redis.call("HGET", taskKey, "group")
+	if group and group ~= '' then
+	    redis.call("ZADD", ARGV[4] .. group, ARGV[1], id)
+		redis.call("ZREM", KEYS[1], id)
+		redis.call("HSET", taskKey,
+				   "state", "aggregating")
+	else
+		redis.call("LPUSH", KEYS[2], id)
+		redis.call("ZREM", KEYS[1], id)
+		redis.call("HSET", taskKey,
+				   "state", "pending",
+				   "pending_since", ARGV[3])
+	end
+end
+return table.getn(ids)`
+
 // ServerClient is the go-redis client one asynq server of the worker is
 // given (asynq.NewServerFromRedisClient): the worker's shared client, with
 // two of asynq's kinds of calls changed in transit and every other call
@@ -13,6 +39,8 @@ import (
 //
 //   - its dequeue script, with several queues and outside Redis Cluster,
 //     runs as one multi-queue fetch (MultiFetch, fetch.go);
+//   - its forward script (due scheduled and retry tasks to pending) is
+//     followed by wake-up tokens for the tasks it moved (wake.go);
 //   - its other scripts (above all the one per finished task that records
 //     the outcome) go through the worker's ScriptBatcher (batch.go), which
 //     shares round trips between calls made at the same time.
@@ -23,6 +51,7 @@ import (
 type ServerClient struct {
 	redis.UniversalClient
 	dequeueSHA string         // of asynqDequeueScript
+	forwardSHA string         // of asynqForwardScript
 	fetch      *MultiFetch    // nil: dequeue as asynq does
 	batch      *ScriptBatcher // nil: send each script alone
 }
@@ -30,7 +59,10 @@ type ServerClient struct {
 // NewServerClient wraps rdb for one asynq server; fetch and batch may be
 // nil.
 func NewServerClient(rdb redis.UniversalClient, fetch *MultiFetch, batch *ScriptBatcher) *ServerClient {
-	return &ServerClient{UniversalClient: rdb, dequeueSHA: sha1Hex(asynqDequeueScript), fetch: fetch, batch: batch}
+	return &ServerClient{
+		UniversalClient: rdb, dequeueSHA: sha1Hex(asynqDequeueScript), forwardSHA: sha1Hex(asynqForwardScript),
+		fetch: fetch, batch: batch,
+	}
 }
 
 // EvalSha runs asynq's dequeue script through the multi-queue fetch,
@@ -44,6 +76,9 @@ func (c *ServerClient) EvalSha(ctx context.Context, sha string, keys []string, a
 			}
 		}
 		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+	}
+	if sha == c.forwardSHA {
+		return c.wakeAfter(ctx, keys, c.UniversalClient.EvalSha(ctx, sha, keys, args...))
 	}
 	if c.batch != nil {
 		return c.batch.evalSha(sha, keys, args)
@@ -70,5 +105,23 @@ func (c *ServerClient) Eval(ctx context.Context, script string, keys []string, a
 		}
 		return c.UniversalClient.Eval(ctx, script, keys, args...)
 	}
+	if script == asynqForwardScript {
+		return c.wakeAfter(ctx, keys, c.UniversalClient.Eval(ctx, script, keys, args...))
+	}
 	return c.UniversalClient.Eval(context.WithoutCancel(ctx), script, keys, args...)
+}
+
+// wakeAfter pushes a wake-up token per task asynq's forward script (cmd,
+// run with keys) made pending, and returns cmd. A failed push is not
+// reported: the tasks are pending, and idle workers find them at their
+// fallback fetch.
+func (c *ServerClient) wakeAfter(ctx context.Context, keys []string, cmd *redis.Cmd) *redis.Cmd {
+	n, err := cmd.Int64()
+	if err != nil || n <= 0 || len(keys) != 2 {
+		return cmd
+	}
+	if q, ok := QueueOfPendingKey(keys[1]); ok {
+		_ = Wake(context.WithoutCancel(ctx), c.UniversalClient, q, int(n))
+	}
+	return cmd
 }

@@ -245,10 +245,14 @@ func DefaultLatencyTargets() []Target {
 
 // LatencyCatalog returns every latency target cmd/bench's
 // --latency-targets can name: the defaults, the tuskq worker with one
-// asynq server, and bare asynq with tuskq's poll interval.
+// asynq server, the tuskq worker polling (worker.wake poll), and bare
+// asynq with tuskq's poll interval.
 func LatencyCatalog() []Target {
 	tq := TuskqDefaults(0)
+	poll := tq
+	poll.Worker.Wake = config.WakePoll
 	return []Target{
+		TuskqWorker("tuskq-poll", "tuskq worker, defaults but worker.wake poll", poll),
 		TuskqWorker(KeyTuskq, "tuskq worker, defaults", tq),
 		BareAsynq(KeyBare, "bare asynq, defaults", asynq.Config{}),
 		TuskqWorker(KeyTuskqOne, "tuskq worker, defaults but 1 server", tq, WithServers(1)),

@@ -1,0 +1,172 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/tasks"
+)
+
+// pushConfig is e's configuration with worker.wake push, one queue and
+// a fallback of a minute: a task picked up within the tests' limits was
+// announced by a token, not found by a fallback fetch.
+func (e *env) pushConfig() config.Config {
+	cfg := e.config()
+	cfg.Worker.Wake = config.WakePush
+	cfg.Worker.WakeFallback = time.Minute
+	cfg.Worker.Queues = map[string]int{"default": 1}
+	return cfg
+}
+
+// waitingServers waits until n blocking waits have begun on e's Redis.
+func waitingServers(t *testing.T, rdb redis.UniversalClient, n int) {
+	t.Helper()
+	poll(t, fmt.Sprintf("%d blocking waits", n), func() bool {
+		return redistest.CommandCalls(t, rdb, "blpop") >= n
+	})
+}
+
+// TestPushWakesOnEnqueue: every server of an idle worker waits; a task
+// enqueued with tasks.Client is processed long before the minute of the
+// fallback, with one fetch for it (and at most the empty one after).
+func TestPushWakesOnEnqueue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+	defer rdb.Close()
+	done := make(chan string, 1)
+	reg := tasks.NewRegistry()
+	reg.MustRegister("test:wake", tasks.ProcessorFunc(func(ctx context.Context, _ *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		done <- id
+		return nil
+	}))
+	opts := e.options(t, e.pushConfig(), reg)
+	opts.Servers = 4
+	start(t, opts)
+	waitingServers(t, rdb, 4)
+	fetches := redistest.CommandCalls(t, rdb, "rpoplpush")
+	info := e.enqueue(t, context.Background(), "test:wake", nil)
+	select {
+	case id := <-done:
+		if id != info.ID {
+			t.Fatalf("processed %s; want %s", id, info.ID)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the task did not wake the idle worker")
+	}
+	if got := redistest.CommandCalls(t, rdb, "rpoplpush") - fetches; got < 1 || got > 2 {
+		t.Fatalf("%d fetches for one task; want the one its token caused (and at most the empty one after)", got)
+	}
+}
+
+// TestPushShutdownAndPauseWhileWaiting: pause and shutdown end the
+// minute-long waits at once.
+func TestPushShutdownAndPauseWhileWaiting(t *testing.T) {
+	t.Parallel()
+	for _, pause := range []bool{false, true} {
+		t.Run(fmt.Sprint("pause=", pause), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+			defer rdb.Close()
+			reg := tasks.NewRegistry()
+			reg.MustRegister("test:noop", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error { return nil }))
+			opts := e.options(t, e.pushConfig(), reg)
+			opts.Servers = 4
+			r := start(t, opts)
+			waitingServers(t, rdb, 4)
+			begin := time.Now()
+			if pause {
+				r.Pause()
+			}
+			if _, err := r.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(begin); d > 3*time.Second {
+				t.Fatalf("stopping an idle waiting worker took %s; want well under the minute of its waits", d)
+			}
+		})
+	}
+}
+
+// TestPushManyIdleWorkersAndABurst: many idle workers wait; a burst of
+// tasks is processed, every task exactly once, within the tests' limits
+// (the fallback is a minute).
+func TestPushManyIdleWorkersAndABurst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+	defer rdb.Close()
+	const workers, n = 10, 2000
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+	)
+	reg := tasks.NewRegistry()
+	reg.MustRegister("test:burst", tasks.ProcessorFunc(func(ctx context.Context, _ *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		mu.Lock()
+		seen[id]++
+		mu.Unlock()
+		return nil
+	}))
+	for range workers {
+		opts := e.options(t, e.pushConfig(), reg)
+		opts.Servers = 2
+		start(t, opts)
+	}
+	waitingServers(t, rdb, 2*workers)
+	reqs := make([]tasks.Request, n)
+	for i := range reqs {
+		reqs[i] = tasks.Request{Type: "test:burst", Payload: []byte(fmt.Sprint(i))}
+	}
+	ids := e.enqueueMany(t, reqs)
+	poll(t, "every task of the burst processed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Errorf("task %s processed %d times; want once", id, seen[id])
+		}
+	}
+}
+
+// TestPollModeStillPolls: with worker.wake poll the worker never waits in
+// Redis and still processes tasks.
+func TestPollModeStillPolls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+	defer rdb.Close()
+	done := make(chan struct{}, 1)
+	reg := tasks.NewRegistry()
+	reg.MustRegister("test:poll", tasks.ProcessorFunc(func(context.Context, *asynq.Task) error {
+		done <- struct{}{}
+		return nil
+	}))
+	cfg := e.config()
+	cfg.Worker.Wake = config.WakePoll
+	start(t, e.options(t, cfg, reg))
+	e.enqueue(t, context.Background(), "test:poll", nil)
+	select {
+	case <-done:
+	case <-time.After(waitFor):
+		t.Fatal("the polling worker did not process the task")
+	}
+	if n := redistest.CommandCalls(t, rdb, "blpop"); n != 0 {
+		t.Fatalf("%d BLPOPs in poll mode; want 0", n)
+	}
+}
