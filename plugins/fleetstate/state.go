@@ -263,7 +263,7 @@ func (s *State) loop(msgs <-chan any) {
 			// msgs. Until it does, its goroutine may be blocked sending a
 			// message (for up to a minute): drain so that it can see the
 			// close and exit instead of outliving the State.
-			for range msgs { //nolint:revive // draining only
+			for range msgs {
 			}
 			return
 		case m, ok := <-msgs:
