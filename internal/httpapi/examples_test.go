@@ -37,9 +37,9 @@ func runExample(t *testing.T, interpreter string, args ...string) (string, *apiE
 	path, err := exec.LookPath(interpreter)
 	if err != nil {
 		// CI (.ci/run) installs every interpreter and sets
-		// TUSKQ_REQUIRE_EXAMPLES, so that no example is skipped there.
-		if os.Getenv("TUSKQ_REQUIRE_EXAMPLES") != "" {
-			t.Fatalf("%s is not installed, and TUSKQ_REQUIRE_EXAMPLES is set: install it (Debian: apt-get install nodejs python3)", interpreter)
+		// TUSKQTEST_REQUIRE_EXAMPLES, so that no example is skipped there.
+		if os.Getenv("TUSKQTEST_REQUIRE_EXAMPLES") != "" {
+			t.Fatalf("%s is not installed, and TUSKQTEST_REQUIRE_EXAMPLES is set: install it (Debian: apt-get install nodejs python3)", interpreter)
 		}
 		t.Skipf("%s is not installed", interpreter)
 	}
