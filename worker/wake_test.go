@@ -54,7 +54,7 @@ func TestPushWakesOnEnqueue(t *testing.T) {
 	start(t, opts)
 	waitingServers(t, rdb, 4)
 	fetches := redistest.CommandCalls(t, rdb, "rpoplpush")
-	info := e.enqueue(t, context.Background(), "test:wake", nil)
+	info := e.enqueue(t, t.Context(), "test:wake", nil)
 	select {
 	case id := <-done:
 		if id != info.ID {
@@ -160,7 +160,7 @@ func TestPollModeStillPolls(t *testing.T) {
 	cfg := e.config()
 	cfg.Worker.Wake = config.WakePoll
 	start(t, e.options(t, cfg, reg))
-	e.enqueue(t, context.Background(), "test:poll", nil)
+	e.enqueue(t, t.Context(), "test:poll", nil)
 	select {
 	case <-done:
 	case <-time.After(waitFor):

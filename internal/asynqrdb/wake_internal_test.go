@@ -90,7 +90,7 @@ func TestWakeOnEnqueue(t *testing.T) {
 		return redistest.CommandCalls(t, ws.rdb, "blpop") >= 1
 	})
 	fetches := redistest.CommandCalls(t, ws.rdb, "rpoplpush")
-	ctx := context.Background()
+	ctx := t.Context()
 	call := NewEnqueueCall(1, 0)
 	e := Prepare(time.Now(), &Task{Type: "x", ID: "t1", Queue: "a"}, "n1")
 	call.Add(&e)
@@ -119,7 +119,7 @@ func TestForeignTaskPickedUpByFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := ws.rdb.LLen(context.Background(), WakeKey("a")).Val(); n != 0 {
+	if n := ws.rdb.LLen(t.Context(), WakeKey("a")).Val(); n != 0 {
 		t.Fatalf("asynq's client pushed %d tokens; the test needs none", n)
 	}
 	ws.waitDone(t, info.ID, 5*time.Second) // 200 ms, with room for a loaded machine
@@ -170,7 +170,7 @@ func TestEnqueuePushesTokens(t *testing.T) {
 	redisSrv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
 	defer rdb.Close()
-	ctx := context.Background()
+	ctx := t.Context()
 	enqueue := func(n int, in time.Duration) {
 		t.Helper()
 		now := time.Now()
@@ -234,7 +234,7 @@ func TestForwardScriptIsAsynqs(t *testing.T) {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
-	ok, err := rdb.ScriptExists(context.Background(), sha1Hex(asynqForwardScript)).Result()
+	ok, err := rdb.ScriptExists(t.Context(), sha1Hex(asynqForwardScript)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
