@@ -148,6 +148,11 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 	if err != nil {
 		return nil, err
 	}
+	// Options are checked before any connection is made, so that a bad
+	// option leaves no client (and its background goroutines) behind.
+	if opts.WaitReplicas < 0 {
+		return nil, fmt.Errorf("tasks: %w: WaitReplicas %d is negative; use 0 to not wait for replicas", ErrBadOptions, opts.WaitReplicas)
+	}
 	rdb, err := newRedisClient(redisOpt)
 	if err != nil {
 		return nil, err
@@ -155,9 +160,6 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 	timeout := opts.EnqueueTimeout
 	if timeout == 0 {
 		timeout = DefaultEnqueueTimeout
-	}
-	if opts.WaitReplicas < 0 {
-		return nil, fmt.Errorf("tasks: %w: WaitReplicas %d is negative; use 0 to not wait for replicas", ErrBadOptions, opts.WaitReplicas)
 	}
 	return &Client{
 		rdb:          rdb,
