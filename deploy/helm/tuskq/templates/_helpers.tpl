@@ -139,7 +139,10 @@ seconds, rounded up.
 {{/* The worker pods' terminationGracePeriodSeconds. */}}
 {{- define "tuskq.workerGrace" -}}
 {{- $timeout := "8s" }}
-{{- with .Values.config.worker }}{{ with .shutdown_timeout }}{{ $timeout = . }}{{ end }}{{ end }}
+{{- $w := .Values.config.worker | default dict }}
+{{- if and (hasKey $w "shutdown_timeout") (not (kindIs "invalid" $w.shutdown_timeout)) }}
+{{- $timeout = $w.shutdown_timeout }}
+{{- end }}
 {{- add (include "tuskq.seconds" $timeout | int) .Values.worker.terminationGraceMarginSeconds }}
 {{- end }}
 
