@@ -115,13 +115,9 @@ func dig(v any, path ...any) any {
 	for _, p := range path {
 		switch k := p.(type) {
 		case string:
-			m, ok := v.(map[string]any)
-			if !ok {
-				if o, isObj := v.(object); isObj {
-					m = o
-				} else {
-					return nil
-				}
+			m := asMap(v)
+			if m == nil {
+				return nil
 			}
 			v = m[k]
 		case int:
@@ -133,6 +129,18 @@ func dig(v any, path ...any) any {
 		}
 	}
 	return v
+}
+
+// asMap returns v as a map: yaml.v3 decodes the maps inside an object as
+// objects.
+func asMap(v any) map[string]any {
+	switch m := v.(type) {
+	case map[string]any:
+		return m
+	case object:
+		return m
+	}
+	return nil
 }
 
 func str(v any) string {
@@ -270,9 +278,12 @@ func TestHelmRefusesBadValues(t *testing.T) {
 		{[]string{"--set", "autoscaling.keda.enabled=true"}, "autoscaling.keda.serverAddress is required with autoscaling.keda.enabled"},
 		{[]string{"--set", "autoscaling.keda.enabled=true", "--set", "autoscaling.keda.serverAddress=http://p:9090", "--set", "autoscaling.hpa.enabled=true"}, "enable one of them"},
 		{[]string{"--set", "autoscaling.hpa.enabled=true", "--set", "autoscaling.hpa.minReplicas=0"}, "autoscaling.hpa.minReplicas is 0"},
-		{[]string{"--set", "plugins.source=git"}, `plugins.source is "git": want "" (no plugins), volume, image or initContainer`},
+		{[]string{"--set", "plugins.source=git"}, "at '/plugins/source': value must be one of '', 'volume', 'image', 'initContainer'"},
 		{[]string{"--set", "plugins.source=image"}, "plugins.source is image but plugins.image.repository is empty"},
 		{[]string{"--set", "plugins.source=volume"}, "plugins.source is volume but plugins.volume is empty"},
+		// values.schema.json: a misspelt key, a wrong type.
+		{[]string{"--set", "existingSecrets=x"}, "additional properties 'existingSecrets' not allowed"},
+		{[]string{"--set", "worker.port=http"}, "worker/port"},
 	} {
 		out, err := template(t, c.args...)
 		if err == nil {
@@ -318,7 +329,7 @@ func containers(objs []object) map[string]map[string]any {
 		spec := dig(o, "spec", "template", "spec")
 		for _, key := range []string{"initContainers", "containers"} {
 			for _, c := range list(dig(spec, key)) {
-				m, _ := c.(map[string]any)
+				m := asMap(c)
 				out[o.name()+"/"+str(m["name"])] = m
 			}
 		}
