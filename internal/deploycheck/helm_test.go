@@ -351,6 +351,9 @@ func TestHelmPodSecurity(t *testing.T) {
 		t.Fatal("the Dockerfile creates no user with useradd --system --uid N --home-dir DIR")
 	}
 	uid, home := string(m[1]), string(m[2])
+	if !strings.Contains(string(dockerfile), "mkdir -p "+home+"/plugins") {
+		t.Errorf("the Dockerfile creates no %s/plugins, the chart's plugins.mountPath", home)
+	}
 	for name, args := range valueSets {
 		objs := parse(t, mustTemplate(t, args...))
 		for _, o := range objs {
