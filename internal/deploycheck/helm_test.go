@@ -351,8 +351,20 @@ func TestHelmPodSecurity(t *testing.T) {
 		t.Fatal("the Dockerfile creates no user with useradd --system --uid N --home-dir DIR")
 	}
 	uid, home := string(m[1]), string(m[2])
-	if !strings.Contains(string(dockerfile), "mkdir -p "+home+"/plugins") {
-		t.Errorf("the Dockerfile creates no %s/plugins, the chart's plugins.mountPath", home)
+	var values struct {
+		Plugins struct {
+			MountPath string `yaml:"mountPath"`
+		} `yaml:"plugins"`
+	}
+	data, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		t.Fatal(err)
+	}
+	if mp := values.Plugins.MountPath; mp != home+"/plugins" || !strings.Contains(string(dockerfile), "mkdir -p "+mp) {
+		t.Errorf("plugins.mountPath %q: want %s/plugins, which the Dockerfile creates for its user", mp, home)
 	}
 	for name, args := range valueSets {
 		objs := parse(t, mustTemplate(t, args...))
