@@ -68,8 +68,8 @@ plugins: check-go ## build the example plugins that need building: native .so an
 # match the test binary's flags, and a cold -race plugin build takes minutes.
 RACE_PKGS = $$($(GO) list ./... | grep -v '/plugins/native$$')
 
-test: check-go check-redis ## run all tests with the race detector (needs redis-server)
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
+test: check-go check-redis helm-tools ## run all tests with the race detector (needs redis-server; installs helm and kubeconform into ./bin)
+	TUSKQTEST_REQUIRE_HELM=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./plugins/native/
 
 test-short: check-go check-redis ## run the quick tests only (-short, no race detector)
@@ -120,6 +120,51 @@ mutate: check-go check-redis $(GREMLINS) ## mutation testing of the guarantee-ca
 		echo "$(GREMLINS) is version '$$v', want v$(GREMLINS_VERSION): reinstalling"; rm -f $(GREMLINS); \
 		GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v$(GREMLINS_VERSION); fi
 	@set -e; $(foreach m,$(MUTATE),echo "== $(m): $(GREMLINS) unleash $(MUTATE_FLAGS) $(MUTATE_$(m))"; $(GREMLINS) unleash $(MUTATE_FLAGS) $(MUTATE_$(m));)
+
+# The Helm chart (deploy/helm/tuskq) is checked without a cluster by
+# internal/deploycheck: helm lint, then helm template piped into kubeconform
+# (strict) with the JSON schemas committed in deploy/helm/schemas, so no
+# schema is downloaded. Both tools are built from their Go modules into
+# ./bin once (helm takes several minutes on a small machine).
+HELM_VERSION       := 4.3.2
+KUBECONFORM_VERSION := 0.8.0
+HELM               := $(BIN)/helm
+KUBECONFORM        := $(BIN)/kubeconform
+# The sources of deploy/helm/schemas (make helm-schemas), all from the Go module proxy.
+K8S_MODULE         := k8s.io/kubernetes@v1.37.2
+KEDA_MODULE        := github.com/kedacore/keda/v2@v2.20.2
+PROMOP_MODULE      := github.com/prometheus-operator/prometheus-operator@v0.93.0
+HELM_KINDS         := v1/ConfigMap v1/Service v1/ServiceAccount apps/v1/Deployment policy/v1/PodDisruptionBudget networking.k8s.io/v1/Ingress autoscaling/v2/HorizontalPodAutoscaler
+.PHONY: helm-tools helm-check helm-docs helm-schemas
+
+$(HELM):
+	@echo "installing helm v$(HELM_VERSION) into $(BIN) (several minutes, once)"
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install helm.sh/helm/v4/cmd/helm@v$(HELM_VERSION)
+
+$(KUBECONFORM):
+	@echo "installing kubeconform v$(KUBECONFORM_VERSION) into $(BIN)"
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@v$(KUBECONFORM_VERSION)
+
+helm-tools: check-go $(HELM) $(KUBECONFORM) ## install helm and kubeconform into ./bin (pinned; reinstalled when another version is there)
+	@set -e; for t in "$(HELM) helm.sh/helm/v4/cmd/helm v$(HELM_VERSION)" "$(KUBECONFORM) github.com/yannh/kubeconform/cmd/kubeconform v$(KUBECONFORM_VERSION)"; do \
+		set -- $$t; v=$$($(GO) version -m $$1 | awk '$$1 == "mod" {print $$3}'); \
+		if [ "$$v" != "$$3" ]; then echo "$$1 is version '$$v', want $$3: reinstalling"; rm -f $$1; \
+			GOBIN=$(CURDIR)/$(BIN) $(GO) install $$2@$$3; fi; \
+	done
+
+helm-check: helm-tools ## check the Helm chart: helm lint, helm template | kubeconform -strict (offline), failing values, docs current
+	TUSKQTEST_REQUIRE_HELM=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run 'Helm' ./internal/deploycheck/
+
+helm-docs: check-go ## regenerate docs/helm-values.md from deploy/helm/tuskq/values.yaml
+	$(GO) test -count=1 -run '^TestHelmValuesDoc$$' ./internal/deploycheck/ -args -update
+
+helm-schemas: check-go ## regenerate deploy/helm/schemas from Kubernetes' OpenAPI and the KEDA and Prometheus Operator CRDs (Go module proxy)
+	@set -e; dir() { $(GO) mod download -json $$1 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'; }; \
+	k8s=$$(dir $(K8S_MODULE)); keda=$$(dir $(KEDA_MODULE)); promop=$$(dir $(PROMOP_MODULE)); \
+	$(GO) run ./internal/deploycheck/schemagen -swagger $$k8s/api/openapi-spec/swagger.json \
+		-crd $$keda/config/crd/bases/keda.sh_scaledobjects.yaml:v1alpha1 \
+		-crd $$promop/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml:v1 \
+		-out deploy/helm/schemas $(HELM_KINDS)
 
 $(GOLANGCI):
 	@echo "installing golangci-lint v$(GOLANGCI_VERSION) into $(BIN) (a few minutes, once)"
