@@ -43,7 +43,16 @@ return table.getn(ids)`
 //     followed by wake-up tokens for the tasks it moved (wake.go);
 //   - its other scripts (above all the one per finished task that records
 //     the outcome) go through the worker's ScriptBatcher (batch.go), which
-//     shares round trips between calls made at the same time.
+//     shares round trips between calls made at the same time;
+//   - its archive script runs wrapped, releasing the task's lock that lasts
+//     until the task ends in the same script (archive.go);
+//   - its subscription to asynq's cancel channel (CancelChannel) is moved
+//     to DivertedCancelChannel, on which nobody publishes: the worker
+//     receives asynq's cancellations itself (Inspector.CancelProcessing,
+//     asynqmon's cancel button) and ends the task's processor context, so
+//     that a cancelled task ends instead of being retried (asynq's own
+//     cancellation ends its context of the attempt, and asynq then records
+//     the attempt as failed and retries it).
 //
 // asynq v0.26.0 calls scripts only through go-redis's Script.Run, that is
 // through this client's EvalSha and, when Redis has not cached a script
@@ -52,6 +61,7 @@ type ServerClient struct {
 	redis.UniversalClient
 	dequeueSHA string         // of asynqDequeueScript
 	forwardSHA string         // of asynqForwardScript
+	archiveSHA string         // of asynqArchiveScript
 	fetch      *MultiFetch    // nil: dequeue as asynq does
 	batch      *ScriptBatcher // nil: send each script alone
 }
@@ -61,6 +71,7 @@ type ServerClient struct {
 func NewServerClient(rdb redis.UniversalClient, fetch *MultiFetch, batch *ScriptBatcher) *ServerClient {
 	return &ServerClient{
 		UniversalClient: rdb, dequeueSHA: sha1Hex(asynqDequeueScript), forwardSHA: sha1Hex(asynqForwardScript),
+		archiveSHA: sha1Hex(asynqArchiveScript),
 		fetch: fetch, batch: batch,
 	}
 }
@@ -79,6 +90,11 @@ func (c *ServerClient) EvalSha(ctx context.Context, sha string, keys []string, a
 	}
 	if sha == c.forwardSHA {
 		return c.wakeAfter(ctx, keys, c.UniversalClient.EvalSha(ctx, sha, keys, args...))
+	}
+	if sha == c.archiveSHA {
+		// asynq falls back to Eval with its own text on NOSCRIPT; Eval
+		// runs the wrapped text then.
+		sha = archiveRelease.sha
 	}
 	if c.batch != nil {
 		return c.batch.evalSha(sha, keys, args)
@@ -108,7 +124,23 @@ func (c *ServerClient) Eval(ctx context.Context, script string, keys []string, a
 	if script == asynqForwardScript {
 		return c.wakeAfter(ctx, keys, c.UniversalClient.Eval(ctx, script, keys, args...))
 	}
+	if script == asynqArchiveScript {
+		script = archiveRelease.src
+	}
 	return c.UniversalClient.Eval(context.WithoutCancel(ctx), script, keys, args...)
+}
+
+// DivertedCancelChannel is where ServerClient moves an asynq server's
+// subscription to CancelChannel. Nothing is published on it.
+const DivertedCancelChannel = "tuskq:{cancel}:asynq-diverted"
+
+// Subscribe passes subscriptions on, except asynq's to CancelChannel,
+// which it moves to DivertedCancelChannel (see ServerClient).
+func (c *ServerClient) Subscribe(ctx context.Context, channels ...string) *redis.PubSub {
+	if len(channels) == 1 && channels[0] == CancelChannel {
+		channels = []string{DivertedCancelChannel}
+	}
+	return c.UniversalClient.Subscribe(ctx, channels...)
 }
 
 // wakeAfter pushes a wake-up token per task asynq's forward script (cmd,
