@@ -72,7 +72,7 @@ func NewServerClient(rdb redis.UniversalClient, fetch *MultiFetch, batch *Script
 	return &ServerClient{
 		UniversalClient: rdb, dequeueSHA: sha1Hex(asynqDequeueScript), forwardSHA: sha1Hex(asynqForwardScript),
 		archiveSHA: sha1Hex(asynqArchiveScript),
-		fetch: fetch, batch: batch,
+		fetch:      fetch, batch: batch,
 	}
 }
 

@@ -36,7 +36,7 @@
 // Fields: type (required), payload (any JSON value, stored as its compact
 // JSON encoding) or payload_base64 (standard base64, for binary payloads),
 // and the options under the names of the flags: queue, delay, at,
-// max_retry, timeout, deadline, unique, id, retention, headers (an object
+// max_retry, timeout, deadline, unique, unique_key, id, retention, headers (an object
 // of strings) and traceparent. Lines, flags and the TYPE argument go
 // through the decoder and checks of internal/taskspec, as the HTTP API's
 // bodies, the config's routes and tasks.Client's options do, so a task

@@ -126,7 +126,7 @@ func TestCreateOptions(t *testing.T) {
 		t.Errorf("delay: state %s", tc.State)
 	}
 	r = e.do(t, "POST", "/v1/tasks", `{"type":"email:send","payload":{"a":1},"unique":"1h"}`)
-	if want := `{"type":"https://github.com/tuskq/tuskq/blob/main/docs/api.md#duplicate-task","title":"An equal task already exists","status":409,"detail":"an equal task (same type, queue and payload) was enqueued with unique and its uniqueness has not expired"}` + "\n"; r.status != 409 || r.body != want {
+	if want := `{"type":"https://github.com/tuskq/tuskq/blob/main/docs/api.md#duplicate-task","title":"An equal task already exists","status":409,"detail":"an equal task (same type, queue and payload) holds the uniqueness lock: with unique_key, one of the same queue and key; until it ends (unique until_end, or unique_key alone) or for the unique duration"}` + "\n"; r.status != 409 || r.body != want {
 		t.Errorf("duplicate: %d %s", r.status, r.body)
 	}
 
