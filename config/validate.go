@@ -111,6 +111,9 @@ func (w WorkerConfig) validate(v *validator) {
 	if w.Wake != WakePush && w.Wake != WakePoll {
 		v.add("worker.wake", w.Wake, `"push" (wait for wake-up tokens) or "poll" (poll every task_check_interval)`)
 	}
+	if w.Cancelled != CancelledArchive && w.Cancelled != CancelledDelete {
+		v.add("worker.cancelled", w.Cancelled, `"archive" (archive a cancelled task with the error "cancelled") or "delete" (delete it)`)
+	}
 	if w.WakeFallback < 10*time.Millisecond {
 		v.add("worker.wake_fallback", w.WakeFallback, "a duration of at least 10ms, such as 1s")
 	}
