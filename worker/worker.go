@@ -167,6 +167,7 @@ func New(opts Options) (*Worker, error) {
 	registry := opts.Registry
 	n := servers(opts.Servers, opts.Config.Worker.Concurrency)
 	cancels := taskcancel.NewRegistry()
+	cancels.Delete = opts.Config.Worker.Cancelled == config.CancelledDelete
 	// The cancellation registry sits inside the tuskq middleware, so the
 	// task line of a cancelled attempt is written as for any other.
 	mws := append([]tasks.Middleware{cancels.Middleware()}, opts.Middleware...)
@@ -490,7 +491,7 @@ func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config 
 		// would cost (see internal/stackgrow).
 		BaseContext: func() context.Context {
 			stackgrow.Grow()
-			return w.cancels.BaseContext(base)
+			return base
 		},
 		Queues:                   wc.Queues,
 		StrictPriority:           wc.StrictPriority,

@@ -7,11 +7,28 @@
 // queue and the ID, on Channel; each worker keeps a Registry of the tasks it
 // runs, keyed by (queue, ID), and cancels only the task that matches both.
 //
-// The HTTP API publishes with Publish; a worker serves a Registry: its
-// BaseContext as the asynq servers' BaseContext, its Middleware around the
-// processors and Listen on the worker's Redis client. Plain pub/sub works on
-// standalone Redis, behind Sentinel and on Redis Cluster (where a PUBLISH
-// reaches the subscribers of every node).
+// The HTTP API and the enqueue CLI publish with Publish; a worker serves a
+// Registry: its Middleware around the processors and Listen on the
+// worker's Redis client. Listen also hears asynq's own cancel channel
+// (Inspector.CancelProcessing, asynqmon's cancel button), by ID alone as
+// asynq means it; the worker's asynq servers no longer hear it themselves
+// (asynqrdb.ServerClient moves their subscription away). Plain pub/sub
+// works on standalone Redis, behind Sentinel and on Redis Cluster (where a
+// PUBLISH reaches the subscribers of every node).
+//
+// # Cancellation that sticks
+//
+// asynq ends a cancelled attempt by ending its own context of the attempt,
+// and then records the attempt as failed and retries it: the cancelled
+// work runs again. Here the cancellation ends only the context handed to
+// the processor, with the cause ErrCancelled, and when the processor
+// returns an error, Middleware turns it into an error wrapping
+// tasks.ErrCancelled that asynq ends the task with: asynq.SkipRetry (asynq
+// archives the task with the error "cancelled") or, with Delete set,
+// asynq.RevokeTask (asynq deletes it). A processor that returns nil
+// despite the cancellation completed its work, and the task completes. A
+// worker shutting down does not go through here: asynq hands its tasks
+// back, to be run again.
 package taskcancel
 
 import (
@@ -25,6 +42,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -66,16 +84,37 @@ func Publish(ctx context.Context, rdb redis.UniversalClient, queue, id string) e
 // key names one task.
 type key struct{ queue, id string }
 
-// slot holds the cancel function of one attempt's base context.
+// slot holds the cancel function of one attempt's processor context.
 type slot struct{ cancel context.CancelCauseFunc }
-
-type slotKey struct{}
 
 // Registry is the set of tasks a worker is running, keyed by queue and ID.
 // Its zero value is not usable: create it with NewRegistry.
 type Registry struct {
+	// Delete makes a cancelled task deleted rather than archived with the
+	// error "cancelled" (worker.cancelled). Set it before use.
+	Delete bool
+
 	mu      sync.Mutex
 	running map[key]map[*slot]struct{}
+}
+
+// cancelledError is the error a cancelled attempt ends with: "cancelled",
+// wrapping tasks.ErrCancelled and the asynq error that ends the task
+// without a retry (SkipRetry: archive; RevokeTask: delete).
+type cancelledError struct{ end error }
+
+func (e cancelledError) Error() string { return tasks.ErrCancelled.Error() }
+
+func (e cancelledError) Is(target error) bool {
+	return target == tasks.ErrCancelled || target == e.end
+}
+
+// ended is the error of an attempt cancelled on request.
+func (r *Registry) ended() error {
+	if r.Delete {
+		return cancelledError{end: asynq.RevokeTask}
+	}
+	return cancelledError{end: asynq.SkipRetry}
 }
 
 // NewRegistry returns an empty Registry.
@@ -83,37 +122,29 @@ func NewRegistry() *Registry {
 	return &Registry{running: map[key]map[*slot]struct{}{}}
 }
 
-// BaseContext returns a context derived from parent that Cancel can end.
-// A worker returns it from asynq.Config.BaseContext: asynq runs each task
-// in a context derived from it and, when it ends, records the attempt as
-// failed at once, whether or not the processor returns. The context is
-// cancellable only once Middleware has registered the task running in it.
-func (r *Registry) BaseContext(parent context.Context) context.Context {
-	ctx, cancel := context.WithCancelCause(parent)
-	return context.WithValue(ctx, slotKey{}, &slot{cancel: cancel})
-}
-
 // Middleware registers each running task under its queue and ID, so that
-// Cancel reaches it, and removes it when the processor returns. Under a
-// BaseContext, Cancel ends asynq's context of the attempt; otherwise it
-// ends the context handed to the processor only, and the attempt ends when
-// the processor returns.
+// Cancel reaches it, and removes it when the processor returns. Cancel
+// ends the context handed to the processor (cause ErrCancelled), not
+// asynq's: the attempt ends when the processor returns. An error returned
+// after a cancellation becomes the attempt's cancelled error (see the
+// package documentation), so the task is archived or deleted, never
+// retried.
 func (r *Registry) Middleware() tasks.Middleware {
 	return func(next tasks.Processor) tasks.Processor {
 		return tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
 			queue, _ := asynq.GetQueueName(ctx)
 			id, _ := asynq.GetTaskID(ctx)
-			s, _ := ctx.Value(slotKey{}).(*slot)
-			if s == nil {
-				var cancel context.CancelCauseFunc
-				ctx, cancel = context.WithCancelCause(ctx)
-				defer cancel(nil)
-				s = &slot{cancel: cancel}
-			}
+			ctx, cancel := context.WithCancelCause(ctx)
+			defer cancel(nil)
+			s := &slot{cancel: cancel}
 			k := key{queue, id}
 			r.add(k, s)
 			defer r.remove(k, s)
-			return next.ProcessTask(ctx, t)
+			err := next.ProcessTask(ctx, t)
+			if err != nil && errors.Is(context.Cause(ctx), ErrCancelled) {
+				return r.ended()
+			}
+			return err
 		})
 	}
 }
@@ -155,6 +186,26 @@ func (r *Registry) Cancel(queue, id string) int {
 	return len(slots)
 }
 
+// CancelID cancels the attempts of every task of ID id running here,
+// whatever its queue, as asynq's own cancellation (by ID alone) means it,
+// and returns how many there were.
+func (r *Registry) CancelID(id string) int {
+	r.mu.Lock()
+	var slots []*slot
+	for k, m := range r.running {
+		if k.id == id {
+			for s := range m {
+				slots = append(slots, s)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range slots {
+		s.cancel(ErrCancelled)
+	}
+	return len(slots)
+}
+
 // Running reports how many attempts are registered.
 func (r *Registry) Running() int {
 	r.mu.Lock()
@@ -166,8 +217,9 @@ func (r *Registry) Running() int {
 	return n
 }
 
-// Listen subscribes to Channel on rdb and, until stop is called, cancels
-// the registered task each message names. It returns once Redis has
+// Listen subscribes to Channel and to asynq's cancel channel on rdb and,
+// until stop is called, cancels the registered task each message names
+// (by queue and ID on Channel, by ID alone on asynq's). It returns once Redis has
 // confirmed the subscription; go-redis resubscribes by itself after a
 // lost connection. logger (nil: discarded) receives a debug line per
 // cancellation and a warning per malformed message.
@@ -175,16 +227,24 @@ func (r *Registry) Listen(ctx context.Context, rdb redis.UniversalClient, logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ps := rdb.Subscribe(ctx, Channel)
-	if _, err := ps.Receive(ctx); err != nil {
-		_ = ps.Close()
-		return nil, fmt.Errorf("taskcancel: subscribe to %s: %w", Channel, err)
+	ps := rdb.Subscribe(ctx, Channel, asynqrdb.CancelChannel)
+	for range 2 { // one confirmation per channel
+		if _, err := ps.Receive(ctx); err != nil {
+			_ = ps.Close()
+			return nil, fmt.Errorf("taskcancel: subscribe to %s and %s: %w", Channel, asynqrdb.CancelChannel, err)
+		}
 	}
 	msgs := ps.Channel(redis.WithChannelSize(64))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for m := range msgs {
+			if m.Channel == asynqrdb.CancelChannel {
+				if n := r.CancelID(m.Payload); n > 0 {
+					logger.DebugContext(ctx, "task cancelled on request (asynq)", "task_id", m.Payload)
+				}
+				continue
+			}
 			var msg Message
 			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.Queue == "" || msg.ID == "" {
 				logger.WarnContext(ctx, "taskcancel: ignoring a malformed cancellation", "channel", m.Channel, "bytes", len(m.Payload))
