@@ -450,6 +450,9 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 			fetch.Wait(wait, fallback)
 		}
 		client := asynqrdb.NewServerClient(rdb, fetch, batch)
+		// A task cancelled on request ends (archived or deleted), never
+		// retried (internal/taskcancel).
+		client.EndCancelled(w.cancels.TakeCancelled, w.cancels.Delete)
 		acfg := w.asynqConfig(ctx, c)
 		switch {
 		case i > 0 && wait == nil:
@@ -491,7 +494,7 @@ func (w *Worker) asynqConfig(ctx context.Context, concurrency int) asynq.Config 
 		// would cost (see internal/stackgrow).
 		BaseContext: func() context.Context {
 			stackgrow.Grow()
-			return base
+			return w.cancels.BaseContext(base)
 		},
 		Queues:                   wc.Queues,
 		StrictPriority:           wc.StrictPriority,

@@ -1,5 +1,12 @@
 package asynqrdb
 
+import (
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
 // This file releases a task's uniqueness lock when asynq archives it.
 //
 // asynq v0.26.0 releases a task's lock (the key in its unique_key field,
@@ -64,10 +71,47 @@ else
 end
 return redis.status_reply("OK")`
 
+// asynqRetryScript is asynq v0.26.0's retryCmd (internal/rdb/rdb.go),
+// byte for byte. ServerClient recognizes it by its SHA-1 to end a task
+// cancelled on request instead of retrying it.
+//
+// KEYS: task key, active list, lease set, retry set, processed and failed
+// counters of the day, processed and failed totals. ARGV: task ID, task
+// record, retry time, stats expiry, is failure, max int64.
+const asynqRetryScript = `
+if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
+  return redis.error_reply("NOT FOUND")
+end
+if redis.call("ZREM", KEYS[3], ARGV[1]) == 0 then
+  return redis.error_reply("NOT FOUND")
+end
+redis.call("ZADD", KEYS[4], ARGV[3], ARGV[1])
+redis.call("HSET", KEYS[1], "msg", ARGV[2], "state", "retry")
+if tonumber(ARGV[5]) == 1 then
+	local n = redis.call("INCR", KEYS[5])
+	if tonumber(n) == 1 then
+		redis.call("EXPIREAT", KEYS[5], ARGV[4])
+	end
+	local m = redis.call("INCR", KEYS[6])
+	if tonumber(m) == 1 then
+		redis.call("EXPIREAT", KEYS[6], ARGV[4])
+	end
+    local total = redis.call("GET", KEYS[7])
+    if tonumber(total) == tonumber(ARGV[6]) then
+    	redis.call("SET", KEYS[7], 1)
+    	redis.call("SET", KEYS[8], 1)
+    else
+    	redis.call("INCR", KEYS[7])
+    	redis.call("INCR", KEYS[8])
+    end
+end
+return redis.status_reply("OK")`
+
 // archiveReleaseScript is asynqArchiveScript followed by the release of
 // the task's lock that lasts until the task ends; same keys and
 // arguments, same reply. An error reply of asynq's script (NOT FOUND)
-// releases nothing.
+// releases nothing. With an eighth argument "delete", the task archived is
+// then deleted (worker.cancelled delete).
 const archiveReleaseScript = `local function asynq_archive()
 ` + asynqArchiveScript + `
 end
@@ -79,8 +123,100 @@ local lock = redis.call("HGET", KEYS[1], "unique_key")
 if lock and lock ~= "" and redis.call("GET", lock) == ARGV[1] and redis.call("PTTL", lock) == -1 then
 	redis.call("DEL", lock)
 end
+if ARGV[8] == "delete" then
+	redis.call("ZREM", KEYS[4], ARGV[1])
+	redis.call("DEL", KEYS[1])
+end
 return r
 `
 
 // archiveRelease is archiveReleaseScript with its SHA-1.
 var archiveRelease = newScript(archiveReleaseScript)
+
+// Archive retention of asynq v0.26.0's Archive (internal/rdb/rdb.go).
+const (
+	archiveMaxSize = 10000
+	archiveDays    = 90
+)
+
+// cancelledEnd turns the keys and arguments of asynq's retry or archive
+// script for a task cancelled on request into those of
+// archiveReleaseScript: the task is archived with the error "cancelled"
+// (or deleted, with del) instead of retried. ok is false when keys or args
+// are not what asynq v0.26.0 sends.
+func cancelledEnd(retry bool, keys []string, args []any, now time.Time, del bool) (k []string, a []any, ok bool) {
+	if len(keys) < 8 || len(args) < 2 {
+		return nil, nil, false
+	}
+	id, ok1 := args[0].(string)
+	msg, ok2 := asBytes(args[1])
+	queue, ok3 := queueOfTaskKey(keys[0])
+	if !ok1 || !ok2 || !ok3 {
+		return nil, nil, false
+	}
+	msg = withErrorMsg(msg, CancelledError)
+	if retry {
+		// retry: task, active, lease, retry, processed:day, failed:day, processed, failed.
+		k = []string{keys[0], keys[1], keys[2], ArchivedKey(queue), keys[4], keys[5], keys[6], keys[7], TaskKeyPrefix(queue)}
+		if len(args) < 6 {
+			return nil, nil, false
+		}
+		a = []any{id, msg, now.Unix(), now.AddDate(0, 0, -archiveDays).Unix(), archiveMaxSize, args[3], args[5]}
+	} else {
+		if len(keys) < 9 || len(args) < 7 {
+			return nil, nil, false
+		}
+		k = keys
+		a = append([]any{id, msg}, args[2:7]...)
+	}
+	end := "archive"
+	if del {
+		end = "delete"
+	}
+	return k, append(a, end), true
+}
+
+// CancelledError is the error message a task cancelled on request is
+// archived with.
+const CancelledError = "cancelled"
+
+func asBytes(v any) ([]byte, bool) {
+	switch b := v.(type) {
+	case []byte:
+		return b, true
+	case string:
+		return []byte(b), true
+	}
+	return nil, false
+}
+
+// queueOfTaskKey returns q of TaskKey(q, id).
+func queueOfTaskKey(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, "asynq:{")
+	if !ok {
+		return "", false
+	}
+	q, _, ok := strings.Cut(rest, "}:t:")
+	return q, ok
+}
+
+// withErrorMsg returns the encoded TaskMessage m with its error_msg set to
+// s, every other field kept as it is.
+func withErrorMsg(m []byte, s string) []byte {
+	out := make([]byte, 0, len(m)+len(s)+2)
+	for b := m; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return m
+		}
+		l := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if l < 0 {
+			return m
+		}
+		if num != fieldErrorMsg {
+			out = append(out, b[:n+l]...)
+		}
+		b = b[n+l:]
+	}
+	return appendStringField(out, fieldErrorMsg, s)
+}

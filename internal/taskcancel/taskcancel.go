@@ -18,17 +18,20 @@
 //
 // # Cancellation that sticks
 //
-// asynq ends a cancelled attempt by ending its own context of the attempt,
-// and then records the attempt as failed and retries it: the cancelled
-// work runs again. Here the cancellation ends only the context handed to
-// the processor, with the cause ErrCancelled, and when the processor
-// returns an error, Middleware turns it into an error wrapping
-// tasks.ErrCancelled that asynq ends the task with: asynq.SkipRetry (asynq
-// archives the task with the error "cancelled") or, with Delete set,
-// asynq.RevokeTask (asynq deletes it). A processor that returns nil
-// despite the cancellation completed its work, and the task completes. A
-// worker shutting down does not go through here: asynq hands its tasks
-// back, to be run again.
+// asynq ends a cancelled attempt by ending its context of the attempt at
+// once, whether or not the processor returns, and then records the
+// attempt as failed and retries it: the cancelled work runs again. Here
+// Cancel first marks the task as cancelled on request, then ends the
+// context (BaseContext, cause ErrCancelled). asynq then records the
+// attempt as failed at once, and the worker's asynq servers, asking
+// TakeCancelled, end the task instead of retrying it
+// (asynqrdb.ServerClient.EndCancelled): archived with the error
+// "cancelled", or deleted with Delete set. When the processor returns
+// first, Middleware returns an error wrapping tasks.ErrCancelled and
+// asynq.SkipRetry (archive) or asynq.RevokeTask (delete), so the task
+// ends the same way, and the task line says outcome cancelled. A worker
+// shutting down does not go through here: asynq hands its tasks back, to
+// be run again.
 package taskcancel
 
 import (
@@ -38,6 +41,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -84,8 +88,10 @@ func Publish(ctx context.Context, rdb redis.UniversalClient, queue, id string) e
 // key names one task.
 type key struct{ queue, id string }
 
-// slot holds the cancel function of one attempt's processor context.
+// slot holds the cancel function of one attempt's base context.
 type slot struct{ cancel context.CancelCauseFunc }
+
+type slotKey struct{}
 
 // Registry is the set of tasks a worker is running, keyed by queue and ID.
 // Its zero value is not usable: create it with NewRegistry.
@@ -96,7 +102,15 @@ type Registry struct {
 
 	mu      sync.Mutex
 	running map[key]map[*slot]struct{}
+	// ended holds the tasks cancelled on request whose outcome has not
+	// been recorded yet, with the time of the cancellation.
+	ended map[key]time.Time
 }
+
+// endedTTL bounds how long a cancellation waits in Registry.ended for the
+// task's outcome to be recorded (a task handed back by a shutdown, or
+// completed, never asks).
+const endedTTL = 10 * time.Minute
 
 // cancelledError is the error a cancelled attempt ends with: "cancelled",
 // wrapping tasks.ErrCancelled and the asynq error that ends the task
@@ -109,8 +123,8 @@ func (e cancelledError) Is(target error) bool {
 	return target == tasks.ErrCancelled || target == e.end
 }
 
-// ended is the error of an attempt cancelled on request.
-func (r *Registry) ended() error {
+// endErr is the error of an attempt cancelled on request.
+func (r *Registry) endErr() error {
 	if r.Delete {
 		return cancelledError{end: asynq.RevokeTask}
 	}
@@ -119,14 +133,50 @@ func (r *Registry) ended() error {
 
 // NewRegistry returns an empty Registry.
 func NewRegistry() *Registry {
-	return &Registry{running: map[key]map[*slot]struct{}{}}
+	return &Registry{running: map[key]map[*slot]struct{}{}, ended: map[key]time.Time{}}
+}
+
+// BaseContext returns a context derived from parent that Cancel can end.
+// A worker returns it from asynq.Config.BaseContext: asynq runs each task
+// in a context derived from it and, when it ends, records the attempt as
+// failed at once, whether or not the processor returns. The context is
+// cancellable only once Middleware has registered the task running in it.
+func (r *Registry) BaseContext(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancelCause(parent)
+	return context.WithValue(ctx, slotKey{}, &slot{cancel: cancel})
+}
+
+// TakeCancelled reports whether the task id of queue was cancelled on
+// request and its outcome is not recorded yet, and forgets it: the
+// worker's asynq servers ask it when they record a failed attempt
+// (asynqrdb.ServerClient.EndCancelled).
+func (r *Registry) TakeCancelled(queue, id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := key{queue, id}
+	if _, ok := r.ended[k]; !ok {
+		return false
+	}
+	delete(r.ended, k)
+	return true
+}
+
+// markEnded records k as cancelled on request; r.mu is held.
+func (r *Registry) markEnded(k key, now time.Time) {
+	for old, at := range r.ended {
+		if now.Sub(at) > endedTTL {
+			delete(r.ended, old)
+		}
+	}
+	r.ended[k] = now
 }
 
 // Middleware registers each running task under its queue and ID, so that
-// Cancel reaches it, and removes it when the processor returns. Cancel
-// ends the context handed to the processor (cause ErrCancelled), not
-// asynq's: the attempt ends when the processor returns. An error returned
-// after a cancellation becomes the attempt's cancelled error (see the
+// Cancel reaches it, and removes it when the processor returns. Under a
+// BaseContext, Cancel ends asynq's context of the attempt; otherwise it
+// ends the context handed to the processor only, and the attempt ends when
+// the processor returns. Whatever the processor returns after a
+// cancellation, the attempt's error is the cancelled error (see the
 // package documentation), so the task is archived or deleted, never
 // retried.
 func (r *Registry) Middleware() tasks.Middleware {
@@ -134,15 +184,19 @@ func (r *Registry) Middleware() tasks.Middleware {
 		return tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
 			queue, _ := asynq.GetQueueName(ctx)
 			id, _ := asynq.GetTaskID(ctx)
-			ctx, cancel := context.WithCancelCause(ctx)
-			defer cancel(nil)
-			s := &slot{cancel: cancel}
+			s, _ := ctx.Value(slotKey{}).(*slot)
+			if s == nil {
+				var cancel context.CancelCauseFunc
+				ctx, cancel = context.WithCancelCause(ctx)
+				defer cancel(nil)
+				s = &slot{cancel: cancel}
+			}
 			k := key{queue, id}
 			r.add(k, s)
 			defer r.remove(k, s)
 			err := next.ProcessTask(ctx, t)
-			if err != nil && errors.Is(context.Cause(ctx), ErrCancelled) {
-				return r.ended()
+			if errors.Is(context.Cause(ctx), ErrCancelled) {
+				return r.endErr()
 			}
 			return err
 		})
@@ -179,6 +233,9 @@ func (r *Registry) Cancel(queue, id string) int {
 	for s := range r.running[key{queue, id}] {
 		slots = append(slots, s)
 	}
+	if len(slots) > 0 {
+		r.markEnded(key{queue, id}, time.Now())
+	}
 	r.mu.Unlock()
 	for _, s := range slots {
 		s.cancel(ErrCancelled)
@@ -192,11 +249,13 @@ func (r *Registry) Cancel(queue, id string) int {
 func (r *Registry) CancelID(id string) int {
 	r.mu.Lock()
 	var slots []*slot
+	now := time.Now()
 	for k, m := range r.running {
 		if k.id == id {
 			for s := range m {
 				slots = append(slots, s)
 			}
+			r.markEnded(k, now)
 		}
 	}
 	r.mu.Unlock()

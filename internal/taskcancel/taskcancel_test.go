@@ -80,10 +80,31 @@ func TestCancelByQueueAndID(t *testing.T) {
 	}
 }
 
-// attempt is the processor context of one attempt, as Middleware makes it.
+// attempt is the base context of one attempt, as BaseContext makes it.
 func attempt(ctx context.Context) (context.Context, *slot) {
 	c, cancel := context.WithCancelCause(ctx)
 	return c, &slot{cancel: cancel}
+}
+
+// TakeCancelled answers true once per cancellation of a running task, and
+// never for a task not cancelled or not running here.
+func TestTakeCancelled(t *testing.T) {
+	t.Parallel()
+	r := NewRegistry()
+	_, s := attempt(t.Context())
+	r.add(key{"aq", "j1"}, s)
+	if r.TakeCancelled("aq", "j1") {
+		t.Fatal("TakeCancelled before any cancellation")
+	}
+	if n := r.Cancel("aq", "nope"); n != 0 || r.TakeCancelled("aq", "nope") {
+		t.Fatal("a task not running here was marked")
+	}
+	if n := r.Cancel("aq", "j1"); n != 1 {
+		t.Fatalf("Cancel = %d", n)
+	}
+	if !r.TakeCancelled("aq", "j1") || r.TakeCancelled("aq", "j1") || r.TakeCancelled("vq", "j1") {
+		t.Fatal("TakeCancelled: want true once for aq/j1 only")
+	}
 }
 
 // asynq's own cancellation (Inspector.CancelProcessing, asynqmon) names an
@@ -133,8 +154,8 @@ func TestCancelledError(t *testing.T) {
 		err       error
 		is, isNot error
 	}{
-		{archive.ended(), asynq.SkipRetry, asynq.RevokeTask},
-		{del.ended(), asynq.RevokeTask, asynq.SkipRetry},
+		{archive.endErr(), asynq.SkipRetry, asynq.RevokeTask},
+		{del.endErr(), asynq.RevokeTask, asynq.SkipRetry},
 	} {
 		if tc.err.Error() != "cancelled" || !errors.Is(tc.err, tasks.ErrCancelled) || !errors.Is(tc.err, tc.is) || errors.Is(tc.err, tc.isNot) {
 			t.Errorf("%v: is ErrCancelled %v, is %v %v, is %v %v", tc.err, errors.Is(tc.err, tasks.ErrCancelled),
