@@ -1,8 +1,10 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/enqueuecli"
 	"github.com/tuskq/tuskq/internal/taskcancel"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -189,6 +192,12 @@ func TestCancelSticks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"cli archive", config.CancelledArchive, func(t *testing.T, e *env, _ redis.UniversalClient, id string) {
+			cliCancel(t, e, id, "archive", "archived")
+		}},
+		{"cli delete", config.CancelledDelete, func(t *testing.T, e *env, _ redis.UniversalClient, id string) {
+			cliCancel(t, e, id, "delete", "deleted")
+		}},
 		{"inspector delete", config.CancelledDelete, func(t *testing.T, e *env, _ redis.UniversalClient, id string) {
 			if err := e.client.Inspector().CancelProcessing(id); err != nil {
 				t.Fatal(err)
@@ -266,6 +275,25 @@ func TestCancelSticks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// cliCancel runs "enqueue cancel default ID" with worker.cancelled mode
+// and checks its line.
+func cliCancel(t *testing.T, e *env, id, mode, final string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := enqueuecli.Run(t.Context(), []string{"cancel", "--redis-addr", e.redis.Addr(), "--set", "worker.cancelled=" + mode, "default", id},
+		enqueuecli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Environ: []string{}})
+	want := `{"id":"` + id + `","type":"c:slow","queue":"default","outcome":"cancelled","final_state":"` + final + `"}` + "\n"
+	if code != 0 || out.String() != want {
+		t.Errorf("enqueue cancel: exit %d, stdout %q, stderr %q; want 0, %q", code, out.String(), errb.String(), want)
+	}
+	// Not running any more: refused, exit 1, naming the state.
+	code = enqueuecli.Run(t.Context(), []string{"cancel", "--redis-addr", e.redis.Addr(), "default", id},
+		enqueuecli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Environ: []string{}})
+	if code != 1 {
+		t.Errorf("second enqueue cancel: exit %d; want 1", code)
 	}
 }
 

@@ -26,6 +26,8 @@
 //
 // The first argument "serve" runs the HTTP enqueue API (see Serve and
 // internal/httpapi); "enqueue -- serve" enqueues a task of type "serve".
+// The first argument "cancel" cancels a running task by queue and ID (see
+// Cancel); "enqueue -- cancel" enqueues a task of type "cancel".
 //
 // # Batch
 //
