@@ -244,6 +244,11 @@ type RouteConfig struct {
 	// UniqueTTL, when set, makes a task with the same type, queue and
 	// payload a duplicate for this long.
 	UniqueTTL time.Duration `koanf:"unique_ttl"`
+	// UniqueUntilEnd, when true, makes a task with the same type, queue
+	// and payload a duplicate while this one has not ended (pending,
+	// scheduled, active or waiting for a retry). It excludes UniqueTTL. A
+	// task that sets its own unique or unique_key ignores the route's.
+	UniqueUntilEnd bool `koanf:"unique_until_end"`
 }
 
 // LogConfig configures logging.

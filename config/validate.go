@@ -151,6 +151,9 @@ func (c Config) validateRoutes(v *validator) {
 		if r.MaxRetry != nil {
 			values[taskspec.FieldMaxRetry] = *r.MaxRetry
 		}
+		if r.UniqueUntilEnd && r.UniqueTTL != 0 {
+			v.add(key+".unique_until_end", r.UniqueUntilEnd, "false when unique_ttl is set: a route's uniqueness lasts either for unique_ttl or until the task ends, not both")
+		}
 		for _, p := range taskspec.CheckRoute(r.Queue, r.MaxRetry, r.Timeout, r.UniqueTTL) {
 			exp := p.Expected
 			if exp == "" {
