@@ -282,3 +282,52 @@ func TestCancelSubscriptionDiverted(t *testing.T) {
 		t.Fatalf("the task's context ended with %v; want it untouched by asynq's cancel channel", err)
 	}
 }
+
+// TestRetryScriptIsAsynqs: a bare asynq server retrying a task runs
+// asynqRetryScript, which ServerClient recognizes by SHA-1 to end a task
+// cancelled on request.
+func TestRetryScriptIsAsynqs(t *testing.T) {
+	t.Parallel()
+	_, addr := uniqueRedis(t)
+	opt := asynq.RedisClientOpt{Addr: addr}
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	if _, err := client.Enqueue(asynq.NewTask("retry:x", nil), asynq.MaxRetry(3)); err != nil {
+		t.Fatal(err)
+	}
+	server := asynq.NewServer(opt, asynq.Config{Concurrency: 1, TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.FatalLevel,
+		RetryDelayFunc: func(int, error, *asynq.Task) time.Duration { return time.Hour }})
+	if err := server.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+		return errors.New("fail")
+	})); err != nil {
+		t.Fatal(err)
+	}
+	defer server.Shutdown()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	testutil.Poll(t, 30*time.Second, "the task in retry", func() bool {
+		return rdb.ZCard(t.Context(), RetryKey("default")).Val() == 1
+	})
+	ok, err := rdb.ScriptExists(t.Context(), sha1Hex(asynqRetryScript)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok[0] {
+		t.Fatal("asynqRetryScript is not the script asynq runs to retry: update it from asynq's internal/rdb/rdb.go")
+	}
+}
+
+// TestWithErrorMsg: the task record keeps every field but error_msg.
+func TestWithErrorMsg(t *testing.T) {
+	t.Parallel()
+	m := TaskMessage{Type: "a:b", Payload: []byte("p"), ID: "i", Queue: "q", Retry: 3, Headers: map[string]string{"h": "v"}}
+	b := m.AppendProto(nil)
+	b = protowireAppendErr(b, "context canceled")
+	got := withErrorMsg(b, CancelledError)
+	want := protowireAppendErr(m.AppendProto(nil), CancelledError)
+	if string(got) != string(want) {
+		t.Fatalf("withErrorMsg = %x; want %x", got, want)
+	}
+}
+
+func protowireAppendErr(b []byte, s string) []byte { return appendStringField(b, fieldErrorMsg, s) }
