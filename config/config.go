@@ -141,6 +141,15 @@ const (
 	WakePoll = "poll"
 )
 
+// Values of worker.cancelled.
+const (
+	// CancelledArchive: a task cancelled on request is archived with the
+	// error "cancelled", where asynqmon and the HTTP API show it.
+	CancelledArchive = "archive"
+	// CancelledDelete: a task cancelled on request is deleted.
+	CancelledDelete = "delete"
+)
+
 // WorkerConfig configures cmd/worker.
 type WorkerConfig struct {
 	// Concurrency is the number of tasks processed at once per process.
@@ -176,6 +185,13 @@ type WorkerConfig struct {
 	// enqueued by producers that know nothing of tuskq (a plain asynq
 	// client, asynqmon's "run now"). Defaults to 1s.
 	WakeFallback time.Duration `koanf:"wake_fallback"`
+	// Cancelled is what becomes of a running task cancelled on request
+	// (the HTTP API's DELETE, enqueue cancel, asynqmon's cancel button,
+	// asynq's Inspector.CancelProcessing): CancelledArchive (the default)
+	// archives it with the error "cancelled", CancelledDelete deletes it.
+	// Either way it is never retried. A worker shutting down still hands
+	// its tasks back to be run again.
+	Cancelled string `koanf:"cancelled"`
 	// Listen is the address of /healthz, /readyz and /metrics. Empty turns
 	// the endpoint off. Defaults to 127.0.0.1:9464. A non-loopback address
 	// requires MetricsToken.
@@ -228,6 +244,11 @@ type RouteConfig struct {
 	// UniqueTTL, when set, makes a task with the same type, queue and
 	// payload a duplicate for this long.
 	UniqueTTL time.Duration `koanf:"unique_ttl"`
+	// UniqueUntilEnd, when true, makes a task with the same type, queue
+	// and payload a duplicate while this one has not ended (pending,
+	// scheduled, active or waiting for a retry). It excludes UniqueTTL. A
+	// task that sets its own unique or unique_key ignores the route's.
+	UniqueUntilEnd bool `koanf:"unique_until_end"`
 }
 
 // LogConfig configures logging.
@@ -381,6 +402,7 @@ func Default() Config {
 			DelayedTaskCheckInterval: time.Second,
 			Wake:                     WakePush,
 			WakeFallback:             time.Second,
+			Cancelled:                CancelledArchive,
 			Listen:                   "127.0.0.1:9464",
 			OrphanCheckInterval:      5 * time.Second,
 			OrphanGrace:              5 * time.Second,

@@ -116,6 +116,7 @@ func ExampleWrite() {
 	//   delayed_task_check_interval: 1s
 	//   wake: push
 	//   wake_fallback: 1s
+	//   cancelled: archive
 	//   listen: 127.0.0.1:9464
 	//   metrics_token: ""
 	//   http_allow_hosts: []

@@ -111,6 +111,9 @@ func (w WorkerConfig) validate(v *validator) {
 	if w.Wake != WakePush && w.Wake != WakePoll {
 		v.add("worker.wake", w.Wake, `"push" (wait for wake-up tokens) or "poll" (poll every task_check_interval)`)
 	}
+	if w.Cancelled != CancelledArchive && w.Cancelled != CancelledDelete {
+		v.add("worker.cancelled", w.Cancelled, `"archive" (archive a cancelled task with the error "cancelled") or "delete" (delete it)`)
+	}
 	if w.WakeFallback < 10*time.Millisecond {
 		v.add("worker.wake_fallback", w.WakeFallback, "a duration of at least 10ms, such as 1s")
 	}
@@ -147,6 +150,9 @@ func (c Config) validateRoutes(v *validator) {
 		values := map[string]any{taskspec.FieldQueue: r.Queue, taskspec.FieldTimeout: r.Timeout, taskspec.FieldUnique: r.UniqueTTL}
 		if r.MaxRetry != nil {
 			values[taskspec.FieldMaxRetry] = *r.MaxRetry
+		}
+		if r.UniqueUntilEnd && r.UniqueTTL != 0 {
+			v.add(key+".unique_until_end", r.UniqueUntilEnd, "false when unique_ttl is set: a route's uniqueness lasts either for unique_ttl or until the task ends, not both")
 		}
 		for _, p := range taskspec.CheckRoute(r.Queue, r.MaxRetry, r.Timeout, r.UniqueTTL) {
 			exp := p.Expected

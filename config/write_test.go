@@ -36,6 +36,7 @@ func richConfig() Config {
 			DelayedTaskCheckInterval: 2 * time.Hour,
 			Wake:                     WakePoll,
 			WakeFallback:             3 * time.Minute,
+			Cancelled:                CancelledDelete,
 			Listen:                   "",
 			HTTPAllowHosts:           []string{"api.example.com", "[::1]:8080"},
 		},

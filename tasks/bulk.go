@@ -148,9 +148,12 @@ func (r *request) wire(now time.Time, fill randFunc) wireTask {
 		Deadline:  r.deadline,
 		Retention: r.retention,
 		UniqueTTL: r.uniqueTTL,
+		UniqueKey: r.uniqueKey,
 		ProcessAt: processAt,
+
+		UniqueUntilEnd: r.untilEnd,
 	}
-	return wireTask{Enqueue: asynqrdb.Prepare(now, &t, asynqrdb.NewNonce(fill)), trace: r.traceID}
+	return wireTask{Enqueue: asynqrdb.Prepare(now, &t, asynqrdb.NewNonce(fill)), trace: r.traceID, uniqueKey: r.uniqueKey}
 }
 
 // randBuffer hands out random bytes read from crypto/rand in blocks, so

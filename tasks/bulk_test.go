@@ -239,7 +239,7 @@ func TestEnqueueManyMatchesAsynq(t *testing.T) {
 			t.Errorf("again %d: err %v; want %q (wrapping %v)", i, got, want.msg, want.is)
 		}
 	}
-	if want := `tasks: enqueue "compat:unique": task already exists`; dupErr.Error() != want {
+	if want := `tasks: enqueue "compat:unique": an equal task (same type, queue "default" and payload) holds the uniqueness lock: task already exists`; dupErr.Error() != want {
 		t.Errorf("Enqueue duplicate: %q; want %q", dupErr, want)
 	}
 

@@ -31,6 +31,9 @@ type Route struct {
 	Timeout time.Duration
 	// UniqueTTL, when positive, makes equal tasks duplicates for this long.
 	UniqueTTL time.Duration
+	// UniqueUntilEnd makes equal tasks duplicates while one has not ended
+	// (EnqueueOptions.UniqueUntilEnd). It excludes UniqueTTL.
+	UniqueUntilEnd bool
 }
 
 // EnqueueOptions are the per-task options of an enqueue. The zero value
@@ -50,8 +53,20 @@ type EnqueueOptions struct {
 	// Deadline bounds the whole task: attempts after it fail.
 	Deadline time.Time
 	// UniqueTTL rejects an equal task (type, queue, payload) with
-	// asynq.ErrDuplicateTask for this long.
+	// asynq.ErrDuplicateTask for this long (asynq's Unique: the lock
+	// expires after it, whatever became of the task).
 	UniqueTTL time.Duration
+	// UniqueKey names the task's uniqueness instead of its type and
+	// payload: an equal task is one of the same queue and UniqueKey.
+	// Without UniqueTTL, the uniqueness lasts until the task ends (as
+	// UniqueUntilEnd).
+	UniqueKey string
+	// UniqueUntilEnd rejects an equal task (same queue and UniqueKey, or
+	// without one the same type, queue and payload) with
+	// asynq.ErrDuplicateTask while this one is pending, scheduled, active
+	// or waiting for a retry; an equal task is accepted again the moment
+	// this one completes, is archived or is deleted. It excludes UniqueTTL.
+	UniqueUntilEnd bool
 	// TaskID sets the task's ID; an existing ID is rejected with
 	// asynq.ErrTaskIDConflict. Empty makes the client pick a random UUID
 	// before its first attempt, as asynq would.
@@ -229,6 +244,8 @@ type request struct {
 	timeout   time.Duration
 	deadline  time.Time
 	uniqueTTL time.Duration
+	uniqueKey string
+	untilEnd  bool
 	taskID    string // empty: a random UUID
 	retention time.Duration
 	processAt time.Time
@@ -266,6 +283,8 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 		timeout:   o.Timeout,
 		deadline:  o.Deadline,
 		uniqueTTL: o.UniqueTTL,
+		uniqueKey: o.UniqueKey,
+		untilEnd:  o.UniqueUntilEnd,
 		taskID:    o.TaskID,
 		retention: o.Retention,
 		processAt: o.ProcessAt,
@@ -280,8 +299,9 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 	if r.timeout == 0 && r.deadline.IsZero() {
 		r.timeout = route.Timeout
 	}
-	if r.uniqueTTL == 0 {
-		r.uniqueTTL = route.UniqueTTL
+	if r.uniqueTTL == 0 && !r.untilEnd && r.uniqueKey == "" {
+		// A task that says nothing of uniqueness takes its route's.
+		r.uniqueTTL, r.untilEnd = route.UniqueTTL, route.UniqueUntilEnd
 	}
 	maps.Copy(r.headers, o.Headers)
 	r.traceID = injectTrace(ctx, r.headers, rnd).String()

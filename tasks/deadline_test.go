@@ -297,7 +297,7 @@ func TestEnqueueUniqueAndScheduled(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Enqueue(ctx, "u:x", []byte("p"), opts)
-	if !errors.Is(err, asynq.ErrDuplicateTask) || err.Error() != `tasks: enqueue "u:x": task already exists` {
+	if !errors.Is(err, asynq.ErrDuplicateTask) || err.Error() != `tasks: enqueue "u:x": an equal task (same type, queue "default" and payload) holds the uniqueness lock: task already exists` {
 		t.Fatalf("equal unique task: %v; want ErrDuplicateTask", err)
 	}
 

@@ -24,6 +24,8 @@ type wireTask struct {
 	asynqrdb.Enqueue
 	i     int // index of the request (EnqueueMany)
 	trace string
+	// uniqueKey is the caller's unique key ("" for none), for errors.
+	uniqueKey string
 }
 
 // reply is the script's answer for one task, or the error of the call.
@@ -216,7 +218,12 @@ func (t *wireTask) outcome(r reply, d deadline, want int) (*TaskInfo, error) {
 	case asynqrdb.ReplyIDTaken:
 		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.Info.Type, asynq.ErrTaskIDConflict)
 	case asynqrdb.ReplyDupe:
-		return nil, fmt.Errorf("tasks: enqueue %q: %w", t.Info.Type, asynq.ErrDuplicateTask)
+		if t.uniqueKey != "" {
+			return nil, fmt.Errorf("tasks: enqueue %q: unique key %q of queue %q is held by an equal task: %w",
+				t.Info.Type, t.uniqueKey, t.Info.Queue, asynq.ErrDuplicateTask)
+		}
+		return nil, fmt.Errorf("tasks: enqueue %q: an equal task (same type, queue %q and payload) holds the uniqueness lock: %w",
+			t.Info.Type, t.Info.Queue, asynq.ErrDuplicateTask)
 	case asynqrdb.ReplyTooLate:
 		return nil, t.timeout(d, errRanLate, false)
 	}

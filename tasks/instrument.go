@@ -194,6 +194,10 @@ func (in *instrument) logLine(ctx context.Context, t *asynq.Task, at time.Time, 
 		msg = "task handed back"
 	case OutcomeDeferred:
 		msg = "task deferred"
+	case OutcomeCancelled:
+		msg = "task cancelled"
+	case OutcomeSkipped:
+		level, msg = slog.LevelWarn, "task ended without retry"
 	case OutcomeRetry:
 		level, msg = slog.LevelWarn, "task failed"
 	default:

@@ -21,6 +21,7 @@ type Metrics struct {
 	inFlight  *prometheus.GaugeVec
 	requeued  *prometheus.CounterVec
 	deferred  *prometheus.CounterVec
+	outcomes  *prometheus.CounterVec
 	cache     sync.Map // seriesKey → *series
 }
 
@@ -33,6 +34,11 @@ type Metrics struct {
 //	tuskq_tasks_in_flight{task_type,queue}        attempts running now
 //	tuskq_tasks_requeued_total{task_type,queue}   attempts handed back to Redis by a shutdown
 //	tuskq_tasks_deferred_total{task_type,queue}   attempts whose error was no failure (IsFailure)
+//	tuskq_tasks_outcomes_total{task_type,queue,outcome}  attempts by outcome (Outcome*)
+//
+// An attempt cancelled on request (outcome cancelled) or ended by its
+// processor with asynq.SkipRetry (outcome skipped) is processed but not
+// failed.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	labels := []string{"task_type", "queue"}
 	m := &Metrics{
@@ -40,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "tuskq_tasks_processed_total", Help: "Task attempts finished, whatever their outcome.",
 		}, labels),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tuskq_tasks_failed_total", Help: "Task attempts that returned an error.",
+			Name: "tuskq_tasks_failed_total", Help: "Task attempts that failed: returned an error other than a cancellation or asynq.SkipRetry.",
 		}, labels),
 		retried: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tuskq_tasks_retried_total", Help: "Failed task attempts that will be retried.",
@@ -59,8 +65,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tuskq_tasks_deferred_total", Help: "Task attempts whose error is no failure (a disabled plugin, say), retried without using a retry.",
 		}, labels),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tuskq_tasks_outcomes_total", Help: "Task attempts by outcome: success, retry, archived, skipped, cancelled, revoked, requeued or deferred.",
+		}, []string{"task_type", "queue", "outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.duration, m.inFlight, m.requeued, m.deferred} {
+	for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.duration, m.inFlight, m.requeued, m.deferred, m.outcomes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -91,6 +100,24 @@ type series struct {
 	retried    lazyCounter
 	requeued   lazyCounter
 	deferred   lazyCounter
+	outcomes   [len(outcomeNames)]lazyCounter
+}
+
+// outcomeNames are the outcomes, in the order of series.outcomes.
+var outcomeNames = [...]string{
+	OutcomeSuccess, OutcomeRetry, OutcomeArchived, OutcomeSkipped, OutcomeCancelled, OutcomeRevoked, OutcomeRequeued, OutcomeDeferred,
+}
+
+// countOutcome counts an attempt in tuskq_tasks_outcomes_total.
+func (s *series) countOutcome(m *Metrics, outcome string) {
+	for i, name := range outcomeNames {
+		if name == outcome {
+			l := &s.outcomes[i]
+			l.once.Do(func() { l.c = m.outcomes.WithLabelValues(s.typ, s.queue, name) })
+			l.c.Inc()
+			return
+		}
+	}
 }
 
 // lazyCounter is a counter child created on first use.
@@ -125,8 +152,9 @@ func (m *Metrics) series(typ, queue string) *series {
 func (s *series) finish(m *Metrics, elapsed time.Duration, outcome string) {
 	s.duration.Observe(elapsed.Seconds())
 	s.inFlight.Dec()
+	s.countOutcome(m, outcome)
 	switch outcome {
-	case OutcomeSuccess:
+	case OutcomeSuccess, OutcomeCancelled, OutcomeSkipped:
 		s.processed.inc(m.processed, s)
 		return
 	case OutcomeRequeued:

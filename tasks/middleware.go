@@ -46,12 +46,14 @@ func Context() Middleware {
 
 // Outcomes of a task attempt, as logged and counted.
 const (
-	OutcomeSuccess  = "success"  // done
-	OutcomeRetry    = "retry"    // failed, will be retried
-	OutcomeArchived = "archived" // failed, retries used up or SkipRetry
-	OutcomeRevoked  = "revoked"  // failed with asynq.RevokeTask: dropped
-	OutcomeRequeued = "requeued" // cut off by a worker shutdown and handed back to Redis
-	OutcomeDeferred = "deferred" // an error that is no failure (InstrumentOptions.IsFailure): retried without using a retry
+	OutcomeSuccess   = "success"   // done
+	OutcomeRetry     = "retry"     // failed, will be retried
+	OutcomeArchived  = "archived"  // failed, retries used up
+	OutcomeSkipped   = "skipped"   // ended by its processor with asynq.SkipRetry: archived, no retry, no failure
+	OutcomeCancelled = "cancelled" // cancelled on request (ErrCancelled): archived or deleted, never retried
+	OutcomeRevoked   = "revoked"   // failed with asynq.RevokeTask: dropped
+	OutcomeRequeued  = "requeued"  // cut off by a worker shutdown and handed back to Redis
+	OutcomeDeferred  = "deferred"  // an error that is no failure (InstrumentOptions.IsFailure): retried without using a retry
 )
 
 // Outcome classifies the result of an attempt the way asynq will treat it,
@@ -65,6 +67,9 @@ func outcome(ctx context.Context, err error, isFailure func(error) bool) string 
 	if err == nil {
 		return OutcomeSuccess
 	}
+	if errors.Is(err, ErrCancelled) {
+		return OutcomeCancelled
+	}
 	if errors.Is(err, asynq.RevokeTask) {
 		return OutcomeRevoked
 	}
@@ -73,7 +78,10 @@ func outcome(ctx context.Context, err error, isFailure func(error) bool) string 
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	if errors.Is(err, asynq.SkipRetry) || retried >= maxRetry {
+	if errors.Is(err, asynq.SkipRetry) {
+		return OutcomeSkipped
+	}
+	if retried >= maxRetry {
 		return OutcomeArchived
 	}
 	if isFailure != nil && !isFailure(err) {
@@ -81,6 +89,12 @@ func outcome(ctx context.Context, err error, isFailure func(error) bool) string 
 	}
 	return OutcomeRetry
 }
+
+// ErrCancelled is wrapped by the error of an attempt cancelled on request
+// (the worker's cancellation by queue and ID, asynq's cancel channel):
+// its outcome is OutcomeCancelled, and the worker archives the task with
+// the error "cancelled" or deletes it, never retrying it.
+var ErrCancelled = errors.New("cancelled")
 
 // LogOptions configures the Log middleware.
 type LogOptions struct {

@@ -101,7 +101,7 @@ func TestMiddlewareLogsTraceMetricsAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "four finished attempts", func() bool {
-		return len(logs.records(t, "task done"))+len(logs.records(t, "task failed")) == 4
+		return len(logs.records(t, "task done"))+len(logs.records(t, "task failed"))+len(logs.records(t, "task ended without retry")) == 4
 	})
 
 	done := logs.records(t, "task done")
@@ -137,9 +137,14 @@ func TestMiddlewareLogsTraceMetricsAndRecovers(t *testing.T) {
 		r["error"] != "tasks: processor panicked: kaboom" || r["task_id"] != boomInfo.ID {
 		t.Errorf("panic line = %v", r)
 	}
-	if r := failed["skip:run"]; r["level"] != "ERROR" || r["outcome"] != "archived" ||
-		r["error"] != "bad payload: skip retry for the task" {
-		t.Errorf("skip line = %v", r)
+	// SkipRetry is the processor's choice, not a failure: its own line.
+	if _, ok := failed["skip:run"]; ok {
+		t.Errorf("SkipRetry logged as task failed: %v", failed["skip:run"])
+	}
+	skipped := logs.records(t, "task ended without retry")
+	if len(skipped) != 1 || skipped[0]["level"] != "WARN" || skipped[0]["outcome"] != "skipped" ||
+		skipped[0]["error"] != "bad payload: skip retry for the task" || skipped[0]["task_type"] != "skip:run" {
+		t.Errorf("skip lines = %v", skipped)
 	}
 	if r := failed["ghost:run"]; r["outcome"] != "retry" ||
 		!strings.HasPrefix(fmt.Sprint(r["error"]), `tasks: no processor registered for task type "ghost:run"`) {
@@ -168,13 +173,23 @@ tuskq_tasks_retried_total{queue="default",task_type="boom:run"} 1
 		t.Error(err)
 	}
 	want = `
-# HELP tuskq_tasks_failed_total Task attempts that returned an error.
+# HELP tuskq_tasks_failed_total Task attempts that failed: returned an error other than a cancellation or asynq.SkipRetry.
 # TYPE tuskq_tasks_failed_total counter
 tuskq_tasks_failed_total{queue="default",task_type="(unregistered)"} 1
 tuskq_tasks_failed_total{queue="default",task_type="boom:run"} 1
-tuskq_tasks_failed_total{queue="default",task_type="skip:run"} 1
 `
 	if err := testutil.GatherAndCompare(promReg, strings.NewReader(want), "tuskq_tasks_failed_total"); err != nil {
+		t.Error(err)
+	}
+	want = `
+# HELP tuskq_tasks_outcomes_total Task attempts by outcome: success, retry, archived, skipped, cancelled, revoked, requeued or deferred.
+# TYPE tuskq_tasks_outcomes_total counter
+tuskq_tasks_outcomes_total{outcome="retry",queue="default",task_type="(unregistered)"} 1
+tuskq_tasks_outcomes_total{outcome="retry",queue="default",task_type="boom:run"} 1
+tuskq_tasks_outcomes_total{outcome="skipped",queue="default",task_type="skip:run"} 1
+tuskq_tasks_outcomes_total{outcome="success",queue="default",task_type="ok:run"} 1
+`
+	if err := testutil.GatherAndCompare(promReg, strings.NewReader(want), "tuskq_tasks_outcomes_total"); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(promReg, "tuskq_tasks_processed_total"); n != 4 {
@@ -189,6 +204,12 @@ func TestOutcome(t *testing.T) {
 	}
 	if got := tasks.Outcome(t.Context(), fmt.Errorf("x: %w", asynq.RevokeTask)); got != tasks.OutcomeRevoked {
 		t.Fatalf("revoke: %s", got)
+	}
+	if got := tasks.Outcome(t.Context(), fmt.Errorf("x: %w", asynq.SkipRetry)); got != tasks.OutcomeSkipped {
+		t.Fatalf("skip retry: %s", got)
+	}
+	if got := tasks.Outcome(t.Context(), fmt.Errorf("x: %w", tasks.ErrCancelled)); got != tasks.OutcomeCancelled {
+		t.Fatalf("cancelled: %s", got)
 	}
 	// Outside a worker there is no retry budget in ctx: a failure is final.
 	if got := tasks.Outcome(t.Context(), errors.New("x")); got != tasks.OutcomeArchived {

@@ -26,6 +26,9 @@ func newRouteTable(routes []Route) (routeTable, error) {
 			}
 			return routeTable{}, fmt.Errorf("tasks: route %q: %w: %s", p, ErrBadOptions, strings.Join(msgs, "; "))
 		}
+		if r.UniqueUntilEnd && r.UniqueTTL != 0 {
+			return routeTable{}, fmt.Errorf("tasks: route %q: %w: UniqueTTL and UniqueUntilEnd cannot be used together; pick one", p, ErrBadOptions)
+		}
 		if strings.HasSuffix(p, "*") {
 			prefix := strings.TrimSuffix(p, "*")
 			if strings.Contains(prefix, "*") {

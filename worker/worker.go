@@ -167,6 +167,7 @@ func New(opts Options) (*Worker, error) {
 	registry := opts.Registry
 	n := servers(opts.Servers, opts.Config.Worker.Concurrency)
 	cancels := taskcancel.NewRegistry()
+	cancels.Delete = opts.Config.Worker.Cancelled == config.CancelledDelete
 	// The cancellation registry sits inside the tuskq middleware, so the
 	// task line of a cancelled attempt is written as for any other.
 	mws := append([]tasks.Middleware{cancels.Middleware()}, opts.Middleware...)
@@ -449,6 +450,9 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 			fetch.Wait(wait, fallback)
 		}
 		client := asynqrdb.NewServerClient(rdb, fetch, batch)
+		// A task cancelled on request ends (archived or deleted), never
+		// retried (internal/taskcancel).
+		client.EndCancelled(w.cancels.TakeCancelled, w.cancels.Delete)
 		acfg := w.asynqConfig(ctx, c)
 		switch {
 		case i > 0 && wait == nil:

@@ -27,6 +27,10 @@
 //     round trips.
 //   - orphan.go: recovery of tasks whose lease expired, with a script that
 //     is asynq's requeue script plus a lease check.
+//   - archive.go: asynq's archive script wrapped to release a uniqueness
+//     lock that lasts until the task ends (unique until_end, unique_key),
+//     and a task cancelled on request archived with the error "cancelled"
+//     or deleted in place of asynq's retry (ServerClient.EndCancelled).
 //   - wake.go: the wake-up on enqueue (worker.wake push), below.
 //
 // # Wake-up on enqueue
@@ -74,15 +78,20 @@
 //   - internal/rdb/rdb.go: the enqueue, enqueue-unique, schedule and
 //     schedule-unique scripts (enqueue.go), dequeueCmd (asynqDequeueScript
 //     in fetch.go, byte for byte), forwardCmd (asynqForwardScript in
-//     serverclient.go, byte for byte), requeueCmd (orphan.go), and how the
+//     serverclient.go, byte for byte), archiveCmd and retryCmd
+//     (archive.go, byte for byte), the enqueue-unique scripts and the
+//     inspector's delete scripts (which release a lock holding the task's
+//     ID), requeueCmd (orphan.go), and how the
 //     server calls its scripts (go-redis Script.Run: EvalSha, then Eval;
 //     serverclient.go);
 //   - client.go (EnqueueContext, newTaskInfo) and processor.go (the order
 //     of the queues it probes): Prepare and MultiFetch.
 //
 // The tests that tell: TestDequeueScriptIsAsynqs and
-// TestForwardScriptIsAsynqs (a bare asynq server's dequeue and forward
-// scripts have the SHA-1s ServerClient intercepts),
+// TestForwardScriptIsAsynqs and TestArchiveScriptIsAsynqs (a bare asynq
+// server's dequeue, forward and archive scripts have the SHA-1s
+// ServerClient intercepts), TestArchiveReleasesUntilEndLock,
+// TestCancelSubscriptionDiverted,
 // TestPrepareMatchesAsynq (tasks stored here read back through asynq's
 // Inspector as those its client stores, with the same hash fields),
 // TestFetchOneRoundTripPerTask, TestCountAndRecover (a real asynq server

@@ -35,7 +35,12 @@ const EnqueueField = "tuskq_enq"
 //     still waiting in Redis runs later still, and stores nothing either);
 //   - a unique task's ID is checked before its uniqueness lock is taken
 //     (asynq takes the lock first, and leaves it behind on an ID conflict).
-//     A held lock answers -1.
+//     A held lock answers -1;
+//   - kinds 4 and 5 take a lock that lasts until the task ends (see
+//     uniqueLua): it has no TTL, holds the ID of the task that took it, and
+//     is held only while that task's hash says pending, scheduled, active,
+//     retry or aggregating. A lock whose holder has ended (completed,
+//     archived) or is gone (deleted by any tool, trimmed) is taken over.
 //
 // A stored task answers 1. The reply is an array of one answer per task.
 // Each task stored pending pushes a token to its queue's wake-up marker
@@ -43,16 +48,17 @@ const EnqueueField = "tuskq_enq"
 //
 // Task i (from 1) has KEYS[4i-3] its task key, KEYS[4i-2] its queue's
 // pending list (kinds 0 and 1) or scheduled set (kinds 2 and 3), KEYS[4i-1]
-// its uniqueness lock (kinds 1 and 3; the list again otherwise), KEYS[4i]
+// its uniqueness lock (kinds 1, 3, 4 and 5; the list again otherwise), KEYS[4i]
 // its queue's wake-up marker, and six
 // arguments from ARGV[6i-4]: kind (0 enqueue, 1 enqueue unique, 2 schedule,
-// 3 schedule unique), nonce, task ID, task record, pending_since in Unix ns
+// 3 schedule unique, 4 enqueue unique until the end, 5 schedule unique
+// until the end), nonce, task ID, task record, pending_since in Unix ns
 // (kinds 0 and 1) or process-at in Unix s (kinds 2 and 3), lock TTL in s.
 //
 // TIME is called before any write: redis.replicate_commands makes that
 // valid on Redis before 5 (it is the default since, and a no-op from 7).
 const scriptEnqueue = `
-redis.replicate_commands()` + wakeLua + `
+redis.replicate_commands()` + wakeLua + uniqueLua + `
 local n = #KEYS / 4
 local out = {}
 local wakes = {}
@@ -65,7 +71,8 @@ end
 for i = 1, n do
 	local k, a = 4 * i - 3, 6 * i - 4
 	local key, kind, nonce, id = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2]
-	local unique = kind == "1" or kind == "3"
+	local unique = kind ~= "0" and kind ~= "2"
+	local pending = kind == "0" or kind == "1" or kind == "4"
 	if redis.call("EXISTS", key) == 1 then
 		if redis.call("HGET", key, "` + EnqueueField + `") == nonce then
 			out[i] = 2
@@ -74,22 +81,23 @@ for i = 1, n do
 		end
 	elseif late then
 		out[i] = -2
-	elseif unique and not redis.call("SET", KEYS[k + 2], id, "NX", "EX", ARGV[a + 5]) then
+	elseif (kind == "1" or kind == "3") and not redis.call("SET", KEYS[k + 2], id, "NX", "EX", ARGV[a + 5]) then
+		out[i] = -1
+	elseif (kind == "4" or kind == "5") and not tuskq_lock_until_end(KEYS[k + 2], id, key) then
 		out[i] = -1
 	else
-		if kind == "0" then
-			redis.call("HSET", key, "msg", ARGV[a + 3], "state", "pending", "pending_since", ARGV[a + 4],
-				"` + EnqueueField + `", nonce)
-		elseif kind == "1" then
-			redis.call("HSET", key, "msg", ARGV[a + 3], "state", "pending", "pending_since", ARGV[a + 4],
-				"unique_key", KEYS[k + 2], "` + EnqueueField + `", nonce)
-		elseif kind == "2" then
-			redis.call("HSET", key, "msg", ARGV[a + 3], "state", "scheduled", "` + EnqueueField + `", nonce)
-		else
-			redis.call("HSET", key, "msg", ARGV[a + 3], "state", "scheduled", "unique_key", KEYS[k + 2],
-				"` + EnqueueField + `", nonce)
+		local f = {"msg", ARGV[a + 3], "state", "scheduled"}
+		if pending then
+			f = {"msg", ARGV[a + 3], "state", "pending", "pending_since", ARGV[a + 4]}
 		end
-		if kind == "0" or kind == "1" then
+		if unique then
+			table.insert(f, "unique_key")
+			table.insert(f, KEYS[k + 2])
+		end
+		table.insert(f, "` + EnqueueField + `")
+		table.insert(f, nonce)
+		redis.call("HSET", key, unpack(f))
+		if pending then
 			redis.call("LPUSH", KEYS[k + 1], id)
 			wakes[KEYS[k + 3]] = (wakes[KEYS[k + 3]] or 0) + 1
 		else
@@ -110,6 +118,10 @@ const (
 	kindEnqueueUnique  = 1
 	kindSchedule       = 2
 	kindScheduleUnique = 3
+	// kindEnqueueUntilEnd and kindScheduleUntilEnd take a lock that lasts
+	// until the task ends.
+	kindEnqueueUntilEnd  = 4
+	kindScheduleUntilEnd = 5
 )
 
 // Answers of the enqueue script per task (see scriptEnqueue).
@@ -154,8 +166,20 @@ type Task struct {
 	Deadline time.Time
 	// Retention is how long the completed task is kept.
 	Retention time.Duration
-	// UniqueTTL, when positive, makes the task unique for that long.
+	// UniqueTTL, when positive, makes the task unique for that long
+	// (asynq's Unique): the lock expires after it, whatever became of the
+	// task.
 	UniqueTTL time.Duration
+	// UniqueKey, when set, names the task's uniqueness lock instead of the
+	// digest of its type and payload (CallerUniqueKey). Without UniqueTTL
+	// the lock lasts until the task ends.
+	UniqueKey string
+	// UniqueUntilEnd makes the task unique until it ends: an equal task
+	// (same queue and UniqueKey, or without one the same type and payload)
+	// is refused while this one is pending, scheduled, active or waiting
+	// for a retry, and accepted the moment it completes, is archived or is
+	// deleted. It excludes UniqueTTL.
+	UniqueUntilEnd bool
 	// ProcessAt, when after the enqueue time, schedules the task.
 	ProcessAt time.Time
 }
@@ -208,7 +232,11 @@ func Prepare(now time.Time, t *Task, nonce string) Enqueue {
 		Deadline:  deadline,
 		Retention: int64(t.Retention.Seconds()),
 	}
-	if t.UniqueTTL > 0 {
+	untilEnd := t.UniqueUntilEnd || t.UniqueKey != "" && t.UniqueTTL <= 0
+	switch {
+	case t.UniqueKey != "" && (untilEnd || t.UniqueTTL > 0):
+		msg.UniqueKey = CallerUniqueKey(queue, t.UniqueKey)
+	case untilEnd || t.UniqueTTL > 0:
 		msg.UniqueKey = UniqueKey(queue, t.Type, t.Payload)
 	}
 	encoded := msg.AppendProto(make([]byte, 0, msg.ProtoSize()))
@@ -236,7 +264,13 @@ func Prepare(now time.Time, t *Task, nonce string) Enqueue {
 		list, timeArg, kind = ScheduledKey(queue), processAt.Unix(), kindSchedule
 	}
 	lock, ttl := list, 0
-	if msg.UniqueKey != "" {
+	switch {
+	case msg.UniqueKey != "" && untilEnd:
+		lock, kind = msg.UniqueKey, kindEnqueueUntilEnd
+		if scheduled {
+			kind = kindScheduleUntilEnd
+		}
+	case msg.UniqueKey != "":
 		lock, kind = msg.UniqueKey, kind+1 // kindEnqueueUnique, kindScheduleUnique
 		ttl = int(t.UniqueTTL.Seconds())
 		if scheduled {
@@ -251,3 +285,35 @@ func Prepare(now time.Time, t *Task, nonce string) Enqueue {
 	}
 	return e
 }
+
+// uniqueLua defines tuskq_lock_until_end(lock, id, taskKey) for the
+// enqueue script: it takes the uniqueness lock lock for the task id (whose
+// hash is taskKey) until the task ends, and reports whether it did.
+//
+// The lock is a string holding the holder's task ID, without a TTL, under
+// the same key asynq's Unique would use (or CallerUniqueKey). It is
+// refused while it has a TTL (asynq's Unique lock, which holds for its
+// time whatever became of its task) and while its holder's hash, in the
+// same queue, is in a state before the end: pending, scheduled, active,
+// retry or aggregating. Otherwise (no lock, or a holder that completed,
+// was archived or is gone: deleted from asynqmon, the Inspector or by
+// hand, or trimmed from the archive) the lock is taken over. So a lock can
+// never outlive its task, even when nothing released it; the worker
+// releases it anyway the moment the task ends (asynq's done scripts do on
+// completion, ReleaseOnArchive on archive).
+const uniqueLua = `
+local function tuskq_lock_until_end(lock, id, taskKey)
+	local holder = redis.call("GET", lock)
+	if holder then
+		if redis.call("PTTL", lock) ~= -1 then
+			return false
+		end
+		local state = redis.call("HGET", string.sub(taskKey, 1, #taskKey - #id) .. holder, "state")
+		if state == "pending" or state == "scheduled" or state == "active" or state == "retry" or state == "aggregating" then
+			return false
+		end
+	end
+	redis.call("SET", lock, id)
+	return true
+end
+`

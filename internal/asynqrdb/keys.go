@@ -72,6 +72,15 @@ func UniqueKey(queue, taskType string, payload []byte) string {
 	return QueueKeyPrefix(queue) + "unique:" + taskType + ":" + hex.EncodeToString(sum[:])
 }
 
+// CallerUniqueKey is the uniqueness lock of the tasks of queue that name
+// their lock with key (the task option unique_key) rather than by the
+// digest of their type and payload. It lives in the queue's hash slot
+// beside asynq's locks, under tuskq's own prefix, so no digest of asynq's
+// can collide with it.
+func CallerUniqueKey(queue, key string) string {
+	return QueueKeyPrefix(queue) + "tuskq:unique:" + key
+}
+
 // QueueOfPendingKey returns q of PendingKey(q).
 func QueueOfPendingKey(key string) (string, bool) {
 	rest, ok := strings.CutPrefix(key, "asynq:{")

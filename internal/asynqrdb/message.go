@@ -26,6 +26,7 @@ const (
 	fieldID        protowire.Number = 3
 	fieldQueue     protowire.Number = 4
 	fieldRetry     protowire.Number = 5
+	fieldErrorMsg  protowire.Number = 7
 	fieldTimeout   protowire.Number = 8
 	fieldDeadline  protowire.Number = 9
 	fieldUniqueKey protowire.Number = 10

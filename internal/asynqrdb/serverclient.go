@@ -2,6 +2,7 @@ package asynqrdb
 
 import (
 	"context"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -43,17 +44,32 @@ return table.getn(ids)`
 //     followed by wake-up tokens for the tasks it moved (wake.go);
 //   - its other scripts (above all the one per finished task that records
 //     the outcome) go through the worker's ScriptBatcher (batch.go), which
-//     shares round trips between calls made at the same time.
+//     shares round trips between calls made at the same time;
+//   - its archive script runs wrapped, releasing the task's lock that lasts
+//     until the task ends in the same script (archive.go);
+//   - its subscription to asynq's cancel channel (CancelChannel) is moved
+//     to DivertedCancelChannel, on which nobody publishes: the worker
+//     receives asynq's cancellations itself (Inspector.CancelProcessing,
+//     asynqmon's cancel button) and ends the task's processor context, so
+//     that a cancelled task ends instead of being retried (asynq's own
+//     cancellation ends its context of the attempt, and asynq then records
+//     the attempt as failed and retries it).
 //
 // asynq v0.26.0 calls scripts only through go-redis's Script.Run, that is
 // through this client's EvalSha and, when Redis has not cached a script
 // yet, Eval.
 type ServerClient struct {
 	redis.UniversalClient
-	dequeueSHA string         // of asynqDequeueScript
-	forwardSHA string         // of asynqForwardScript
-	fetch      *MultiFetch    // nil: dequeue as asynq does
-	batch      *ScriptBatcher // nil: send each script alone
+	dequeueSHA string // of asynqDequeueScript
+	forwardSHA string // of asynqForwardScript
+	archiveSHA string // of asynqArchiveScript
+	retrySHA   string // of asynqRetryScript
+	// cancelled reports, once, that a task was cancelled on request
+	// (EndCancelled); nil: none is.
+	cancelled       func(queue, id string) bool
+	deleteCancelled bool
+	fetch           *MultiFetch    // nil: dequeue as asynq does
+	batch           *ScriptBatcher // nil: send each script alone
 }
 
 // NewServerClient wraps rdb for one asynq server; fetch and batch may be
@@ -61,6 +77,7 @@ type ServerClient struct {
 func NewServerClient(rdb redis.UniversalClient, fetch *MultiFetch, batch *ScriptBatcher) *ServerClient {
 	return &ServerClient{
 		UniversalClient: rdb, dequeueSHA: sha1Hex(asynqDequeueScript), forwardSHA: sha1Hex(asynqForwardScript),
+		archiveSHA: sha1Hex(asynqArchiveScript), retrySHA: sha1Hex(asynqRetryScript),
 		fetch: fetch, batch: batch,
 	}
 }
@@ -79,6 +96,16 @@ func (c *ServerClient) EvalSha(ctx context.Context, sha string, keys []string, a
 	}
 	if sha == c.forwardSHA {
 		return c.wakeAfter(ctx, keys, c.UniversalClient.EvalSha(ctx, sha, keys, args...))
+	}
+	if (sha == c.archiveSHA || sha == c.retrySHA) && c.cancelled != nil {
+		if cmd, ok := c.endCancelled(ctx, sha == c.retrySHA, keys, args); ok {
+			return cmd
+		}
+	}
+	if sha == c.archiveSHA {
+		// asynq falls back to Eval with its own text on NOSCRIPT; Eval
+		// runs the wrapped text then.
+		sha = archiveRelease.sha
 	}
 	if c.batch != nil {
 		return c.batch.evalSha(sha, keys, args)
@@ -108,7 +135,68 @@ func (c *ServerClient) Eval(ctx context.Context, script string, keys []string, a
 	if script == asynqForwardScript {
 		return c.wakeAfter(ctx, keys, c.UniversalClient.Eval(ctx, script, keys, args...))
 	}
+	if (script == asynqArchiveScript || script == asynqRetryScript) && c.cancelled != nil {
+		if cmd, ok := c.endCancelled(ctx, script == asynqRetryScript, keys, args); ok {
+			return cmd
+		}
+	}
+	if script == asynqArchiveScript {
+		script = archiveRelease.src
+	}
 	return c.UniversalClient.Eval(context.WithoutCancel(ctx), script, keys, args...)
+}
+
+// EndCancelled makes the client end a task cancelled on request instead
+// of retrying it: when asynq records an attempt as failed (its retry or
+// archive script) and cancelled(queue, id) is true, the task is archived
+// with the error "cancelled" (CancelledError) or, with del, deleted, in
+// archiveReleaseScript (which releases its lock that lasts until the task
+// ends). cancelled is asked once per failed attempt, from asynq's
+// goroutines. Call it before the client is used.
+func (c *ServerClient) EndCancelled(cancelled func(queue, id string) bool, del bool) {
+	c.cancelled, c.deleteCancelled = cancelled, del
+}
+
+// endCancelled runs archiveReleaseScript in place of asynq's retry or
+// archive call (keys, args) when the task was cancelled on request; ok is
+// false when it was not (or the call is not what asynq v0.26.0 sends).
+func (c *ServerClient) endCancelled(ctx context.Context, retry bool, keys []string, args []any) (*redis.Cmd, bool) {
+	if len(keys) == 0 || len(args) == 0 {
+		return nil, false
+	}
+	queue, ok := queueOfTaskKey(keys[0])
+	id, _ := args[0].(string)
+	if !ok || !c.cancelled(queue, id) {
+		return nil, false
+	}
+	k, a, ok := cancelledEnd(retry, keys, args, time.Now(), c.deleteCancelled)
+	if !ok {
+		return nil, false
+	}
+	var cmd *redis.Cmd
+	if c.batch != nil {
+		cmd = c.batch.evalSha(archiveRelease.sha, k, a)
+	} else {
+		cmd = c.UniversalClient.EvalSha(ctx, archiveRelease.sha, k, a...)
+	}
+	if IsNoScript(cmd.Err()) {
+		// asynq's own fallback would send its retry script: send ours.
+		cmd = c.UniversalClient.Eval(context.WithoutCancel(ctx), archiveRelease.src, k, a...)
+	}
+	return cmd, true
+}
+
+// DivertedCancelChannel is where ServerClient moves an asynq server's
+// subscription to CancelChannel. Nothing is published on it.
+const DivertedCancelChannel = "tuskq:{cancel}:asynq-diverted"
+
+// Subscribe passes subscriptions on, except asynq's to CancelChannel,
+// which it moves to DivertedCancelChannel (see ServerClient).
+func (c *ServerClient) Subscribe(ctx context.Context, channels ...string) *redis.PubSub {
+	if len(channels) == 1 && channels[0] == CancelChannel {
+		channels = []string{DivertedCancelChannel}
+	}
+	return c.UniversalClient.Subscribe(ctx, channels...)
 }
 
 // wakeAfter pushes a wake-up token per task asynq's forward script (cmd,

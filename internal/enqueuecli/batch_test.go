@@ -83,7 +83,7 @@ line 15: unique: 0s is less than 1s; expected a whole number of seconds from 1s 
 line 15: retention: -1h0m0s is negative; expected a whole number of seconds from 1s to 720h0m0s (30 days)
 line 16: payload_base64: payload and payload_base64 cannot be used together; pick one
 line 17: payload_base64: not standard base64 (illegal base64 data at input byte 0); encode the payload bytes with padding, alphabet A-Z a-z 0-9 + /
-line 18: bogus_field_name: unknown field; the fields are type, payload, payload_base64, queue, delay, at, max_retry, timeout, deadline, unique, id, retention, headers, traceparent
+line 18: bogus_field_name: unknown field; the fields are type, payload, payload_base64, queue, delay, at, max_retry, timeout, deadline, unique, unique_key, id, retention, headers, traceparent
 line 18: queue: the queue name is empty; name a queue such as default, or leave it out to use the route's
 line 18: deadline: "tomorrow" is not an RFC 3339 time; use for example 2026-01-02T15:04:05Z or 2026-01-02T15:04:05+01:00
 line 18: id: the task ID is empty; leave it out to get a generated one

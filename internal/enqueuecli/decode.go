@@ -14,7 +14,7 @@ import (
 // and checks of the HTTP API's bodies: a JSON object with a "type", a
 // "payload" (any JSON value, stored as its compact encoding) or a
 // "payload_base64" (standard base64 of the payload bytes), and the options
-// queue, delay, at, max_retry, timeout, deadline, unique, id, retention,
+// queue, delay, at, max_retry, timeout, deadline, unique, unique_key, id, retention,
 // headers and traceparent. Decoding is strict: unknown or duplicate fields,
 // values of the wrong type, strings that are not UTF-8, malformed or
 // out-of-bounds durations and times, both delay and at, and a missing or

@@ -26,6 +26,8 @@
 //
 // The first argument "serve" runs the HTTP enqueue API (see Serve and
 // internal/httpapi); "enqueue -- serve" enqueues a task of type "serve".
+// The first argument "cancel" cancels a running task by queue and ID (see
+// Cancel); "enqueue -- cancel" enqueues a task of type "cancel".
 //
 // # Batch
 //
@@ -36,7 +38,7 @@
 // Fields: type (required), payload (any JSON value, stored as its compact
 // JSON encoding) or payload_base64 (standard base64, for binary payloads),
 // and the options under the names of the flags: queue, delay, at,
-// max_retry, timeout, deadline, unique, id, retention, headers (an object
+// max_retry, timeout, deadline, unique, unique_key, id, retention, headers (an object
 // of strings) and traceparent. Lines, flags and the TYPE argument go
 // through the decoder and checks of internal/taskspec, as the HTTP API's
 // bodies, the config's routes and tasks.Client's options do, so a task

@@ -77,8 +77,8 @@ func (d defaults) apply(req *tasks.Request) {
 	if o.Deadline.IsZero() {
 		o.Deadline = def.Deadline
 	}
-	if o.UniqueTTL == 0 {
-		o.UniqueTTL = def.UniqueTTL
+	if o.UniqueTTL == 0 && !o.UniqueUntilEnd && o.UniqueKey == "" {
+		o.UniqueTTL, o.UniqueUntilEnd, o.UniqueKey = def.UniqueTTL, def.UniqueUntilEnd, def.UniqueKey
 	}
 	if o.TaskID == "" {
 		o.TaskID = def.TaskID

@@ -61,6 +61,7 @@ const usage = `Usage:
   enqueue [flags] TYPE [PAYLOAD | @FILE | -]   enqueue one task
   enqueue --batch [flags] < tasks.jsonl         enqueue one task per JSON line
   enqueue serve [flags]                         serve the HTTP enqueue API
+  enqueue cancel [flags] QUEUE ID               cancel a running task
   enqueue config print | validate FILE          show or check the configuration
 
 The payload is the argument, the contents of FILE, or standard input for "-";
@@ -71,12 +72,14 @@ or "result_base64" (other bytes), as the HTTP API shows it.
 
 With --batch each line is an object: {"type": ..., "payload": <any JSON> or
 "payload_base64": "...", and options named like the flags: queue, delay, at,
-max_retry, timeout, deadline, unique, id, retention, headers {...},
-traceparent}. Option flags are defaults for every line. Lines and flags are
+max_retry, timeout, deadline, unique, unique_key, id, retention, headers
+{...}, traceparent}. Option flags are defaults for every line. Lines and flags are
 checked as the HTTP API checks a body (docs/api.md): every problem at once.
 
 Bounds: --delay 0s to 1 year (8760h) and --at at most 1 year ahead; --timeout
-1s to 24h, --unique and --retention 1s to 30 days (720h), whole seconds;
+1s to 24h, --unique and --retention 1s to 30 days (720h), whole seconds
+(--unique until_end: refused while an equal task has not ended; --unique-key
+alone implies it);
 --max-retry 0 to 2147483647; TYPE and --id at most 200 bytes of printable UTF-8;
 --queue a queue of worker.queues, a route or a running worker.
 
@@ -97,7 +100,8 @@ type command struct {
 // flagValues are the command's own flags, as given.
 type flagValues struct {
 	queue, delay, at, maxRetry, timeout, deadline string
-	unique, id, retention, traceparent, wait      string
+	unique, uniqueKey, id, retention, traceparent string
+	wait                                          string
 	headers                                       []string
 	batch                                         bool
 	parallelism                                   int
@@ -111,6 +115,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	if len(args) > 0 && args[0] == "serve" {
 		return Serve(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == "cancel" {
+		return Cancel(ctx, args[1:], env)
 	}
 	c := &command{env: env}
 	return c.run(ctx, args)
@@ -197,7 +204,8 @@ func (c *command) newFlagSet() *pflag.FlagSet {
 	fs.StringVar(&f.maxRetry, "max-retry", "", "retries before the task is archived (`N` from 0 to 2147483647; default: the route's, else 25)")
 	fs.StringVar(&f.timeout, "timeout", "", "bound one attempt to this `DURATION` (whole seconds, 1s to 24h)")
 	fs.StringVar(&f.deadline, "deadline", "", "fail attempts after this `RFC3339` time")
-	fs.StringVar(&f.unique, "unique", "", "reject an equal task (type, queue, payload) for this `DURATION` (1s to 720h)")
+	fs.StringVar(&f.unique, "unique", "", "reject an equal task (type, queue, payload; or queue and --unique-key) for this `DURATION` (1s to 720h), or until_end: while it has not ended")
+	fs.StringVar(&f.uniqueKey, "unique-key", "", "an equal task is one of the same queue and `KEY`; alone, refused until the task ends")
 	fs.StringVar(&f.id, "id", "", "task `ID` (default: a generated UUID)")
 	fs.StringVar(&f.retention, "retention", "", "keep the completed task and its result this `DURATION` (1s to 720h)")
 	fs.StringArrayVar(&f.headers, "header", nil, "task header `KEY=VALUE` (repeatable)")
@@ -214,7 +222,7 @@ func (c *command) newFlagSet() *pflag.FlagSet {
 var flagFields = []struct{ flag, field string }{
 	{"queue", taskspec.FieldQueue}, {"delay", taskspec.FieldDelay}, {"at", taskspec.FieldAt},
 	{"max-retry", taskspec.FieldMaxRetry}, {"timeout", taskspec.FieldTimeout}, {"deadline", taskspec.FieldDeadline},
-	{"unique", taskspec.FieldUnique}, {"id", taskspec.FieldID}, {"retention", taskspec.FieldRetention},
+	{"unique", taskspec.FieldUnique}, {"unique-key", taskspec.FieldUniqueKey}, {"id", taskspec.FieldID}, {"retention", taskspec.FieldRetention},
 	{"traceparent", taskspec.FieldTraceparent},
 }
 

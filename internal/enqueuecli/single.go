@@ -100,7 +100,7 @@ func (c *command) runSingle(ctx context.Context, client *tasks.Client, cfg confi
 func enqueueFailure(err error, cfg config.Config) string {
 	switch {
 	case errors.Is(err, asynq.ErrDuplicateTask):
-		return fmt.Sprintf("not enqueued: an equal task (same type, queue and payload) was enqueued with --unique and its uniqueness has not expired (%v)", err)
+		return fmt.Sprintf("not enqueued: duplicate: %v (--unique, --unique-key)", err)
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		return fmt.Sprintf("not enqueued: the task ID is already used by a task in that queue (%v)", err)
 	case errors.Is(err, tasks.ErrBadOptions):

@@ -91,7 +91,7 @@ func TestOptionsReachTheTask(t *testing.T) {
 
 	// --unique: the same type, queue and payload again is a duplicate.
 	r = run(t, "", "--redis-addr", addr, "--queue", "critical", "--unique", "1h", "report:build", `{"n":1}`)
-	wantErr := "enqueue: not enqueued: an equal task (same type, queue and payload) was enqueued with --unique and its uniqueness has not expired (tasks: enqueue \"report:build\": task already exists)\n"
+	wantErr := "enqueue: not enqueued: duplicate: tasks: enqueue \"report:build\": an equal task (same type, queue \"critical\" and payload) holds the uniqueness lock: task already exists (--unique, --unique-key)\n"
 	if r.code != 1 || r.stderr != wantErr || r.stdout != "" {
 		t.Errorf("duplicate: exit %d, stderr %q\nwant exit 1, stderr %q", r.code, r.stderr, wantErr)
 	}

@@ -126,7 +126,7 @@ func TestCreateOptions(t *testing.T) {
 		t.Errorf("delay: state %s", tc.State)
 	}
 	r = e.do(t, "POST", "/v1/tasks", `{"type":"email:send","payload":{"a":1},"unique":"1h"}`)
-	if want := `{"type":"https://github.com/tuskq/tuskq/blob/main/docs/api.md#duplicate-task","title":"An equal task already exists","status":409,"detail":"an equal task (same type, queue and payload) was enqueued with unique and its uniqueness has not expired"}` + "\n"; r.status != 409 || r.body != want {
+	if want := `{"type":"https://github.com/tuskq/tuskq/blob/main/docs/api.md#duplicate-task","title":"An equal task already exists","status":409,"detail":"an equal task (same type, queue and payload) holds the uniqueness lock: with unique_key, one of the same queue and key; until it ends (unique until_end, or unique_key alone) or for the unique duration"}` + "\n"; r.status != 409 || r.body != want {
 		t.Errorf("duplicate: %d %s", r.status, r.body)
 	}
 
@@ -285,10 +285,12 @@ func TestGetAndDelete(t *testing.T) {
 	}
 	e.waitState(t, "default", tc.ID, asynq.TaskStateActive)
 	r = e.do(t, "DELETE", "/v1/queues/default/tasks/"+tc.ID, "")
-	if want := fmt.Sprintf(`{"id":%q,"type":"slow:task","queue":"default","outcome":"cancelled","state":"active"}`+"\n", tc.ID); r.status != 200 || r.body != want {
+	if want := fmt.Sprintf(`{"id":%q,"type":"slow:task","queue":"default","outcome":"cancelled","state":"active","final_state":"archived"}`+"\n", tc.ID); r.status != 200 || r.body != want {
 		t.Errorf("DELETE active: %d %s", r.status, r.body)
 	}
-	if r := e.do(t, "GET", "/v1/queues/default/tasks/"+tc.ID, ""); r.status != 404 {
+	// It ends archived with the error "cancelled", never retried.
+	if r := e.do(t, "GET", "/v1/queues/default/tasks/"+tc.ID, ""); r.status != 200 ||
+		!strings.Contains(r.body, `"state":"archived"`) || !strings.Contains(r.body, `"last_error":"cancelled"`) {
 		t.Errorf("GET cancelled task: %d %s", r.status, r.body)
 	}
 }
@@ -310,7 +312,7 @@ func TestDeleteCancelsAtOnce(t *testing.T) {
 	}
 	e.waitState(t, "default", tc.ID, asynq.TaskStateActive)
 	r := e.do(t, "DELETE", "/v1/queues/default/tasks/"+tc.ID, "")
-	if want := fmt.Sprintf(`{"id":%q,"type":"stubborn:task","queue":"default","outcome":"cancelled","state":"active"}`+"\n", tc.ID); r.status != 200 || r.body != want {
+	if want := fmt.Sprintf(`{"id":%q,"type":"stubborn:task","queue":"default","outcome":"cancelled","state":"active","final_state":"archived"}`+"\n", tc.ID); r.status != 200 || r.body != want {
 		t.Errorf("DELETE: %d %s", r.status, r.body)
 	}
 }

@@ -28,7 +28,7 @@ func TestBadInput(t *testing.T) {
 		c.API.MaxBodyBytes = 2048
 		c.API.MaxBatch = 3
 	}})
-	const fields = "type, payload, payload_base64, queue, delay, at, max_retry, timeout, deadline, unique, id, retention, headers, traceparent"
+	const fields = "type, payload, payload_base64, queue, delay, at, max_retry, timeout, deadline, unique, unique_key, id, retention, headers, traceparent"
 	tests := []struct {
 		name, method, path, body string
 		hdr                      []string

@@ -90,7 +90,7 @@ func TestCancelReachesOnlyTheQueueNamed(t *testing.T) {
 	e.waitState(t, "vq", "job-71", asynq.TaskStateActive)
 
 	r := e.do(t, "DELETE", "/v1/queues/aq/tasks/job-71", "", "Authorization", "Bearer "+tokenAQ)
-	if want := `{"id":"job-71","type":"tenant:job","queue":"aq","outcome":"cancelled","state":"active"}` + "\n"; r.status != 200 || r.body != want {
+	if want := `{"id":"job-71","type":"tenant:job","queue":"aq","outcome":"cancelled","state":"active","final_state":"archived"}` + "\n"; r.status != 200 || r.body != want {
 		t.Fatalf("DELETE aq/job-71: %d %s; want 200 %s", r.status, r.body, want)
 	}
 	select {
@@ -113,7 +113,8 @@ func TestCancelReachesOnlyTheQueueNamed(t *testing.T) {
 		t.Errorf("an attempt in queue %s saw its context end; only aq/job-71 was cancelled", q)
 	default:
 	}
-	if _, err := e.insp.GetTaskInfo("aq", "job-71"); err == nil {
-		t.Error("aq/job-71 still exists after its deletion")
+	// worker.cancelled archive (the default): archived as cancelled.
+	if info, err := e.insp.GetTaskInfo("aq", "job-71"); err != nil || info.State != asynq.TaskStateArchived || info.LastErr != "cancelled" {
+		t.Errorf("aq/job-71 after its cancellation: %+v, %v; want archived with the error cancelled", info, err)
 	}
 }

@@ -94,6 +94,8 @@ type canonicalTask struct {
 	Timeout   int64             `json:"timeout"`
 	Deadline  int64             `json:"deadline"`
 	UniqueTTL int64             `json:"unique"`
+	UniqueKey string            `json:"unique_key"`
+	UntilEnd  bool              `json:"until_end"`
 	TaskID    string            `json:"id"`
 	Retention int64             `json:"retention"`
 	Headers   map[string]string `json:"headers"` // encoded with sorted keys
@@ -114,6 +116,7 @@ func canonical(req TaskRequest) []byte {
 	b, _ := json.Marshal(canonicalTask{
 		Type: req.Type, Payload: req.Payload, Queue: o.Queue, ProcessAt: unix(o.ProcessAt), ProcessIn: int64(o.ProcessIn),
 		MaxRetry: o.MaxRetry, Timeout: int64(o.Timeout), Deadline: unix(o.Deadline), UniqueTTL: int64(o.UniqueTTL),
+		UniqueKey: o.UniqueKey, UntilEnd: o.UniqueUntilEnd,
 		TaskID: o.TaskID, Retention: int64(o.Retention), Headers: o.Headers,
 	}) // plain values: cannot fail
 	return b

@@ -15,7 +15,7 @@
 //
 // A task is a JSON object with the fields of an "enqueue --batch" line
 // (TaskFields): type, payload (any JSON value) or payload_base64, queue,
-// delay or at, max_retry, timeout, deadline, unique, id, retention,
+// delay or at, max_retry, timeout, deadline, unique, unique_key, id, retention,
 // headers and traceparent, decoded and checked by internal/taskspec as
 // the CLI's lines and flags are. Decoding is strict: malformed JSON,
 // unknown or duplicate fields, values of the wrong type, strings that are

@@ -259,8 +259,13 @@ func (h *Handler) enqueueFailure(ctx context.Context, prefix string, req *TaskRe
 			fmt.Sprintf("task ID %q is already used by a task in queue %q; leave id out to get a generated one", req.Options.TaskID, req.Options.Queue),
 			FieldError{Field: prefix + "id", Detail: "already used in this queue"})
 	case errors.Is(err, asynq.ErrDuplicateTask):
-		return nil, newProblem(ProblemDuplicateTask, http.StatusConflict,
-			"an equal task (same type, queue and payload) was enqueued with unique and its uniqueness has not expired")
+		detail := "an equal task (same type, queue and payload) holds the uniqueness lock: with unique_key, one of the same queue and key; " +
+			"until it ends (unique until_end, or unique_key alone) or for the unique duration"
+		if req.Options.UniqueKey != "" {
+			detail = fmt.Sprintf("unique key %q of queue %q is held by an equal task: refused until it ends (or, with a unique duration, until that expires)",
+				req.Options.UniqueKey, req.Options.Queue)
+		}
+		return nil, newProblem(ProblemDuplicateTask, http.StatusConflict, detail)
 	case errors.Is(err, tasks.ErrBadOptions):
 		return nil, invalid(FieldError{Field: bodyField(prefix), Detail: err.Error()})
 	case errors.Is(err, tasks.ErrNotReplicated):

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/internal/taskcancel"
 )
 
@@ -58,8 +60,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, p *principal) {
 
 // delete serves DELETE /v1/queues/{queue}/tasks/{id}: a task that is not
 // running is deleted; a running one is cancelled (its worker cancels the
-// processor's context and records the attempt as failed at once, whether
-// or not the processor returns), then deleted.
+// processor's context and ends the task at once, whether or not the
+// processor returns: archived with the error "cancelled", or deleted, as
+// worker.cancelled says; never retried).
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request, p *principal) {
 	info := h.lookup(w, r, p)
 	if info == nil {
@@ -112,6 +115,12 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, res DeleteResul
 		}
 		info, err := h.insp.GetTaskInfo(res.Queue, res.ID)
 		switch {
+		case (errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound)) &&
+			h.opts.Config.Worker.Cancelled == config.CancelledDelete:
+			// The worker deleted it (worker.cancelled delete).
+			res.Outcome, res.FinalState = "cancelled", "deleted"
+			writeJSON(w, http.StatusOK, res)
+			return
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 			writeProblem(w, newProblem(ProblemTaskFinished, http.StatusConflict, fmt.Sprintf(
 				"task %q completed before the cancellation reached it; it is gone", res.ID)))
@@ -123,12 +132,17 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, res DeleteResul
 			writeProblem(w, newProblem(ProblemTaskFinished, http.StatusConflict, fmt.Sprintf(
 				"task %q completed before the cancellation reached it; its result is kept", res.ID)))
 			return
+		case info.State == asynq.TaskStateArchived && info.LastErr == asynqrdb.CancelledError:
+			// The worker archived it (worker.cancelled archive).
+			res.Outcome, res.FinalState = "cancelled", "archived"
+			writeJSON(w, http.StatusOK, res)
+			return
 		case info.State != asynq.TaskStateActive:
 			if err := h.insp.DeleteTask(res.Queue, res.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 				writeProblem(w, h.unavailable(ctx, err))
 				return
 			}
-			res.Outcome = "cancelled"
+			res.Outcome, res.FinalState = "cancelled", "deleted"
 			writeJSON(w, http.StatusOK, res)
 			return
 		}

@@ -158,10 +158,15 @@ type DeleteResult struct {
 	Type  string `json:"type"`
 	Queue string `json:"queue"`
 	// Outcome is "deleted" (the task was not running and is gone),
-	// "cancelled" (it was running, its worker stopped it, and it is gone)
+	// "cancelled" (it was running and its worker ended it: archived or
+	// deleted, see FinalState)
 	// or "cancel_requested" (it is still active: its worker was asked to
 	// stop it and has not; status 202).
 	Outcome string `json:"outcome"`
 	// State is the state the task was in when the request arrived.
 	State string `json:"state"`
+	// FinalState, for outcome "deleted" and "cancelled", is what became
+	// of the task: "deleted", or "archived" (a running task cancelled with
+	// worker.cancelled archive, kept with the error "cancelled").
+	FinalState string `json:"final_state,omitempty"`
 }

@@ -45,6 +45,8 @@ func Routes(routes map[string]config.RouteConfig) []tasks.Route {
 			MaxRetry:  r.MaxRetry,
 			Timeout:   r.Timeout,
 			UniqueTTL: r.UniqueTTL,
+
+			UniqueUntilEnd: r.UniqueUntilEnd,
 		})
 	}
 	return out

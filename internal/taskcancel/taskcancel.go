@@ -7,11 +7,31 @@
 // queue and the ID, on Channel; each worker keeps a Registry of the tasks it
 // runs, keyed by (queue, ID), and cancels only the task that matches both.
 //
-// The HTTP API publishes with Publish; a worker serves a Registry: its
-// BaseContext as the asynq servers' BaseContext, its Middleware around the
-// processors and Listen on the worker's Redis client. Plain pub/sub works on
-// standalone Redis, behind Sentinel and on Redis Cluster (where a PUBLISH
-// reaches the subscribers of every node).
+// The HTTP API and the enqueue CLI publish with Publish; a worker serves a
+// Registry: its Middleware around the processors and Listen on the
+// worker's Redis client. Listen also hears asynq's own cancel channel
+// (Inspector.CancelProcessing, asynqmon's cancel button), by ID alone as
+// asynq means it; the worker's asynq servers no longer hear it themselves
+// (asynqrdb.ServerClient moves their subscription away). Plain pub/sub
+// works on standalone Redis, behind Sentinel and on Redis Cluster (where a
+// PUBLISH reaches the subscribers of every node).
+//
+// # Cancellation that sticks
+//
+// asynq ends a cancelled attempt by ending its context of the attempt at
+// once, whether or not the processor returns, and then records the
+// attempt as failed and retries it: the cancelled work runs again. Here
+// Cancel first marks the task as cancelled on request, then ends the
+// context (BaseContext, cause ErrCancelled). asynq then records the
+// attempt as failed at once, and the worker's asynq servers, asking
+// TakeCancelled, end the task instead of retrying it
+// (asynqrdb.ServerClient.EndCancelled): archived with the error
+// "cancelled", or deleted with Delete set. When the processor returns
+// first, Middleware returns an error wrapping tasks.ErrCancelled and
+// asynq.SkipRetry (archive) or asynq.RevokeTask (delete), so the task
+// ends the same way, and the task line says outcome cancelled. A worker
+// shutting down does not go through here: asynq hands its tasks back, to
+// be run again.
 package taskcancel
 
 import (
@@ -21,10 +41,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -74,13 +96,44 @@ type slotKey struct{}
 // Registry is the set of tasks a worker is running, keyed by queue and ID.
 // Its zero value is not usable: create it with NewRegistry.
 type Registry struct {
+	// Delete makes a cancelled task deleted rather than archived with the
+	// error "cancelled" (worker.cancelled). Set it before use.
+	Delete bool
+
 	mu      sync.Mutex
 	running map[key]map[*slot]struct{}
+	// ended holds the tasks cancelled on request whose outcome has not
+	// been recorded yet, with the time of the cancellation.
+	ended map[key]time.Time
+}
+
+// endedTTL bounds how long a cancellation waits in Registry.ended for the
+// task's outcome to be recorded (a task handed back by a shutdown, or
+// completed, never asks).
+const endedTTL = 10 * time.Minute
+
+// cancelledError is the error a cancelled attempt ends with: "cancelled",
+// wrapping tasks.ErrCancelled and the asynq error that ends the task
+// without a retry (SkipRetry: archive; RevokeTask: delete).
+type cancelledError struct{ end error }
+
+func (e cancelledError) Error() string { return tasks.ErrCancelled.Error() }
+
+func (e cancelledError) Is(target error) bool {
+	return target == tasks.ErrCancelled || target == e.end
+}
+
+// endErr is the error of an attempt cancelled on request.
+func (r *Registry) endErr() error {
+	if r.Delete {
+		return cancelledError{end: asynq.RevokeTask}
+	}
+	return cancelledError{end: asynq.SkipRetry}
 }
 
 // NewRegistry returns an empty Registry.
 func NewRegistry() *Registry {
-	return &Registry{running: map[key]map[*slot]struct{}{}}
+	return &Registry{running: map[key]map[*slot]struct{}{}, ended: map[key]time.Time{}}
 }
 
 // BaseContext returns a context derived from parent that Cancel can end.
@@ -93,11 +146,39 @@ func (r *Registry) BaseContext(parent context.Context) context.Context {
 	return context.WithValue(ctx, slotKey{}, &slot{cancel: cancel})
 }
 
+// TakeCancelled reports whether the task id of queue was cancelled on
+// request and its outcome is not recorded yet, and forgets it: the
+// worker's asynq servers ask it when they record a failed attempt
+// (asynqrdb.ServerClient.EndCancelled).
+func (r *Registry) TakeCancelled(queue, id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := key{queue, id}
+	if _, ok := r.ended[k]; !ok {
+		return false
+	}
+	delete(r.ended, k)
+	return true
+}
+
+// markEnded records k as cancelled on request; r.mu is held.
+func (r *Registry) markEnded(k key, now time.Time) {
+	for old, at := range r.ended {
+		if now.Sub(at) > endedTTL {
+			delete(r.ended, old)
+		}
+	}
+	r.ended[k] = now
+}
+
 // Middleware registers each running task under its queue and ID, so that
 // Cancel reaches it, and removes it when the processor returns. Under a
 // BaseContext, Cancel ends asynq's context of the attempt; otherwise it
 // ends the context handed to the processor only, and the attempt ends when
-// the processor returns.
+// the processor returns. Whatever the processor returns after a
+// cancellation, the attempt's error is the cancelled error (see the
+// package documentation), so the task is archived or deleted, never
+// retried.
 func (r *Registry) Middleware() tasks.Middleware {
 	return func(next tasks.Processor) tasks.Processor {
 		return tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
@@ -113,7 +194,11 @@ func (r *Registry) Middleware() tasks.Middleware {
 			k := key{queue, id}
 			r.add(k, s)
 			defer r.remove(k, s)
-			return next.ProcessTask(ctx, t)
+			err := next.ProcessTask(ctx, t)
+			if errors.Is(context.Cause(ctx), ErrCancelled) {
+				return r.endErr()
+			}
+			return err
 		})
 	}
 }
@@ -148,6 +233,31 @@ func (r *Registry) Cancel(queue, id string) int {
 	for s := range r.running[key{queue, id}] {
 		slots = append(slots, s)
 	}
+	if len(slots) > 0 {
+		r.markEnded(key{queue, id}, time.Now())
+	}
+	r.mu.Unlock()
+	for _, s := range slots {
+		s.cancel(ErrCancelled)
+	}
+	return len(slots)
+}
+
+// CancelID cancels the attempts of every task of ID id running here,
+// whatever its queue, as asynq's own cancellation (by ID alone) means it,
+// and returns how many there were.
+func (r *Registry) CancelID(id string) int {
+	r.mu.Lock()
+	var slots []*slot
+	now := time.Now()
+	for k, m := range r.running {
+		if k.id == id {
+			for s := range m {
+				slots = append(slots, s)
+			}
+			r.markEnded(k, now)
+		}
+	}
 	r.mu.Unlock()
 	for _, s := range slots {
 		s.cancel(ErrCancelled)
@@ -166,8 +276,9 @@ func (r *Registry) Running() int {
 	return n
 }
 
-// Listen subscribes to Channel on rdb and, until stop is called, cancels
-// the registered task each message names. It returns once Redis has
+// Listen subscribes to Channel and to asynq's cancel channel on rdb and,
+// until stop is called, cancels the registered task each message names
+// (by queue and ID on Channel, by ID alone on asynq's). It returns once Redis has
 // confirmed the subscription; go-redis resubscribes by itself after a
 // lost connection. logger (nil: discarded) receives a debug line per
 // cancellation and a warning per malformed message.
@@ -175,16 +286,24 @@ func (r *Registry) Listen(ctx context.Context, rdb redis.UniversalClient, logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ps := rdb.Subscribe(ctx, Channel)
-	if _, err := ps.Receive(ctx); err != nil {
-		_ = ps.Close()
-		return nil, fmt.Errorf("taskcancel: subscribe to %s: %w", Channel, err)
+	ps := rdb.Subscribe(ctx, Channel, asynqrdb.CancelChannel)
+	for range 2 { // one confirmation per channel
+		if _, err := ps.Receive(ctx); err != nil {
+			_ = ps.Close()
+			return nil, fmt.Errorf("taskcancel: subscribe to %s and %s: %w", Channel, asynqrdb.CancelChannel, err)
+		}
 	}
 	msgs := ps.Channel(redis.WithChannelSize(64))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for m := range msgs {
+			if m.Channel == asynqrdb.CancelChannel {
+				if n := r.CancelID(m.Payload); n > 0 {
+					logger.DebugContext(ctx, "task cancelled on request (asynq)", "task_id", m.Payload)
+				}
+				continue
+			}
 			var msg Message
 			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.Queue == "" || msg.ID == "" {
 				logger.WarnContext(ctx, "taskcancel: ignoring a malformed cancellation", "channel", m.Channel, "bytes", len(m.Payload))

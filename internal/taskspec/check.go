@@ -21,6 +21,7 @@ var (
 	expectMaxRetry  = "a whole number from 0 to " + strconv.Itoa(MaxRetry)
 	expectTimeout   = seconds(MaxTimeout, "24h")
 	expectUnique    = seconds(MaxUniqueTTL, "30 days")
+	expectUniqueKey = "1 to " + strconv.Itoa(MaxUniqueKeyLength) + " bytes of printable UTF-8"
 	expectRetention = seconds(MaxRetention, "30 days")
 	expectID        = "1 to " + strconv.Itoa(MaxIDLength) + " bytes of printable UTF-8"
 )
@@ -118,6 +119,12 @@ func (c *checker) options(o Options, now time.Time) {
 	}
 	c.seconds(FieldTimeout, o.Timeout, MaxTimeout, expectTimeout)
 	c.seconds(FieldUnique, o.UniqueTTL, MaxUniqueTTL, expectUnique)
+	if o.UniqueUntilEnd && o.UniqueTTL != 0 {
+		c.add(FieldUnique, expectUnique, "until_end and a duration cannot be used together; pick one")
+	}
+	if o.UniqueKey != "" {
+		c.uniqueKey(o.UniqueKey)
+	}
 	c.seconds(FieldRetention, o.Retention, MaxRetention, expectRetention)
 	if o.TaskID != "" {
 		c.id(o.TaskID)
@@ -175,6 +182,17 @@ func (c *checker) id(s string) {
 		c.add(FieldID, expectID, "the task ID is %d bytes long; the limit is %d", len(s), MaxIDLength)
 	case !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || r == utf8.RuneError }):
 		c.add(FieldID, expectID, "%q has characters that are not printable UTF-8; use letters, digits and punctuation", s)
+	}
+}
+
+func (c *checker) uniqueKey(s string) {
+	switch {
+	case strings.TrimSpace(s) == "":
+		c.add(FieldUniqueKey, expectUniqueKey, "the unique key is blank; name the task's uniqueness (an order number, say), or leave it out")
+	case len(s) > MaxUniqueKeyLength:
+		c.add(FieldUniqueKey, expectUniqueKey, "the unique key is %d bytes long; the limit is %d", len(s), MaxUniqueKeyLength)
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || r == utf8.RuneError }):
+		c.add(FieldUniqueKey, expectUniqueKey, "%q has characters that are not printable UTF-8; use letters, digits and punctuation", s)
 	}
 }
 

@@ -39,7 +39,8 @@ func (d *Decoder) add(field, expected, format string, args ...any) {
 
 // Text sets a field from its text form, as a command-line flag or a JSON
 // string gives it: type, queue, delay, at, max_retry, timeout, deadline,
-// unique, id, retention and traceparent.
+// unique (a duration or until_end), unique_key, id, retention and
+// traceparent.
 func (d *Decoder) Text(field, s string) {
 	o := &d.task.Options
 	switch field {
@@ -64,7 +65,17 @@ func (d *Decoder) Text(field, s string) {
 	case FieldTimeout:
 		o.Timeout = d.secondsText(field, s, expectTimeout)
 	case FieldUnique:
+		if s == UniqueUntilEnd {
+			o.UniqueUntilEnd = true
+			return
+		}
 		o.UniqueTTL = d.secondsText(field, s, expectUnique)
+	case FieldUniqueKey:
+		if s == "" {
+			d.add(field, expectUniqueKey, "the unique key is empty; name the task's uniqueness (an order number, say), or leave it out")
+			return
+		}
+		o.UniqueKey = s
 	case FieldRetention:
 		o.Retention = d.secondsText(field, s, expectRetention)
 	case FieldMaxRetry:

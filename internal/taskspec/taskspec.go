@@ -18,7 +18,8 @@
 //	delay       0 to 1 year (MaxDelay)
 //	at          no later than 1 year from now
 //	timeout     1s to 24h, whole seconds (MaxTimeout)
-//	unique      1s to 30 days, whole seconds (MaxUniqueTTL)
+//	unique      1s to 30 days, whole seconds (MaxUniqueTTL), or until_end
+//	unique_key  at most 200 bytes of printable UTF-8
 //	retention   1s to 30 days, whole seconds (MaxRetention)
 //	max_retry   0 to 2147483647 (asynq stores it in 32 bits)
 //	type, id    at most 200 bytes of printable UTF-8
@@ -44,6 +45,7 @@ const (
 	FieldTimeout       = "timeout"
 	FieldDeadline      = "deadline"
 	FieldUnique        = "unique"
+	FieldUniqueKey     = "unique_key"
 	FieldID            = "id"
 	FieldRetention     = "retention"
 	FieldHeaders       = "headers"
@@ -53,7 +55,7 @@ const (
 // Fields are the fields of a task object, in the order messages list them.
 var Fields = []string{
 	FieldType, FieldPayload, FieldPayloadBase64, FieldQueue, FieldDelay, FieldAt, FieldMaxRetry,
-	FieldTimeout, FieldDeadline, FieldUnique, FieldID, FieldRetention, FieldHeaders, FieldTraceparent,
+	FieldTimeout, FieldDeadline, FieldUnique, FieldUniqueKey, FieldID, FieldRetention, FieldHeaders, FieldTraceparent,
 }
 
 // Bounds of a task object.
@@ -62,6 +64,8 @@ const (
 	MaxTypeLength = 200
 	// MaxIDLength is the longest task ID, in bytes.
 	MaxIDLength = 200
+	// MaxUniqueKeyLength is the longest unique_key, in bytes.
+	MaxUniqueKeyLength = 200
 	// MaxRetry is the largest retry budget: asynq stores it as a 32-bit
 	// integer, so a larger one would wrap around.
 	MaxRetry = math.MaxInt32
@@ -82,6 +86,10 @@ const (
 	HeaderTracestate  = "tracestate"
 )
 
+// UniqueUntilEnd is the text of unique that makes a task unique until it
+// ends rather than for a time.
+const UniqueUntilEnd = "until_end"
+
 // ErrInvalid is wrapped by Problems.
 var ErrInvalid = errors.New("invalid task")
 
@@ -96,9 +104,12 @@ type Options struct {
 	Timeout   time.Duration
 	Deadline  time.Time
 	UniqueTTL time.Duration
-	TaskID    string
-	Retention time.Duration
-	Headers   map[string]string
+	UniqueKey string
+	// UniqueUntilEnd is unique: until_end.
+	UniqueUntilEnd bool
+	TaskID         string
+	Retention      time.Duration
+	Headers        map[string]string
 }
 
 // Task is a decoded task object.
@@ -183,7 +194,7 @@ func FlagName(field string) string {
 // goNames are the fields of tasks.EnqueueOptions.
 var goNames = map[string]string{
 	FieldQueue: "Queue", FieldDelay: "ProcessIn", FieldAt: "ProcessAt", FieldMaxRetry: "MaxRetry",
-	FieldTimeout: "Timeout", FieldDeadline: "Deadline", FieldUnique: "UniqueTTL", FieldID: "TaskID",
+	FieldTimeout: "Timeout", FieldDeadline: "Deadline", FieldUnique: "UniqueTTL", FieldUniqueKey: "UniqueKey", FieldID: "TaskID",
 	FieldRetention: "Retention", FieldHeaders: "Headers", FieldType: "type",
 }
 

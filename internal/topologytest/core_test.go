@@ -221,6 +221,22 @@ func testUnique(t *testing.T, tp *topo) {
 			t.Fatalf("EnqueueMany request %d: %v; want asynq.ErrDuplicateTask", i, r.Err)
 		}
 	}
+	// Uniqueness until the task ends: the enqueue script reads the
+	// holder's task record, in the queue's hash slot.
+	keyed := &tasks.EnqueueOptions{Queue: qs[1], UniqueKey: "order-1", ProcessIn: time.Hour}
+	held, err := c.Enqueue(t.Context(), "topo:keyed", nil, keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Enqueue(t.Context(), "topo:keyed2", nil, keyed); !errors.Is(err, asynq.ErrDuplicateTask) {
+		t.Fatalf("equal keyed task: %v; want asynq.ErrDuplicateTask", err)
+	}
+	if err := c.Inspector().DeleteTask(qs[1], held.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Enqueue(t.Context(), "topo:keyed2", nil, keyed); err != nil {
+		t.Fatalf("keyed task after the holder was deleted: %v", err)
+	}
 	for q, id := range map[string]string{qs[0]: first.ID, qs[1]: other.ID} {
 		qi, err := c.Inspector().GetQueueInfo(q)
 		if err != nil {
