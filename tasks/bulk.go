@@ -150,7 +150,7 @@ func (r *request) wire(now time.Time, fill randFunc) wireTask {
 		UniqueTTL: r.uniqueTTL,
 		ProcessAt: processAt,
 	}
-	return wireTask{Enqueue: asynqrdb.Prepare(now, &t, asynqrdb.NewNonce(fill)), trace: r.traceID}
+	return wireTask{Enqueue: asynqrdb.Prepare(now, &t, asynqrdb.NewNonce(fill)), trace: r.traceID, id: id, span: r.span}
 }
 
 // randBuffer hands out random bytes read from crypto/rand in blocks, so

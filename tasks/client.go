@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/internal/taskspec"
 )
@@ -94,6 +95,8 @@ type Client struct {
 	// published holds the queues this client added to asynq's list of
 	// queues.
 	published sync.Map
+	// tracer makes the PRODUCER spans; nil with tracing off.
+	tracer trace.Tracer
 }
 
 // ClientOptions configures a Client.
@@ -136,6 +139,15 @@ type ClientOptions struct {
 	// (the task is stored on the master). It costs the replication delay
 	// on each enqueue. The config key enqueue.wait_replicas sets it.
 	WaitReplicas int
+	// TracerProvider, when set, makes a PRODUCER span per task enqueued
+	// (Enqueue and EnqueueMany alike: one span per task, see
+	// MessagingSystem), a child of the enqueue's ctx span (or of the
+	// traceparent in the task's headers), and writes that span's context
+	// into the task's traceparent, so the worker's spans hang under it.
+	// Nil (the default) makes no span and costs nothing: the task still
+	// carries the caller's trace, or a new one. Pass
+	// otel.GetTracerProvider() to use the global provider.
+	TracerProvider trace.TracerProvider
 }
 
 // NewClient returns a Client over the given Redis connection. For asynq's
@@ -167,6 +179,7 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 		ctxTimeouts:  honoursContext(rdb),
 		waitReplicas: opts.WaitReplicas,
 		exactSends:   exactSends(rdb),
+		tracer:       newTracer(opts.TracerProvider),
 	}, nil
 }
 
@@ -212,7 +225,7 @@ func (c *Client) Enqueue(ctx context.Context, taskType string, payload []byte, o
 	rep := c.bounded(ctx, func(ctx context.Context) reply {
 		return c.storeTasks(ctx, []wireTask{t}, dl.scriptMS)[0]
 	})
-	return t.outcome(rep, dl, c.waitReplicas)
+	return t.finish(rep, dl, c.waitReplicas)
 }
 
 // request is an enqueue after validation, routing and trace injection: the
@@ -231,6 +244,7 @@ type request struct {
 	retention time.Duration
 	processAt time.Time
 	processIn time.Duration
+	span      trace.Span // the PRODUCER span; nil with tracing off
 }
 
 // prepare validates an enqueue, applies the route and writes the trace
@@ -282,6 +296,11 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 		r.uniqueTTL = route.UniqueTTL
 	}
 	maps.Copy(r.headers, o.Headers)
+	if c.tracer != nil {
+		r.span = startProducer(ctx, c.tracer, taskType, r.queue, len(payload), r.headers)
+		r.traceID = r.span.SpanContext().TraceID().String()
+		return r, nil
+	}
 	r.traceID = injectTrace(ctx, r.headers, rnd).String()
 	return r, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/internal/asynqrdb"
 )
@@ -24,6 +25,16 @@ type wireTask struct {
 	asynqrdb.Enqueue
 	i     int // index of the request (EnqueueMany)
 	trace string
+	id    string     // the task ID
+	span  trace.Span // the enqueue's PRODUCER span; nil with tracing off
+}
+
+// finish returns the outcome of the task's send (see outcome) and ends
+// its span.
+func (t *wireTask) finish(r reply, d deadline, want int) (*TaskInfo, error) {
+	info, err := t.outcome(r, d, want)
+	endProducer(t.span, t.id, err)
+	return info, err
 }
 
 // reply is the script's answer for one task, or the error of the call.

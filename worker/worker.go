@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/asynqrdb"
@@ -77,6 +78,9 @@ type Options struct {
 	// registers itself with asynq, so asynq's server list shows one entry
 	// per server, all with the worker's host and PID.
 	Servers int
+	// TracerProvider, when set, makes a CONSUMER span per task attempt
+	// (see tasks.InstrumentOptions.TracerProvider). Nil makes none.
+	TracerProvider trace.TracerProvider
 }
 
 // Worker processes tasks from Redis. Create it with New and start it with
@@ -176,6 +180,7 @@ func New(opts Options) (*Worker, error) {
 		Metrics:     metrics,
 		Middleware:  mws,
 		IsFailure:   opts.IsFailure,
+		Tracer:      opts.TracerProvider,
 	})
 	return &Worker{
 		cfg:      opts.Config,
