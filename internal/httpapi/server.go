@@ -156,7 +156,7 @@ func New(opts Options) (*Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(auth.collectors()...)
 	h.metricsH = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	h.root = opts.Telemetry.Handler(h.accessLog(h.hostCheck(h.mux())), telemetry.ServiceAPI)
+	h.root = opts.Telemetry.Handler(h.accessLog(h.hostCheck(opts.Telemetry.RouteNames(h.mux()))), telemetry.ServiceAPI)
 	return h, nil
 }
 

@@ -248,10 +248,14 @@ const ShutdownTimeout = 5 * time.Second
 
 // Close flushes the spans still buffered (see Shutdown) within
 // ShutdownTimeout, and logs a failure at warn level: a process that ends
-// is not failed by a collector that is away.
+// is not failed by a collector that is away. A nil logger discards the
+// line.
 func (t *Telemetry) Close(ctx context.Context, logger *slog.Logger) {
 	if t == nil {
 		return
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
@@ -272,6 +276,30 @@ func (t *Telemetry) Handler(h http.Handler, operation string) http.Handler {
 		otelhttp.WithTracerProvider(t.tp),
 		otelhttp.WithPropagators(propagation.TraceContext{}),
 	)
+}
+
+// RouteNames wraps a mux (an *http.ServeMux, or what serves through one)
+// so that the server span of each request is named after the route it
+// matched, "POST /v1/tasks", with http.route set, when middleware between
+// Handler and the mux hands the mux a copy of the request (which hides the
+// matched pattern from otelhttp). With tracing off it returns mux.
+func (t *Telemetry) RouteNames(mux http.Handler) http.Handler {
+	if t == nil {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if r.Pattern == "" {
+			return
+		}
+		route := r.Pattern
+		if _, path, ok := strings.Cut(route, " "); ok {
+			route = path
+		}
+		span := trace.SpanFromContext(r.Context())
+		span.SetName(r.Method + " " + route)
+		span.SetAttributes(semconv.HTTPRoute(route))
+	})
 }
 
 // environ returns the OTEL_* variables of env (KEY=VALUE strings); the
