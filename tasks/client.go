@@ -219,6 +219,10 @@ func (c *Client) Enqueue(ctx context.Context, taskType string, payload []byte, o
 	if err != nil {
 		return nil, err
 	}
+	if r.span != nil {
+		// The Redis calls of the enqueue happen under its span.
+		ctx = trace.ContextWithSpan(ctx, r.span)
+	}
 	ctx, cancel, dl := c.withDeadline(ctx)
 	defer cancel()
 	t := r.wire(time.Now(), cryptoRand)

@@ -81,6 +81,9 @@ type Options struct {
 	// TracerProvider, when set, makes a CONSUMER span per task attempt
 	// (see tasks.InstrumentOptions.TracerProvider). Nil makes none.
 	TracerProvider trace.TracerProvider
+	// InstrumentRedis, when set, is called with the Redis client the
+	// worker's servers share before they start (to add tracing hooks).
+	InstrumentRedis func(redis.UniversalClient) error
 }
 
 // Worker processes tasks from Redis. Create it with New and start it with
@@ -101,6 +104,8 @@ type Worker struct {
 	cancels  *taskcancel.Registry // the running tasks, for cancellations by queue and ID
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see taskctx.WithStopping
+
+	instrumentRedis func(redis.UniversalClient) error // Options.InstrumentRedis
 
 	mu    sync.Mutex
 	run   bool
@@ -183,21 +188,22 @@ func New(opts Options) (*Worker, error) {
 		Tracer:      opts.TracerProvider,
 	})
 	return &Worker{
-		cfg:      opts.Config,
-		logger:   logger,
-		registry: registry,
-		handler:  handler,
-		gatherer: gatherer,
-		retry:    leaseRetryDelay(retry),
-		failure:  leaseIsFailure(opts.IsFailure),
-		recovery: recovery,
-		skipped:  skipped,
-		asynqLvl: asynqLevel(level),
-		servers:  n,
-		asynqLog: logging.NewAsynqGroupLogger(logger, n),
-		cancels:  cancels,
-		ready:    make(chan struct{}),
-		stopping: make(chan struct{}),
+		instrumentRedis: opts.InstrumentRedis,
+		cfg:             opts.Config,
+		logger:          logger,
+		registry:        registry,
+		handler:         handler,
+		gatherer:        gatherer,
+		retry:           leaseRetryDelay(retry),
+		failure:         leaseIsFailure(opts.IsFailure),
+		recovery:        recovery,
+		skipped:         skipped,
+		asynqLvl:        asynqLevel(level),
+		servers:         n,
+		asynqLog:        logging.NewAsynqGroupLogger(logger, n),
+		cancels:         cancels,
+		ready:           make(chan struct{}),
+		stopping:        make(chan struct{}),
 	}, nil
 }
 
@@ -290,6 +296,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer rdb.Close()
+	if w.instrumentRedis != nil {
+		if err := w.instrumentRedis(rdb); err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+	}
 	if err := w.ping(ctx, rdb, w.cfg.Redis.DialTimeout+w.cfg.Redis.ReadTimeout); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("worker: cancelled before start: %w", ctx.Err())

@@ -344,7 +344,7 @@ func (c *command) connect(ctx context.Context) (*tasks.Client, config.Config, in
 	copts := producer.ClientOptions(cfg)
 	copts.TracerProvider = tel.TracerProvider()
 	c.tel = tel
-	client, err := tasks.NewClient(connOpt, copts)
+	client, err := tasks.NewClient(tel.RedisConnOpt(connOpt), copts)
 	if err != nil {
 		c.flushSpans(ctx)
 		c.errorf("%v", err)

@@ -131,6 +131,10 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
+	if err := opts.Telemetry.InstrumentRedis(rdb); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
 	copts := producer.ClientOptions(cfg)
 	copts.TracerProvider = opts.Telemetry.TracerProvider()
 	client, err := tasks.NewClient(sharedConn{rdb}, copts)

@@ -34,7 +34,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/cli"
@@ -109,7 +108,7 @@ func Main(ctx context.Context, env Env) int {
 		fmt.Fprintf(env.Stderr, "worker: %v\n", err)
 		return cli.ExitUsage
 	}
-	w, logger, ps, err := build(ctx, cfg, env, tel.TracerProvider())
+	w, logger, ps, err := build(ctx, cfg, env, tel)
 	if err != nil {
 		_ = tel.Shutdown(ctx)
 		fmt.Fprintf(env.Stderr, "worker: %v\n", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "worker: "), "\n", " "))
@@ -168,8 +167,9 @@ func usage(fs *pflag.FlagSet) string {
 
 // build makes the logger, the registry of built-in processors, the plugin
 // manager (nil when plugins.dir is empty) and the worker from the
-// configuration. tp, when not nil, traces task attempts and webhook calls.
-func build(ctx context.Context, cfg config.Config, env Env, tp trace.TracerProvider) (*worker.Worker, *slog.Logger, *Plugins, error) {
+// configuration. tel, when not nil, traces task attempts and webhook calls
+// (and Redis commands with otel.redis).
+func build(ctx context.Context, cfg config.Config, env Env, tel *telemetry.Telemetry) (*worker.Worker, *slog.Logger, *Plugins, error) {
 	level, err := logging.ParseLevel(cfg.Log.Level)
 	if err != nil {
 		return nil, nil, nil, err
@@ -182,7 +182,7 @@ func build(ctx context.Context, cfg config.Config, env Env, tp trace.TracerProvi
 	err = processors.RegisterBuiltins(reg, processors.Options{
 		HTTPAllowHosts: cfg.Worker.HTTPAllowHosts,
 		Logger:         logger,
-		TracerProvider: tp,
+		TracerProvider: tel.TracerProvider(),
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -198,7 +198,7 @@ func build(ctx context.Context, cfg config.Config, env Env, tp trace.TracerProvi
 		RetryDelay: retryDelay,
 		Registerer: metrics,
 
-		TracerProvider: tp,
+		TracerProvider: tel.TracerProvider(),
 	}))
 	if err != nil {
 		return nil, nil, nil, err
