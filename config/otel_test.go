@@ -135,7 +135,7 @@ func FuzzParsePairs(f *testing.F) {
 // escapeValue percent-encodes every byte that is not a letter or digit.
 func escapeValue(v string) string {
 	var b strings.Builder
-	for i := 0; i < len(v); i++ {
+	for i := range len(v) {
 		c := v[i]
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
 			b.WriteByte(c)

@@ -189,7 +189,9 @@ func TestTraceEndToEnd(t *testing.T) {
 	go func() { workerDone <- w.Run(wctx) }()
 	t.Cleanup(func() {
 		stopWorker()
-		<-workerDone
+		if err := <-workerDone; err != nil {
+			t.Errorf("worker: %v", err)
+		}
 	})
 
 	// The API, as "enqueue serve" builds it.
@@ -205,7 +207,9 @@ func TestTraceEndToEnd(t *testing.T) {
 	}()
 	t.Cleanup(func() {
 		stopAPI()
-		<-apiDone
+		if err := <-apiDone; err != nil {
+			t.Errorf("API: %v", err)
+		}
 	})
 	var apiAddr net.Addr
 	select {
@@ -244,8 +248,7 @@ func TestTraceEndToEnd(t *testing.T) {
 		return len(kinds(rcv.received(), tracepb.Span_SPAN_KIND_CONSUMER)) >= 2
 	})
 	stopAPI()
-	<-apiDone
-	apiDone <- nil
+	apiDone <- <-apiDone // for the cleanup
 	apiTel.Close(ctx, nil)
 	workerTel.Close(ctx, nil)
 

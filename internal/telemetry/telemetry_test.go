@@ -65,7 +65,7 @@ func resourceOf(t *testing.T, tel *telemetry.Telemetry, exp *tracetest.InMemoryE
 	}
 	out := map[string]string{}
 	for _, kv := range spans[0].Resource.Attributes() {
-		out[string(kv.Key)] = kv.Value.Emit()
+		out[string(kv.Key)] = kv.Value.String()
 	}
 	return out
 }
@@ -184,7 +184,7 @@ func TestRedisSpans(t *testing.T) {
 			t.Errorf("Redis span %q has parent %s; want the PRODUCER span %s", s.Name, s.Parent.SpanID(), producer[0].SpanContext.SpanID())
 		}
 		for _, kv := range s.Attributes {
-			if strings.Contains(kv.Value.Emit(), "secret@example.com") {
+			if strings.Contains(kv.Value.String(), "secret@example.com") {
 				t.Errorf("Redis span %q attribute %s holds the payload", s.Name, kv.Key)
 			}
 		}
@@ -215,7 +215,7 @@ func names(spans tracetest.SpanStubs) []string {
 func attrOf(kvs []attribute.KeyValue, key string) string {
 	for _, kv := range kvs {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
