@@ -60,6 +60,10 @@ type Config struct {
 	// Enqueue configures every producer tuskq builds from the config: the
 	// enqueue CLI, the HTTP API and the demo.
 	Enqueue EnqueueConfig `koanf:"enqueue"`
+	// OTel configures OpenTelemetry tracing: spans for enqueues, task
+	// attempts, HTTP requests and webhook calls, exported over OTLP. Off
+	// by default (see otel.go and docs/configuration.md).
+	OTel OTelConfig `koanf:"otel"`
 }
 
 // EnqueueConfig configures producers.
@@ -428,5 +432,6 @@ func Default() Config {
 			DisabledRetryDelay: 5 * time.Second,
 		},
 		Enqueue: EnqueueConfig{Timeout: 2 * time.Second},
+		OTel:    OTelConfig{Exporter: ExporterOTLP, SamplerRatio: 1},
 	}
 }

@@ -22,6 +22,8 @@ func expected(k kind) string {
 		return "an integer"
 	case kindBool:
 		return "true or false"
+	case kindFloat:
+		return "a number such as 0.25"
 	case kindDuration:
 		return "a duration such as 30s or 1m"
 	case kindStrings:
@@ -61,6 +63,9 @@ func parseString(k kind, s string) (any, bool) {
 	case kindBool:
 		b, err := strconv.ParseBool(t)
 		return b, err == nil
+	case kindFloat:
+		x, err := strconv.ParseFloat(t, 64)
+		return x, err == nil && !math.IsNaN(x) && !math.IsInf(x, 0)
 	case kindDuration:
 		d, err := time.ParseDuration(t)
 		return d, err == nil
@@ -109,7 +114,12 @@ func parseYAML(k kind, v any) (any, bool) {
 		if k == kindDuration && v == 0 {
 			return time.Duration(0), true
 		}
+		if k == kindFloat {
+			return float64(v), true
+		}
 		return v, k == kindInt
+	case float64:
+		return v, k == kindFloat && !math.IsNaN(v) && !math.IsInf(v, 0)
 	case int64:
 		return parseYAML(k, int(v))
 	case uint64:
@@ -141,6 +151,8 @@ func zeroOf(k kind) any {
 		return 0
 	case kindBool:
 		return false
+	case kindFloat:
+		return 0.0
 	case kindDuration:
 		return time.Duration(0)
 	case kindStrings:

@@ -152,6 +152,17 @@ func ExampleWrite() {
 	// enqueue:
 	//   timeout: 2s
 	//   wait_replicas: 0
+	// otel:
+	//   enabled: false
+	//   exporter: otlp
+	//   protocol: ""
+	//   endpoint: ""
+	//   headers: ""
+	//   sampler: ""
+	//   sampler_ratio: 1
+	//   service_name: ""
+	//   resource_attributes: ""
+	//   redis: false
 }
 
 // Route finds the producer defaults of a task type: the exact type first,

@@ -22,6 +22,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("redis: {mode: cluster, addrs: 'a:1,b:2', tls: {server_name: x}}\n"))
 	f.Add([]byte("redis: {sentinel_password: s3ntinel}\nmonitor: {auth: {users: [{name: ada, role: admin, password_hash: '$2a$10$abcdefghijklmnopqrstuv'}], tokens: [{name: m, role: viewer, token: monitortokenmonitortoken}]}}\n"))
 	f.Add([]byte("api: {listen: '0.0.0.0:1', tokens: [{name: ci, token: abcdefabcdefabcdef, queues: [low], task_types: 'a:*,b'}], max_batch: 2}\n"))
+	f.Add([]byte("otel: {enabled: true, protocol: http, endpoint: 'https://c:4318', headers: 'api-key=s3cr%20t', sampler: parentbased_traceidratio, sampler_ratio: 0.25, resource_attributes: 'a=b,c=d', redis: true}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "fuzz.yaml")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -69,7 +70,7 @@ func FuzzLoad(f *testing.F) {
 // secrets returns the secret fields of c, listed by hand (independently of
 // the secret:"true" tags that Write's mask reads).
 func secrets(c *Config) []*string {
-	out := []*string{&c.Redis.Password, &c.Redis.SentinelPassword}
+	out := []*string{&c.Redis.Password, &c.Redis.SentinelPassword, &c.OTel.Headers}
 	for i := range c.Monitor.Auth.Users {
 		out = append(out, &c.Monitor.Auth.Users[i].PasswordHash)
 	}

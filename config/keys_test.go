@@ -31,7 +31,7 @@ func TestDocsListEveryKey(t *testing.T) {
 			secrets = append(secrets, k.Path)
 		}
 	}
-	if strings.Join(secrets, ",") != "redis.password,redis.sentinel_password,worker.metrics_token,monitor.auth.users,monitor.auth.tokens,api.tokens" {
+	if strings.Join(secrets, ",") != "redis.password,redis.sentinel_password,worker.metrics_token,monitor.auth.users,monitor.auth.tokens,api.tokens,otel.headers" {
 		t.Errorf("secret keys = %v", secrets)
 	}
 }

@@ -26,6 +26,8 @@ func treeValue(f field, v reflect.Value, s *schema) (any, bool) {
 		return v.String(), true
 	case kindBool:
 		return v.Bool(), true
+	case kindFloat:
+		return v.Float(), true
 	case kindInt:
 		if v.Kind() == reflect.Pointer {
 			if v.IsNil() {

@@ -23,6 +23,7 @@ const (
 	kindRoutes               // map[string]RouteConfig
 	kindTokens               // []APIToken
 	kindRecords              // []struct of string fields: monitor.auth.users, monitor.auth.tokens
+	kindFloat                // float64
 )
 
 // envPrefix starts every environment variable read by Load.
@@ -149,6 +150,8 @@ func kindOf(path string, t reflect.Type) kind {
 		return kindInt
 	case t.Kind() == reflect.Bool:
 		return kindBool
+	case t.Kind() == reflect.Float64:
+		return kindFloat
 	case t == reflect.TypeFor[[]string]():
 		return kindStrings
 	case t == reflect.TypeFor[map[string]int]():

@@ -77,7 +77,10 @@
 //     can drop a repeated delivery (an Idempotency-Key in headers replaces
 //     it);
 //   - traceparent and tracestate, copied unchanged from the task's headers,
-//     so the receiver continues the producer's trace.
+//     so the receiver continues the producer's trace; with tracing on
+//     (Options.TracerProvider) the request is a CLIENT span under the
+//     attempt's span and traceparent carries that span instead, in the
+//     same trace.
 //
 // The response decides the outcome:
 //

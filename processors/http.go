@@ -50,6 +50,9 @@ func newHTTPProcessor(opts Options, logger *slog.Logger) (*httpProcessor, error)
 	if opts.HTTPClient != nil {
 		client = guardClient(opts.HTTPClient, allow)
 	}
+	if opts.TracerProvider != nil {
+		client = tracedClient(client, opts.TracerProvider)
+	}
 	version := opts.Version
 	if version == "" {
 		version = buildVersion()

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -54,6 +55,12 @@ type Options struct {
 	// "tuskq/<Version>". Empty uses the tuskq module version recorded in the
 	// binary's build information, or "dev" when there is none.
 	Version string
+	// TracerProvider, when set, makes each http:request call a CLIENT span
+	// (OpenTelemetry's HTTP conventions, url.full without its query), a
+	// child of the attempt's span, and sends that span's context as the
+	// traceparent header. Nil makes no span; the task's traceparent is
+	// then sent unchanged.
+	TracerProvider trace.TracerProvider
 }
 
 // RegisterBuiltins registers demo:sleep, demo:echo, demo:fail and

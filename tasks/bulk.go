@@ -153,7 +153,7 @@ func (r *request) wire(now time.Time, fill randFunc) wireTask {
 
 		UniqueUntilEnd: r.untilEnd,
 	}
-	return wireTask{Enqueue: asynqrdb.Prepare(now, &t, asynqrdb.NewNonce(fill)), trace: r.traceID, uniqueKey: r.uniqueKey}
+	return wireTask{Enqueue: asynqrdb.Prepare(now, &t, asynqrdb.NewNonce(fill)), trace: r.traceID, uniqueKey: r.uniqueKey, id: id, span: r.span}
 }
 
 // randBuffer hands out random bytes read from crypto/rand in blocks, so

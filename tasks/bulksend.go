@@ -29,7 +29,7 @@ func (c *Client) sendBatch(ctx context.Context, reqs []Request, idx []int, resul
 	defer cancel()
 	for j, r := range c.storeTasks(ctx, tasks, dl.scriptMS) {
 		t := &tasks[j]
-		info, err := t.outcome(r, dl, c.waitReplicas)
+		info, err := t.finish(r, dl, c.waitReplicas)
 		results[t.i] = Result{Info: info, Err: err}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/internal/taskspec"
 )
@@ -109,6 +110,8 @@ type Client struct {
 	// published holds the queues this client added to asynq's list of
 	// queues.
 	published sync.Map
+	// tracer makes the PRODUCER spans; nil with tracing off.
+	tracer trace.Tracer
 }
 
 // ClientOptions configures a Client.
@@ -151,6 +154,15 @@ type ClientOptions struct {
 	// (the task is stored on the master). It costs the replication delay
 	// on each enqueue. The config key enqueue.wait_replicas sets it.
 	WaitReplicas int
+	// TracerProvider, when set, makes a PRODUCER span per task enqueued
+	// (Enqueue and EnqueueMany alike: one span per task, see
+	// MessagingSystem), a child of the enqueue's ctx span (or of the
+	// traceparent in the task's headers), and writes that span's context
+	// into the task's traceparent, so the worker's spans hang under it.
+	// Nil (the default) makes no span and costs nothing: the task still
+	// carries the caller's trace, or a new one. Pass
+	// otel.GetTracerProvider() to use the global provider.
+	TracerProvider trace.TracerProvider
 }
 
 // NewClient returns a Client over the given Redis connection. For asynq's
@@ -184,6 +196,7 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 		ctxTimeouts:  honoursContext(rdb),
 		waitReplicas: opts.WaitReplicas,
 		exactSends:   exactSends(rdb),
+		tracer:       newTracer(opts.TracerProvider),
 	}, nil
 }
 
@@ -223,13 +236,17 @@ func (c *Client) Enqueue(ctx context.Context, taskType string, payload []byte, o
 	if err != nil {
 		return nil, err
 	}
+	if r.span != nil {
+		// The Redis calls of the enqueue happen under its span.
+		ctx = trace.ContextWithSpan(ctx, r.span)
+	}
 	ctx, cancel, dl := c.withDeadline(ctx)
 	defer cancel()
 	t := r.wire(time.Now(), cryptoRand)
 	rep := c.bounded(ctx, func(ctx context.Context) reply {
 		return c.storeTasks(ctx, []wireTask{t}, dl.scriptMS)[0]
 	})
-	return t.outcome(rep, dl, c.waitReplicas)
+	return t.finish(rep, dl, c.waitReplicas)
 }
 
 // request is an enqueue after validation, routing and trace injection: the
@@ -250,6 +267,7 @@ type request struct {
 	retention time.Duration
 	processAt time.Time
 	processIn time.Duration
+	span      trace.Span // the PRODUCER span; nil with tracing off
 }
 
 // prepare validates an enqueue, applies the route and writes the trace
@@ -304,6 +322,11 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 		r.uniqueTTL, r.untilEnd = route.UniqueTTL, route.UniqueUntilEnd
 	}
 	maps.Copy(r.headers, o.Headers)
+	if c.tracer != nil {
+		r.span = startProducer(ctx, c.tracer, taskType, r.queue, len(payload), r.headers)
+		r.traceID = r.span.SpanContext().TraceID().String()
+		return r, nil
+	}
 	r.traceID = injectTrace(ctx, r.headers, rnd).String()
 	return r, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/internal/asynqrdb"
 )
@@ -26,6 +27,16 @@ type wireTask struct {
 	trace string
 	// uniqueKey is the caller's unique key ("" for none), for errors.
 	uniqueKey string
+	id        string     // the task ID
+	span      trace.Span // the enqueue's PRODUCER span; nil with tracing off
+}
+
+// finish returns the outcome of the task's send (see outcome) and ends
+// its span.
+func (t *wireTask) finish(r reply, d deadline, want int) (*TaskInfo, error) {
+	info, err := t.outcome(r, d, want)
+	endProducer(t.span, t.id, err)
+	return info, err
 }
 
 // reply is the script's answer for one task, or the error of the call.

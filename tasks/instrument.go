@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/internal/stackgrow"
 	"github.com/tuskq/tuskq/logging"
@@ -42,6 +43,14 @@ type InstrumentOptions struct {
 	// plugin, say) is logged as "task deferred" at info level with outcome
 	// deferred and counted in tuskq_tasks_deferred_total, not as a failure.
 	IsFailure func(error) bool
+	// TracerProvider, when set (with Context), makes one CONSUMER span per
+	// attempt, "process QUEUE", a child of the task's traceparent (the
+	// enqueue's PRODUCER span) and linked to it, with the task's ID, type,
+	// queue, retry count, payload size and outcome, and an error status
+	// when the attempt failed. The processor's ctx carries the span, so
+	// its log lines carry its span_id and what it calls (webhooks, child
+	// tasks) hangs under it. Nil (the default) makes no span.
+	TracerProvider trace.TracerProvider
 }
 
 // Instrument returns one middleware doing, in a single frame, what the
@@ -86,6 +95,9 @@ func Instrument(opts InstrumentOptions) Middleware {
 		grow:      opts.Log || opts.Metrics != nil,
 		pc:        logPC(),
 	}
+	if opts.Context {
+		in.tracer = newTracer(opts.TracerProvider)
+	}
 	return func(next Processor) Processor {
 		p := in
 		p.next = next
@@ -106,11 +118,12 @@ type instrument struct {
 	known    func(string) bool
 	// isFailure is InstrumentOptions.IsFailure.
 	isFailure func(error) bool
-	pc        uintptr // the source position of the task line
+	pc        uintptr      // the source position of the task line
+	tracer    trace.Tracer // makes the CONSUMER spans; nil: none
 }
 
 // ProcessTask runs one attempt of t through the switched-on parts.
-func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) error {
+func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 	if in.grow {
 		stackgrow.Grow()
 	}
@@ -118,12 +131,20 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var queue string
 	if in.context {
 		ctx = ExtractTrace(ctx, t.Headers())
-		// A task enqueued without a trace context (a plain asynq client,
-		// a producer in another language, asynqmon's "run again") starts
-		// a trace of its own here, so that every line about it carries a
-		// trace_id and what it calls (webhooks, child tasks) carries the
-		// trace on.
-		ctx, _ = ensureTrace(ctx, cryptoRand)
+		if in.tracer != nil {
+			// The attempt's span: a child of the producer's, or a new
+			// trace's root when the task carries none.
+			var span trace.Span
+			ctx, span = startConsumer(ctx, in.tracer, t)
+			defer func() { endConsumer(span, outcome(ctx, err, in.isFailure), err) }()
+		} else {
+			// A task enqueued without a trace context (a plain asynq
+			// client, a producer in another language, asynqmon's "run
+			// again") starts a trace of its own here, so that every line
+			// about it carries a trace_id and what it calls (webhooks,
+			// child tasks) carries the trace on.
+			ctx, _ = ensureTrace(ctx, cryptoRand)
+		}
 		f := logging.TaskFields{Type: typ}
 		f.ID, _ = asynq.GetTaskID(ctx)
 		f.Queue, _ = asynq.GetQueueName(ctx)
@@ -134,7 +155,8 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		queue, _ = asynq.GetQueueName(ctx)
 	}
 	if !in.log && in.metrics == nil {
-		return in.call(ctx, t)
+		err = in.call(ctx, t)
+		return err
 	}
 
 	var s *series
@@ -147,7 +169,7 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		s.inFlight.Inc()
 	}
 	start := time.Now()
-	err := in.call(ctx, t)
+	err = in.call(ctx, t)
 	end := time.Now()
 	elapsed := end.Sub(start)
 	outcome := outcome(ctx, err, in.isFailure)

@@ -3,6 +3,8 @@ package worker
 import (
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -22,6 +24,9 @@ type HandlerOptions struct {
 	// failure); the task line and metrics tell its non-failures apart
 	// (tasks.OutcomeDeferred).
 	IsFailure func(error) bool
+	// Tracer, when set, makes a CONSUMER span per attempt (see
+	// tasks.InstrumentOptions.TracerProvider).
+	Tracer trace.TracerProvider
 }
 
 // NewHandler returns the processor a Worker serves: reg wrapped in the
@@ -44,6 +49,8 @@ func NewHandler(reg *tasks.Registry, opts HandlerOptions) tasks.Processor {
 		Known:      known,
 		Recover:    true,
 		IsFailure:  opts.IsFailure,
+
+		TracerProvider: opts.Tracer,
 	}))
 	mws = append(mws, opts.Middleware...)
 	return tasks.Chain(reg, mws...)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/asynqrdb"
@@ -77,6 +78,12 @@ type Options struct {
 	// registers itself with asynq, so asynq's server list shows one entry
 	// per server, all with the worker's host and PID.
 	Servers int
+	// TracerProvider, when set, makes a CONSUMER span per task attempt
+	// (see tasks.InstrumentOptions.TracerProvider). Nil makes none.
+	TracerProvider trace.TracerProvider
+	// InstrumentRedis, when set, is called with the Redis client the
+	// worker's servers share before they start (to add tracing hooks).
+	InstrumentRedis func(redis.UniversalClient) error
 }
 
 // Worker processes tasks from Redis. Create it with New and start it with
@@ -97,6 +104,8 @@ type Worker struct {
 	cancels  *taskcancel.Registry // the running tasks, for cancellations by queue and ID
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see taskctx.WithStopping
+
+	instrumentRedis func(redis.UniversalClient) error // Options.InstrumentRedis
 
 	mu    sync.Mutex
 	run   bool
@@ -177,23 +186,25 @@ func New(opts Options) (*Worker, error) {
 		Metrics:     metrics,
 		Middleware:  mws,
 		IsFailure:   opts.IsFailure,
+		Tracer:      opts.TracerProvider,
 	})
 	return &Worker{
-		cfg:      opts.Config,
-		logger:   logger,
-		registry: registry,
-		handler:  handler,
-		gatherer: gatherer,
-		retry:    leaseRetryDelay(retry),
-		failure:  leaseIsFailure(opts.IsFailure),
-		recovery: recovery,
-		skipped:  skipped,
-		asynqLvl: asynqLevel(level),
-		servers:  n,
-		asynqLog: logging.NewAsynqGroupLogger(logger, n),
-		cancels:  cancels,
-		ready:    make(chan struct{}),
-		stopping: make(chan struct{}),
+		instrumentRedis: opts.InstrumentRedis,
+		cfg:             opts.Config,
+		logger:          logger,
+		registry:        registry,
+		handler:         handler,
+		gatherer:        gatherer,
+		retry:           leaseRetryDelay(retry),
+		failure:         leaseIsFailure(opts.IsFailure),
+		recovery:        recovery,
+		skipped:         skipped,
+		asynqLvl:        asynqLevel(level),
+		servers:         n,
+		asynqLog:        logging.NewAsynqGroupLogger(logger, n),
+		cancels:         cancels,
+		ready:           make(chan struct{}),
+		stopping:        make(chan struct{}),
 	}, nil
 }
 
@@ -286,6 +297,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer rdb.Close()
+	if w.instrumentRedis != nil {
+		if err := w.instrumentRedis(rdb); err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+	}
 	if err := w.ping(ctx, rdb, w.cfg.Redis.DialTimeout+w.cfg.Redis.ReadTimeout); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("worker: cancelled before start: %w", ctx.Err())

@@ -17,6 +17,7 @@ import (
 	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/taskspec"
+	"github.com/tuskq/tuskq/internal/telemetry"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -94,7 +95,21 @@ type command struct {
 	env    Env
 	fs     *pflag.FlagSet
 	flags  flagValues
-	queues *taskspec.Queues // the known queues, once connected
+	queues *taskspec.Queues     // the known queues, once connected
+	tel    *telemetry.Telemetry // tracing, once connected; nil when off
+}
+
+// flushSpans exports the spans of the run (tracing on) before the
+// command exits; a collector that does not answer is reported, not fatal.
+func (c *command) flushSpans(ctx context.Context) {
+	if c.tel == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetry.ShutdownTimeout)
+	defer cancel()
+	if err := c.tel.Shutdown(sctx); err != nil {
+		c.errorf("warning: %v", err)
+	}
 }
 
 // flagValues are the command's own flags, as given.
@@ -162,6 +177,7 @@ func (c *command) batch(ctx context.Context, def defaults) int {
 	if client == nil {
 		return code
 	}
+	defer c.flushSpans(ctx)
 	defer client.Close()
 	return c.runBatch(ctx, client, cfg, def)
 }
@@ -189,6 +205,7 @@ func (c *command) single(ctx context.Context, opts tasks.EnqueueOptions) int {
 	if client == nil {
 		return code
 	}
+	defer c.flushSpans(ctx)
 	defer client.Close()
 	return c.runSingle(ctx, client, cfg, taskType, payload, opts, wait)
 }
@@ -327,12 +344,22 @@ func (c *command) connect(ctx context.Context) (*tasks.Client, config.Config, in
 		c.errorf("%v", err)
 		return nil, cfg, ExitUsage
 	}
-	client, err := tasks.NewClient(connOpt, producer.ClientOptions(cfg))
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Config: cfg.OTel, Service: telemetry.ServiceEnqueue, Environ: c.env.Environ})
 	if err != nil {
 		c.errorf("%v", err)
 		return nil, cfg, ExitUsage
 	}
+	copts := producer.ClientOptions(cfg)
+	copts.TracerProvider = tel.TracerProvider()
+	c.tel = tel
+	client, err := tasks.NewClient(tel.RedisConnOpt(connOpt), copts)
+	if err != nil {
+		c.flushSpans(ctx)
+		c.errorf("%v", err)
+		return nil, cfg, ExitUsage
+	}
 	if err := ping(ctx, client); err != nil {
+		c.flushSpans(ctx)
 		client.Close()
 		c.errorf("cannot reach Redis at %s: %v", redisconn.Describe(cfg.Redis), err)
 		return nil, cfg, ExitFailure

@@ -11,6 +11,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/cli"
 	"github.com/tuskq/tuskq/internal/httpapi"
+	"github.com/tuskq/tuskq/internal/telemetry"
 	"github.com/tuskq/tuskq/logging"
 )
 
@@ -77,7 +78,13 @@ func Serve(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "enqueue serve: log.format: %v\n", err)
 		return ExitUsage
 	}
-	err = httpapi.Run(ctx, httpapi.Options{Config: cfg, Logger: logger, Status: env.Stderr})
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Config: cfg.OTel, Service: telemetry.ServiceAPI, Environ: env.Environ})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "enqueue serve: %v\n", err)
+		return ExitUsage
+	}
+	defer tel.Close(ctx, logger)
+	err = httpapi.Run(ctx, httpapi.Options{Config: cfg, Logger: logger, Status: env.Stderr, Telemetry: tel})
 	var ve *config.ValidationError
 	switch {
 	case err == nil:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpserve"
+	"github.com/tuskq/tuskq/internal/telemetry"
 )
 
 // Defaults applied to zero Options fields.
@@ -95,6 +96,9 @@ type Options struct {
 	FailedTokenRefill time.Duration
 	// Now is the clock of the failed-token limit. Nil means time.Now.
 	Now func() time.Time
+	// Telemetry, when not nil, makes every request a server span and
+	// every task enqueued a PRODUCER span under it. Nil makes no span.
+	Telemetry *telemetry.Telemetry
 }
 
 // withDefaults fills the zero fields.

@@ -20,6 +20,7 @@ import (
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/telemetry"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -130,7 +131,13 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
-	client, err := tasks.NewClient(sharedConn{rdb}, producer.ClientOptions(cfg))
+	if err := opts.Telemetry.InstrumentRedis(rdb); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
+	copts := producer.ClientOptions(cfg)
+	copts.TracerProvider = opts.Telemetry.TracerProvider()
+	client, err := tasks.NewClient(sharedConn{rdb}, copts)
 	if err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
@@ -153,7 +160,7 @@ func New(opts Options) (*Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(auth.collectors()...)
 	h.metricsH = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	h.root = h.accessLog(h.hostCheck(h.mux()))
+	h.root = opts.Telemetry.Handler(h.accessLog(h.hostCheck(opts.Telemetry.RouteNames(h.mux()))), telemetry.ServiceAPI)
 	return h, nil
 }
 

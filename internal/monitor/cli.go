@@ -11,6 +11,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/cli"
+	"github.com/tuskq/tuskq/internal/telemetry"
 	"github.com/tuskq/tuskq/logging"
 )
 
@@ -74,8 +75,16 @@ func Main(ctx context.Context, env Env) int {
 		return cli.ExitUsage
 	}
 
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Config: cfg.OTel, Service: telemetry.ServiceMonitor, Environ: env.Environ})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "monitor: %v\n", err)
+		return cli.ExitUsage
+	}
+	defer tel.Close(ctx, logger)
+
 	opts := OptionsFromConfig(cfg)
 	opts.Logger = logger
+	opts.Telemetry = tel
 	opts.Status = env.Stderr
 	opts.OnListen = env.OnListen
 	err = Run(ctx, opts)

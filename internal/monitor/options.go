@@ -12,6 +12,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpserve"
+	"github.com/tuskq/tuskq/internal/telemetry"
 )
 
 // Defaults applied by New and Run to zero Options fields.
@@ -99,6 +100,9 @@ type Options struct {
 	// PingTimeout bounds the Redis PING of /readyz. Zero means
 	// DefaultPingTimeout.
 	PingTimeout time.Duration
+	// Telemetry, when not nil, makes every request a server span. Nil
+	// makes none.
+	Telemetry *telemetry.Telemetry
 }
 
 // OptionsFromConfig returns the Options of the monitor and redis sections

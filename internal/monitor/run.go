@@ -8,6 +8,7 @@ import (
 
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/redisconn"
+	"github.com/tuskq/tuskq/internal/telemetry"
 )
 
 // timeouts are the limits of the HTTP server. asynqmon's heaviest calls
@@ -46,7 +47,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	return httpserve.Run(ctx, opts.Listen, httpserve.NewServer(h, timeouts), httpserve.Options{
+	return httpserve.Run(ctx, opts.Listen, httpserve.NewServer(opts.Telemetry.Handler(h, telemetry.ServiceMonitor), timeouts), httpserve.Options{
 		Name: "monitor", LogName: "monitor", Logger: opts.Logger, ShutdownTimeout: opts.ShutdownTimeout,
 		OnListen: func(addr net.Addr) {
 			url := "http://" + addr.String() + h.RootPath() + "/"

@@ -37,6 +37,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/cli"
+	"github.com/tuskq/tuskq/internal/telemetry"
 	"github.com/tuskq/tuskq/logging"
 	"github.com/tuskq/tuskq/plugins"
 	"github.com/tuskq/tuskq/processors"
@@ -102,8 +103,14 @@ func Main(ctx context.Context, env Env) int {
 		fmt.Fprintln(env.Stderr, err)
 		return cli.LoadExitCode(err)
 	}
-	w, logger, ps, err := build(ctx, cfg, env)
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Config: cfg.OTel, Service: telemetry.ServiceWorker, Environ: env.Environ})
 	if err != nil {
+		fmt.Fprintf(env.Stderr, "worker: %v\n", err)
+		return cli.ExitUsage
+	}
+	w, logger, ps, err := build(ctx, cfg, env, tel)
+	if err != nil {
+		_ = tel.Shutdown(ctx)
 		fmt.Fprintf(env.Stderr, "worker: %v\n", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "worker: "), "\n", " "))
 		// Redis trouble or an unsafe or missing plugin directory is a
 		// failure of the environment, not bad input.
@@ -112,6 +119,8 @@ func Main(ctx context.Context, env Env) int {
 		}
 		return cli.ExitUsage
 	}
+	// The spans of the last tasks are flushed after the worker stopped.
+	defer tel.Close(ctx, logger)
 	return withPlugins(ctx, ps, env.Stderr, func() int { return run(ctx, w, logger, env) })
 }
 
@@ -158,8 +167,9 @@ func usage(fs *pflag.FlagSet) string {
 
 // build makes the logger, the registry of built-in processors, the plugin
 // manager (nil when plugins.dir is empty) and the worker from the
-// configuration.
-func build(ctx context.Context, cfg config.Config, env Env) (*worker.Worker, *slog.Logger, *Plugins, error) {
+// configuration. tel, when not nil, traces task attempts and webhook calls
+// (and Redis commands with otel.redis).
+func build(ctx context.Context, cfg config.Config, env Env, tel *telemetry.Telemetry) (*worker.Worker, *slog.Logger, *Plugins, error) {
 	level, err := logging.ParseLevel(cfg.Log.Level)
 	if err != nil {
 		return nil, nil, nil, err
@@ -172,6 +182,7 @@ func build(ctx context.Context, cfg config.Config, env Env) (*worker.Worker, *sl
 	err = processors.RegisterBuiltins(reg, processors.Options{
 		HTTPAllowHosts: cfg.Worker.HTTPAllowHosts,
 		Logger:         logger,
+		TracerProvider: tel.TracerProvider(),
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -186,6 +197,8 @@ func build(ctx context.Context, cfg config.Config, env Env) (*worker.Worker, *sl
 		Registry:   reg,
 		RetryDelay: retryDelay,
 		Registerer: metrics,
+
+		TracerProvider: tel.TracerProvider(),
 	}))
 	if err != nil {
 		return nil, nil, nil, err
