@@ -168,7 +168,7 @@ func ParseCron(spec string, loc *time.Location) (cron.Schedule, error) {
 	}
 	sched, err := parser.Parse(t)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v; use six fields (second minute hour day month weekday), five (minute first), or a descriptor such as @hourly or @every 10m", ErrInvalid, spec, err)
+		return nil, fmt.Errorf("%w: %q: %s; use six fields (second minute hour day month weekday), five (minute first), or a descriptor such as @hourly or @every 10m", ErrInvalid, spec, err.Error())
 	}
 	ss, ok := sched.(*cron.SpecSchedule)
 	if !ok {
