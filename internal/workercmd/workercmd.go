@@ -112,7 +112,7 @@ func Main(ctx context.Context, env Env) int {
 		}
 		return cli.ExitUsage
 	}
-	return withPlugins(ctx, ps, env.Stderr, func() int { return run(ctx, w, logger, env) })
+	return withPlugins(ctx, ps, env.Stderr, func() int { return run(ctx, cfg, w, logger, env) })
 }
 
 // flagSet defines the worker's flags: the shared ones of config.AddFlags
@@ -218,8 +218,9 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	return d
 }
 
-// run runs w until ctx is cancelled or a signal stops it.
-func run(ctx context.Context, w *worker.Worker, logger *slog.Logger, env Env) int {
+// run runs w, and the scheduler when worker.scheduler is on, until ctx is
+// cancelled or a signal stops it.
+func run(ctx context.Context, cfg config.Config, w *worker.Worker, logger *slog.Logger, env Env) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -229,6 +230,19 @@ func run(ctx context.Context, w *worker.Worker, logger *slog.Logger, env Env) in
 	}
 	use(slog.New(slog.DiscardHandler))
 	go func() { done <- w.Run(ctx) }()
+	// The scheduler stops with the worker: on a stop signal (ctx is
+	// cancelled) and when Run ends.
+	waitScheduler, err := startScheduler(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		<-done
+		fmt.Fprintf(env.Stderr, "worker: %v\n", err)
+		return cli.ExitUsage
+	}
+	defer func() {
+		cancel()
+		waitScheduler()
+	}()
 	ready := w.Ready()
 	stopping := false
 	for {
