@@ -235,7 +235,9 @@ func run(ctx context.Context, cfg config.Config, w *worker.Worker, logger *slog.
 	waitScheduler, err := startScheduler(ctx, cfg, logger)
 	if err != nil {
 		cancel()
-		<-done
+		if werr := <-done; werr != nil {
+			fmt.Fprintln(env.Stderr, strings.ReplaceAll(werr.Error(), "\n", " "))
+		}
 		fmt.Fprintf(env.Stderr, "worker: %v\n", err)
 		return cli.ExitUsage
 	}
