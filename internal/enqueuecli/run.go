@@ -61,6 +61,7 @@ const usage = `Usage:
   enqueue [flags] TYPE [PAYLOAD | @FILE | -]   enqueue one task
   enqueue --batch [flags] < tasks.jsonl         enqueue one task per JSON line
   enqueue serve [flags]                         serve the HTTP enqueue API
+  enqueue schedule add|list|show|pause|resume|remove   periodic tasks (enqueue schedule --help)
   enqueue config print | validate FILE          show or check the configuration
 
 The payload is the argument, the contents of FILE, or standard input for "-";
@@ -111,6 +112,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	if len(args) > 0 && args[0] == "serve" {
 		return Serve(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == "schedule" {
+		return scheduleCommand(ctx, args[1:], env)
 	}
 	c := &command{env: env}
 	return c.run(ctx, args)

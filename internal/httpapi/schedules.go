@@ -50,7 +50,8 @@ type ScheduleList struct {
 	Schedules []ScheduleView `json:"schedules"`
 }
 
-func viewOf(e scheduler.Entry) ScheduleView {
+// ViewOf is a stored schedule as the API (and the CLI) shows it.
+func ViewOf(e scheduler.Entry) ScheduleView {
 	v := ScheduleView{Name: e.Schedule.Name, Source: e.Source, Paused: e.Paused, MissedTotal: e.Missed, Schedule: e.Schedule}
 	if !e.Next.IsZero() {
 		v.Next = e.Next.UTC().Format(time.RFC3339)
@@ -105,7 +106,7 @@ func (h *Handler) listSchedules(w http.ResponseWriter, r *http.Request, p *princ
 	out := ScheduleList{Schedules: []ScheduleView{}}
 	for _, e := range list {
 		if h.visible(p, e.Schedule) {
-			out.Schedules = append(out.Schedules, viewOf(e))
+			out.Schedules = append(out.Schedules, ViewOf(e))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -131,7 +132,7 @@ func (h *Handler) findSchedule(w http.ResponseWriter, r *http.Request, p *princi
 // getSchedule serves GET /v1/schedules/{name}.
 func (h *Handler) getSchedule(w http.ResponseWriter, r *http.Request, p *principal) {
 	if e, ok := h.findSchedule(w, r, p); ok {
-		writeJSON(w, http.StatusOK, viewOf(e))
+		writeJSON(w, http.StatusOK, ViewOf(e))
 	}
 }
 
@@ -178,7 +179,7 @@ func (h *Handler) putSchedule(w http.ResponseWriter, r *http.Request, p *princip
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, viewOf(e))
+	writeJSON(w, status, ViewOf(e))
 }
 
 // deleteSchedule serves DELETE /v1/schedules/{name}.
@@ -223,5 +224,5 @@ func (h *Handler) setPaused(w http.ResponseWriter, r *http.Request, p *principal
 		writeProblem(w, h.scheduleFailure(r, r.PathValue("name"), err))
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(e))
+	writeJSON(w, http.StatusOK, ViewOf(e))
 }
