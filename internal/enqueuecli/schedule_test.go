@@ -10,7 +10,9 @@ func TestScheduleCommand(t *testing.T) {
 	t.Parallel()
 	addr, _ := newRedis(t)
 	redis := []string{"--set", "redis.addr=" + addr}
-	sched := func(args ...string) result { return run(t, "", append(append([]string{"schedule"}, args...), redis...)...) }
+	sched := func(args ...string) result {
+		return run(t, "", append(append([]string{"schedule"}, args...), redis...)...)
+	}
 
 	r := sched("add", "nightly", "--cron", "0 30 2 * * *", "--time-zone", "Europe/Paris", "--missed", "once", "--queue", "low",
 		"--max-retry", "3", "--header", "team=ops", "report:nightly", `{"full":true}`)
