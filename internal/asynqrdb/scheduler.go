@@ -76,11 +76,13 @@ func (e *SchedulerEntry) AppendProto(b []byte) []byte {
 	return appendTimestamp(b, 7, e.Prev)
 }
 
-// writeSchedulerEntries is rdb's writeSchedulerEntriesCmd.
+// writeSchedulerEntries stores what rdb's writeSchedulerEntriesCmd stores
+// (the same list, in the same order), with one LPUSH per 1,000 entries
+// rather than one per entry.
 var writeSchedulerEntries = redis.NewScript(`
 redis.call("DEL", KEYS[1])
-for i = 2, #ARGV do
-	redis.call("LPUSH", KEYS[1], ARGV[i])
+for i = 2, #ARGV, 1000 do
+	redis.call("LPUSH", KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call("EXPIRE", KEYS[1], ARGV[1])
 return redis.status_reply("OK")`)

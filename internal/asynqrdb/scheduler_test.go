@@ -1,6 +1,7 @@
 package asynqrdb_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -58,6 +59,17 @@ func TestSchedulerEntriesAsAsynqReadsThem(t *testing.T) {
 	evs, err := insp.ListSchedulerEnqueueEvents("nightly")
 	if err != nil || len(evs) != 1 || evs[0].TaskID != "sched:nightly:1999999500" || !evs[0].EnqueuedAt.Equal(at) {
 		t.Fatalf("asynq reads the history %+v, %v", evs, err)
+	}
+	// More entries than one LPUSH of the script carries.
+	many := make([]asynqrdb.SchedulerEntry, 2500)
+	for i := range many {
+		many[i] = asynqrdb.SchedulerEntry{ID: fmt.Sprint(i), Spec: "@hourly", Type: "t", Next: next}
+	}
+	if err := asynqrdb.WriteSchedulerEntries(ctx, rdb, "tuskq", many, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := insp.SchedulerEntries(); err != nil || len(got) != 2500 || got[0].ID != "2499" || got[2499].ID != "0" {
+		t.Fatalf("asynq reads %d entries (%v), first %q", len(got), err, got[0].ID)
 	}
 	if err := asynqrdb.ClearSchedulerEntries(ctx, rdb, "tuskq"); err != nil {
 		t.Fatal(err)
