@@ -230,17 +230,9 @@ func run(ctx context.Context, cfg config.Config, w *worker.Worker, logger *slog.
 	}
 	use(slog.New(slog.DiscardHandler))
 	go func() { done <- w.Run(ctx) }()
-	// The scheduler stops with the worker: on a stop signal (ctx is
-	// cancelled) and when Run ends.
-	waitScheduler, err := startScheduler(ctx, cfg, logger)
-	if err != nil {
-		cancel()
-		if werr := <-done; werr != nil {
-			fmt.Fprintln(env.Stderr, strings.ReplaceAll(werr.Error(), "\n", " "))
-		}
-		fmt.Fprintf(env.Stderr, "worker: %v\n", err)
-		return cli.ExitUsage
-	}
+	// The scheduler starts once the worker runs, and stops with it: on a
+	// stop signal (ctx is cancelled) and when Run ends.
+	waitScheduler := func() {}
 	defer func() {
 		cancel()
 		waitScheduler()
@@ -252,7 +244,15 @@ func run(ctx context.Context, cfg config.Config, w *worker.Worker, logger *slog.
 		case <-ready:
 			use(logger)
 			ready = nil
+			ws, err := startScheduler(ctx, cfg, logger)
+			if err != nil {
+				logger.ErrorContext(ctx, "scheduler not started", "error", err)
+				break
+			}
+			waitScheduler = ws
 		case err := <-done:
+			cancel()
+			waitScheduler()
 			if err != nil {
 				// One plain line: the usual case is Redis unreachable at
 				// start-up, where the address is what the reader needs.
