@@ -185,12 +185,15 @@ func unknown(add func(field, format string, args ...any), name string) {
 // written out.
 func (s *Schedule) MarshalJSON() ([]byte, error) {
 	m := map[string]any{
-		FieldCron:           s.Cron,
-		FieldMissed:         s.Missed,
-		FieldOverlap:        s.Overlap,
-		taskspec.FieldType:  s.Task.Type,
-		taskspec.FieldQueue: s.Queue(),
-		FieldTimeZone:       cmpOr(s.TimeZone, "UTC"),
+		FieldCron:          s.Cron,
+		FieldMissed:        s.Missed,
+		FieldOverlap:       s.Overlap,
+		taskspec.FieldType: s.Task.Type,
+		FieldTimeZone:      cmpOr(s.TimeZone, "UTC"),
+	}
+	// No queue stays no queue: the type's route decides when it runs.
+	if q := s.Task.Options.Queue; q != "" {
+		m[taskspec.FieldQueue] = q
 	}
 	if s.Jitter > 0 {
 		m[FieldJitter] = s.Jitter.String()
