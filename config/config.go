@@ -48,6 +48,10 @@ type Config struct {
 	// the caller does not set them. An exact type wins over a pattern; among
 	// patterns the longest prefix wins.
 	Routes map[string]RouteConfig `koanf:"routes"`
+	// Schedules maps a schedule name to a periodic task that every worker
+	// with Worker.Scheduler on enqueues once per tick, fleet-wide
+	// (docs/configuration.md, "schedules"). ParseSchedules decodes them.
+	Schedules map[string]ScheduleConfig `koanf:"schedules"`
 	// Log configures the JSON or text logs every binary writes to stderr.
 	Log LogConfig `koanf:"log"`
 	// Monitor configures cmd/monitor.
@@ -233,6 +237,11 @@ type WorkerConfig struct {
 	// CompletionRecordTTL is how long a completion record is kept. It must
 	// outlast a lease (30s) plus the orphan recovery. Defaults to 15m.
 	CompletionRecordTTL time.Duration `koanf:"completion_record_ttl"`
+	// Scheduler runs the periodic tasks (the schedules section and the
+	// schedules added at run time) in this worker process. Every worker
+	// may run it: each tick is enqueued once however many do. Defaults to
+	// true.
+	Scheduler bool `koanf:"scheduler"`
 }
 
 // RouteConfig holds the producer-side defaults of a task type or pattern.
@@ -411,6 +420,7 @@ func Default() Config {
 			OrphanCheckInterval:      5 * time.Second,
 			OrphanGrace:              5 * time.Second,
 			CompletionRecordTTL:      15 * time.Minute,
+			Scheduler:                true,
 		},
 		Log: LogConfig{Level: "info", Format: FormatJSON},
 		Monitor: MonitorConfig{

@@ -34,6 +34,8 @@ func expected(k kind) string {
 		return "a mapping of task type or pattern to queue, max_retry, timeout and unique_ttl"
 	case kindTokens:
 		return tokensExpected
+	case kindSchedules:
+		return schedulesExpected
 	}
 	return "a string"
 }

@@ -124,7 +124,9 @@ func ExampleWrite() {
 	//   orphan_grace: 5s
 	//   completion_record: false
 	//   completion_record_ttl: 15m0s
+	//   scheduler: true
 	// routes: {}
+	// schedules: {}
 	// log:
 	//   level: info
 	//   format: json

@@ -95,6 +95,10 @@ func (s *schema) flagLayer(fs *pflag.FlagSet, p *problems) *layer {
 			recordsFromString(source, fld, raw, l, p)
 			return
 		}
+		if fld.kind == kindSchedules {
+			schedulesFromString(source, raw, l, p)
+			return
+		}
 		var v any
 		if sv, isSlice := f.Value.(pflag.SliceValue); isSlice {
 			raw = strings.Join(sv.GetSlice(), ",")
@@ -129,6 +133,10 @@ func (s *schema) flagLayer(fs *pflag.FlagSet, p *problems) *layer {
 		}
 		if fld.kind == kindRecords {
 			recordsFromString("--set", fld, value, l, p)
+			continue
+		}
+		if fld.kind == kindSchedules {
+			schedulesFromString("--set", value, l, p)
 			continue
 		}
 		v, ok := parseString(fld.kind, value)

@@ -50,6 +50,11 @@ func treeValue(f field, v reflect.Value, s *schema) (any, bool) {
 		return tokensTree(v.Interface().([]APIToken)), true
 	case kindRecords:
 		return recordsTree(f, v), true
+	case kindSchedules:
+		if v.Len() == 0 {
+			return nil, false
+		}
+		return schedulesTree(v.Interface().(map[string]ScheduleConfig)), true
 	case kindRoutes:
 		if v.Len() == 0 {
 			return nil, false
@@ -106,6 +111,11 @@ func (s *schema) walkFile(l *layer, file, prefix string, m any, p *problems) {
 			continue
 		case kindRecords:
 			s.walkRecords(l, file, f, e.value, p)
+			continue
+		case kindSchedules:
+			if val, ok := decodeSchedules(file, e.value, p); ok {
+				l.set([]string{schedulesKey}, val, file)
+			}
 			continue
 		case kindTokens:
 			s.walkTokens(l, file, path, e.value, p)
@@ -249,6 +259,10 @@ func (s *schema) envLayer(environ []string, p *problems) *layer {
 		}
 		if f.kind == kindRecords {
 			recordsFromString(name, f, value, l, p)
+			continue
+		}
+		if f.kind == kindSchedules {
+			schedulesFromString(name, value, l, p)
 			continue
 		}
 		v, ok := parseString(f.kind, value)

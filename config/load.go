@@ -172,6 +172,9 @@ func normalize(c Config) Config {
 	if len(c.Routes) == 0 {
 		c.Routes = nil
 	}
+	if len(c.Schedules) == 0 {
+		c.Schedules = nil
+	}
 	if len(c.Monitor.Auth.Users) == 0 {
 		c.Monitor.Auth.Users = nil
 	}
@@ -237,7 +240,8 @@ func mergeTree(src, dest map[string]any, prefix string) {
 		if prefix != "" {
 			path = prefix + "." + k
 		}
-		if !isMap {
+		if !isMap || prefix == schedulesKey {
+			// A schedule is replaced whole by a later layer.
 			dest[k] = v
 			continue
 		}

@@ -14,16 +14,17 @@ import (
 type kind int
 
 const (
-	kindString   kind = iota // string
-	kindInt                  // int, or *int for optional route fields
-	kindBool                 // bool
-	kindDuration             // time.Duration
-	kindStrings              // []string
-	kindWeights              // map[string]int
-	kindRoutes               // map[string]RouteConfig
-	kindTokens               // []APIToken
-	kindRecords              // []struct of string fields: monitor.auth.users, monitor.auth.tokens
-	kindFloat                // float64
+	kindString    kind = iota // string
+	kindInt                   // int, or *int for optional route fields
+	kindBool                  // bool
+	kindDuration              // time.Duration
+	kindStrings               // []string
+	kindWeights               // map[string]int
+	kindRoutes                // map[string]RouteConfig
+	kindTokens                // []APIToken
+	kindRecords               // []struct of string fields: monitor.auth.users, monitor.auth.tokens
+	kindFloat                 // float64
+	kindSchedules             // map[string]ScheduleConfig
 )
 
 // envPrefix starts every environment variable read by Load.
@@ -158,6 +159,8 @@ func kindOf(path string, t reflect.Type) kind {
 		return kindWeights
 	case t == reflect.TypeFor[map[string]RouteConfig]():
 		return kindRoutes
+	case t == reflect.TypeFor[map[string]ScheduleConfig]():
+		return kindSchedules
 	case t == reflect.TypeFor[[]APIToken]():
 		return kindTokens
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:

@@ -21,6 +21,7 @@ func (c Config) Validate() error {
 	c.Redis.validate(v)
 	c.Worker.validate(v)
 	c.validateRoutes(v)
+	c.decodeSchedules(v)
 	c.Log.validate(v)
 	c.Monitor.validate(v)
 	c.API.validate(v)

@@ -104,6 +104,12 @@ func (s *schema) valueNode(f field, v reflect.Value) *yaml.Node {
 		return tokensNode(v.Interface().([]APIToken))
 	case kindRecords:
 		return recordsNode(f, v)
+	case kindSchedules:
+		n := &yaml.Node{}
+		if err := n.Encode(schedulesTree(v.Interface().(map[string]ScheduleConfig))); err != nil || v.Len() == 0 {
+			return &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+		}
+		return n
 	case kindRoutes:
 		routes := v.Interface().(map[string]RouteConfig)
 		n := &yaml.Node{Kind: yaml.MappingNode}

@@ -16,10 +16,12 @@ const (
 	KeyTaskType = "task_type"
 	KeyQueue    = "queue"
 	KeyRetry    = "retry"
+	// KeySchedule names the schedule of a periodic task.
+	KeySchedule = "schedule"
 )
 
 // maxContextAttrs is the most attributes appendContextAttrs adds.
-const maxContextAttrs = 6
+const maxContextAttrs = 7
 
 // contextHandler adds trace and task attributes from the context to every
 // record, at the top level of the record whatever groups are open.
@@ -168,6 +170,9 @@ func appendContextAttrs(ctx context.Context, dst []slog.Attr) []slog.Attr {
 			dst = append(dst, slog.String(KeyQueue, f.Queue))
 		}
 		dst = append(dst, slog.Int(KeyRetry, f.Retry))
+		if f.Schedule != "" {
+			dst = append(dst, slog.String(KeySchedule, f.Schedule))
+		}
 	}
 	return dst
 }

@@ -4,7 +4,7 @@ import "context"
 
 // TaskFields identify the task a context belongs to. The context handler
 // adds them to every record logged with that context as task_id, task_type,
-// queue and retry.
+// queue, retry and schedule.
 type TaskFields struct {
 	// ID is the asynq task ID, logged as task_id when not empty.
 	ID string
@@ -16,6 +16,9 @@ type TaskFields struct {
 	// Retry is the number of times the task has been retried so far, logged
 	// as retry (0 on the first attempt).
 	Retry int
+	// Schedule is the name of the schedule that enqueued the task (its
+	// tuskq-schedule header), logged as schedule when not empty.
+	Schedule string
 }
 
 // taskKey is the context key for TaskFields.

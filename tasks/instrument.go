@@ -149,6 +149,8 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 		f.ID, _ = asynq.GetTaskID(ctx)
 		f.Queue, _ = asynq.GetQueueName(ctx)
 		f.Retry, _ = asynq.GetRetryCount(ctx)
+		// A periodic task's lines name its schedule.
+		f.Schedule = t.Headers()[headerSchedule]
 		queue = f.Queue
 		ctx = logging.WithTask(ctx, f)
 	} else if in.metrics != nil {
@@ -250,3 +252,7 @@ func logPC() uintptr {
 	runtime.Callers(1, pcs[:])
 	return pcs[0]
 }
+
+// headerSchedule is the header naming the schedule that enqueued a task
+// (internal/schedule.HeaderSchedule).
+const headerSchedule = "tuskq-schedule"

@@ -63,3 +63,12 @@ func (rt routeTable) lookup(taskType string) Route {
 	}
 	return Route{}
 }
+
+// Queue returns the queue a task of taskType goes to when its enqueue
+// names none: its route's queue, else "default".
+func (c *Client) Queue(taskType string) string {
+	if q := c.routes.lookup(taskType).Queue; q != "" {
+		return q
+	}
+	return "default"
+}

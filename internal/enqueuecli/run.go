@@ -63,6 +63,7 @@ const usage = `Usage:
   enqueue --batch [flags] < tasks.jsonl         enqueue one task per JSON line
   enqueue serve [flags]                         serve the HTTP enqueue API
   enqueue cancel [flags] QUEUE ID               cancel a running task
+  enqueue schedule add|list|show|pause|resume|remove   periodic tasks (enqueue schedule --help)
   enqueue config print | validate FILE          show or check the configuration
 
 The payload is the argument, the contents of FILE, or standard input for "-";
@@ -133,6 +134,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	if len(args) > 0 && args[0] == "cancel" {
 		return Cancel(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == "schedule" {
+		return scheduleCommand(ctx, args[1:], env)
 	}
 	c := &command{env: env}
 	return c.run(ctx, args)

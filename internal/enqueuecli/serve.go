@@ -24,6 +24,7 @@ Endpoints (see docs/api.md and GET /v1/openapi.yaml):
   POST   /v1/tasks/batch                 enqueue many, a result per task
   GET    /v1/queues/{queue}/tasks/{id}   state, retries, last error, result
   DELETE /v1/queues/{queue}/tasks/{id}   delete, or cancel a running task
+  GET|PUT|DELETE /v1/schedules[/{name}]  periodic tasks; POST .../{name}/pause|resume
   GET    /v1/openapi.yaml, /healthz, /readyz
 
 Without api.tokens the API listens only on loopback. Other api keys

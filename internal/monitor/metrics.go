@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/internal/scheduler"
 )
 
 // Fleet metrics, computed from asynq's server heartbeats at each scrape.
@@ -44,6 +46,7 @@ func newMetricsHandler(insp *asynq.Inspector, rdb redis.UniversalClient, pingTim
 		&queueCollector{insp: insp, inner: metrics.NewQueueMetricsCollector(insp)},
 		&fleetCollector{insp: insp, rdb: rdb, pingTimeout: pingTimeout},
 		&orphanCollector{insp: insp, rdb: rdb, timeout: pingTimeout, now: now},
+		&scheduleCollector{store: scheduler.NewStore(rdb), timeout: pingTimeout, now: now},
 	)
 	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -138,4 +141,53 @@ func (p promLogger) Println(v ...any) {
 		}
 	}
 	p.l.Warn("metrics scrape", "error", msg)
+}
+
+// Schedule metrics, read from the schedule store at each scrape.
+var (
+	descScheduleLastTick = prometheus.NewDesc("tuskq_schedule_last_tick_timestamp_seconds",
+		"Unix time of the newest tick a task was enqueued for, per schedule (0 before the first).", []string{"schedule"}, nil)
+	descScheduleMissed = prometheus.NewDesc("tuskq_schedule_ticks_missed_total",
+		"Ticks the missed-tick policy dropped (no worker ran the scheduler, or Redis was down, past the tick's grace), per schedule.",
+		[]string{"schedule"}, nil)
+	descSchedulePaused = prometheus.NewDesc("tuskq_schedule_paused",
+		"1 while the schedule is paused.", []string{"schedule"}, nil)
+)
+
+// scheduleCollector reports the last tick and the missed ticks of every
+// schedule.
+type scheduleCollector struct {
+	store   *scheduler.Store
+	timeout time.Duration
+	now     func() time.Time
+}
+
+func (c *scheduleCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descScheduleLastTick
+	ch <- descScheduleMissed
+	ch <- descSchedulePaused
+}
+
+func (c *scheduleCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	list, err := c.store.List(ctx, c.now())
+	if err != nil && list == nil {
+		ch <- prometheus.NewInvalidMetric(descScheduleLastTick, err)
+		return
+	}
+	for _, e := range list {
+		name := e.Schedule.Name
+		var last float64
+		if !e.Run.IsZero() {
+			last = float64(e.Run.Unix())
+		}
+		paused := 0.0
+		if e.Paused {
+			paused = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descScheduleLastTick, prometheus.GaugeValue, last, name)
+		ch <- prometheus.MustNewConstMetric(descScheduleMissed, prometheus.CounterValue, float64(e.Missed), name)
+		ch <- prometheus.MustNewConstMetric(descSchedulePaused, prometheus.GaugeValue, paused, name)
+	}
 }

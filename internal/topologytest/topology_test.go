@@ -29,6 +29,7 @@ func features() []feature {
 		{"plugin-fleet-state-pubsub", testFleetStatePubSub},
 		{"plugin-process-runtime", testProcessPlugin},
 		{"orphan-recovery-completion-record", testOrphanRecovery},
+		{"schedule-once-per-tick", testSchedule},
 	}
 }
 

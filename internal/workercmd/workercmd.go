@@ -121,7 +121,7 @@ func Main(ctx context.Context, env Env) int {
 	}
 	// The spans of the last tasks are flushed after the worker stopped.
 	defer tel.Close(ctx, logger)
-	return withPlugins(ctx, ps, env.Stderr, func() int { return run(ctx, w, logger, env) })
+	return withPlugins(ctx, ps, env.Stderr, func() int { return run(ctx, cfg, w, logger, env) })
 }
 
 // flagSet defines the worker's flags: the shared ones of config.AddFlags
@@ -231,8 +231,9 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	return d
 }
 
-// run runs w until ctx is cancelled or a signal stops it.
-func run(ctx context.Context, w *worker.Worker, logger *slog.Logger, env Env) int {
+// run runs w, and the scheduler when worker.scheduler is on, until ctx is
+// cancelled or a signal stops it.
+func run(ctx context.Context, cfg config.Config, w *worker.Worker, logger *slog.Logger, env Env) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -242,6 +243,13 @@ func run(ctx context.Context, w *worker.Worker, logger *slog.Logger, env Env) in
 	}
 	use(slog.New(slog.DiscardHandler))
 	go func() { done <- w.Run(ctx) }()
+	// The scheduler starts once the worker runs, and stops with it: on a
+	// stop signal (ctx is cancelled) and when Run ends.
+	waitScheduler := func() {}
+	defer func() {
+		cancel()
+		waitScheduler()
+	}()
 	ready := w.Ready()
 	stopping := false
 	for {
@@ -249,7 +257,15 @@ func run(ctx context.Context, w *worker.Worker, logger *slog.Logger, env Env) in
 		case <-ready:
 			use(logger)
 			ready = nil
+			ws, err := startScheduler(ctx, cfg, logger)
+			if err != nil {
+				logger.ErrorContext(ctx, "scheduler not started", "error", err)
+				break
+			}
+			waitScheduler = ws
 		case err := <-done:
+			cancel()
+			waitScheduler()
 			if err != nil {
 				// One plain line: the usual case is Redis unreachable at
 				// start-up, where the address is what the reader needs.
