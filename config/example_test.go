@@ -148,6 +148,7 @@ func ExampleWrite() {
 	//   reload_debounce: 250ms
 	//   disabled_retry_delay: 5s
 	//   allow_env: []
+	//   cache_dir: ""
 	// enqueue:
 	//   timeout: 2s
 	//   wait_replicas: 0

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,6 +296,9 @@ func (p PluginsConfig) validate(v *validator) {
 	}
 	positive(v, "plugins.reload_debounce", p.ReloadDebounce)
 	positive(v, "plugins.disabled_retry_delay", p.DisabledRetryDelay)
+	if p.CacheDir != "" && !filepath.IsAbs(p.CacheDir) {
+		v.add("plugins.cache_dir", p.CacheDir, "an absolute directory path such as /var/cache/tuskq")
+	}
 	for _, name := range p.AllowEnv {
 		if !validEnvName(name) {
 			v.add("plugins.allow_env", name, "an environment variable name (letters, digits and '_', not starting with a digit) such as TUSKQ_REDIS_ADDR")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -21,17 +22,44 @@ import (
 	"github.com/tuskq/tuskq/plugins/native"
 	pexec "github.com/tuskq/tuskq/plugins/oneshot"
 	"github.com/tuskq/tuskq/plugins/resident"
+	"github.com/tuskq/tuskq/plugins/wasm"
+	"github.com/tuskq/tuskq/processors"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )
 
-// pluginRuntimes are the plugin runtimes of the worker binary.
-func pluginRuntimes() plugins.Runtimes {
+// pluginRuntimes are the plugin runtimes of the worker binary. The wasm
+// runtime caches compiled modules under plugins.cache_dir and sends its
+// plugins' HTTP requests through the allow-list and dial guard of
+// http:request (worker.http_allow_hosts).
+func pluginRuntimes(cfg config.Config) (plugins.Runtimes, error) {
+	guard, err := processors.NewHTTPGuard(cfg.Worker.HTTPAllowHosts)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := pluginCacheDir(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return plugins.Runtimes{
 		plugins.RuntimeProcess: resident.New(resident.Options{}),
 		plugins.RuntimeExec:    pexec.New(pexec.Options{}),
 		plugins.RuntimeNative:  native.New(native.Options{}),
+		plugins.RuntimeWasm:    wasm.New(wasm.Options{CacheDir: filepath.Join(cache, "wasm"), HTTP: guard}),
+	}, nil
+}
+
+// pluginCacheDir returns plugins.cache_dir, or tuskq under the user's
+// cache directory when it is empty.
+func pluginCacheDir(cfg config.Config) (string, error) {
+	if cfg.Plugins.CacheDir != "" {
+		return cfg.Plugins.CacheDir, nil
 	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("plugins.cache_dir is empty and the user has no cache directory (%w); set plugins.cache_dir (TUSKQ_PLUGINS_CACHE_DIR) to an absolute path", err)
+	}
+	return filepath.Join(dir, "tuskq"), nil
 }
 
 // errFleetState marks a failure to reach the fleet-wide plugin state in
@@ -69,9 +97,15 @@ func OpenPlugins(ctx context.Context, cfg config.Config, reg *tasks.Registry, lo
 		_ = rdb.Close()
 		return nil, fmt.Errorf("%w at %s: %w", errFleetState, redisconn.Describe(cfg.Redis), err)
 	}
+	runtimes, err := pluginRuntimes(cfg)
+	if err != nil {
+		_ = state.Close(ctx)
+		_ = rdb.Close()
+		return nil, err
+	}
 	mgr, err := plugins.NewManager(plugins.Options{
 		Dir:            cfg.Plugins.Dir,
-		Runtimes:       pluginRuntimes(),
+		Runtimes:       runtimes,
 		Registry:       reg,
 		Logger:         logger,
 		Environ:        environ,
