@@ -103,6 +103,7 @@ task_types:
   probe:loop: {}
   probe:alloc: {}
   probe:panic: {}
+  probe:version: {}
 `
 
 // probeDir makes a plugin directory holding the probe guest, its

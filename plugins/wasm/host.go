@@ -85,13 +85,13 @@ func instantiateHost(ctx context.Context, r wazero.Runtime) error {
 // read copies len bytes at ptr out of the guest's memory. A range outside
 // the memory is a protocol violation: it fails the call and the instance
 // is discarded.
-func read(m api.Module, ptr, n uint64) []byte {
+func read(m api.Module, ptr, n uint32) []byte {
 	if n == 0 {
 		return nil
 	}
-	b, ok := m.Memory().Read(uint32(ptr), uint32(n))
+	b, ok := m.Memory().Read(ptr, n)
 	if !ok {
-		panic(fmt.Errorf("%w: the buffer at %d of %d bytes is outside the plugin's memory", plugins.ErrProtocol, uint32(ptr), uint32(n)))
+		panic(fmt.Errorf("%w: the buffer at %d of %d bytes is outside the plugin's memory", plugins.ErrProtocol, ptr, n))
 	}
 	return bytes.Clone(b)
 }
@@ -101,7 +101,7 @@ const maxLogMessage = 8 << 10
 // hostLog is log(level, ptr, len): one record in the worker's log with
 // the task's context (trace_id, task fields) and the plugin's name.
 func hostLog(ctx context.Context, m api.Module, stack []uint64) {
-	level, ptr, n := int32(stack[0]), stack[1], stack[2]
+	level, ptr, n := api.DecodeI32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 	if n > maxLogMessage {
 		n = maxLogMessage
 	}
@@ -128,7 +128,7 @@ func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 // hostProgress is progress(percent, ptr, len): a "plugin progress" record
 // with the percentage (clamped to 0..100) and the message.
 func hostProgress(ctx context.Context, m api.Module, stack []uint64) {
-	pct, ptr, n := int32(stack[0]), stack[1], stack[2]
+	pct, ptr, n := api.DecodeI32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 	if n > maxLogMessage {
 		n = maxLogMessage
 	}
@@ -143,13 +143,13 @@ func hostProgress(ctx context.Context, m api.Module, stack []uint64) {
 
 // hostSetResult is set_result(ptr, len) -> 0 or ResultTooLarge.
 func hostSetResult(ctx context.Context, m api.Module, stack []uint64) {
-	ptr, n := stack[0], stack[1]
+	ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]) // i32 arguments: the upper bits are not defined
 	c := callOf(ctx)
 	if c == nil {
 		stack[0] = 0
 		return
 	}
-	if int(uint32(n)) > c.pool.rt.opts.MaxResult {
+	if int(n) > c.pool.rt.opts.MaxResult {
 		c.tooLarge = true
 		stack[0] = api.EncodeI32(ResultTooLarge)
 		return
@@ -160,7 +160,7 @@ func hostSetResult(ctx context.Context, m api.Module, stack []uint64) {
 
 // hostSetError is set_error(ptr, len): the message of a failed task.
 func hostSetError(ctx context.Context, m api.Module, stack []uint64) {
-	ptr, n := stack[0], stack[1]
+	ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]) // i32 arguments: the upper bits are not defined
 	if n > maxLogMessage {
 		n = maxLogMessage
 	}
@@ -193,7 +193,7 @@ const maxHTTPRequest = 4 << 20
 // HTTP guard (the allow-list and dial guard of http:request) with the
 // task's deadline; the response (or the error) waits for http_response.
 func hostHTTPRequest(ctx context.Context, m api.Module, stack []uint64) {
-	ptr, n := stack[0], stack[1]
+	ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]) // i32 arguments: the upper bits are not defined
 	c := callOf(ctx)
 	if c == nil || !c.pool.spec.Manifest.Sandbox.HTTP || c.pool.rt.opts.HTTP == nil {
 		stack[0] = api.EncodeI32(HTTPNotGranted)
@@ -251,18 +251,18 @@ func (p *pool) doHTTP(ctx context.Context, r httpRequest) httpResponse {
 // hostHTTPResponse is http_response(ptr, len) -> bytes copied, or
 // HTTPNoResponse or HTTPBufferTooSmall.
 func hostHTTPResponse(ctx context.Context, m api.Module, stack []uint64) {
-	ptr, n := stack[0], stack[1]
+	ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]) // i32 arguments: the upper bits are not defined
 	c := callOf(ctx)
 	if c == nil || c.response == nil {
 		stack[0] = api.EncodeI32(HTTPNoResponse)
 		return
 	}
-	if int(uint32(n)) < len(c.response) {
+	if int(n) < len(c.response) {
 		stack[0] = api.EncodeI32(HTTPBufferTooSmall)
 		return
 	}
-	if !m.Memory().Write(uint32(ptr), c.response) {
-		panic(fmt.Errorf("%w: http_response: the buffer at %d of %d bytes is outside the plugin's memory", plugins.ErrProtocol, uint32(ptr), uint32(n)))
+	if !m.Memory().Write(ptr, c.response) {
+		panic(fmt.Errorf("%w: http_response: the buffer at %d of %d bytes is outside the plugin's memory", plugins.ErrProtocol, ptr, n))
 	}
 	stack[0] = uint64(len(c.response))
 	c.response = nil

@@ -184,7 +184,7 @@ func (p *pool) call(ctx context.Context, g *guest, inputs ...[]byte) (int32, err
 		if err != nil {
 			return 0, fmt.Errorf("%s(%d): %w", ExportAlloc, len(in), err)
 		}
-		ptr := uint32(res[0])
+		ptr := api.DecodeU32(res[0])
 		if ptr == 0 || !g.mod.Memory().Write(ptr, in) {
 			return 0, fmt.Errorf("%w: %s(%d) returned %d, which is not a buffer of that size in its memory", plugins.ErrProtocol, ExportAlloc, len(in), ptr)
 		}
@@ -194,7 +194,7 @@ func (p *pool) call(ctx context.Context, g *guest, inputs ...[]byte) (int32, err
 	if err != nil {
 		return 0, err
 	}
-	return int32(res[0]), nil
+	return api.DecodeI32(res[0]), nil
 }
 
 // failure classifies the error of an instance that did not return: it was

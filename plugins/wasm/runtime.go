@@ -228,7 +228,7 @@ func (p *pool) setup(ctx context.Context, code []byte) error {
 		g.close(ctx)
 		return fmt.Errorf("%s: %w", ExportABIVersion, err)
 	}
-	if v := int32(res[0]); v != ABIVersion {
+	if v := api.DecodeI32(res[0]); v != ABIVersion {
 		g.close(ctx)
 		return fmt.Errorf("%w: %s: %s returns %d; this worker implements ABI version %d: rebuild the plugin with a guest SDK of that version",
 			ErrABI, p.spec.Entry, ExportABIVersion, v, ABIVersion)

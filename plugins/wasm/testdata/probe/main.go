@@ -66,6 +66,8 @@ func init() {
 			for {
 				hoard = append(hoard, make([]byte, 1<<20))
 			}
+		case "probe:version":
+			return []byte(os.Getenv("TUSKQ_PLUGIN_VERSION")), nil
 		case "probe:panic":
 			panic("probe panics on purpose")
 		}
