@@ -95,6 +95,7 @@ runtime: wasm
 entry: probe.wasm
 task_types:
   probe:echo: {}
+  probe:noop: {}
   probe:count: {}
   probe:fail: {}
   probe:skip: {}

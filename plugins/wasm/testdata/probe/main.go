@@ -29,6 +29,8 @@ func init() {
 			guest.Log(guest.LevelInfo, "echo "+string(t.Payload))
 			guest.Progress(100, "done")
 			return t.Payload, nil
+		case "probe:noop":
+			return t.Payload, nil
 		case "probe:count":
 			return []byte(strconv.Itoa(handled)), nil
 		case "probe:fail":
