@@ -149,6 +149,7 @@ func ExampleWrite() {
 	//   disabled_retry_delay: 5s
 	//   allow_env: []
 	//   cache_dir: ""
+	//   trusted_keys: []
 	// enqueue:
 	//   timeout: 2s
 	//   wait_replicas: 0

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"maps"
 	"net"
 	"net/netip"
@@ -296,6 +297,11 @@ func (p PluginsConfig) validate(v *validator) {
 	}
 	positive(v, "plugins.reload_debounce", p.ReloadDebounce)
 	positive(v, "plugins.disabled_retry_delay", p.DisabledRetryDelay)
+	for _, k := range p.TrustedKeys {
+		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
+			v.add("plugins.trusted_keys", k, "an Ed25519 public key in base64 (32 bytes), as printed by worker plugins keygen")
+		}
+	}
 	if p.CacheDir != "" && !filepath.IsAbs(p.CacheDir) {
 		v.add("plugins.cache_dir", p.CacheDir, "an absolute directory path such as /var/cache/tuskq")
 	}
