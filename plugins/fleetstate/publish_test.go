@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +23,20 @@ import (
 	"github.com/tuskq/tuskq/plugins/wasm"
 )
 
+// goTool is the go command on PATH.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "go"
+}
+
 // probeModule builds the wasm runtime's test guest, or skips when the Go
 // toolchain cannot target wasip1.
 func probeModule(t *testing.T) []byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "probe.wasm")
-	cmd := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-o", out, "./plugins/wasm/testdata/probe")
+	cmd := exec.CommandContext(t.Context(), goTool(), "build", "-buildmode=c-shared", "-o", out, "./plugins/wasm/testdata/probe")
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -72,7 +79,7 @@ func startPublishWorker(t *testing.T, addr, id string, rt *wasm.Runtime, trusted
 	}
 	syncer := fleetstate.NewSyncer(fleetstate.SyncOptions{Store: fleetstate.NewStore(rdb), PluginDir: dir, CacheDir: t.TempDir(),
 		TrustedKeys: trusted, WorkerID: id, Changes: st.Subscribe(), Interval: 500 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	mdone, sdone := make(chan error, 1), make(chan struct{})
 	go func() { done := mgr.Run(ctx); mdone <- done }()
 	go func() { syncer.Run(ctx); close(sdone) }()
@@ -82,7 +89,7 @@ func startPublishWorker(t *testing.T, addr, id string, rt *wasm.Runtime, trusted
 		if err := <-mdone; err != nil {
 			t.Error(err)
 		}
-		_ = st.Close(context.Background())
+		_ = st.Close(context.WithoutCancel(t.Context()))
 	})
 	return &publishWorker{id: id, mgr: mgr}
 }

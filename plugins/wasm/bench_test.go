@@ -127,7 +127,7 @@ func BenchmarkTaskOverheadWAT(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer inst.Close(context.Background())
+	defer inst.Close(context.WithoutCancel(b.Context()))
 	task := asynq.NewTask("hello:wat", bytes.Repeat([]byte("x"), 100))
 	for b.Loop() {
 		if _, err := inst.Process(b.Context(), task, plugins.Meta{}); err != nil {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +61,7 @@ func guest(t testing.TB, pkg string) string {
 		t.Skip(msg)
 	}
 	out := filepath.Join(buildDir, strings.ReplaceAll(pkg, "/", "_")+".wasm")
-	cmd := exec.CommandContext(context.Background(), goTool(), "build", "-buildmode=c-shared", "-o", out, "./"+pkg)
+	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), goTool(), "build", "-buildmode=c-shared", "-o", out, "./"+pkg)
 	cmd.Dir = moduleRoot(t)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -76,8 +75,12 @@ func guest(t testing.TB, pkg string) string {
 	return out
 }
 
+// goTool is the go command on PATH.
 func goTool() string {
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "go"
 }
 
 func moduleRoot(t testing.TB) string {
@@ -146,12 +149,12 @@ func startProbe(t testing.TB, rt *wasm.Runtime, extra string, logs *testutil.Log
 	if logs != nil {
 		spec.Logger = logs.Logger(t, nil).With("plugin", m.Name, "version", m.Version)
 	}
-	inst, err := rt.Start(context.Background(), spec)
+	inst, err := rt.Start(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := inst.Close(context.Background()); err != nil {
+		if err := inst.Close(context.WithoutCancel(t.Context())); err != nil {
 			t.Error(err)
 		}
 	})

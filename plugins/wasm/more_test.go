@@ -126,7 +126,7 @@ func testExample(t *testing.T, exampleDir, code, typ, payload, want string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer inst.Close(context.Background())
+	defer inst.Close(context.WithoutCancel(t.Context()))
 	for range 3 {
 		res, err := inst.Process(t.Context(), asynq.NewTask(typ, []byte(payload)), plugins.Meta{Config: m.Config})
 		if err != nil || string(res) != want {
@@ -158,7 +158,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
 	go func() { done <- mgr.Run(ctx) }()
 	defer func() {
@@ -186,7 +186,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for !stop.Load() {
-				if err := proc.ProcessTask(context.Background(), asynq.NewTask("probe:echo", []byte("x"))); err != nil {
+				if err := proc.ProcessTask(ctx, asynq.NewTask("probe:echo", []byte("x"))); err != nil {
 					failures.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 				}
