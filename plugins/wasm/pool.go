@@ -205,15 +205,19 @@ func (p *pool) failure(ctx context.Context, err error, g *guest) error {
 	if g != nil {
 		tail = g.out.tail()
 	}
+	cause := context.Cause(ctx)
+	if cause == nil {
+		cause = err
+	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
-			return fmt.Errorf("wasm: %w (%w); the instance was discarded", ErrTimeLimit, context.Cause(ctx))
+			return fmt.Errorf("wasm: %w (%w); the instance was discarded", ErrTimeLimit, cause)
 		}
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("wasm: %w (%w); the instance was discarded", ErrTimeLimit, context.Cause(ctx))
+		return fmt.Errorf("wasm: %w (%w); the instance was discarded", ErrTimeLimit, cause)
 	}
 	if errors.Is(err, plugins.ErrProtocol) {
 		return fmt.Errorf("wasm: %w; the instance was discarded", err)
