@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +58,27 @@ func probeManifest(version string) []byte {
 	return fmt.Appendf(nil, "name: probe\nversion: %s\nruntime: wasm\nentry: bin/probe.wasm\ntask_types:\n  probe:version: {}\n", version)
 }
 
+// warmUp compiles module once into rt's cache, so that the three workers
+// do not compile it at the same time (minutes under -race).
+func warmUp(t *testing.T, rt *wasm.Runtime, module []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "probe.wasm"), module, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := plugins.ParseManifest(plugins.ManifestFile, []byte("name: probe\nversion: 0\nruntime: wasm\nentry: probe.wasm\ntask_types:\n  probe:version: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := rt.Start(t.Context(), plugins.Spec{Manifest: m, Dir: dir, Entry: filepath.Join(dir, "probe.wasm")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // publishWorker is one in-process worker: fleet state, plugin manager and
 // bundle syncer.
 type publishWorker struct {
@@ -73,7 +96,8 @@ func startPublishWorker(t *testing.T, addr, id string, rt *wasm.Runtime, trusted
 	}
 	dir := t.TempDir()
 	mgr, err := plugins.NewManager(plugins.Options{Dir: dir, Runtimes: plugins.Runtimes{plugins.RuntimeWasm: rt},
-		State: st, ReloadDebounce: 20 * time.Millisecond})
+		State: st, ReloadDebounce: 20 * time.Millisecond,
+		StartTimeout: 5 * time.Minute}) // the first compile of a Go module under -race is slow
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +136,7 @@ func TestPublishToThreeWorkers(t *testing.T) {
 	module := probeModule(t)
 	srv := redistest.Start(t)
 	rt := wasm.New(wasm.Options{CacheDir: t.TempDir()})
+	warmUp(t, rt, module)
 	var workers []*publishWorker
 	for i := range 3 {
 		workers = append(workers, startPublishWorker(t, srv.Addr(), fmt.Sprintf("w%d", i), rt, nil))
@@ -147,6 +172,29 @@ func TestPublishToThreeWorkers(t *testing.T) {
 
 	publish("1.0.0", false)
 	allRun("1.0.0")
+
+	// Load on worker 0 while new versions arrive: no task may fail.
+	proc, ok := workers[0].mgr.Resolve("probe:version")
+	if !ok {
+		t.Fatal("probe:version not served")
+	}
+	var (
+		ran, failed atomic.Int64
+		firstErr    atomic.Value
+		stop        atomic.Bool
+		wg          sync.WaitGroup
+	)
+	for range 2 {
+		wg.Go(func() {
+			for !stop.Load() {
+				if err := proc.ProcessTask(context.WithoutCancel(t.Context()), asynq.NewTask("probe:version", nil)); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				ran.Add(1)
+			}
+		})
+	}
 	publish("2.0.0", false)
 	allRun("2.0.0")
 	for _, w := range workers {
@@ -162,6 +210,14 @@ func TestPublishToThreeWorkers(t *testing.T) {
 		t.Fatalf("Rollback = %q, %v; want 1.0.0", v, err)
 	}
 	allRun("1.0.0")
+	n := ran.Load()
+	testutil.Poll(t, time.Minute, "tasks after the rollback", func() bool { return ran.Load() > n+20 })
+	stop.Store(true)
+	wg.Wait()
+	if f := failed.Load(); f != 0 {
+		t.Fatalf("%d of %d tasks failed while versions were published and rolled back; first: %v", f, ran.Load(), firstErr.Load())
+	}
+	t.Logf("%d tasks ran on worker 0 across 2.0.0 and the rollback, none failed", ran.Load())
 
 	publish("3.0.0", true)
 	var refusals map[string]string
