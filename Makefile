@@ -36,8 +36,10 @@ build: check-go ## compile every package and put worker, enqueue, monitor and de
 	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
 
 # make plugins builds every example in examples/plugins that needs building:
-# the native Go plugins (.so) and the Go programs of process and exec plugins
-# (a directory with .go files; scripts need nothing). Each output is the
+# the native Go plugins (.so), the Go programs of process and exec plugins
+# (a directory with .go files; scripts need nothing), and wasm plugins (Go
+# built for wasip1 as a reactor, or WebAssembly text assembled by wabt's
+# wat2wasm). Each output is the
 # manifest's entry, covered by .gitignore.
 #
 # Native plugins must be built with the worker's go, go.mod and code-changing flags (make build
@@ -47,7 +49,7 @@ build: check-go ## compile every package and put worker, enqueue, monitor and de
 PLUGIN_FLAGS  ?=
 SHA256        := $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo 'shasum -a 256')
 .PHONY: plugins
-plugins: check-go ## build the example plugins that need building: native .so and Go programs (PLUGIN_FLAGS=-race for a race worker)
+plugins: check-go ## build the example plugins that need building: native .so, Go programs and wasm modules (PLUGIN_FLAGS=-race for a race worker)
 	@set -e; for m in examples/plugins/*/plugin.yaml; do \
 		d=$$(dirname $$m); \
 		entry=$$(sed -n 's/^entry:[[:space:]]*//p' $$m | tr -d "\"' "); \
@@ -58,6 +60,13 @@ plugins: check-go ## build the example plugins that need building: native .so an
 			pkg=$$($(GO) list ./$$d); \
 			echo "$(GO) build -buildmode=plugin $(PLUGIN_FLAGS) -ldflags=-pluginpath=$$pp -gcflags=$$pkg=-p=$$pp -o $$d/$$entry ./$$d"; \
 			$(GO) build -buildmode=plugin $(PLUGIN_FLAGS) -ldflags=-pluginpath=$$pp -gcflags=$$pkg=-p=$$pp -o $$d/$$entry ./$$d; \
+		elif grep -q '^runtime:[[:space:]]*wasm' $$m && ls $$d/*.go >/dev/null 2>&1; then \
+			echo "GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $$d/$$entry ./$$d"; \
+			GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $$d/$$entry ./$$d; \
+		elif grep -q '^runtime:[[:space:]]*wasm' $$m && ls $$d/*.wat >/dev/null 2>&1; then \
+			if command -v wat2wasm >/dev/null 2>&1; then \
+				echo "wat2wasm -o $$d/$$entry $$d/*.wat"; wat2wasm -o $$d/$$entry $$d/*.wat; \
+			else echo "skipping $$d: wat2wasm not installed (apt-get install wabt)"; fi; \
 		elif ls $$d/*.go >/dev/null 2>&1; then \
 			echo "$(GO) build -o $$d/$$entry ./$$d"; \
 			$(GO) build -o $$d/$$entry ./$$d; \

@@ -395,6 +395,18 @@ type PluginsConfig struct {
 	// naming one that is not listed here fails to load. Empty (the default)
 	// allows none.
 	AllowEnv []string `koanf:"allow_env"`
+	// CacheDir holds what the worker derives from its plugins: the
+	// compiled code of wasm plugins (CacheDir/wasm), so that a restart
+	// does not compile them again. It is created with mode 0700. Empty
+	// (the default) is tuskq under the user's cache directory
+	// ($XDG_CACHE_HOME or ~/.cache).
+	CacheDir string `koanf:"cache_dir"`
+	// TrustedKeys are the Ed25519 public keys (base64, 32 bytes) whose
+	// signatures a worker accepts on published wasm bundles ("worker
+	// plugins publish --sign-key"). When it is not empty, unsigned bundles
+	// and bundles signed by other keys are refused. Empty (the default)
+	// accepts any bundle whose digest matches.
+	TrustedKeys []string `koanf:"trusted_keys"`
 }
 
 // Default returns the configuration used when nothing overrides it.

@@ -151,6 +151,8 @@ func ExampleWrite() {
 	//   reload_debounce: 250ms
 	//   disabled_retry_delay: 5s
 	//   allow_env: []
+	//   cache_dir: ""
+	//   trusted_keys: []
 	// enqueue:
 	//   timeout: 2s
 	//   wait_replicas: 0

@@ -166,6 +166,9 @@ func normalize(c Config) Config {
 	if len(c.Worker.HTTPAllowHosts) == 0 {
 		c.Worker.HTTPAllowHosts = nil
 	}
+	if len(c.Plugins.TrustedKeys) == 0 {
+		c.Plugins.TrustedKeys = nil
+	}
 	if len(c.Plugins.AllowEnv) == 0 {
 		c.Plugins.AllowEnv = nil
 	}

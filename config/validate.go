@@ -1,9 +1,11 @@
 package config
 
 import (
+	"encoding/base64"
 	"maps"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -303,6 +305,14 @@ func (p PluginsConfig) validate(v *validator) {
 	}
 	positive(v, "plugins.reload_debounce", p.ReloadDebounce)
 	positive(v, "plugins.disabled_retry_delay", p.DisabledRetryDelay)
+	for _, k := range p.TrustedKeys {
+		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
+			v.add("plugins.trusted_keys", k, "an Ed25519 public key in base64 (32 bytes), as printed by worker plugins keygen")
+		}
+	}
+	if p.CacheDir != "" && !filepath.IsAbs(p.CacheDir) {
+		v.add("plugins.cache_dir", p.CacheDir, "an absolute directory path such as /var/cache/tuskq")
+	}
 	for _, name := range p.AllowEnv {
 		if !validEnvName(name) {
 			v.add("plugins.allow_env", name, "an environment variable name (letters, digits and '_', not starting with a digit) such as TUSKQ_REDIS_ADDR")

@@ -54,6 +54,27 @@ type Manifest struct {
 	// Env lists the worker environment variables passed to plugin
 	// processes. Nothing else of the worker's environment is.
 	Env []string
+	// Sandbox lists what a wasm plugin may reach besides its own memory
+	// (runtime wasm only; the zero value grants nothing).
+	Sandbox Sandbox
+}
+
+// Sandbox is what the manifest grants a wasm plugin. Nothing is granted
+// unless listed: no file system, clock, randomness or outbound HTTP.
+type Sandbox struct {
+	// Dirs are directories inside the plugin directory (clean relative
+	// paths, "." for the whole directory), each mounted read-only at "/"
+	// plus its path in the guest.
+	Dirs []string
+	// Clock grants the real wall and monotonic clocks (otherwise a fake
+	// clock that starts at 2022-01-01 and ticks on each read).
+	Clock bool
+	// Random grants the worker's cryptographic random source (otherwise a
+	// fixed, deterministic stream).
+	Random bool
+	// HTTP grants the http_request host function, bound by the worker's
+	// worker.http_allow_hosts and dial guard, as http:request is.
+	HTTP bool
 }
 
 // TaskType is one task type a plugin handles.
@@ -78,7 +99,14 @@ type Limits struct {
 	// MaxConcurrency is the number of tasks the plugin runs at once per
 	// worker (the process pool size). Defaults to DefaultMaxConcurrency.
 	MaxConcurrency int
+	// Memory caps the linear memory of each instance of a wasm plugin, in
+	// bytes (a multiple of 64 KiB). 0 uses the runtime's default.
+	Memory int64
 }
+
+// MaxMemoryLimit bounds limits.memory: 4 GiB is all a 32-bit wasm module
+// can address.
+const MaxMemoryLimit = 4 << 30
 
 // TypeTimeout returns the timeout of one attempt of tt.
 func (m *Manifest) TypeTimeout(tt TaskType) time.Duration {
@@ -182,7 +210,7 @@ func ParseManifest(file string, data []byte) (*Manifest, error) {
 		return nil, p.err()
 	}
 	root := resolve(doc.Content[0])
-	fields := p.mapping(root, "", []string{"name", "version", "description", "runtime", "entry", "args", "task_types", "config", "limits", "env"})
+	fields := p.mapping(root, "", []string{"name", "version", "description", "runtime", "entry", "args", "task_types", "config", "limits", "env", "sandbox"})
 	if fields == nil {
 		return nil, p.err()
 	}
@@ -217,10 +245,69 @@ func ParseManifest(file string, data []byte) (*Manifest, error) {
 			p.add(fields["env"], "env", "%s is set by tuskq for every plugin; remove it from the list", name)
 		}
 	}
+	m.Sandbox = p.sandbox(fields["sandbox"])
+	if fields["sandbox"] != nil && m.Runtime != "" && m.Runtime != RuntimeWasm {
+		p.add(fields["sandbox"], "sandbox", "only the wasm runtime has a sandbox; remove it, or use runtime: wasm")
+	}
+	if fields["limits"] != nil && m.Limits.Memory > 0 && m.Runtime != "" && m.Runtime != RuntimeWasm {
+		p.add(fields["limits"], "limits.memory", "only the wasm runtime caps memory; remove it, or use runtime: wasm")
+	}
 	if err := p.err(); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+func (p *parser) sandbox(n *yaml.Node) Sandbox {
+	var sb Sandbox
+	if n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+		return sb
+	}
+	fs := p.mapping(n, "sandbox", []string{"dirs", "clock", "random", "http"})
+	if fs == nil {
+		return sb
+	}
+	sb.Dirs = p.stringList(fs, "dirs")
+	for _, d := range sb.Dirs {
+		if d == "" || strings.ContainsRune(d, 0) || path.IsAbs(d) || path.Clean(d) != d || d == ".." || strings.HasPrefix(d, "../") {
+			p.add(fs["dirs"], "sandbox.dirs", "%q is not a directory inside the plugin directory: give a clean relative path such as data (mounted read-only at /data)", d)
+		}
+	}
+	sb.Clock = p.boolean(fs["clock"], "sandbox.clock")
+	sb.Random = p.boolean(fs["random"], "sandbox.random")
+	sb.HTTP = p.boolean(fs["http"], "sandbox.http")
+	return sb
+}
+
+func (p *parser) boolean(n *yaml.Node, field string) bool {
+	if n == nil {
+		return false
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		p.add(n, field, "want true or false, got %s", describe(n))
+		return false
+	}
+	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE" || n.Value == "yes" || n.Value == "on"
+}
+
+// parseMemory parses a size such as 64MiB, 512KiB, 1GiB or a number of
+// bytes.
+func parseMemory(s string) (int64, bool) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > MaxMemoryLimit/mult {
+		return 0, false
+	}
+	return n * mult, true
 }
 
 func badVersionRune(r rune) bool { return r <= ' ' || r == 0x7f }
@@ -296,7 +383,7 @@ func (p *parser) limits(n *yaml.Node, l *Limits) {
 	if n == nil {
 		return
 	}
-	fs := p.mapping(n, "limits", []string{"timeout", "max_concurrency"})
+	fs := p.mapping(n, "limits", []string{"timeout", "max_concurrency", "memory"})
 	if fs == nil {
 		return
 	}
@@ -309,6 +396,14 @@ func (p *parser) limits(n *yaml.Node, l *Limits) {
 			p.add(mc, "limits.max_concurrency", "want an integer from 1 to %d, got %s", MaxConcurrencyLimit, describe(mc))
 		} else {
 			l.MaxConcurrency = n
+		}
+	}
+	if mem := fs["memory"]; mem != nil {
+		n, ok := parseMemory(mem.Value)
+		if mem.Kind != yaml.ScalarNode || !ok || n%(64<<10) != 0 {
+			p.add(mem, "limits.memory", "want a size from 64KiB to 4GiB in whole 64KiB pages, such as 64MiB, got %s", describe(mem))
+		} else {
+			l.Memory = n
 		}
 	}
 }

@@ -45,7 +45,7 @@ func TestParseManifest(t *testing.T) {
 	}
 	got := fmt.Sprintf("%s %s %q %s %s %v %v %v %v %v", m.Name, m.Version, m.Description, m.Runtime, m.Entry, m.Args,
 		m.TypeNames(), m.Config, m.Limits, m.Env)
-	want := `image-tools 1.4.2 "Resizes images" process bin/tool [--fast] [image:crop image:resize] map[formats:[png jpeg] nested:map[a:true b:<nil>] quality:80] {2m0s 8} [AWS_REGION]`
+	want := `image-tools 1.4.2 "Resizes images" process bin/tool [--fast] [image:crop image:resize] map[formats:[png jpeg] nested:map[a:true b:<nil>] quality:80] {2m0s 8 0} [AWS_REGION]`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
@@ -79,7 +79,7 @@ func TestParseManifestErrors(t *testing.T) {
 			"f.yaml: line 1: task_types: missing: list the task types the plugin handles, such as\n  task_types:\n    image:resize: {}",
 		}, "\nplugins: ")},
 		{"unknown field", base + "task_types: {a:b: {}}\ntimeout: 3s\n",
-			"f.yaml: line 6: timeout: unknown field; the fields of the manifest are name, version, description, runtime, entry, args, task_types, config, limits, env"},
+			"f.yaml: line 6: timeout: unknown field; the fields of the manifest are name, version, description, runtime, entry, args, task_types, config, limits, env, sandbox"},
 		{"unknown task field", base + "task_types:\n  a:b: {retries: 3}\n",
 			"f.yaml: line 6: task_types.a:b.retries: unknown field; the fields of task_types.a:b are queue, max_retry, timeout, schema"},
 		{"duplicate key", base + "name: y\ntask_types: {a:b: {}}\n", "f.yaml: line 5: name: set twice; set it once"},
@@ -140,4 +140,31 @@ func FuzzParseManifest(f *testing.F) {
 			t.Fatalf("accepted an incomplete manifest: %+v", m)
 		}
 	})
+}
+
+func TestParseManifestWasm(t *testing.T) {
+	t.Parallel()
+	const base = "name: w\nversion: 1\nruntime: %s\nentry: w.wasm\ntask_types:\n  w:x: {}\n"
+	m, err := plugins.ParseManifest("f.yaml", fmt.Appendf(nil, base+"limits:\n  memory: 128MiB\nsandbox:\n  dirs: [data, .]\n  clock: true\n  random: false\n  http: true\n", "wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%d %+v", m.Limits.Memory, m.Sandbox); got != "134217728 {Dirs:[data .] Clock:true Random:false HTTP:true}" {
+		t.Fatalf("got %s", got)
+	}
+	for _, c := range []struct{ runtime, extra, want string }{
+		{"exec", "sandbox:\n  clock: true\n", "f.yaml: line 8: sandbox: only the wasm runtime has a sandbox; remove it, or use runtime: wasm"},
+		{"exec", "limits:\n  memory: 1MiB\n", "f.yaml: line 8: limits.memory: only the wasm runtime caps memory; remove it, or use runtime: wasm"},
+		{"wasm", "limits:\n  memory: 100KiB\n", `f.yaml: line 8: limits.memory: want a size from 64KiB to 4GiB in whole 64KiB pages, such as 64MiB, got "100KiB"`},
+		{"wasm", "limits:\n  memory: 5GiB\n", `f.yaml: line 8: limits.memory: want a size from 64KiB to 4GiB in whole 64KiB pages, such as 64MiB, got "5GiB"`},
+		{"wasm", "sandbox:\n  dirs: [../etc]\n", `f.yaml: line 8: sandbox.dirs: "../etc" is not a directory inside the plugin directory: give a clean relative path such as data (mounted read-only at /data)`},
+		{"wasm", "sandbox:\n  dirs: [/etc]\n", `f.yaml: line 8: sandbox.dirs: "/etc" is not a directory inside the plugin directory: give a clean relative path such as data (mounted read-only at /data)`},
+		{"wasm", "sandbox:\n  clock: yes please\n", `f.yaml: line 8: sandbox.clock: want true or false, got "yes please"`},
+		{"wasm", "sandbox:\n  network: true\n", "f.yaml: line 8: sandbox.network: unknown field; the fields of sandbox are dirs, clock, random, http"},
+	} {
+		_, err := plugins.ParseManifest("f.yaml", fmt.Appendf(nil, base+c.extra, c.runtime))
+		if err == nil || err.Error() != "plugins: "+c.want {
+			t.Errorf("%s%s: error\n%v\nwant\nplugins: %s", c.runtime, c.extra, err, c.want)
+		}
+	}
 }

@@ -86,7 +86,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	// A broken v3 leaves v2 serving and records the error.
 	writeFile(t, dir+"/tp/plugin.yaml", []byte(testManifest("tp", "3", types+"colour: blue\n")), 0o644)
 	wantErr := "plugins: " + dir + "/tp/plugin.yaml: line 8: colour: unknown field; the fields of the manifest are " +
-		"name, version, description, runtime, entry, args, task_types, config, limits, env"
+		"name, version, description, runtime, entry, args, task_types, config, limits, env, sandbox"
 	poll(t, "v3 rejected", func() bool { return loaded(e.mgr, "tp").Error != "" })
 	if lp := loaded(e.mgr, "tp"); lp.Version != "2" || lp.Status != plugins.StatusLoaded || lp.Error != wantErr {
 		t.Fatalf("after broken v3: %+v; want version 2 loaded with error %q", lp, wantErr)

@@ -49,6 +49,7 @@ const (
 	RuntimeProcess = "process" // plugins/resident: a resident child speaking JSON lines
 	RuntimeExec    = "exec"    // plugins/oneshot: a one-shot process per task
 	RuntimeNative  = "native"  // plugins/native: Go -buildmode=plugin
+	RuntimeWasm    = "wasm"    // plugins/wasm: a sandboxed WebAssembly (WASI) module
 )
 
 // Spec is what a Runtime needs to start a plugin.

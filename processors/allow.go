@@ -315,3 +315,36 @@ func guardClient(c *http.Client, l allowList) *http.Client {
 	g.CheckRedirect = l.checkRedirect(c.CheckRedirect)
 	return &g
 }
+
+// HTTPGuard sends outbound requests made on behalf of others (the
+// http_request host function of wasm plugins) under the same rules as
+// http:request: the host must be in worker.http_allow_hosts, redirects are
+// checked against it, and the dial guard refuses private, loopback and
+// metadata addresses the list does not name literally.
+type HTTPGuard struct {
+	allow  allowList
+	client *http.Client
+}
+
+// NewHTTPGuard parses allowHosts (worker.http_allow_hosts) and returns a
+// guard with the default client of http:request.
+func NewHTTPGuard(allowHosts []string) (*HTTPGuard, error) {
+	allow, err := parseAllowList(allowHosts)
+	if err != nil {
+		return nil, err
+	}
+	return &HTTPGuard{allow: allow, client: defaultClient(allow)}, nil
+}
+
+// Do sends req when its scheme is http or https and its host is allowed;
+// otherwise it returns an error wrapping ErrHostNotAllowed. The caller
+// closes the response body.
+func (g *HTTPGuard) Do(req *http.Request) (*http.Response, error) {
+	if s := req.URL.Scheme; s != "http" && s != "https" {
+		return nil, permanent(ErrHostNotAllowed, fmt.Sprintf("http:request: scheme %q refused; only http and https", s))
+	}
+	if err := g.allow.check(req.URL, "host"); err != nil {
+		return nil, err
+	}
+	return g.client.Do(req)
+}

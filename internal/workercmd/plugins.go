@@ -2,11 +2,14 @@ package workercmd
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -21,17 +24,40 @@ import (
 	"github.com/tuskq/tuskq/plugins/native"
 	pexec "github.com/tuskq/tuskq/plugins/oneshot"
 	"github.com/tuskq/tuskq/plugins/resident"
+	"github.com/tuskq/tuskq/plugins/wasm"
+	"github.com/tuskq/tuskq/processors"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )
 
-// pluginRuntimes are the plugin runtimes of the worker binary.
-func pluginRuntimes() plugins.Runtimes {
+// pluginRuntimes are the plugin runtimes of the worker binary. The wasm
+// runtime caches compiled modules under plugins.cache_dir and sends its
+// plugins' HTTP requests through the allow-list and dial guard of
+// http:request (worker.http_allow_hosts).
+func pluginRuntimes(cfg config.Config, cache string) (plugins.Runtimes, error) {
+	guard, err := processors.NewHTTPGuard(cfg.Worker.HTTPAllowHosts)
+	if err != nil {
+		return nil, err
+	}
 	return plugins.Runtimes{
 		plugins.RuntimeProcess: resident.New(resident.Options{}),
 		plugins.RuntimeExec:    pexec.New(pexec.Options{}),
 		plugins.RuntimeNative:  native.New(native.Options{}),
+		plugins.RuntimeWasm:    wasm.New(wasm.Options{CacheDir: filepath.Join(cache, "wasm"), HTTP: guard}),
+	}, nil
+}
+
+// pluginCacheDir returns plugins.cache_dir, or tuskq under the user's
+// cache directory when it is empty.
+func pluginCacheDir(cfg config.Config) (string, error) {
+	if cfg.Plugins.CacheDir != "" {
+		return cfg.Plugins.CacheDir, nil
 	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("plugins.cache_dir is empty and the user has no cache directory (%w); set plugins.cache_dir (TUSKQ_PLUGINS_CACHE_DIR) to an absolute path", err)
+	}
+	return filepath.Join(dir, "tuskq"), nil
 }
 
 // errFleetState marks a failure to reach the fleet-wide plugin state in
@@ -42,9 +68,10 @@ var errFleetState = errors.New("plugins: cannot open the fleet state in Redis")
 // plugin state it follows. The worker binary wires its plugins with it,
 // and so does the worker of the fault tests (internal/faults/faultworker).
 type Plugins struct {
-	mgr   *plugins.Manager
-	state *fleetstate.State
-	rdb   redis.UniversalClient
+	mgr    *plugins.Manager
+	state  *fleetstate.State
+	rdb    redis.UniversalClient
+	syncer *fleetstate.Syncer
 }
 
 // OpenPlugins builds the plugin manager when plugins.dir is set, with the
@@ -69,9 +96,33 @@ func OpenPlugins(ctx context.Context, cfg config.Config, reg *tasks.Registry, lo
 		_ = rdb.Close()
 		return nil, fmt.Errorf("%w at %s: %w", errFleetState, redisconn.Describe(cfg.Redis), err)
 	}
+	cache, err := pluginCacheDir(cfg)
+	var runtimes plugins.Runtimes
+	if err == nil {
+		runtimes, err = pluginRuntimes(cfg, cache)
+	}
+	var trusted []ed25519.PublicKey
+	for _, k := range cfg.Plugins.TrustedKeys {
+		b, _ := base64.StdEncoding.DecodeString(k) // checked by config
+		trusted = append(trusted, ed25519.PublicKey(b))
+	}
+	if err != nil {
+		_ = state.Close(ctx)
+		_ = rdb.Close()
+		return nil, err
+	}
+	syncer := fleetstate.NewSyncer(fleetstate.SyncOptions{
+		Store:       fleetstate.NewStore(rdb),
+		PluginDir:   cfg.Plugins.Dir,
+		CacheDir:    filepath.Join(cache, "bundles"),
+		TrustedKeys: trusted,
+		WorkerID:    state.WorkerID(),
+		Changes:     state.Subscribe(),
+		Logger:      logger,
+	})
 	mgr, err := plugins.NewManager(plugins.Options{
 		Dir:            cfg.Plugins.Dir,
-		Runtimes:       pluginRuntimes(),
+		Runtimes:       runtimes,
 		Registry:       reg,
 		Logger:         logger,
 		Environ:        environ,
@@ -85,7 +136,7 @@ func OpenPlugins(ctx context.Context, cfg config.Config, reg *tasks.Registry, lo
 		return nil, err
 	}
 	reg.SetResolver(mgr)
-	return &Plugins{mgr: mgr, state: state, rdb: rdb}, nil
+	return &Plugins{mgr: mgr, state: state, rdb: rdb, syncer: syncer}, nil
 }
 
 // Close withdraws this worker's report and closes the Redis connections.
@@ -101,10 +152,16 @@ func (p *Plugins) Close(ctx context.Context) {
 // the manager's error (nil after a clean stop).
 func (p *Plugins) Start(ctx context.Context) (stop func() error, err error) {
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	// Published wasm bundles are installed before the first scan, then
+	// followed while the worker runs.
+	p.syncer.Sync(ctx)
 	done := make(chan error, 1)
+	synced := make(chan struct{})
 	go func() { done <- p.mgr.Run(mctx) }()
+	go func() { p.syncer.Run(mctx); close(synced) }()
 	stop = func() error {
 		cancel()
+		<-synced
 		return <-done
 	}
 	select {
@@ -112,6 +169,7 @@ func (p *Plugins) Start(ctx context.Context) (stop func() error, err error) {
 		return sync.OnceValue(stop), nil
 	case err := <-done:
 		cancel()
+		<-synced
 		return nil, err
 	case <-ctx.Done():
 		return nil, stop() // a start-up error may come with the cancellation

@@ -32,6 +32,9 @@ const pluginsUsage = `Usage:
                                                 set or remove configuration overrides of NAME
                                                 (values are JSON: n=3, s='"text"', l='[1,2]'),
                                                 then print them as KEY=JSON lines
+  worker plugins publish DIR [--sign-key FILE]  store the wasm plugin in DIR (plugin.yaml and its
+                                                entry) in Redis: every worker installs and loads it
+  worker plugins rollback NAME                  make the previously published version current again
 
 Changes reach every worker within 2 seconds. NAME must be a plugin that a worker
 reports or that has fleet state; --force sets state for a plugin not deployed yet.
@@ -48,6 +51,7 @@ type pluginsCmd struct {
 	json   bool
 	force  bool
 	unset  []string
+	sign   string
 	store  *fleetstate.Store
 	stdout io.Writer
 }
@@ -61,6 +65,7 @@ func pluginsCommand(ctx context.Context, args []string, env Env) int {
 	c.fs.BoolVar(&c.json, "json", false, "print JSON instead of text (list, show)")
 	c.fs.BoolVar(&c.force, "force", false, "act on a plugin that no worker reports and that has no fleet state (enable, disable, config)")
 	c.fs.StringArrayVar(&c.unset, "unset", nil, "remove the override `KEY` (config; repeatable)")
+	c.fs.StringVar(&c.sign, "sign-key", "", "sign the bundle with the Ed25519 private key in `FILE` (publish; base64 of the 32-byte seed or 64-byte key)")
 	config.AddFlags(c.fs)
 	if err := c.fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -71,7 +76,7 @@ func pluginsCommand(ctx context.Context, args []string, env Env) int {
 	}
 	pos := c.fs.Args()
 	if len(pos) == 0 {
-		return c.usagef("missing subcommand; expected list, show, enable, disable or config")
+		return c.usagef("missing subcommand; expected list, show, enable, disable, config, publish or rollback")
 	}
 	sub, rest := pos[0], pos[1:]
 	if sub == "help" {
@@ -80,6 +85,13 @@ func pluginsCommand(ctx context.Context, args []string, env Env) int {
 	}
 	if code, ok := c.checkArgs(sub, rest); !ok {
 		return code
+	}
+	var bundle fleetstate.Bundle
+	if sub == "publish" {
+		var code int
+		if bundle, code = c.readBundle(rest[0]); code != cli.ExitOK {
+			return code
+		}
 	}
 	var set map[string]json.RawMessage
 	if sub == "config" {
@@ -106,6 +118,10 @@ func pluginsCommand(ctx context.Context, args []string, env Env) int {
 		return c.show(ctx, rest[0])
 	case "enable", "disable":
 		return c.setEnabled(ctx, rest[0], sub == "enable")
+	case "publish":
+		return c.publish(ctx, bundle)
+	case "rollback":
+		return c.rollback(ctx, rest[0])
 	}
 	return c.config(ctx, rest[0], set)
 }
@@ -118,7 +134,11 @@ func (c *pluginsCmd) checkArgs(sub string, rest []string) (int, bool) {
 		if len(rest) > 0 {
 			return c.usagef("list: unexpected argument %q; list takes no arguments", rest[0]), false
 		}
-	case "show", "enable", "disable", "config":
+	case "publish":
+		if len(rest) != 1 {
+			return c.usagef("publish: want one plugin DIR"), false
+		}
+	case "show", "enable", "disable", "config", "rollback":
 		if len(rest) == 0 {
 			return c.usagef("%s: missing the plugin NAME", sub), false
 		}
@@ -129,13 +149,16 @@ func (c *pluginsCmd) checkArgs(sub string, rest []string) (int, bool) {
 			return c.usagef("%s: %v", sub, err), false
 		}
 	default:
-		return c.usagef("unknown subcommand %q; expected list, show, enable, disable or config", sub), false
+		return c.usagef("unknown subcommand %q; expected list, show, enable, disable, config, publish or rollback", sub), false
 	}
 	if c.json && sub != "list" && sub != "show" {
 		return c.usagef("%s: --json applies to list and show only", sub), false
 	}
 	if c.force && (sub == "list" || sub == "show") {
 		return c.usagef("%s: --force applies to enable, disable and config only", sub), false
+	}
+	if c.sign != "" && sub != "publish" {
+		return c.usagef("%s: --sign-key applies to publish only", sub), false
 	}
 	if len(c.unset) > 0 && sub != "config" {
 		return c.usagef("%s: --unset applies to config only", sub), false

@@ -151,8 +151,8 @@ func TestPluginsCommandUsage(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{nil, "worker plugins: missing subcommand; expected list, show, enable, disable or config"},
-		{[]string{"start"}, `worker plugins: unknown subcommand "start"; expected list, show, enable, disable or config`},
+		{nil, "worker plugins: missing subcommand; expected list, show, enable, disable, config, publish or rollback"},
+		{[]string{"start"}, `worker plugins: unknown subcommand "start"; expected list, show, enable, disable, config, publish or rollback`},
 		{[]string{"list", "x"}, `worker plugins: list: unexpected argument "x"; list takes no arguments`},
 		{[]string{"show"}, "worker plugins: show: missing the plugin NAME"},
 		{[]string{"enable", "a", "b"}, `worker plugins: enable: unexpected argument "b"; enable takes one NAME`},
@@ -166,6 +166,10 @@ func TestPluginsCommandUsage(t *testing.T) {
 		{[]string{"config", "a", "n=1", "--unset", "n"}, "worker plugins: config: n is both set and unset"},
 		{[]string{"config", "a", "=1"}, "worker plugins: config: =1: invalid configuration key: the key is empty"},
 		{[]string{"list", "--bogus"}, "worker plugins: unknown flag: --bogus"},
+		{[]string{"publish"}, "worker plugins: publish: want one plugin DIR"},
+		{[]string{"rollback"}, "worker plugins: rollback: missing the plugin NAME"},
+		{[]string{"list", "--sign-key", "k"}, "worker plugins: list: --sign-key applies to publish only"},
+		{[]string{"publish", "/nonexistent"}, "worker plugins: publish: open /nonexistent/plugin.yaml: no such file or directory"},
 	}
 	for _, c := range cases {
 		// No Redis: usage errors are found before connecting.

@@ -1,0 +1,63 @@
+;; wasm-wat: an example wasm plugin written by hand in the WebAssembly text
+;; format, implementing the tuskq wasm ABI version 1 (docs/plugins.md, "The
+;; wasm ABI") without any SDK. hello:wat answers "Hello, PAYLOAD!".
+;;
+;; Memory: a bump allocator. The host calls tuskq_alloc for the task type,
+;; payload and meta before tuskq_handle; tuskq_handle frees everything at
+;; its end by resetting the heap, so each task starts from an empty heap.
+;; Build it with make plugins, or: wat2wasm hello.wat -o hello.wasm
+(module
+  (import "tuskq" "log" (func $log (param i32 i32 i32)))
+  (import "tuskq" "set_result" (func $set_result (param i32 i32) (result i32)))
+  (import "tuskq" "set_error" (func $set_error (param i32 i32)))
+
+  (memory (export "memory") 1)
+
+  ;; Constant strings below 1024; the heap starts above them.
+  (data (i32.const 16) "Hello, ")                    ;; 7 bytes
+  (data (i32.const 32) "the payload must be a name") ;; 26 bytes
+  (data (i32.const 64) "greeted from WebAssembly text") ;; 29 bytes
+  (global $heap_base i32 (i32.const 1024))
+  (global $heap (mut i32) (i32.const 1024))
+
+  (func (export "tuskq_abi_version") (result i32)
+    (i32.const 1))
+
+  ;; tuskq_alloc(size) -> ptr: size bytes the host may write.
+  (func $alloc (export "tuskq_alloc") (param $size i32) (result i32)
+    (local $p i32)
+    (local $need i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (local.get $p) (local.get $size)))
+    (local.set $need
+      (i32.sub (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
+    (if (i32.gt_s (local.get $need) (i32.const 0))
+      (then
+        (if (i32.eq
+              (memory.grow (i32.add (i32.shr_u (local.get $need) (i32.const 16)) (i32.const 1)))
+              (i32.const -1))
+          (then unreachable)))) ;; past limits.memory: the task fails, the instance is discarded
+    (local.get $p))
+
+  ;; tuskq_handle(type, payload, meta as pointer and length pairs) -> code
+  (func (export "tuskq_handle")
+    (param $tp i32) (param $tl i32) (param $pp i32) (param $pl i32) (param $mp i32) (param $ml i32)
+    (result i32)
+    (local $out i32)
+    (local $n i32)
+    (if (i32.eqz (local.get $pl))
+      (then
+        (call $set_error (i32.const 32) (i32.const 26))
+        (global.set $heap (global.get $heap_base))
+        (return (i32.const 2)))) ;; 2: failed, do not retry
+    ;; "Hello, " + payload + "!"
+    (local.set $n (i32.add (local.get $pl) (i32.const 8)))
+    (local.set $out (call $alloc (local.get $n)))
+    (memory.copy (local.get $out) (i32.const 16) (i32.const 7))
+    (memory.copy (i32.add (local.get $out) (i32.const 7)) (local.get $pp) (local.get $pl))
+    (i32.store8 (i32.add (local.get $out) (i32.sub (local.get $n) (i32.const 1))) (i32.const 33))
+    (drop (call $set_result (local.get $out) (local.get $n))) ;; the host copies it now
+    (call $log (i32.const 1) (i32.const 64) (i32.const 29))
+    (global.set $heap (global.get $heap_base))
+    (i32.const 0)) ;; 0: success
+)
