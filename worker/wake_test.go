@@ -34,7 +34,7 @@ func waitingServers(t *testing.T, rdb redis.UniversalClient, n int) {
 	})
 }
 
-// TestPushWakesOnEnqueue: every server of an idle worker waits; a task
+// TestPushWakesOnEnqueue: the first server of an idle worker waits; a task
 // enqueued with tasks.Client is processed long before the minute of the
 // fallback, with one fetch for it (and at most the empty one after).
 func TestPushWakesOnEnqueue(t *testing.T) {
@@ -49,10 +49,12 @@ func TestPushWakesOnEnqueue(t *testing.T) {
 		done <- id
 		return nil
 	}))
-	opts := e.options(t, e.pushConfig(), reg)
+	cfg := e.pushConfig()
+	cfg.Worker.Concurrency = 8 // two slots for the first server: one task starts no spare
+	opts := e.options(t, cfg, reg)
 	opts.Servers = 4
 	start(t, opts)
-	waitingServers(t, rdb, 4)
+	waitingServers(t, rdb, 1) // the first server; the spares start with work
 	fetches := redistest.CommandCalls(t, rdb, "rpoplpush")
 	info := e.enqueue(t, t.Context(), "test:wake", nil)
 	select {
@@ -83,7 +85,7 @@ func TestPushShutdownAndPauseWhileWaiting(t *testing.T) {
 			opts := e.options(t, e.pushConfig(), reg)
 			opts.Servers = 4
 			r := start(t, opts)
-			waitingServers(t, rdb, 4)
+			waitingServers(t, rdb, 1)
 			begin := time.Now()
 			if pause {
 				r.Pause()
@@ -124,7 +126,7 @@ func TestPushManyIdleWorkersAndABurst(t *testing.T) {
 		opts.Servers = 2
 		start(t, opts)
 	}
-	waitingServers(t, rdb, 2*workers)
+	waitingServers(t, rdb, workers) // the first server of each
 	reqs := make([]tasks.Request, n)
 	for i := range reqs {
 		reqs[i] = tasks.Request{Type: "test:burst", Payload: []byte(fmt.Sprint(i))}

@@ -131,6 +131,12 @@ type MultiFetch struct {
 	// empty are the queues the last multi-queue fetch found empty and
 	// asynq has not yet asked about in its current round of probes.
 	empty []string
+	// idleSince is when the fetches began to find every queue empty;
+	// streak counts the fetches in a row that returned a task, and onTask
+	// is called after each of them (see wake_spare.go).
+	idleSince time.Time
+	streak    int
+	onTask    func(streak int)
 }
 
 // FetchQueues returns the queues asynq serves for the configured ones
@@ -243,11 +249,24 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 		cmd = c.rdb.Eval(ctx, multiDequeueScript, mkeys, margs...)
 	}
 	empty := errors.Is(cmd.Err(), redis.Nil)
+	now := time.Now()
 	c.mu.Lock()
-	c.idle, c.lastFetch = empty, time.Now()
+	switch {
+	case empty:
+		if !c.idle {
+			c.idleSince = now
+		}
+		c.streak = 0
+	case cmd.Err() == nil:
+		c.streak++
+	}
+	c.idle, c.lastFetch = empty, now
+	streak, onTask := c.streak, c.onTask
 	c.mu.Unlock()
 	if empty {
 		c.setEmpty(order)
+	} else if onTask != nil && cmd.Err() == nil {
+		onTask(streak)
 	}
 	return cmd, true
 }
