@@ -12,7 +12,7 @@ import (
 
 // DefaultFleetSizes are the numbers of idle workers the fleet phase runs
 // at once.
-var DefaultFleetSizes = []int{1, 5, 10, 20}
+var DefaultFleetSizes = []int{1, 10, 100, 500}
 
 // runFleet measures the Redis commands/s and Redis CPU of n idle tuskq
 // workers at their defaults, for each n of opts.FleetSizes, round by round.
@@ -33,13 +33,18 @@ func runFleet(ctx context.Context, env *Env, opts Options) (Section, error) {
 			s.add(t, MetricIdleCPU, "% of a core", 2, cpu[i])
 		}
 	}
-	return Section{
+	sec := Section{
 		Key:   PhaseFleet,
 		Title: "Idle cost of several workers on one Redis",
-		About: fmt.Sprintf(`Idle tuskq workers at config.Default() (%d asynq servers each, worker.listen off) are started in this process, growing to each size in turn; after %s idle the Redis commands/s and Redis CPU are counted over %s (INFO deltas, as in the latency phase; Redis's own background work, about 0.2 %% of a core, included). The workers share this process's 2 cores, so beyond some size they poll late and the figures understate what separate machines would cost.`,
+		About: fmt.Sprintf(`Idle tuskq workers at config.Default() (up to %d asynq servers each, one while idle; worker.listen off) are started in this process, growing to each size in turn; after %s idle the Redis commands/s and Redis CPU are counted over %s (INFO deltas, as in the latency phase; Redis's own background work, about 0.2 %% of a core, included). The workers share this process's 2 cores, so beyond some size they poll late and the figures understate what separate machines would cost.`,
 			worker.DefaultServers, opts.IdleSettle, opts.IdleWindow),
 		Rows: s.done(),
-	}, nil
+	}
+	if last := opts.FleetSizes[len(opts.FleetSizes)-1]; last >= 500 {
+		sec.addGoal(fmt.Sprintf("Redis CPU of %d idle workers (%% of a core)", last), MetricIdleCPU, fmt.Sprintf("fleet-%d", last), 5, true, 2)
+	}
+	sec.addGoal("Redis commands/s of 1 idle worker", MetricIdleCmds, "fleet-1", 10, true, 1)
+	return sec, nil
 }
 
 // fleetRound grows a fleet of idle workers through opts.FleetSizes and
