@@ -37,11 +37,12 @@ const (
 	PhaseSweep      = "sweep"
 	PhaseFleet      = "fleet"
 	PhaseBurst      = "burst"
+	PhaseBullMQ     = "bullmq"
 	PhaseSoak       = "soak"
 )
 
 // Phases lists every phase in the order a run performs them.
-var Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet, PhaseBurst, PhaseSoak}
+var Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet, PhaseBurst, PhaseBullMQ, PhaseSoak}
 
 // Options configures a run. DefaultOptions gives the figures of issue 2.
 type Options struct {
@@ -271,6 +272,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{PhaseSweep, runSweep},
 		{PhaseFleet, runFleet},
 		{PhaseBurst, runBurst},
+		{PhaseBullMQ, runBullMQ},
 		{PhaseSoak, runSoak},
 	} {
 		if !opts.runs(p.name) {

@@ -153,7 +153,7 @@ func TestMainUsageErrors(t *testing.T) {
 				"  --tasks: must be at least 2, got 1\n" +
 				"  --concurrency: must be at least 1, got 0\n" +
 				"  --gap-min/--gap-max: need 0 <= gap-min <= gap-max, got 2s and 50ms\n" +
-				"  --only: unknown phase \"speed\"; expected a comma-separated subset of throughput,latency,enqueue,sweep,fleet,soak\n",
+				"  --only: unknown phase \"speed\"; expected a comma-separated subset of throughput,latency,enqueue,sweep,fleet,burst,bullmq,soak\n",
 		},
 	} {
 		var stdout, stderr bytes.Buffer
