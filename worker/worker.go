@@ -466,6 +466,9 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 		}
 		client := asynqrdb.NewServerClient(rdb, fetch, batch)
 		acfg := w.asynqConfig(ctx, slots[i])
+		if wait != nil {
+			acfg.JanitorInterval = JanitorInterval
+		}
 		switch {
 		case i > 0 && wait == nil:
 			// Polling: the secondary servers poll slowly.

@@ -125,6 +125,36 @@ func TestForeignTaskPickedUpByFallback(t *testing.T) {
 	ws.waitDone(t, info.ID, 5*time.Second) // 200 ms, with room for a loaded machine
 }
 
+// TestFallbackFetchLeavesMarkers: the fetches at the fallback, after a
+// wait that saw every marker empty, delete no marker (the script skips
+// its DEL of each queue's marker); a fetch woken by a stale token, which
+// finds the queues empty, still clears them.
+func TestFallbackFetchLeavesMarkers(t *testing.T) {
+	t.Parallel()
+	redisSrv := redistest.Start(t)
+	ws := startWaiting(t, redisSrv.Addr(), map[string]int{"a": 2, "b": 1}, WaiterOptions{Fallback: 100 * time.Millisecond})
+	testutil.Poll(t, 30*time.Second, "a blocking wait", func() bool {
+		return redistest.CommandCalls(t, ws.rdb, "blpop") >= 1
+	})
+	fetches := redistest.CommandCalls(t, ws.rdb, "rpoplpush")
+	dels := redistest.CommandCalls(t, ws.rdb, "del")
+	testutil.Poll(t, 30*time.Second, "five fallback fetches (two queues each)", func() bool {
+		return redistest.CommandCalls(t, ws.rdb, "rpoplpush") >= fetches+10
+	})
+	// asynq's own DELs (its heartbeat's) are at most one per 5 s here.
+	if got := redistest.CommandCalls(t, ws.rdb, "del") - dels; got > 2 {
+		t.Fatalf("%d DELs during five fallback fetches; want none of the markers'", got)
+	}
+	// A stale token (its task gone) wakes the server, whose empty fetch
+	// clears both markers.
+	if err := Wake(t.Context(), ws.rdb, "b", 3); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Poll(t, 30*time.Second, "the stale tokens cleared", func() bool {
+		return ws.rdb.Exists(t.Context(), WakeKey("b")).Val() == 0
+	})
+}
+
 // TestScheduledTaskWakes: a scheduled task coming due is forwarded by
 // asynq's forwarder, whose script ServerClient follows with a token.
 func TestScheduledTaskWakes(t *testing.T) {
