@@ -468,6 +468,11 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 		acfg := w.asynqConfig(ctx, slots[i])
 		if wait != nil {
 			acfg.JanitorInterval = JanitorInterval
+			if multi || len(qs) == 1 {
+				// One round trip forwards every queue's due tasks
+				// (in Redis Cluster only a single queue's sets share a slot).
+				client.ForwardTogether(asynqrdb.NewForwardTogether(rdb, qs))
+			}
 		}
 		switch {
 		case i > 0 && wait == nil:

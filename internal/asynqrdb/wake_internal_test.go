@@ -30,7 +30,8 @@ func startWaiting(t *testing.T, addr string, queues map[string]int, opts WaiterO
 	t.Cleanup(func() { rdb.Close() })
 	waiter := NewWaiter(redis.NewClient(&redis.Options{Addr: addr}), opts)
 	fetch := NewMultiFetch(rdb, FetchQueues(queues), false).Wait(waiter, 0)
-	srv := asynq.NewServerFromRedisClient(NewServerClient(rdb, fetch, nil), asynq.Config{
+	client := NewServerClient(rdb, fetch, nil).ForwardTogether(NewForwardTogether(rdb, FetchQueues(queues)))
+	srv := asynq.NewServerFromRedisClient(client, asynq.Config{
 		Concurrency: 2, Queues: queues, TaskCheckInterval: 10 * time.Millisecond,
 		DelayedTaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel,
 	})
@@ -270,5 +271,55 @@ func TestForwardScriptIsAsynqs(t *testing.T) {
 	}
 	if !ok[0] {
 		t.Fatal("asynqForwardScript is not the script asynq runs to forward due tasks: update it from asynq's internal/rdb/rdb.go")
+	}
+}
+
+// TestForwardTogether: one script forwards the due tasks of every queue
+// (a set of more than asynq's 100 per call included): every scheduled task
+// is processed once, woken by its token (the fallback is a minute), and
+// an idle round costs one script for the six sets of three queues.
+func TestForwardTogether(t *testing.T) {
+	t.Parallel()
+	redisSrv := redistest.Start(t)
+	queues := map[string]int{"a": 3, "b": 2, "c": 1}
+	ws := startWaiting(t, redisSrv.Addr(), queues, WaiterOptions{Fallback: time.Minute})
+	testutil.Poll(t, 30*time.Second, "a blocking wait", func() bool {
+		return redistest.CommandCalls(t, ws.rdb, "blpop") >= 1
+	})
+	// Idle rounds (every 50 ms): one EVALSHA and six ZRANGEBYSCORE each,
+	// where asynq's forwarder sends six of each.
+	evals, ranges := redistest.CommandCalls(t, ws.rdb, "evalsha"), redistest.CommandCalls(t, ws.rdb, "zrangebyscore")
+	testutil.Poll(t, 30*time.Second, "ten idle forward rounds", func() bool {
+		return redistest.CommandCalls(t, ws.rdb, "zrangebyscore") >= ranges+60
+	})
+	dEval := redistest.CommandCalls(t, ws.rdb, "evalsha") - evals
+	dRange := redistest.CommandCalls(t, ws.rdb, "zrangebyscore") - ranges
+	if dRange < 4*dEval {
+		t.Fatalf("%d scripts for %d ZRANGEBYSCORE of idle forward rounds; want about one per six", dEval, dRange)
+	}
+
+	client := asynq.NewClientFromRedisClient(ws.rdb)
+	want := map[string]bool{}
+	for q, n := range map[string]int{"a": 1, "b": 150, "c": 2} {
+		for range n {
+			info, err := client.Enqueue(asynq.NewTask("x", nil), asynq.Queue(q), asynq.ProcessIn(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[info.ID] = true
+		}
+	}
+	got := map[string]int{}
+	deadline := time.After(30 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case id := <-ws.done:
+			got[id]++
+			if !want[id] || got[id] > 1 {
+				t.Fatalf("task %s processed %d times (ours: %v)", id, got[id], want[id])
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d scheduled tasks processed", len(got), len(want))
+		}
 	}
 }
