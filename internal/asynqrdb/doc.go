@@ -27,7 +27,10 @@
 //     round trips.
 //   - orphan.go: recovery of tasks whose lease expired, with a script that
 //     is asynq's requeue script plus a lease check.
-//   - wake.go: the wake-up on enqueue (worker.wake push), below.
+//   - wake.go: the wake-up on enqueue (worker.wake push), below;
+//     wake_forward.go: asynq's forward script for every queue of a server
+//     in one call; wake_spare.go: what the worker reads of a fetch to run
+//     its spare servers only while there is work.
 //
 // # Wake-up on enqueue
 //
@@ -59,7 +62,18 @@
 // queue, and polls otherwise.
 //
 // Tasks made pending without a token (a plain asynq client, asynqmon's
-// "run now", a queue unpaused) are fetched at the fallback.
+// "run now", a queue unpaused) are fetched at the fallback. That fetch
+// follows a wait that saw every marker empty, so it leaves the markers
+// alone (the script's last argument).
+//
+// # Idle cost
+//
+// What an idle worker sends Redis is asynq's periodic work plus the
+// fallback. ForwardTogether runs asynq's forward logic for all the
+// scheduled and retry sets of a server in one script (asynq sends one
+// per set, each with its ZRANGEBYSCORE), and the worker runs one asynq
+// server while idle (MultiFetch.OnTask and IdleFor tell it when to start
+// and stop the others).
 //
 // # Moving to a new asynq release
 //
@@ -74,7 +88,9 @@
 //   - internal/rdb/rdb.go: the enqueue, enqueue-unique, schedule and
 //     schedule-unique scripts (enqueue.go), dequeueCmd (asynqDequeueScript
 //     in fetch.go, byte for byte), forwardCmd (asynqForwardScript in
-//     serverclient.go, byte for byte), requeueCmd (orphan.go), and how the
+//     serverclient.go, byte for byte, and forwardTogetherScript in
+//     wake_forward.go, which repeats its body per set), requeueCmd
+//     (orphan.go), and how the
 //     server calls its scripts (go-redis Script.Run: EvalSha, then Eval;
 //     serverclient.go);
 //   - client.go (EnqueueContext, newTaskInfo) and processor.go (the order
@@ -82,7 +98,7 @@
 //
 // The tests that tell: TestDequeueScriptIsAsynqs and
 // TestForwardScriptIsAsynqs (a bare asynq server's dequeue and forward
-// scripts have the SHA-1s ServerClient intercepts),
+// scripts have the SHA-1s ServerClient intercepts), TestForwardTogether,
 // TestPrepareMatchesAsynq (tasks stored here read back through asynq's
 // Inspector as those its client stores, with the same hash fields),
 // TestFetchOneRoundTripPerTask, TestCountAndRecover (a real asynq server
