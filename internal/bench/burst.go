@@ -88,15 +88,12 @@ func burstRound(ctx context.Context, env *Env, opts Options) (res burstResult, e
 			err = errors.Join(err, stop())
 		}
 	}()
-	for i := range opts.BurstWorkers {
-		cfg := TuskqDefaults(0)
-		cfg.Worker.Listen = ""
-		cfg.Worker.Queues = map[string]int{"default": 1}
-		stop, err := TuskqWorker(fmt.Sprintf("burst-worker-%d", i), "burst worker", cfg).Start(ctx, env.Addr, h)
-		if err != nil {
-			return res, err
-		}
-		stops = append(stops, stop)
+	cfg := TuskqDefaults(0)
+	cfg.Worker.Listen = ""
+	cfg.Worker.Queues = map[string]int{"default": 1}
+	stops, err = startWorkers(ctx, env, opts.BurstWorkers, cfg, h)
+	if err != nil {
+		return res, err
 	}
 	if err := sleep(ctx, opts.IdleSettle); err != nil {
 		return res, err

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/worker"
 )
 
@@ -58,14 +60,12 @@ func fleetRound(ctx context.Context, env *Env, opts Options) (cmds, cpu []float6
 	}()
 	h := func(context.Context, *asynq.Task) error { return nil }
 	for _, n := range opts.FleetSizes {
-		for len(stops) < n {
-			cfg := TuskqDefaults(0)
-			cfg.Worker.Listen = ""
-			stop, err := TuskqWorker(fmt.Sprintf("fleet-worker-%d", len(stops)), "fleet worker", cfg).Start(ctx, env.Addr, h)
-			if err != nil {
-				return nil, nil, err
-			}
-			stops = append(stops, stop)
+		cfg := TuskqDefaults(0)
+		cfg.Worker.Listen = ""
+		more, err := startWorkers(ctx, env, n-len(stops), cfg, h)
+		stops = append(stops, more...)
+		if err != nil {
+			return nil, nil, err
 		}
 		if err := sleep(ctx, opts.IdleSettle); err != nil {
 			return nil, nil, err
@@ -86,4 +86,32 @@ func fleetRound(ctx context.Context, env *Env, opts Options) (cmds, cpu []float6
 		cpu = append(cpu, 100*(s1.redisCPU-s0.redisCPU).Seconds()/window)
 	}
 	return cmds, cpu, nil
+}
+
+// startWorkers starts n idle tuskq workers with cfg, 16 at a time, and
+// returns the stop functions of those started (all of them unless err).
+func startWorkers(ctx context.Context, env *Env, n int, cfg config.Config, h Handler) ([]StopFunc, error) {
+	var (
+		mu    sync.Mutex
+		stops []StopFunc
+		errs  []error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, 16)
+	)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			stop, err := TuskqWorker(fmt.Sprintf("idle-worker-%d", i), "idle worker", cfg).Start(ctx, env.Addr, h)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			stops = append(stops, stop)
+		})
+	}
+	wg.Wait()
+	return stops, errors.Join(errs...)
 }
