@@ -45,7 +45,7 @@ func runBurst(ctx context.Context, env *Env, opts Options) (Section, error) {
 	sec := Section{
 		Key:   PhaseBurst,
 		Title: "Idle workers woken by single tasks and by a burst",
-		About: fmt.Sprintf(`%d idle tuskq workers at config.Default() but one queue (so that every fetch is one RPOPLPUSH, counted from INFO commandstats) and worker.listen off run in this process. %d single tasks are enqueued one at a time, each once the previous one was processed: the fetches per single task count the fetch that found it and the empty ones around it (1 fetch would be none wasted; a thundering herd would be about one per idle worker). Then %d tasks are enqueued with EnqueueMany; every task must be processed exactly once (the phase fails otherwise), and the fetches beyond one per task are the empty fetches.`,
+		About: fmt.Sprintf(`%d idle tuskq workers at config.Default() but one queue (so that every fetch is one RPOPLPUSH, counted from INFO commandstats), worker.wake_fallback an hour (so that no fallback fetch is counted: an idle worker's fallback fetches are the fleet phase's business) and worker.listen off run in this process. %d single tasks are enqueued one at a time, each once the previous one was processed: the fetches per single task count the fetch that found it and the empty ones around it (1 fetch would be none wasted; a thundering herd would be about one per idle worker). Then %d tasks are enqueued with EnqueueMany; every task must be processed exactly once (the phase fails otherwise), and the fetches beyond one per task are the empty fetches.`,
 			opts.BurstWorkers, burstSingles, opts.BurstTasks),
 		Rows: s.done(),
 	}
@@ -91,6 +91,9 @@ func burstRound(ctx context.Context, env *Env, opts Options) (res burstResult, e
 	cfg := TuskqDefaults(0)
 	cfg.Worker.Listen = ""
 	cfg.Worker.Queues = map[string]int{"default": 1}
+	// No fallback fetch within the phase: every fetch counted is one a
+	// token (or the end of a server's run of tasks) caused.
+	cfg.Worker.WakeFallback = time.Hour
 	stops, err = startWorkers(ctx, env, opts.BurstWorkers, cfg, h)
 	if err != nil {
 		return res, err
@@ -130,8 +133,16 @@ func burstRound(ctx context.Context, env *Env, opts Options) (res burstResult, e
 	if err != nil {
 		return res, err
 	}
+	// Redis is busy with the workers' fetches: the burst's producer waits
+	// longer than the default 2 s for a reply.
+	client, err := tasks.NewClient(asynq.RedisClientOpt{Addr: env.Addr, ReadTimeout: 30 * time.Second},
+		tasks.ClientOptions{EnqueueTimeout: 30 * time.Second})
+	if err != nil {
+		return res, err
+	}
+	defer client.Close()
 	ids := make([]string, 0, len(reqs))
-	for i, r := range env.Client.EnqueueMany(ctx, reqs, 0) {
+	for i, r := range client.EnqueueMany(ctx, reqs, 0) {
 		if r.Err != nil {
 			return res, fmt.Errorf("enqueue burst task %d: %w", i+1, r.Err)
 		}
