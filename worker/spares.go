@@ -47,7 +47,6 @@ type pool struct {
 	retiring []bool // a spare being stopped
 	closed   bool   // paused or shutting down: no more starts
 	starting bool
-	starts   int // spares started, for the tests
 	quit     chan struct{}
 	quitOnce sync.Once
 	wg       sync.WaitGroup
@@ -157,7 +156,6 @@ func (p *pool) startSpares() {
 			continue
 		}
 		p.srv[i], p.fetch[i] = srv, fetch
-		p.starts++
 		p.mu.Unlock()
 	}
 }
@@ -239,17 +237,4 @@ func (p *pool) shutdown() {
 	p.quitOnce.Do(func() { close(p.quit) })
 	g.shutdown()
 	p.wg.Wait()
-}
-
-// runningCount returns how many servers run (retiring ones included).
-func (p *pool) runningCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, s := range p.srv {
-		if s != nil {
-			n++
-		}
-	}
-	return n
 }

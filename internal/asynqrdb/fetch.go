@@ -223,7 +223,7 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 
 	order := c.order(first)
 	leaseArg := args[0] // the lease expiration asynq computed
-	clear := "1"
+	clearMarkers := "1"
 	if c.waiter != nil && idle {
 		// The last fetch found nothing: wait for a token, and fetch when
 		// one came or the fallback interval has passed since that fetch.
@@ -237,7 +237,7 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 			// The fallback fetch: the wait saw every marker empty, so
 			// there is no stale token to delete (3 commands saved per
 			// queue).
-			clear = "0"
+			clearMarkers = "0"
 		}
 		// asynq's lease runs from before the call: move the one stored
 		// in Redis by the time waited (asynq's own copy is extended by its
@@ -254,7 +254,7 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 		mkeys = append(mkeys, k.keys[:]...)
 		margs = append(margs, k.prefix)
 	}
-	margs = append(margs, clear)
+	margs = append(margs, clearMarkers)
 	cmd := c.rdb.EvalSha(ctx, c.multiSHA, mkeys, margs...)
 	if err := cmd.Err(); err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
 		cmd = c.rdb.Eval(ctx, multiDequeueScript, mkeys, margs...)

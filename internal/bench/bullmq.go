@@ -161,7 +161,7 @@ func startNode(ctx context.Context, dir, script string, args ...string) (*nodePr
 // rest.
 func (p *nodeProc) expect(word string) (string, error) {
 	if !p.out.Scan() {
-		return "", fmt.Errorf("bullmq: node ended before %q: %v\n%s", word, p.out.Err(), p.errb.String())
+		return "", fmt.Errorf("bullmq: node ended before %q: %w\n%s", word, p.out.Err(), p.errb.String())
 	}
 	line := p.out.Text()
 	rest, ok := strings.CutPrefix(line, word)
@@ -188,8 +188,8 @@ func (p *nodeProc) wait() error {
 		return nil
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.ended
-		return errors.New("bullmq: node did not exit within 30 s of its last step; killed")
+		killed := <-p.ended
+		return fmt.Errorf("bullmq: node did not exit within 30 s of its last step; killed: %w", killed)
 	}
 }
 
