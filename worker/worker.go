@@ -418,7 +418,10 @@ func (w *Worker) newWaiter() (*asynqrdb.Waiter, error) {
 		}
 		return nil, nil
 	}
-	wrdb, err := redisconn.Client(w.cfg.Redis)
+	// Without go-redis's own re-sends: a wait broken by a Redis restart or
+	// failover must end (and the server fetch) rather than be sent again
+	// and block on, while tokens pushed before the outage may be lost.
+	wrdb, err := redisconn.ProducerClient(w.cfg.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}

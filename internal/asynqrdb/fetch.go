@@ -228,12 +228,12 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 		// The last fetch found nothing: wait for a token, and fetch when
 		// one came or the fallback interval has passed since that fetch.
 		start := time.Now()
-		woke := c.waiter.wait(c.wakeKeys, c.fallback-time.Since(last))
-		if !woke && (c.waiter.isStopped() || time.Since(last) < c.fallback) {
+		woke, failed := c.waiter.wait(c.wakeKeys, c.fallback-time.Since(last))
+		if !woke && !failed && (c.waiter.isStopped() || time.Since(last) < c.fallback) {
 			c.setEmpty(order)
 			return emptyCmd(ctx), true
 		}
-		if !woke {
+		if !woke && !failed {
 			// The fallback fetch: the wait saw every marker empty, so
 			// there is no stale token to delete (3 commands saved per
 			// queue).

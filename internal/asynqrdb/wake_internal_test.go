@@ -28,7 +28,8 @@ func startWaiting(t *testing.T, addr string, queues map[string]int, opts WaiterO
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
-	waiter := NewWaiter(redis.NewClient(&redis.Options{Addr: addr}), opts)
+	// As the worker's: without go-redis's re-sends (see NewWaiter).
+	waiter := NewWaiter(redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}), opts)
 	fetch := NewMultiFetch(rdb, FetchQueues(queues), false).Wait(waiter, 0)
 	client := NewServerClient(rdb, fetch, nil).ForwardTogether(NewForwardTogether(rdb, FetchQueues(queues)))
 	srv := asynq.NewServerFromRedisClient(client, asynq.Config{
@@ -322,4 +323,33 @@ func TestForwardTogether(t *testing.T) {
 			t.Fatalf("%d of %d scheduled tasks processed", len(got), len(want))
 		}
 	}
+}
+
+// TestWaitSurvivesOutage: a server waiting on the markers loses its
+// connection (Redis unreachable, as in a restart or failover); a task
+// whose token the outage lost (one of a plain asynq client here) is
+// fetched as soon as Redis answers again, not at the fallback a minute
+// later.
+func TestWaitSurvivesOutage(t *testing.T) {
+	t.Parallel()
+	redisSrv := redistest.Start(t)
+	gate := redistest.NewGate(t, redisSrv.Addr())
+	ws := startWaiting(t, gate.Addr(), map[string]int{"a": 1}, WaiterOptions{Fallback: time.Minute})
+	direct := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+	defer direct.Close()
+	testutil.Poll(t, 30*time.Second, "a blocking wait", func() bool {
+		return redistest.CommandCalls(t, direct, "blpop") >= 1
+	})
+	if err := gate.Down(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := asynq.NewClientFromRedisClient(direct).Enqueue(asynq.NewTask("x", nil), asynq.Queue("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the outage: a few failed waits
+	if err := gate.Up(); err != nil {
+		t.Fatal(err)
+	}
+	ws.waitDone(t, info.ID, 20*time.Second) // the fallback is a minute
 }
