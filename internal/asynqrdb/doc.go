@@ -56,9 +56,11 @@
 // closes on pause and shutdown: every wait ends at once. go-redis sets the
 // read deadline of a blocking command to its timeout plus 10 s, so
 // redis.read_timeout does not cut a wait short. On Sentinel a wait broken
-// by a failover returns an error; the server fetches at its fallback and
-// the next wait goes to the new master. In Redis Cluster one BLPOP cannot
-// wait on keys of several slots: a worker waits only when it serves one
+// by a failover (or a Redis restart) returns an error (the Waiter's client
+// does not re-send it); the server fetches at once, finding the tasks
+// whose tokens the outage lost, and the next wait goes to the new master.
+// In Redis Cluster one BLPOP cannot wait on keys of several slots: a
+// worker waits only when it serves one
 // queue, and polls otherwise.
 //
 // Tasks made pending without a token (a plain asynq client, asynqmon's
