@@ -60,8 +60,7 @@
 // does not re-send it); the server fetches at once, finding the tasks
 // whose tokens the outage lost, and the next wait goes to the new master.
 // In Redis Cluster one BLPOP cannot wait on keys of several slots: a
-// worker waits only when it serves one
-// queue, and polls otherwise.
+// worker waits only when it serves one queue, and polls otherwise.
 //
 // Tasks made pending without a token (a plain asynq client, asynqmon's
 // "run now", a queue unpaused) are fetched at the fallback. That fetch
