@@ -181,7 +181,8 @@ type WorkerConfig struct {
 	// per idle worker.
 	TaskCheckInterval time.Duration `koanf:"task_check_interval"`
 	// DelayedTaskCheckInterval is how often scheduled and retry tasks that
-	// came due are moved to their queue. Defaults to 1s.
+	// came due are moved to their queue. Defaults to 5s (asynq's default;
+	// each check costs 4 Redis commands per queue, see docs/operations.md).
 	DelayedTaskCheckInterval time.Duration `koanf:"delayed_task_check_interval"`
 	// Wake is how an idle worker learns of new tasks: WakePush (the
 	// default) waits in Redis for a wake-up token that every enqueue of
@@ -191,7 +192,7 @@ type WorkerConfig struct {
 	// WakeFallback is, with Wake push, how long an idle worker goes
 	// without fetching when no token wakes it: the pickup latency of tasks
 	// enqueued by producers that know nothing of tuskq (a plain asynq
-	// client, asynqmon's "run now"). Defaults to 1s.
+	// client, asynqmon's "run now"). Defaults to 5s.
 	WakeFallback time.Duration `koanf:"wake_fallback"`
 	// Cancelled is what becomes of a running task cancelled on request
 	// (the HTTP API's DELETE, enqueue cancel, asynqmon's cancel button,
@@ -424,9 +425,9 @@ func Default() Config {
 			Queues:                   map[string]int{"critical": 6, "default": 3, "low": 1},
 			ShutdownTimeout:          8 * time.Second,
 			TaskCheckInterval:        10 * time.Millisecond,
-			DelayedTaskCheckInterval: time.Second,
+			DelayedTaskCheckInterval: 5 * time.Second,
 			Wake:                     WakePush,
-			WakeFallback:             time.Second,
+			WakeFallback:             5 * time.Second,
 			Cancelled:                CancelledArchive,
 			Listen:                   "127.0.0.1:9464",
 			OrphanCheckInterval:      5 * time.Second,

@@ -113,9 +113,9 @@ func ExampleWrite() {
 	//   strict_priority: false
 	//   shutdown_timeout: 8s
 	//   task_check_interval: 10ms
-	//   delayed_task_check_interval: 1s
+	//   delayed_task_check_interval: 5s
 	//   wake: push
-	//   wake_fallback: 1s
+	//   wake_fallback: 5s
 	//   cancelled: archive
 	//   listen: 127.0.0.1:9464
 	//   metrics_token: ""

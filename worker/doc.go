@@ -30,11 +30,16 @@
 // A worker runs Options.Servers asynq servers (DefaultServers, 4) in its
 // process. Each has its own fetch loop, asynq fetching one task per round
 // trip per loop; worker.concurrency is split between them, and they share
-// the handler, the metrics and the Redis connection pool. When every queue
-// is empty the first server polls every worker.task_check_interval and the
-// others every SecondaryTaskCheckInterval, so an idle worker costs about
-// what one fast-polling server costs. asynq's server list (and asynqmon)
-// shows one entry per server, all with the worker's host and PID.
+// the handler, the metrics and the Redis connection pool. With
+// worker.wake push (the default) only the first runs while the worker is
+// idle, waiting in Redis for wake-up tokens; the others are spares that
+// start when the first meets a backlog (two fetches in a row returned a
+// task, or all its slots are busy) and stop after SpareIdle without a task
+// (Options.SpareIdle), so an idle worker costs Redis what one asynq server
+// costs. With worker.wake poll they all run, and when every queue is empty
+// the first server polls every worker.task_check_interval and the others
+// every SecondaryTaskCheckInterval. asynq's server list (and asynqmon)
+// shows one entry per running server, all with the worker's host and PID.
 //
 // Each server reaches Redis through a wrapper of the go-redis client that
 // changes two kinds of asynq's calls in transit (asynq v0.26.0's scripts;

@@ -34,6 +34,14 @@ const SecondaryDelayedTaskCheckInterval = 10 * time.Second
 // fetches every worker.wake_fallback.
 const SecondaryWakeFallback = 10 * time.Second
 
+// JanitorInterval is, with worker.wake push, how often the worker's asynq
+// servers delete completed tasks whose retention (tasks.EnqueueOptions
+// Retention) has passed: asynq's default is 8 s, a script and its
+// ZRANGEBYSCORE per queue each time, a tenth of an idle worker's Redis
+// commands. Completed tasks past their retention stay listed up to this
+// much longer.
+const JanitorInterval = 30 * time.Second
+
 // servers returns how many asynq servers run for concurrency: Options.Servers
 // (DefaultServers when 0), but never more than the concurrency, so that
 // each server has at least one slot.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -88,13 +89,16 @@ func TestServersWeightedShares(t *testing.T) {
 }
 
 // The servers of a worker share its concurrency, register with asynq as
-// servers of this process, and leave together at shutdown.
+// servers of this process, and leave together at shutdown (worker.wake
+// poll, where they all run from start to shutdown; see spares_test.go for
+// push).
 func TestServersShareConcurrencyAndShutDownTogether(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	reg := tasks.NewRegistry()
 	reg.MustRegister("test:q", &queueRecorder{})
 	cfg := e.config()
+	cfg.Worker.Wake = config.WakePoll
 	cfg.Worker.Concurrency = 7
 	opts := e.options(t, cfg, reg)
 	opts.Servers = 3

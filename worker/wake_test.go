@@ -34,7 +34,7 @@ func waitingServers(t *testing.T, rdb redis.UniversalClient, n int) {
 	})
 }
 
-// TestPushWakesOnEnqueue: every server of an idle worker waits; a task
+// TestPushWakesOnEnqueue: the first server of an idle worker waits; a task
 // enqueued with tasks.Client is processed long before the minute of the
 // fallback, with one fetch for it (and at most the empty one after).
 func TestPushWakesOnEnqueue(t *testing.T) {
@@ -49,10 +49,12 @@ func TestPushWakesOnEnqueue(t *testing.T) {
 		done <- id
 		return nil
 	}))
-	opts := e.options(t, e.pushConfig(), reg)
+	cfg := e.pushConfig()
+	cfg.Worker.Concurrency = 8 // two slots for the first server: one task starts no spare
+	opts := e.options(t, cfg, reg)
 	opts.Servers = 4
 	start(t, opts)
-	waitingServers(t, rdb, 4)
+	waitingServers(t, rdb, 1) // the first server; the spares start with work
 	fetches := redistest.CommandCalls(t, rdb, "rpoplpush")
 	info := e.enqueue(t, t.Context(), "test:wake", nil)
 	select {
@@ -83,7 +85,7 @@ func TestPushShutdownAndPauseWhileWaiting(t *testing.T) {
 			opts := e.options(t, e.pushConfig(), reg)
 			opts.Servers = 4
 			r := start(t, opts)
-			waitingServers(t, rdb, 4)
+			waitingServers(t, rdb, 1)
 			begin := time.Now()
 			if pause {
 				r.Pause()
@@ -98,9 +100,10 @@ func TestPushShutdownAndPauseWhileWaiting(t *testing.T) {
 	}
 }
 
-// TestPushManyIdleWorkersAndABurst: many idle workers wait; a burst of
-// tasks is processed, every task exactly once, within the tests' limits
-// (the fallback is a minute).
+// TestPushManyIdleWorkersAndABurst: many idle workers wait; single tasks
+// wake one server each, and a burst of tasks is processed, every task
+// exactly once, within the tests' limits (the fallback is a minute), with
+// a few empty fetches per server, not per task.
 func TestPushManyIdleWorkersAndABurst(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -124,7 +127,31 @@ func TestPushManyIdleWorkersAndABurst(t *testing.T) {
 		opts.Servers = 2
 		start(t, opts)
 	}
-	waitingServers(t, rdb, 2*workers)
+	waitingServers(t, rdb, workers) // the first server of each
+
+	// No thundering herd: tasks enqueued one at a time wake one server
+	// each, which fetches the task and then once more to find the queue
+	// empty; the other idle workers do not fetch (one queue: one
+	// RPOPLPUSH per fetch).
+	const single = 3
+	before := redistest.CommandCalls(t, rdb, "rpoplpush")
+	for range single {
+		e.enqueue(t, t.Context(), "test:burst", nil)
+	}
+	poll(t, "the single tasks processed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == single
+	})
+	// Let the woken servers make their empty fetch, then count.
+	poll(t, "the empty fetches after the single tasks", func() bool {
+		return redistest.CommandCalls(t, rdb, "rpoplpush")-before >= 2*single
+	})
+	if got := redistest.CommandCalls(t, rdb, "rpoplpush") - before; got > 2*single+1 {
+		t.Fatalf("%d fetches for %d tasks among %d idle workers; want at most %d (one server woken per task)", got, single, workers, 2*single+1)
+	}
+
+	before = redistest.CommandCalls(t, rdb, "rpoplpush")
 	reqs := make([]tasks.Request, n)
 	for i := range reqs {
 		reqs[i] = tasks.Request{Type: "test:burst", Payload: []byte(fmt.Sprint(i))}
@@ -133,8 +160,16 @@ func TestPushManyIdleWorkersAndABurst(t *testing.T) {
 	poll(t, "every task of the burst processed", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(seen) == n
+		return len(seen) == n+single
 	})
+	// Every task is fetched once; the empty fetches are those that ended
+	// each server's run (and the tokens left when the queue ran dry),
+	// a few per server, not per task.
+	empty := redistest.CommandCalls(t, rdb, "rpoplpush") - before - n
+	t.Logf("burst of %d tasks over %d idle workers: %d empty fetches", n, workers, empty)
+	if limit := 4 * 2 * workers; empty > limit {
+		t.Errorf("%d empty fetches for a burst of %d tasks over %d workers of 2 servers; want at most %d", empty, n, workers, limit)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, id := range ids {

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,6 +85,10 @@ type Options struct {
 	// InstrumentRedis, when set, is called with the Redis client the
 	// worker's servers share before they start (to add tracing hooks).
 	InstrumentRedis func(redis.UniversalClient) error
+	// SpareIdle is, with worker.wake push, how long a spare server (any
+	// but the first) goes without a task before the worker shuts it down
+	// until the next backlog; 0 means the package's SpareIdle.
+	SpareIdle time.Duration
 }
 
 // Worker processes tasks from Redis. Create it with New and start it with
@@ -99,8 +104,9 @@ type Worker struct {
 	recovery *recoveryMetrics
 	skipped  *prometheus.CounterVec
 	asynqLvl asynq.LogLevel
-	asynqLog *logging.AsynqLogger // shared by the servers: one lifecycle line for all
+	asynqLog *logging.AsynqLogger // shared by the servers: one lifecycle line for all (poll), of the first (push)
 	servers  int
+	spare    time.Duration        // Options.SpareIdle, defaulted
 	cancels  *taskcancel.Registry // the running tasks, for cancellations by queue and ID
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see taskctx.WithStopping
@@ -110,7 +116,7 @@ type Worker struct {
 	mu    sync.Mutex
 	run   bool
 	state state
-	srvs  group
+	srvs  *pool
 	wait  *asynqrdb.Waiter // nil when the worker polls
 	rdb   redis.UniversalClient
 	addr  string
@@ -188,7 +194,7 @@ func New(opts Options) (*Worker, error) {
 		IsFailure:   opts.IsFailure,
 		Tracer:      opts.TracerProvider,
 	})
-	return &Worker{
+	w := &Worker{
 		instrumentRedis: opts.InstrumentRedis,
 		cfg:             opts.Config,
 		logger:          logger,
@@ -201,11 +207,19 @@ func New(opts Options) (*Worker, error) {
 		skipped:         skipped,
 		asynqLvl:        asynqLevel(level),
 		servers:         n,
+		spare:           cmp.Or(opts.SpareIdle, SpareIdle),
 		asynqLog:        logging.NewAsynqGroupLogger(logger, n),
 		cancels:         cancels,
 		ready:           make(chan struct{}),
 		stopping:        make(chan struct{}),
-	}, nil
+	}
+	if w.pushes() {
+		// Only the first server starts and stops with the worker (the
+		// spares follow the work, see pool): its lifecycle lines are the
+		// worker's.
+		w.asynqLog = logging.NewAsynqGroupLogger(logger, 1)
+	}
+	return w, nil
 }
 
 // metricsRegistry resolves the Registerer and Gatherer options.
@@ -367,7 +381,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		"listen", w.Addr(),
 		"redis", redisconn.Describe(w.cfg.Redis),
 		"concurrency", wc.Concurrency,
-		"servers", len(srvs),
+		"servers", w.servers,
 		"queues", wc.Queues,
 		"strict_priority", wc.StrictPriority,
 		"task_types", w.registry.Types())
@@ -421,7 +435,10 @@ func (w *Worker) newWaiter() (*asynqrdb.Waiter, error) {
 		}
 		return nil, nil
 	}
-	wrdb, err := redisconn.Client(w.cfg.Redis)
+	// Without go-redis's own re-sends: a wait broken by a Redis restart or
+	// failover must end (and the server fetch) rather than be sent again
+	// and block on, while tokens pushed before the outage may be lost.
+	wrdb, err := redisconn.ProducerClient(w.cfg.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
@@ -436,10 +453,10 @@ func stopWaiting(wait *asynqrdb.Waiter) {
 }
 
 // startServers starts the worker's asynq servers on rdb; with wait, their
-// idle fetches wait for wake-up tokens. When one fails to start, those
-// already started are shut down.
-func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, handler asynq.Handler, wait *asynqrdb.Waiter) (group, error) {
-	var srvs group
+// idle fetches wait for wake-up tokens and the spare servers run only
+// while there is work (see pool). When one fails to start, those already
+// started are shut down.
+func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, handler asynq.Handler, wait *asynqrdb.Waiter) (*pool, error) {
 	// Each server talks to Redis through an asynqrdb.ServerClient: with several
 	// queues (outside Redis Cluster) one round trip per fetch whatever the
 	// number of empty queues, with worker.wake push a blocking wait instead
@@ -449,7 +466,8 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 	qs := asynqrdb.FetchQueues(w.cfg.Worker.Queues)
 	multi := len(qs) > 1 && w.cfg.Redis.Mode != config.ModeCluster
 	batch := asynqrdb.NewScriptBatcher(rdb)
-	for i, c := range splitConcurrency(w.cfg.Worker.Concurrency, w.servers) {
+	slots := splitConcurrency(w.cfg.Worker.Concurrency, w.servers)
+	mk := func(i int, h asynq.Handler) (*asynq.Server, *asynqrdb.MultiFetch, error) {
 		var fetch *asynqrdb.MultiFetch
 		if multi || wait != nil {
 			fetch = asynqrdb.NewMultiFetch(rdb, qs, w.cfg.Worker.StrictPriority)
@@ -457,8 +475,9 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 		if wait != nil {
 			// The first server fetches at worker.wake_fallback when no
 			// token comes (tasks of producers that know nothing of tuskq);
-			// the others rarely, as a spare: once the first finds such a
-			// task it fetches again at once, until the queues are empty.
+			// the spares, which run only while there is work, rarely:
+			// once the first finds such a task it fetches again at once,
+			// until the queues are empty.
 			fallback := w.cfg.Worker.WakeFallback
 			if i > 0 {
 				fallback = max(fallback, SecondaryWakeFallback)
@@ -469,7 +488,15 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 		// A task cancelled on request ends (archived or deleted), never
 		// retried (internal/taskcancel).
 		client.EndCancelled(w.cancels.TakeCancelled, w.cancels.Delete)
-		acfg := w.asynqConfig(ctx, c)
+		acfg := w.asynqConfig(ctx, slots[i])
+		if wait != nil {
+			acfg.JanitorInterval = JanitorInterval
+			if multi || len(qs) == 1 {
+				// One round trip forwards every queue's due tasks
+				// (in Redis Cluster only a single queue's sets share a slot).
+				client.ForwardTogether(asynqrdb.NewForwardTogether(rdb, qs))
+			}
+		}
 		switch {
 		case i > 0 && wait == nil:
 			// Polling: the secondary servers poll slowly.
@@ -477,18 +504,24 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 		case i > 0:
 			// Push: the first server forwards due scheduled and retry
 			// tasks at worker.delayed_task_check_interval and its tokens
-			// wake whichever server waits; the others forward rarely, as
-			// a spare, which saves most of the idle worker's commands.
+			// wake whichever server waits; the spares forward rarely, as
+			// a backup. They log asynq's warnings and errors only: their
+			// start and stop follow the work and are not news.
 			acfg.DelayedTaskCheckInterval = max(acfg.DelayedTaskCheckInterval, SecondaryDelayedTaskCheckInterval)
+			acfg.Logger = logging.NewAsynqLogger(w.logger)
+			acfg.LogLevel = max(acfg.LogLevel, asynq.WarnLevel)
 		}
 		srv := asynq.NewServerFromRedisClient(client, acfg)
-		if err := srv.Start(handler); err != nil {
-			srvs.shutdown()
-			return nil, fmt.Errorf("worker: start: %w", err)
+		if err := srv.Start(h); err != nil {
+			return nil, nil, fmt.Errorf("worker: start: %w", err)
 		}
-		srvs = append(srvs, srv)
+		return srv, fetch, nil
 	}
-	return srvs, nil
+	p := newPool(slots, wait != nil, w.spare, handler, mk)
+	if err := p.start(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // asynqConfig builds the configuration of one asynq server of the worker,

@@ -31,7 +31,10 @@
 //     lock that lasts until the task ends (unique until_end, unique_key),
 //     and a task cancelled on request archived with the error "cancelled"
 //     or deleted in place of asynq's retry (ServerClient.EndCancelled).
-//   - wake.go: the wake-up on enqueue (worker.wake push), below.
+//   - wake.go: the wake-up on enqueue (worker.wake push), below;
+//     wake_forward.go: asynq's forward script for every queue of a server
+//     in one call; wake_spare.go: what the worker reads of a fetch to run
+//     its spare servers only while there is work.
 //
 // # Wake-up on enqueue
 //
@@ -57,13 +60,25 @@
 // closes on pause and shutdown: every wait ends at once. go-redis sets the
 // read deadline of a blocking command to its timeout plus 10 s, so
 // redis.read_timeout does not cut a wait short. On Sentinel a wait broken
-// by a failover returns an error; the server fetches at its fallback and
-// the next wait goes to the new master. In Redis Cluster one BLPOP cannot
-// wait on keys of several slots: a worker waits only when it serves one
-// queue, and polls otherwise.
+// by a failover (or a Redis restart) returns an error (the Waiter's client
+// does not re-send it); the server fetches at once, finding the tasks
+// whose tokens the outage lost, and the next wait goes to the new master.
+// In Redis Cluster one BLPOP cannot wait on keys of several slots: a
+// worker waits only when it serves one queue, and polls otherwise.
 //
 // Tasks made pending without a token (a plain asynq client, asynqmon's
-// "run now", a queue unpaused) are fetched at the fallback.
+// "run now", a queue unpaused) are fetched at the fallback. That fetch
+// follows a wait that saw every marker empty, so it leaves the markers
+// alone (the script's last argument).
+//
+// # Idle cost
+//
+// What an idle worker sends Redis is asynq's periodic work plus the
+// fallback. ForwardTogether runs asynq's forward logic for all the
+// scheduled and retry sets of a server in one script (asynq sends one
+// per set, each with its ZRANGEBYSCORE), and the worker runs one asynq
+// server while idle (MultiFetch.OnTask and IdleFor tell it when to start
+// and stop the others).
 //
 // # Moving to a new asynq release
 //
@@ -78,10 +93,11 @@
 //   - internal/rdb/rdb.go: the enqueue, enqueue-unique, schedule and
 //     schedule-unique scripts (enqueue.go), dequeueCmd (asynqDequeueScript
 //     in fetch.go, byte for byte), forwardCmd (asynqForwardScript in
-//     serverclient.go, byte for byte), archiveCmd and retryCmd
-//     (archive.go, byte for byte), the enqueue-unique scripts and the
-//     inspector's delete scripts (which release a lock holding the task's
-//     ID), requeueCmd (orphan.go), and how the
+//     serverclient.go, byte for byte, and forwardTogetherScript in
+//     wake_forward.go, which repeats its body per set), archiveCmd and
+//     retryCmd (archive.go, byte for byte), the enqueue-unique scripts and
+//     the inspector's delete scripts (which release a lock holding the
+//     task's ID), requeueCmd (orphan.go), and how the
 //     server calls its scripts (go-redis Script.Run: EvalSha, then Eval;
 //     serverclient.go);
 //   - client.go (EnqueueContext, newTaskInfo) and processor.go (the order
@@ -90,8 +106,8 @@
 // The tests that tell: TestDequeueScriptIsAsynqs and
 // TestForwardScriptIsAsynqs and TestArchiveScriptIsAsynqs (a bare asynq
 // server's dequeue, forward and archive scripts have the SHA-1s
-// ServerClient intercepts), TestArchiveReleasesUntilEndLock,
-// TestCancelSubscriptionDiverted,
+// ServerClient intercepts), TestForwardTogether,
+// TestArchiveReleasesUntilEndLock, TestCancelSubscriptionDiverted,
 // TestPrepareMatchesAsynq (tasks stored here read back through asynq's
 // Inspector as those its client stores, with the same hash fields),
 // TestFetchOneRoundTripPerTask, TestCountAndRecover (a real asynq server

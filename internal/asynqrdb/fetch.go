@@ -68,7 +68,8 @@ return nil`
 //
 // KEYS: pending, paused, active, lease, wake-up marker of each queue, in
 // order. ARGV: lease expiration (Unix s), then the task key prefix of each
-// queue.
+// queue, then "0" to leave the markers alone (a fetch after a wait that
+// ended without a token: the markers were empty) or "1" to delete them.
 const multiDequeueScript = `
 for i = 0, #KEYS / 5 - 1 do
 	local k = i * 5
@@ -83,8 +84,10 @@ for i = 0, #KEYS / 5 - 1 do
 		end
 	end
 end
-for i = 0, #KEYS / 5 - 1 do
-	redis.call("DEL", KEYS[i * 5 + 5])
+if ARGV[#KEYS / 5 + 2] ~= "0" then
+	for i = 0, #KEYS / 5 - 1 do
+		redis.call("DEL", KEYS[i * 5 + 5])
+	end
 end
 return nil`
 
@@ -131,6 +134,12 @@ type MultiFetch struct {
 	// empty are the queues the last multi-queue fetch found empty and
 	// asynq has not yet asked about in its current round of probes.
 	empty []string
+	// idleSince is when the fetches began to find every queue empty;
+	// streak counts the fetches in a row that returned a task, and onTask
+	// is called after each of them (see wake_spare.go).
+	idleSince time.Time
+	streak    int
+	onTask    func(streak int)
 }
 
 // FetchQueues returns the queues asynq serves for the configured ones
@@ -214,14 +223,21 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 
 	order := c.order(first)
 	leaseArg := args[0] // the lease expiration asynq computed
+	clearMarkers := "1"
 	if c.waiter != nil && idle {
 		// The last fetch found nothing: wait for a token, and fetch when
 		// one came or the fallback interval has passed since that fetch.
 		start := time.Now()
-		woke := c.waiter.wait(c.wakeKeys, c.fallback-time.Since(last))
-		if !woke && (c.waiter.isStopped() || time.Since(last) < c.fallback) {
+		woke, failed := c.waiter.wait(c.wakeKeys, c.fallback-time.Since(last))
+		if !woke && !failed && (c.waiter.isStopped() || time.Since(last) < c.fallback) {
 			c.setEmpty(order)
 			return emptyCmd(ctx), true
+		}
+		if !woke && !failed {
+			// The fallback fetch: the wait saw every marker empty, so
+			// there is no stale token to delete (3 commands saved per
+			// queue).
+			clearMarkers = "0"
 		}
 		// asynq's lease runs from before the call: move the one stored
 		// in Redis by the time waited (asynq's own copy is extended by its
@@ -231,23 +247,37 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 		}
 	}
 	mkeys := make([]string, 0, 5*len(order))
-	margs := make([]any, 0, 1+len(order))
+	margs := make([]any, 0, 2+len(order))
 	margs = append(margs, leaseArg)
 	for _, q := range order {
 		k := c.keys[q]
 		mkeys = append(mkeys, k.keys[:]...)
 		margs = append(margs, k.prefix)
 	}
+	margs = append(margs, clearMarkers)
 	cmd := c.rdb.EvalSha(ctx, c.multiSHA, mkeys, margs...)
 	if err := cmd.Err(); err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
 		cmd = c.rdb.Eval(ctx, multiDequeueScript, mkeys, margs...)
 	}
 	empty := errors.Is(cmd.Err(), redis.Nil)
+	now := time.Now()
 	c.mu.Lock()
-	c.idle, c.lastFetch = empty, time.Now()
+	switch {
+	case empty:
+		if !c.idle {
+			c.idleSince = now
+		}
+		c.streak = 0
+	case cmd.Err() == nil:
+		c.streak++
+	}
+	c.idle, c.lastFetch = empty, now
+	streak, onTask := c.streak, c.onTask
 	c.mu.Unlock()
 	if empty {
 		c.setEmpty(order)
+	} else if onTask != nil && cmd.Err() == nil {
+		onTask(streak)
 	}
 	return cmd, true
 }

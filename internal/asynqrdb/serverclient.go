@@ -41,7 +41,9 @@ return table.getn(ids)`
 //   - its dequeue script, with several queues and outside Redis Cluster,
 //     runs as one multi-queue fetch (MultiFetch, fetch.go);
 //   - its forward script (due scheduled and retry tasks to pending) is
-//     followed by wake-up tokens for the tasks it moved (wake.go);
+//     followed by wake-up tokens for the tasks it moved (wake.go), and
+//     with ForwardTogether runs for all the server's queues at once
+//     (wake_forward.go);
 //   - its other scripts (above all the one per finished task that records
 //     the outcome) go through the worker's ScriptBatcher (batch.go), which
 //     shares round trips between calls made at the same time;
@@ -68,8 +70,27 @@ type ServerClient struct {
 	// (EndCancelled); nil: none is.
 	cancelled       func(queue, id string) bool
 	deleteCancelled bool
-	fetch           *MultiFetch    // nil: dequeue as asynq does
-	batch           *ScriptBatcher // nil: send each script alone
+	fetch           *MultiFetch      // nil: dequeue as asynq does
+	batch           *ScriptBatcher   // nil: send each script alone
+	fwd             *ForwardTogether // nil: forward set by set as asynq does
+}
+
+// ForwardTogether makes c run asynq's forward calls for all of the
+// server's queues in one script (see wake_forward.go); it returns c.
+func (c *ServerClient) ForwardTogether(f *ForwardTogether) *ServerClient {
+	c.fwd = f
+	return c
+}
+
+// forward runs asynq's forward call through the combined forward when
+// there is one, then pushes the wake-up tokens of what moved.
+func (c *ServerClient) forward(ctx context.Context, keys []string, args []any, run func() *redis.Cmd) *redis.Cmd {
+	if c.fwd != nil {
+		if cmd, ok := c.fwd.forward(ctx, keys, args); ok {
+			return c.wakeAfter(ctx, keys, cmd)
+		}
+	}
+	return c.wakeAfter(ctx, keys, run())
 }
 
 // NewServerClient wraps rdb for one asynq server; fetch and batch may be
@@ -95,7 +116,7 @@ func (c *ServerClient) EvalSha(ctx context.Context, sha string, keys []string, a
 		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
 	}
 	if sha == c.forwardSHA {
-		return c.wakeAfter(ctx, keys, c.UniversalClient.EvalSha(ctx, sha, keys, args...))
+		return c.forward(ctx, keys, args, func() *redis.Cmd { return c.UniversalClient.EvalSha(ctx, sha, keys, args...) })
 	}
 	if (sha == c.archiveSHA || sha == c.retrySHA) && c.cancelled != nil {
 		if cmd, ok := c.endCancelled(ctx, sha == c.retrySHA, keys, args); ok {
@@ -133,7 +154,7 @@ func (c *ServerClient) Eval(ctx context.Context, script string, keys []string, a
 		return c.UniversalClient.Eval(ctx, script, keys, args...)
 	}
 	if script == asynqForwardScript {
-		return c.wakeAfter(ctx, keys, c.UniversalClient.Eval(ctx, script, keys, args...))
+		return c.forward(ctx, keys, args, func() *redis.Cmd { return c.UniversalClient.Eval(ctx, script, keys, args...) })
 	}
 	if (script == asynqArchiveScript || script == asynqRetryScript) && c.cancelled != nil {
 		if cmd, ok := c.endCancelled(ctx, script == asynqRetryScript, keys, args); ok {

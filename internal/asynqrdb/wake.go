@@ -105,7 +105,11 @@ type WaiterOptions struct {
 }
 
 // NewWaiter returns a Waiter blocking on rdb, a client of its own with a
-// connection per server of the worker; the Waiter closes it on Stop.
+// connection per server of the worker; the Waiter closes it on Stop. rdb
+// should not re-send failed commands (go-redis MaxRetries -1): a wait
+// broken by a Redis restart or failover must end, so that the server
+// fetches the tasks whose tokens the outage lost, rather than be sent
+// again.
 func NewWaiter(rdb redis.UniversalClient, opts WaiterOptions) *Waiter {
 	mw := opts.MaxWait
 	if mw <= 0 {
@@ -134,15 +138,16 @@ func (w *Waiter) isStopped() bool {
 	}
 }
 
-// wait blocks until a token arrives on one of keys (true), timeout
-// passes, Stop is called or the wait fails (false).
-func (w *Waiter) wait(keys []string, timeout time.Duration) bool {
+// wait blocks until a token arrives on one of keys (woke), timeout
+// passes, Stop is called or the wait fails (failed: Redis unreachable,
+// restarting or failing over, after a pause of up to 100 ms).
+func (w *Waiter) wait(keys []string, timeout time.Duration) (woke, failed bool) {
 	if w.isStopped() {
-		return false
+		return false, false
 	}
 	timeout = min(timeout, w.maxWait)
 	if timeout < time.Millisecond {
-		return false
+		return false, false
 	}
 	var err error
 	if timeout >= time.Second {
@@ -162,12 +167,14 @@ func (w *Waiter) wait(keys []string, timeout time.Duration) bool {
 		err = w.rdb.Do(context.Background(), args...).Err()
 	}
 	if err != nil && !errors.Is(err, redis.Nil) && !w.isStopped() {
-		// Redis unreachable or failing over: do not spin; the fetch that
-		// follows reports the error to asynq.
+		// Redis unreachable, restarting or failing over: do not spin; the
+		// fetch that follows reports the error to asynq, and the first
+		// that succeeds finds the tasks whose tokens the outage lost.
 		select {
 		case <-w.stopped:
 		case <-time.After(min(timeout, 100*time.Millisecond)):
 		}
+		return false, !w.isStopped()
 	}
-	return err == nil
+	return err == nil, false
 }

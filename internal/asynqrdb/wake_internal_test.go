@@ -28,9 +28,11 @@ func startWaiting(t *testing.T, addr string, queues map[string]int, opts WaiterO
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
-	waiter := NewWaiter(redis.NewClient(&redis.Options{Addr: addr}), opts)
+	// As the worker's: without go-redis's re-sends (see NewWaiter).
+	waiter := NewWaiter(redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}), opts)
 	fetch := NewMultiFetch(rdb, FetchQueues(queues), false).Wait(waiter, 0)
-	srv := asynq.NewServerFromRedisClient(NewServerClient(rdb, fetch, nil), asynq.Config{
+	client := NewServerClient(rdb, fetch, nil).ForwardTogether(NewForwardTogether(rdb, FetchQueues(queues)))
+	srv := asynq.NewServerFromRedisClient(client, asynq.Config{
 		Concurrency: 2, Queues: queues, TaskCheckInterval: 10 * time.Millisecond,
 		DelayedTaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel,
 	})
@@ -123,6 +125,36 @@ func TestForeignTaskPickedUpByFallback(t *testing.T) {
 		t.Fatalf("asynq's client pushed %d tokens; the test needs none", n)
 	}
 	ws.waitDone(t, info.ID, 5*time.Second) // 200 ms, with room for a loaded machine
+}
+
+// TestFallbackFetchLeavesMarkers: the fetches at the fallback, after a
+// wait that saw every marker empty, delete no marker (the script skips
+// its DEL of each queue's marker); a fetch woken by a stale token, which
+// finds the queues empty, still clears them.
+func TestFallbackFetchLeavesMarkers(t *testing.T) {
+	t.Parallel()
+	redisSrv := redistest.Start(t)
+	ws := startWaiting(t, redisSrv.Addr(), map[string]int{"a": 2, "b": 1}, WaiterOptions{Fallback: 100 * time.Millisecond})
+	testutil.Poll(t, 30*time.Second, "a blocking wait", func() bool {
+		return redistest.CommandCalls(t, ws.rdb, "blpop") >= 1
+	})
+	fetches := redistest.CommandCalls(t, ws.rdb, "rpoplpush")
+	dels := redistest.CommandCalls(t, ws.rdb, "del")
+	testutil.Poll(t, 30*time.Second, "five fallback fetches (two queues each)", func() bool {
+		return redistest.CommandCalls(t, ws.rdb, "rpoplpush") >= fetches+10
+	})
+	// asynq's own DELs (its heartbeat's) are at most one per 5 s here.
+	if got := redistest.CommandCalls(t, ws.rdb, "del") - dels; got > 2 {
+		t.Fatalf("%d DELs during five fallback fetches; want none of the markers'", got)
+	}
+	// A stale token (its task gone) wakes the server, whose empty fetch
+	// clears both markers.
+	if err := Wake(t.Context(), ws.rdb, "b", 3); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Poll(t, 30*time.Second, "the stale tokens cleared", func() bool {
+		return ws.rdb.Exists(t.Context(), WakeKey("b")).Val() == 0
+	})
 }
 
 // TestScheduledTaskWakes: a scheduled task coming due is forwarded by
@@ -241,4 +273,83 @@ func TestForwardScriptIsAsynqs(t *testing.T) {
 	if !ok[0] {
 		t.Fatal("asynqForwardScript is not the script asynq runs to forward due tasks: update it from asynq's internal/rdb/rdb.go")
 	}
+}
+
+// TestForwardTogether: one script forwards the due tasks of every queue
+// (a set of more than asynq's 100 per call included): every scheduled task
+// is processed once, woken by its token (the fallback is a minute), and
+// an idle round costs one script for the six sets of three queues.
+func TestForwardTogether(t *testing.T) {
+	t.Parallel()
+	redisSrv := redistest.Start(t)
+	queues := map[string]int{"a": 3, "b": 2, "c": 1}
+	ws := startWaiting(t, redisSrv.Addr(), queues, WaiterOptions{Fallback: time.Minute})
+	testutil.Poll(t, 30*time.Second, "a blocking wait", func() bool {
+		return redistest.CommandCalls(t, ws.rdb, "blpop") >= 1
+	})
+	// Idle rounds (every 50 ms): one EVALSHA and six ZRANGEBYSCORE each,
+	// where asynq's forwarder sends six of each.
+	evals, ranges := redistest.CommandCalls(t, ws.rdb, "evalsha"), redistest.CommandCalls(t, ws.rdb, "zrangebyscore")
+	testutil.Poll(t, 30*time.Second, "ten idle forward rounds", func() bool {
+		return redistest.CommandCalls(t, ws.rdb, "zrangebyscore") >= ranges+60
+	})
+	dEval := redistest.CommandCalls(t, ws.rdb, "evalsha") - evals
+	dRange := redistest.CommandCalls(t, ws.rdb, "zrangebyscore") - ranges
+	if dRange < 4*dEval {
+		t.Fatalf("%d scripts for %d ZRANGEBYSCORE of idle forward rounds; want about one per six", dEval, dRange)
+	}
+
+	client := asynq.NewClientFromRedisClient(ws.rdb)
+	want := map[string]bool{}
+	for q, n := range map[string]int{"a": 1, "b": 150, "c": 2} {
+		for range n {
+			info, err := client.Enqueue(asynq.NewTask("x", nil), asynq.Queue(q), asynq.ProcessIn(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[info.ID] = true
+		}
+	}
+	got := map[string]int{}
+	deadline := time.After(30 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case id := <-ws.done:
+			got[id]++
+			if !want[id] || got[id] > 1 {
+				t.Fatalf("task %s processed %d times (ours: %v)", id, got[id], want[id])
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d scheduled tasks processed", len(got), len(want))
+		}
+	}
+}
+
+// TestWaitSurvivesOutage: a server waiting on the markers loses its
+// connection (Redis unreachable, as in a restart or failover); a task
+// whose token the outage lost (one of a plain asynq client here) is
+// fetched as soon as Redis answers again, not at the fallback a minute
+// later.
+func TestWaitSurvivesOutage(t *testing.T) {
+	t.Parallel()
+	redisSrv := redistest.Start(t)
+	gate := redistest.NewGate(t, redisSrv.Addr())
+	ws := startWaiting(t, gate.Addr(), map[string]int{"a": 1}, WaiterOptions{Fallback: time.Minute})
+	direct := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+	defer direct.Close()
+	testutil.Poll(t, 30*time.Second, "a blocking wait", func() bool {
+		return redistest.CommandCalls(t, direct, "blpop") >= 1
+	})
+	if err := gate.Down(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := asynq.NewClientFromRedisClient(direct).Enqueue(asynq.NewTask("x", nil), asynq.Queue("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the outage: a few failed waits
+	if err := gate.Up(); err != nil {
+		t.Fatal(err)
+	}
+	ws.waitDone(t, info.ID, 20*time.Second) // the fallback is a minute
 }

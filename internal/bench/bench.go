@@ -36,11 +36,13 @@ const (
 	PhaseEnqueue    = "enqueue"
 	PhaseSweep      = "sweep"
 	PhaseFleet      = "fleet"
+	PhaseBurst      = "burst"
+	PhaseBullMQ     = "bullmq"
 	PhaseSoak       = "soak"
 )
 
 // Phases lists every phase in the order a run performs them.
-var Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet, PhaseSoak}
+var Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet, PhaseBurst, PhaseBullMQ, PhaseSoak}
 
 // Options configures a run. DefaultOptions gives the figures of issue 2.
 type Options struct {
@@ -67,6 +69,9 @@ type Options struct {
 	SweepTasks     int
 	// FleetSizes are the numbers of idle workers of the fleet phase.
 	FleetSizes []int
+	// BurstWorkers idle workers receive a burst of BurstTasks tasks in the
+	// burst phase.
+	BurstWorkers, BurstTasks int
 	// SoakTasks is the number of tasks of the soak phase, fed in SoakWaves
 	// equal waves (at least 3: memory is compared from the second to the
 	// last) to SoakWorkers worker processes.
@@ -110,7 +115,9 @@ func DefaultOptions() Options {
 		GapMin:       5 * time.Millisecond,
 		GapMax:       50 * time.Millisecond,
 		IdleSettle:   time.Second,
-		IdleWindow:   3 * time.Second,
+		IdleWindow:   10 * time.Second,
+		BurstWorkers: 500,
+		BurstTasks:   10000,
 		SweepTasks:   100,
 		SoakTasks:    200000,
 		SoakWaves:    4,
@@ -143,6 +150,9 @@ func (o Options) Validate() error {
 		if d <= 0 {
 			bad("--sweep-intervals: each interval must be positive, got %s", d)
 		}
+	}
+	if o.runs(PhaseBurst) && (o.BurstWorkers < 1 || o.BurstTasks < 1) {
+		bad("--burst-workers, --burst-tasks: need at least 1 each, got %d and %d", o.BurstWorkers, o.BurstTasks)
 	}
 	for i, n := range o.FleetSizes {
 		if n < 1 || (i > 0 && n <= o.FleetSizes[i-1]) {
@@ -261,6 +271,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		{PhaseEnqueue, runEnqueue},
 		{PhaseSweep, runSweep},
 		{PhaseFleet, runFleet},
+		{PhaseBurst, runBurst},
+		{PhaseBullMQ, runBullMQ},
 		{PhaseSoak, runSoak},
 	} {
 		if !opts.runs(p.name) {

@@ -153,7 +153,7 @@ func TestMainUsageErrors(t *testing.T) {
 				"  --tasks: must be at least 2, got 1\n" +
 				"  --concurrency: must be at least 1, got 0\n" +
 				"  --gap-min/--gap-max: need 0 <= gap-min <= gap-max, got 2s and 50ms\n" +
-				"  --only: unknown phase \"speed\"; expected a comma-separated subset of throughput,latency,enqueue,sweep,fleet,soak\n",
+				"  --only: unknown phase \"speed\"; expected a comma-separated subset of throughput,latency,enqueue,sweep,fleet,burst,bullmq,soak\n",
 		},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -218,7 +218,8 @@ func TestRunAllPhases(t *testing.T) {
 	opts.SweepIntervals = []time.Duration{10 * time.Millisecond}
 	opts.SweepTasks = 3
 	opts.FleetSizes = []int{1, 2}
-	opts.Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet} // soak: soak_test.go
+	opts.BurstWorkers, opts.BurstTasks = 3, 300
+	opts.Phases = []string{PhaseThroughput, PhaseLatency, PhaseEnqueue, PhaseSweep, PhaseFleet, PhaseBurst} // soak: soak_test.go
 	opts.CPUProfileDir = t.TempDir()
 	var prog testutil.LogBuffer
 	opts.Progress = &prog
@@ -227,10 +228,10 @@ func TestRunAllPhases(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, prog.String())
 	}
-	if len(rep.Sections) != 5 {
-		t.Fatalf("sections = %d, want 5", len(rep.Sections))
+	if len(rep.Sections) != 6 {
+		t.Fatalf("sections = %d, want 6", len(rep.Sections))
 	}
-	th, lat, enq, sweep, fleet := rep.Sections[0], rep.Sections[1], rep.Sections[2], rep.Sections[3], rep.Sections[4]
+	th, lat, enq, sweep, fleet, burst := rep.Sections[0], rep.Sections[1], rep.Sections[2], rep.Sections[3], rep.Sections[4], rep.Sections[5]
 	for _, c := range []struct {
 		s      Section
 		key    string
@@ -249,7 +250,8 @@ func TestRunAllPhases(t *testing.T) {
 			"enqueue --batch, tasks/s (issue 6: ≥ 45,000)", "tasks.Client.Enqueue loop / asynq.Client.Enqueue loop",
 		}},
 		{sweep, PhaseSweep, 10, nil},
-		{fleet, PhaseFleet, 4, nil},
+		{fleet, PhaseFleet, 4, []string{"Redis commands/s of 1 idle worker"}},
+		{burst, PhaseBurst, 3, []string{"fetches per single task among the idle workers"}},
 	} {
 		if c.s.Key != c.key || len(c.s.Rows) != c.rows {
 			t.Errorf("section %s: key %q, %d rows; want %d rows", c.key, c.s.Key, len(c.s.Rows), c.rows)
@@ -285,8 +287,8 @@ func TestRunAllPhases(t *testing.T) {
 			t.Errorf("%s idle commands/s = %v", key, v)
 		}
 	}
-	if got := strings.Count(prog.String(), "\n"); got != 2*(2+2+4+2+2) {
-		t.Errorf("progress has %d lines, want 24:\n%s", got, prog.String())
+	if got := strings.Count(prog.String(), "\n"); got != 2*(2+2+4+2+2+1) {
+		t.Errorf("progress has %d lines, want 26:\n%s", got, prog.String())
 	}
 	if one, two := fleet.row("fleet-1", MetricIdleCmds).Median, fleet.row("fleet-2", MetricIdleCmds).Median; !(one > 0 && two > 0) {
 		t.Errorf("fleet idle commands/s: 1 worker %v, 2 workers %v", one, two)

@@ -49,6 +49,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opts.SweepTasks, "sweep-tasks", opts.SweepTasks, "tasks per measurement of the poll-interval sweep")
 	fs.DurationSliceVar(&opts.SweepIntervals, "sweep-intervals", DefaultSweepIntervals, "idle poll intervals of the sweep")
 	fs.IntSliceVar(&opts.FleetSizes, "fleet-sizes", DefaultFleetSizes, "numbers of idle workers of the fleet phase, increasing")
+	fs.IntVar(&opts.BurstWorkers, "burst-workers", opts.BurstWorkers, "idle workers of the burst phase")
+	fs.IntVar(&opts.BurstTasks, "burst-tasks", opts.BurstTasks, "tasks of the burst phase")
 	fs.IntVar(&opts.SoakTasks, "soak-tasks", opts.SoakTasks, "tasks of the soak phase")
 	fs.IntVar(&opts.SoakWaves, "soak-waves", opts.SoakWaves, "equal waves the soak tasks are fed in (at least 3)")
 	fs.StringVar(&opts.WorkerBin, "worker-bin", "", "cmd/worker binary the soak runs; empty builds one with go build")
