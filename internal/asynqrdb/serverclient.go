@@ -41,6 +41,8 @@ return table.getn(ids)`
 //     runs as one multi-queue fetch (MultiFetch, fetch.go);
 //   - its forward script (due scheduled and retry tasks to pending) is
 //     followed by wake-up tokens for the tasks it moved (wake.go);
+//   - the outcome script of a task the worker deferred itself
+//     (DeferActive) is dropped (OutcomeSkips, requeue.go);
 //   - its other scripts (above all the one per finished task that records
 //     the outcome) go through the worker's ScriptBatcher (batch.go), which
 //     shares round trips between calls made at the same time.
@@ -54,7 +56,13 @@ type ServerClient struct {
 	forwardSHA string         // of asynqForwardScript
 	fetch      *MultiFetch    // nil: dequeue as asynq does
 	batch      *ScriptBatcher // nil: send each script alone
+	skips      *OutcomeSkips  // nil: drop no outcome script
 }
+
+// SkipOutcomes makes c drop the outcome script of every task in s (see
+// OutcomeSkips and DeferActive): asynq's processor then believes it
+// recorded the outcome of a task the worker already moved.
+func (c *ServerClient) SkipOutcomes(s *OutcomeSkips) { c.skips = s }
 
 // NewServerClient wraps rdb for one asynq server; fetch and batch may be
 // nil.
@@ -79,6 +87,9 @@ func (c *ServerClient) EvalSha(ctx context.Context, sha string, keys []string, a
 	}
 	if sha == c.forwardSHA {
 		return c.wakeAfter(ctx, keys, c.UniversalClient.EvalSha(ctx, sha, keys, args...))
+	}
+	if c.skips.take(keys) {
+		return skipped(ctx)
 	}
 	if c.batch != nil {
 		return c.batch.evalSha(sha, keys, args)
@@ -107,6 +118,9 @@ func (c *ServerClient) Eval(ctx context.Context, script string, keys []string, a
 	}
 	if script == asynqForwardScript {
 		return c.wakeAfter(ctx, keys, c.UniversalClient.Eval(ctx, script, keys, args...))
+	}
+	if c.skips.take(keys) {
+		return skipped(ctx)
 	}
 	return c.UniversalClient.Eval(context.WithoutCancel(ctx), script, keys, args...)
 }
