@@ -151,6 +151,7 @@ func ExampleWrite() {
 	// enqueue:
 	//   timeout: 2s
 	//   wait_replicas: 0
+	// limits: []
 }
 
 // Route finds the producer defaults of a task type: the exact type first,

@@ -25,6 +25,7 @@ func (c Config) Validate() error {
 	c.Monitor.validate(v)
 	c.API.validate(v)
 	c.Plugins.validate(v)
+	c.validateLimits(v)
 	if c.Enqueue.WaitReplicas < 0 {
 		v.add("enqueue.wait_replicas", c.Enqueue.WaitReplicas, "0 (do not wait) or the number of replicas that must confirm each enqueue, such as 1")
 	}
