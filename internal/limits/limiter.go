@@ -58,8 +58,43 @@ type Limiter struct {
 	rdb    atomic.Pointer[redis.UniversalClient]
 	set    atomic.Pointer[[]Limit]
 
-	mu   sync.Mutex
-	held map[string]map[string]struct{} // slots key → task IDs holding a slot there
+	mu     sync.Mutex
+	held   map[string]map[string]struct{} // slots key → task IDs holding a slot there
+	clocks map[string]*clock              // limit name → its Redis node's clock
+}
+
+// clock maps the clock of the Redis node holding a limit to the worker's
+// own, so that a task admitted to start at a Redis time starts at that
+// time, however long its reply took to arrive (replies queue behind each
+// other when many tasks are fetched at once). The offset comes from the
+// round trip with the narrowest window between send and reply seen in
+// the last clockRefresh: its error is at most half that window.
+type clock struct {
+	offset time.Duration // Redis time minus local time
+	width  time.Duration // the window of the sample it comes from
+	at     time.Time
+}
+
+// clockRefresh is how long a clock sample is kept before a wider one may
+// replace it (the clocks drift apart slowly).
+const clockRefresh = 30 * time.Second
+
+// observe records a round trip sent at sent, answered at got, during which
+// Redis read its clock as redisUS (µs), and returns the local time at
+// which Redis's clock reads redisUS+wait.
+func (l *Limiter) observe(name string, sent, got time.Time, redisUS int64, wait time.Duration) time.Time {
+	redisNow := time.UnixMicro(redisUS)
+	width := got.Sub(sent)
+	mid := sent.Add(width / 2)
+	l.mu.Lock()
+	c := l.clocks[name]
+	if c == nil || width <= c.width || got.Sub(c.at) > clockRefresh {
+		c = &clock{offset: redisNow.Sub(mid), width: width, at: got}
+		l.clocks[name] = c
+	}
+	offset := c.offset
+	l.mu.Unlock()
+	return redisNow.Add(wait).Add(-offset)
 }
 
 // New returns a limiter enforcing ls.
@@ -77,7 +112,7 @@ func New(ls []Limit, opts Options) *Limiter {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Limiter{opts: opts, logger: logger, held: map[string]map[string]struct{}{}}
+	l := &Limiter{opts: opts, logger: logger, held: map[string]map[string]struct{}{}, clocks: map[string]*clock{}}
 	l.SetLimits(ls)
 	return l
 }
@@ -213,21 +248,23 @@ func (l *Limiter) process(ctx context.Context, t *asynq.Task, next tasks.Process
 		}
 		held = append(held, s)
 	}
-	var wait time.Duration
+	var startAt time.Time
 	for _, lim := range matched {
 		if lim.Rate.IsZero() {
 			continue
 		}
-		w, ok, err := l.take(ctx, rdb, lim, t)
+		at, w, ok, err := l.take(ctx, rdb, lim, t)
 		if err != nil {
 			return l.unavailable(ctx, lim, tasks.ReasonRate, err)
 		}
 		if !ok {
 			return &tasks.DeferError{After: w, Reason: tasks.ReasonRate, Limit: lim.Name}
 		}
-		wait = max(wait, w)
+		if at.After(startAt) {
+			startAt = at
+		}
 	}
-	if wait > 0 {
+	if wait := time.Until(startAt); wait > 0 {
 		timer := time.NewTimer(wait)
 		select {
 		case <-timer.C:
@@ -283,21 +320,27 @@ func (l *Limiter) acquire(ctx context.Context, rdb redis.UniversalClient, lim Li
 	return s, 0, true, nil
 }
 
-// take takes a rate start of lim: ok with how long to wait first, or not
-// ok with when to come back.
-func (l *Limiter) take(ctx context.Context, rdb redis.UniversalClient, lim Limit, t *asynq.Task) (time.Duration, bool, error) {
+// take takes a rate start of lim: ok with the local time at which the
+// task may start, or not ok with when to come back.
+func (l *Limiter) take(ctx context.Context, rdb redis.UniversalClient, lim Limit, t *asynq.Task) (time.Time, time.Duration, bool, error) {
 	kv := lim.keyValue(t.Payload(), t.Headers())
 	keys := []string{keysKey(lim.Name), rateKey(lim.Name, kv), rateKey(lim.Name, OtherKey)}
 	interval := float64(lim.Rate.Interval().Nanoseconds()) / 1e6
 	args := append(l.keyArgs(lim, kv), strconv.FormatFloat(interval, 'f', -1, 64), lim.burst(), l.opts.MaxWait.Milliseconds())
+	sent := time.Now()
 	res, err := rateScript.Run(ctx, rdb, keys, args...).Int64Slice()
 	if err != nil {
-		return 0, false, err
+		return time.Time{}, 0, false, err
 	}
-	if len(res) != 3 {
-		return 0, false, fmt.Errorf("limits: rate answered %v", res)
+	got := time.Now()
+	if len(res) != 4 {
+		return time.Time{}, 0, false, fmt.Errorf("limits: rate answered %v", res)
 	}
-	return time.Duration(res[1]) * time.Millisecond, res[0] == 1, nil
+	w := time.Duration(res[1]) * time.Millisecond
+	if res[0] == 0 {
+		return time.Time{}, w, false, nil
+	}
+	return l.observe(lim.Name, sent, got, res[3], w), 0, true, nil
 }
 
 // release gives back the slots of task id and promotes, for each, the

@@ -105,7 +105,8 @@ return out`)
 // KEYS[1] keys set, KEYS[2] state hash, KEYS[3] state hash of (other).
 // ARGV[1..3] as keyPick, ARGV[4] interval ms, ARGV[5] burst, ARGV[6] the
 // longest wait accepted, in ms.
-// Answer: {1 allowed | 0 refused, wait ms | come back in ms, 1 own | 0 other}.
+// Answer: {1 allowed | 0 refused, wait ms | come back in ms, 1 own | 0 other,
+// Redis's time in µs when the script ran}.
 var rateScript = redis.NewScript(keyPick + `
 local key = KEYS[2]
 if not own then key = KEYS[3] end
@@ -118,9 +119,9 @@ local allow = tat + T - tau
 if allow - now <= tonumber(ARGV[6]) then
 	redis.call("HSET", key, "tat", tostring(tat + T))
 	redis.call("PEXPIRE", key, math.ceil(tat + T - now + tau) + 60000)
-	return {1, math.max(0, math.ceil(allow - now)), o}
+	return {1, math.max(0, math.ceil(allow - now)), o, tonumber(t[1]) * 1000000 + tonumber(t[2])}
 end
 local dtat = math.max(tonumber(redis.call("HGET", key, "dtat")) or 0, tat) + T
 redis.call("HSET", key, "dtat", tostring(dtat))
 redis.call("PEXPIRE", key, math.ceil(dtat - now + tau) + 60000)
-return {0, math.ceil(dtat - tau - now), o}`)
+return {0, math.ceil(dtat - tau - now), o, tonumber(t[1]) * 1000000 + tonumber(t[2])}`)
