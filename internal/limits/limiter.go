@@ -88,6 +88,9 @@ func (l *Limiter) observe(name string, sent, got time.Time, redisUS int64, wait 
 	mid := sent.Add(width / 2)
 	l.mu.Lock()
 	c := l.clocks[name]
+	if c == nil {
+		c = l.clocks[""] // Start's calibration, until a sample of this node
+	}
 	if c == nil || width <= c.width || got.Sub(c.at) > clockRefresh {
 		c = &clock{offset: redisNow.Sub(mid), width: width, at: got}
 		l.clocks[name] = c
@@ -130,8 +133,32 @@ func (l *Limiter) Limits() []Limit { return append([]Limit(nil), *l.set.Load()..
 // Start gives the limiter its Redis client and renews the leases of the
 // running tasks every LeaseTTL/3 until ctx ends.
 func (l *Limiter) Start(ctx context.Context, rdb redis.UniversalClient) {
+	l.calibrate(ctx, rdb)
 	l.rdb.Store(&rdb)
 	go l.renewLoop(ctx)
+}
+
+// calibrate reads Redis's clock a few times and keeps the narrowest round
+// trip as the first clock mapping, so that the first tasks admitted by a
+// rate limit (often many at once, when a backlog is waiting) start at their
+// admitted times rather than by a mapping from one slow round trip.
+func (l *Limiter) calibrate(ctx context.Context, rdb redis.UniversalClient) {
+	var best *clock
+	for range 5 {
+		sent := time.Now()
+		now, err := rdb.Time(ctx).Result()
+		got := time.Now()
+		if err != nil {
+			return
+		}
+		width := got.Sub(sent)
+		if best == nil || width < best.width {
+			best = &clock{offset: now.Sub(sent.Add(width / 2)), width: width, at: got}
+		}
+	}
+	l.mu.Lock()
+	l.clocks[""] = best
+	l.mu.Unlock()
 }
 
 // renewLoop renews the held leases until ctx ends.

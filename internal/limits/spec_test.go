@@ -12,11 +12,12 @@ import (
 func TestParseRate(t *testing.T) {
 	t.Parallel()
 	good := map[string]limits.Rate{
-		"100/s":    {N: 100, Per: time.Second},
-		"50/m":     {N: 50, Per: time.Minute},
-		"10/h":     {N: 10, Per: time.Hour},
-		" 7 / min": {N: 7, Per: time.Minute},
-		"5/10s":    {N: 5, Per: 10 * time.Second},
+		"100/s":  {N: 100, Per: time.Second},
+		"50/m":   {N: 50, Per: time.Minute},
+		"10/h":   {N: 10, Per: time.Hour},
+		"7/min":  {N: 7, Per: time.Minute},
+		"7 / 1m": {N: 7, Per: time.Minute},
+		"5/10s":  {N: 5, Per: 10 * time.Second},
 	}
 	for in, want := range good {
 		got, err := limits.ParseRate(in)

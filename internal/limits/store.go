@@ -3,6 +3,7 @@ package limits
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -160,7 +161,7 @@ func Watch(ctx context.Context, rdb redis.UniversalClient, lim *Limiter, configu
 	var seen int64 = -1
 	load := func(force bool) {
 		rev, err := rdb.Get(ctx, RevKey).Int64()
-		if err != nil && err != redis.Nil {
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return
 		}
 		if rev == seen && !force {
