@@ -310,3 +310,34 @@ func TestUncappedTypeNotHeldUp(t *testing.T) {
 		t.Fatalf("%d capped tasks ran at once; want 1", m)
 	}
 }
+
+// TestSnoozeChargesNoRetry: a processor's Snooze defers its task (MaxRetry
+// 0: a charged retry would archive it), and the task runs again.
+func TestSnoozeChargesNoRetry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+	defer rdb.Close()
+	var calls counter
+	reg := tasks.NewRegistry()
+	reg.MustRegister("later", tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		if calls.add(id) == 1 {
+			return tasks.Snooze(time.Second)
+		}
+		return rdb.SAdd(context.WithoutCancel(ctx), "later:done", id).Err()
+	}))
+	start(t, e.options(t, e.config(), reg))
+	info := e.enqueue(t, t.Context(), "later", &tasks.EnqueueOptions{MaxRetry: maxRetry(0)})
+	testutil60(t, rdb, "later:done", 1, 60*time.Second)
+	if n := calls.get(info.ID); n != 2 {
+		t.Fatalf("ran %d times; want 2", n)
+	}
+	if r, a := queueCounts(t, rdb, "default"); r != 0 || a != 0 {
+		t.Fatalf("retry %d, archived %d; want 0, 0", r, a)
+	}
+	lines := e.logs.taskRecords(t, info.ID, "task deferred")
+	if len(lines) != 1 || lines[0]["reason"] != "snooze" || lines[0]["outcome"] != "deferred" || lines[0]["retry"] != float64(0) {
+		t.Fatalf("deferred lines %v; want one with reason snooze, outcome deferred, retry 0", lines)
+	}
+}
