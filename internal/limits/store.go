@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -193,4 +194,38 @@ func Watch(ctx context.Context, rdb redis.UniversalClient, lim *Limiter, configu
 			load(false)
 		}
 	}
+}
+
+// InUse returns how many slots of the concurrency limit l are held now
+// (leases not expired), over all its key values: the (other) bucket and
+// each tracked value.
+func InUse(ctx context.Context, rdb redis.UniversalClient, l Limit) (int64, error) {
+	if l.Concurrency == 0 {
+		return 0, nil
+	}
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		return 0, err
+	}
+	from := strconv.FormatInt(now.UnixMilli(), 10)
+	keys := []string{slotsKey(l.Name, "")}
+	if l.Key != "" {
+		vals, err := rdb.ZRange(ctx, keysKey(l.Name), 0, -1).Result()
+		if err != nil {
+			return 0, err
+		}
+		keys = keys[:0]
+		for _, v := range append(vals, OtherKey) {
+			keys = append(keys, slotsKey(l.Name, v))
+		}
+	}
+	var total int64
+	for _, k := range keys {
+		n, err := rdb.ZCount(ctx, k, "("+from, "+inf").Result()
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }
