@@ -68,6 +68,31 @@ type Config struct {
 	// attempts, HTTP requests and webhook calls, exported over OTLP. Off
 	// by default (see otel.go and docs/configuration.md).
 	OTel OTelConfig `koanf:"otel"`
+	// Limits are the fleet-wide concurrency and rate limits every worker
+	// enforces together (docs/operations.md, Limits); run-time changes
+	// ("worker limits set", the HTTP API) override them by name.
+	Limits []LimitConfig `koanf:"limits"`
+}
+
+// LimitConfig is one fleet-wide limit, written as strings (numbers are
+// accepted in a file). internal/limits.Parse reads it.
+type LimitConfig struct {
+	// Name identifies the limit (letters, digits, '_', '.', ':', '-').
+	Name string `koanf:"name"`
+	// Type is a task type or a prefix pattern ("report:*"), as in routes.
+	Type string `koanf:"type"`
+	// Queue limits the tasks of one queue (with Type: of that type in it).
+	Queue string `koanf:"queue"`
+	// Concurrency caps the matching tasks running at once in the fleet.
+	Concurrency string `koanf:"concurrency"`
+	// Rate caps their starts: "100/s", "50/m", "10/h", "5/10s".
+	Rate string `koanf:"rate"`
+	// Burst is how many starts the rate allows at once (default 1).
+	Burst string `koanf:"burst"`
+	// Key applies the limit per value of "payload.FIELD" or "header.NAME".
+	Key string `koanf:"key"`
+	// MaxKeys bounds the key values tracked (default 10000).
+	MaxKeys string `koanf:"max_keys"`
 }
 
 // EnqueueConfig configures producers.

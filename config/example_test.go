@@ -167,6 +167,7 @@ func ExampleWrite() {
 	//   service_name: ""
 	//   resource_attributes: ""
 	//   redis: false
+	// limits: []
 }
 
 // Route finds the producer defaults of a task type: the exact type first,

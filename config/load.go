@@ -184,6 +184,9 @@ func normalize(c Config) Config {
 	if len(c.Monitor.Auth.Tokens) == 0 {
 		c.Monitor.Auth.Tokens = nil
 	}
+	if len(c.Limits) == 0 {
+		c.Limits = nil
+	}
 	c.API.Tokens = normalizeTokens(c.API.Tokens)
 	return c
 }

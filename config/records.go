@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -109,6 +110,10 @@ func (s *schema) decodeRecords(source string, f field, v any, maskAll bool, p *p
 			if !known {
 				p.unknown("%s: unknown key %q (did you mean %q?)", source, key+"."+e.key, closest(key+"."+e.key, names))
 				continue
+			}
+			if n, isInt := e.value.(int); isInt && ef.kind == kindString {
+				// A number written for a string field (limits[0].concurrency: 2).
+				e.value = strconv.Itoa(n)
 			}
 			val, ok := parseYAML(ef.kind, e.value)
 			if !ok {

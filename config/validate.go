@@ -29,6 +29,7 @@ func (c Config) Validate() error {
 	c.API.validate(v)
 	c.Plugins.validate(v)
 	c.OTel.validate(v)
+	c.validateLimits(v)
 	if c.Enqueue.WaitReplicas < 0 {
 		v.add("enqueue.wait_replicas", c.Enqueue.WaitReplicas, "0 (do not wait) or the number of replicas that must confirm each enqueue, such as 1")
 	}

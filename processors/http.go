@@ -68,10 +68,19 @@ type httpResult struct {
 }
 
 // ProcessTask sends the request of the payload and classifies the response:
-// 2xx succeeds and writes the result, 408, 429, 5xx and network errors are
-// retried, anything else fails without retry. See the package documentation.
+// 2xx succeeds and writes the result; a 429 or 503 with Retry-After is
+// deferred for that long without using a retry (tasks.RateLimited); 408,
+// 429, 5xx and network errors are retried, anything else fails without
+// retry. See the package documentation.
 func (p *httpProcessor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	res, err := p.do(ctx, t)
+	var se *StatusError
+	if errors.As(err, &se) && se.RetryAfter > 0 &&
+		(se.StatusCode == http.StatusTooManyRequests || se.StatusCode == http.StatusServiceUnavailable) {
+		// The receiver asked to slow down: the task is deferred for
+		// Retry-After without using a retry (tasks.RateLimited).
+		return &rateLimitedError{deferral: tasks.RateLimited(se.RetryAfter), status: se}
+	}
 	if err != nil {
 		return err
 	}
@@ -228,6 +237,18 @@ func trimUTF8(b []byte) []byte {
 	}
 	return b
 }
+
+// rateLimitedError is the error of a 429 or 503 with Retry-After: the
+// StatusError's text, and both it and a tasks.RateLimited deferral in its
+// chain (a tuskq worker defers the task; elsewhere it is retried as a
+// retryable StatusError).
+type rateLimitedError struct {
+	deferral error
+	status   *StatusError
+}
+
+func (e *rateLimitedError) Error() string   { return e.status.Error() }
+func (e *rateLimitedError) Unwrap() []error { return []error{e.deferral, e.status} }
 
 // StatusError is the error of an http:request whose response status is not
 // 2xx. 408, 429 and 5xx are retryable; any other status wraps

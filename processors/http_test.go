@@ -19,6 +19,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/tasks"
 )
 
 // seen is what a test endpoint received.
@@ -206,6 +207,13 @@ func TestHTTPRequestStatus(t *testing.T) {
 			}
 			if d, ok := RetryAfter(err); d != tt.wantDelay || ok != (tt.wantDelay > 0) {
 				t.Errorf("RetryAfter = %s, %v; want %s", d, ok, tt.wantDelay)
+			}
+			// A 429 or 503 with Retry-After is a deferral, charged no retry
+			// by a tuskq worker.
+			d, deferred := tasks.Deferral(err)
+			wantDeferred := tt.wantDelay > 0 && (tt.status == 429 || tt.status == 503)
+			if deferred != wantDeferred || (deferred && (d.After != tt.wantDelay || d.Reason != tasks.ReasonRateLimited)) {
+				t.Errorf("Deferral = %+v, %v; want deferred %v for %s", d, deferred, wantDeferred, tt.wantDelay)
 			}
 		})
 	}

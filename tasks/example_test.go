@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
@@ -79,4 +80,24 @@ func ExampleRegistry() {
 	// true tasks: no processor registered for task type "sms:send" (registered: email:send)
 	// true
 	// [email:send]
+}
+
+// A processor that cannot proceed yet snoozes its task: it runs again in
+// 30 s, without using a retry and without counting as failed. One told by
+// a remote service to slow down returns RateLimited with the delay asked.
+func ExampleSnooze() {
+	ready := func() bool { return false }
+	p := tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
+		if !ready() {
+			return tasks.Snooze(30 * time.Second)
+		}
+		return nil
+	})
+	err := p.ProcessTask(context.Background(), asynq.NewTask("report:build", nil))
+	d, deferred := tasks.Deferral(err)
+	fmt.Println(deferred, d.Reason, d.After, errors.Is(err, tasks.ErrDeferred))
+	fmt.Println(tasks.RateLimited(2 * time.Second))
+	// Output:
+	// true snooze 30s true
+	// task deferred (rate_limited) for 2s
 }

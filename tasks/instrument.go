@@ -176,7 +176,7 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 	elapsed := end.Sub(start)
 	outcome := outcome(ctx, err, in.isFailure)
 	if s != nil {
-		s.finish(in.metrics, elapsed, outcome)
+		s.finish(in.metrics, elapsed, outcome, err)
 	}
 	if in.log {
 		in.logLine(ctx, t, end, elapsed, outcome, err)
@@ -234,10 +234,21 @@ func (in *instrument) logLine(ctx context.Context, t *asynq.Task, at time.Time, 
 	r := slog.NewRecord(at, level, msg, in.pc)
 	ms := float64(elapsed.Microseconds()) / 1000
 	payload := logging.PayloadAttr(t.Payload(), in.payloads)
-	if err != nil && outcome != OutcomeRequeued {
+	d, deferred := Deferral(err)
+	switch {
+	case deferred:
+		// A limit's or a processor's deferral: the limit, the reason and
+		// when it runs again instead of an error.
+		r.AddAttrs(slog.Float64("duration_ms", ms), slog.String("outcome", outcome),
+			slog.String("reason", d.Reason), slog.Float64("after_s", d.After.Seconds()))
+		if d.Limit != "" {
+			r.AddAttrs(slog.String("limit", d.Limit))
+		}
+		r.AddAttrs(payload)
+	case err != nil && outcome != OutcomeRequeued:
 		r.AddAttrs(slog.Float64("duration_ms", ms), slog.String("outcome", outcome),
 			slog.Any("error", err), payload)
-	} else {
+	default:
 		r.AddAttrs(slog.Float64("duration_ms", ms), slog.String("outcome", outcome), payload)
 	}
 	// A handler error has nowhere to go: slog.Logger drops it too.

@@ -33,7 +33,7 @@ type Metrics struct {
 //	tuskq_task_duration_seconds{task_type,queue}  attempt duration histogram
 //	tuskq_tasks_in_flight{task_type,queue}        attempts running now
 //	tuskq_tasks_requeued_total{task_type,queue}   attempts handed back to Redis by a shutdown
-//	tuskq_tasks_deferred_total{task_type,queue}   attempts whose error was no failure (IsFailure)
+//	tuskq_tasks_deferred_total{task_type,queue,reason}   attempts deferred without using a retry (reason: see the Reason constants)
 //	tuskq_tasks_outcomes_total{task_type,queue,outcome}  attempts by outcome (Outcome*)
 //
 // An attempt cancelled on request (outcome cancelled) or ended by its
@@ -63,8 +63,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "tuskq_tasks_requeued_total", Help: "Task attempts cut off by a worker shutdown and handed back to Redis.",
 		}, labels),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tuskq_tasks_deferred_total", Help: "Task attempts whose error is no failure (a disabled plugin, say), retried without using a retry.",
-		}, labels),
+			Name: "tuskq_tasks_deferred_total", Help: "Task attempts deferred without using a retry, by reason: rate or concurrency (a fleet limit), snooze or rate_limited (the processor asked), not_failure (an error IsFailure does not count, such as a disabled plugin).",
+		}, []string{"task_type", "queue", "reason"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tuskq_tasks_outcomes_total", Help: "Task attempts by outcome: success, retry, archived, skipped, cancelled, revoked, requeued or deferred.",
 		}, []string{"task_type", "queue", "outcome"}),
@@ -99,8 +99,22 @@ type series struct {
 	failed     lazyCounter
 	retried    lazyCounter
 	requeued   lazyCounter
-	deferred   lazyCounter
+	deferred   [len(deferReasons)]lazyCounter
 	outcomes   [len(outcomeNames)]lazyCounter
+}
+
+// deferReasons are the reason label values of tuskq_tasks_deferred_total.
+var deferReasons = [...]string{ReasonNotFailure, ReasonRate, ReasonConcurrency, ReasonSnooze, ReasonRateLimited}
+
+// deferIndex is the index of reason in deferReasons (0, not_failure, for
+// an unknown one).
+func deferIndex(reason string) int {
+	for i, r := range deferReasons {
+		if r == reason {
+			return i
+		}
+	}
+	return 0
 }
 
 // outcomeNames are the outcomes, in the order of series.outcomes.
@@ -149,7 +163,7 @@ func (m *Metrics) series(typ, queue string) *series {
 
 // finish counts a finished attempt: its duration, and processed, failed,
 // retried or requeued by outcome.
-func (s *series) finish(m *Metrics, elapsed time.Duration, outcome string) {
+func (s *series) finish(m *Metrics, elapsed time.Duration, outcome string, err error) {
 	s.duration.Observe(elapsed.Seconds())
 	s.inFlight.Dec()
 	s.countOutcome(m, outcome)
@@ -161,7 +175,13 @@ func (s *series) finish(m *Metrics, elapsed time.Duration, outcome string) {
 		s.requeued.inc(m.requeued, s)
 		return
 	case OutcomeDeferred:
-		s.deferred.inc(m.deferred, s)
+		i := 0
+		if d, ok := Deferral(err); ok {
+			i = deferIndex(d.Reason)
+		}
+		c := &s.deferred[i]
+		c.once.Do(func() { c.c = m.deferred.WithLabelValues(s.typ, s.queue, deferReasons[i]) })
+		c.c.Inc()
 		return
 	case OutcomeRetry:
 		s.retried.inc(m.retried, s)

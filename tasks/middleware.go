@@ -53,7 +53,7 @@ const (
 	OutcomeCancelled = "cancelled" // cancelled on request (ErrCancelled): archived or deleted, never retried
 	OutcomeRevoked   = "revoked"   // failed with asynq.RevokeTask: dropped
 	OutcomeRequeued  = "requeued"  // cut off by a worker shutdown and handed back to Redis
-	OutcomeDeferred  = "deferred"  // an error that is no failure (InstrumentOptions.IsFailure): retried without using a retry
+	OutcomeDeferred  = "deferred"  // a *DeferError (Snooze, RateLimited, a fleet limit), or an error that is no failure (InstrumentOptions.IsFailure): runs again without using a retry
 )
 
 // Outcome classifies the result of an attempt the way asynq will treat it,
@@ -75,6 +75,11 @@ func outcome(ctx context.Context, err error, isFailure func(error) bool) string 
 	}
 	if taskctx.HandedBack(ctx) {
 		return OutcomeRequeued
+	}
+	// A *DeferError is moved back to the scheduled set by the worker
+	// without going through asynq's retry path, whatever retries remain.
+	if _, ok := Deferral(err); ok {
+		return OutcomeDeferred
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)

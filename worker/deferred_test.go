@@ -45,7 +45,7 @@ func TestNonFailureIsDeferredNotFailed(t *testing.T) {
 		t.Fatalf("task failed lines = %v; want none", failed)
 	}
 	_, body := get(t, w.Worker, "/metrics")
-	if line := metricLine(body, `tuskq_tasks_deferred_total{queue="default",task_type="later"}`); line != `tuskq_tasks_deferred_total{queue="default",task_type="later"} 1` {
+	if line := metricLine(body, `tuskq_tasks_deferred_total{queue="default",reason="not_failure",task_type="later"}`); line != `tuskq_tasks_deferred_total{queue="default",reason="not_failure",task_type="later"} 1` {
 		t.Fatalf("deferred metric = %q; want 1", line)
 	}
 	if line := metricLine(body, `tuskq_tasks_failed_total{queue="default",task_type="later"}`); line != "" {

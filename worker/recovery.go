@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/asynqrdb"
+	"github.com/tuskq/tuskq/tasks"
 )
 
 // leaseRetryDelay returns retry, except that a task whose lease expired
@@ -22,6 +23,9 @@ func leaseRetryDelay(retry asynq.RetryDelayFunc) asynq.RetryDelayFunc {
 		if errors.Is(err, asynq.ErrLeaseExpired) {
 			return 0
 		}
+		if d, ok := tasks.Deferral(err); ok {
+			return max(d.After, time.Second)
+		}
 		return retry(n, err, t)
 	}
 }
@@ -31,7 +35,7 @@ func leaseRetryDelay(retry asynq.RetryDelayFunc) asynq.RetryDelayFunc {
 // retry.
 func leaseIsFailure(isFailure func(error) bool) func(error) bool {
 	return func(err error) bool {
-		if errors.Is(err, asynq.ErrLeaseExpired) {
+		if errors.Is(err, asynq.ErrLeaseExpired) || errors.Is(err, tasks.ErrDeferred) {
 			return false
 		}
 		if isFailure == nil {

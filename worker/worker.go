@@ -20,6 +20,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/internal/httpserve"
+	"github.com/tuskq/tuskq/internal/limits"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/stackgrow"
 	"github.com/tuskq/tuskq/internal/taskcancel"
@@ -71,6 +72,10 @@ type Options struct {
 	// Middleware wraps the registry inside the tuskq middleware (after
 	// Recover), first outermost.
 	Middleware []tasks.Middleware
+	// Limits tunes the fleet limits' lease life and waits (tests shorten
+	// them); the limits themselves come from Config.Limits and the
+	// run-time overrides in Redis.
+	Limits limits.Options
 	// Servers is how many asynq servers the worker runs in its process,
 	// each fetching tasks in its own loop; 0 means DefaultServers. They
 	// share the registry, middleware, metrics and Redis connection pool,
@@ -108,6 +113,9 @@ type Worker struct {
 	servers  int
 	spare    time.Duration        // Options.SpareIdle, defaulted
 	cancels  *taskcancel.Registry // the running tasks, for cancellations by queue and ID
+	limiter  *limits.Limiter      // the fleet limits
+	limits   []limits.Limit       // the configured limits (run-time overrides come from Redis)
+	skips    *asynqrdb.OutcomeSkips
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see taskctx.WithStopping
 
@@ -185,7 +193,19 @@ func New(opts Options) (*Worker, error) {
 	cancels.Delete = opts.Config.Worker.Cancelled == config.CancelledDelete
 	// The cancellation registry sits inside the tuskq middleware, so the
 	// task line of a cancelled attempt is written as for any other.
-	mws := append([]tasks.Middleware{cancels.Middleware()}, opts.Middleware...)
+	configured := limitsOf(opts.Config.ParsedLimits())
+	lopts := opts.Limits
+	if lopts.Logger == nil {
+		lopts.Logger = logger
+	}
+	limiter := limits.New(configured, lopts)
+	skips := asynqrdb.NewOutcomeSkips()
+	w := &Worker{}
+	def := &deferrer{rdb: w.client, skips: skips, logger: logger}
+	// The deferrer sits right inside the task line; the limits inside the
+	// cancellation registry, so a task waiting for its rate start can be
+	// cancelled.
+	mws := append([]tasks.Middleware{def.middleware(), cancels.Middleware(), limiter.Middleware()}, opts.Middleware...)
 	handler := NewHandler(registry, HandlerOptions{
 		Logger:      logger,
 		LogPayloads: opts.Config.Log.Payloads,
@@ -194,8 +214,11 @@ func New(opts Options) (*Worker, error) {
 		IsFailure:   opts.IsFailure,
 		Tracer:      opts.TracerProvider,
 	})
-	w := &Worker{
+	*w = Worker{
 		instrumentRedis: opts.InstrumentRedis,
+		limiter:         limiter,
+		limits:          configured,
+		skips:           skips,
 		cfg:             opts.Config,
 		logger:          logger,
 		registry:        registry,
@@ -220,6 +243,13 @@ func New(opts Options) (*Worker, error) {
 		w.asynqLog = logging.NewAsynqGroupLogger(logger, 1)
 	}
 	return w, nil
+}
+
+// client is the worker's Redis client once Run has connected, nil before.
+func (w *Worker) client() redis.UniversalClient {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rdb
 }
 
 // metricsRegistry resolves the Registerer and Gatherer options.
@@ -348,6 +378,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		handler = records.wrap(handler)
 	}
+	// The limits: leases renewed and run-time overrides followed until
+	// the servers have shut down (tasks still running keep their slots).
+	limitsCtx, stopLimits := context.WithCancel(context.WithoutCancel(ctx))
+	w.mu.Lock()
+	w.rdb = rdb
+	w.mu.Unlock()
+	w.limiter.Start(limitsCtx, rdb)
+	var watching sync.WaitGroup
+	watching.Go(func() { limits.Watch(limitsCtx, rdb, w.limiter, w.limits, 0, w.logger) })
+	defer func() { stopLimits(); watching.Wait() }()
 	wait, err := w.newWaiter()
 	if err != nil {
 		return err
@@ -488,6 +528,7 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 		// A task cancelled on request ends (archived or deleted), never
 		// retried (internal/taskcancel).
 		client.EndCancelled(w.cancels.TakeCancelled, w.cancels.Delete)
+		client.SkipOutcomes(w.skips)
 		acfg := w.asynqConfig(ctx, slots[i])
 		if wait != nil {
 			acfg.JanitorInterval = JanitorInterval

@@ -44,6 +44,8 @@ return table.getn(ids)`
 //     followed by wake-up tokens for the tasks it moved (wake.go), and
 //     with ForwardTogether runs for all the server's queues at once
 //     (wake_forward.go);
+//   - the outcome script of a task the worker deferred itself
+//     (DeferActive) is dropped (OutcomeSkips, requeue.go);
 //   - its other scripts (above all the one per finished task that records
 //     the outcome) go through the worker's ScriptBatcher (batch.go), which
 //     shares round trips between calls made at the same time;
@@ -73,6 +75,7 @@ type ServerClient struct {
 	fetch           *MultiFetch      // nil: dequeue as asynq does
 	batch           *ScriptBatcher   // nil: send each script alone
 	fwd             *ForwardTogether // nil: forward set by set as asynq does
+	skips           *OutcomeSkips    // nil: drop no outcome script
 }
 
 // ForwardTogether makes c run asynq's forward calls for all of the
@@ -92,6 +95,11 @@ func (c *ServerClient) forward(ctx context.Context, keys []string, args []any, r
 	}
 	return c.wakeAfter(ctx, keys, run())
 }
+
+// SkipOutcomes makes c drop the outcome script of every task in s (see
+// OutcomeSkips and DeferActive): asynq's processor then believes it
+// recorded the outcome of a task the worker already moved.
+func (c *ServerClient) SkipOutcomes(s *OutcomeSkips) { c.skips = s }
 
 // NewServerClient wraps rdb for one asynq server; fetch and batch may be
 // nil.
@@ -128,6 +136,9 @@ func (c *ServerClient) EvalSha(ctx context.Context, sha string, keys []string, a
 		// runs the wrapped text then.
 		sha = archiveRelease.sha
 	}
+	if c.skips.take(keys) {
+		return skipped(ctx)
+	}
 	if c.batch != nil {
 		return c.batch.evalSha(sha, keys, args)
 	}
@@ -163,6 +174,9 @@ func (c *ServerClient) Eval(ctx context.Context, script string, keys []string, a
 	}
 	if script == asynqArchiveScript {
 		script = archiveRelease.src
+	}
+	if c.skips.take(keys) {
+		return skipped(ctx)
 	}
 	return c.UniversalClient.Eval(context.WithoutCancel(ctx), script, keys, args...)
 }

@@ -86,9 +86,9 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
 
-	var extra []prometheus.Collector
+	extra := []prometheus.Collector{&limitCollector{rdb: rdb, configured: opts.Limits, timeout: opts.PingTimeout}}
 	if auth != nil {
-		extra = auth.collectors()
+		extra = append(extra, auth.collectors()...)
 	}
 	app := http.NewServeMux()
 	app.Handle(rp+"/", withFleetLink(rp, http.HandlerFunc(h.serveUI)))

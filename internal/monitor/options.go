@@ -12,6 +12,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpserve"
+	"github.com/tuskq/tuskq/internal/limits"
 	"github.com/tuskq/tuskq/internal/telemetry"
 )
 
@@ -103,6 +104,9 @@ type Options struct {
 	// Telemetry, when not nil, makes every request a server span. Nil
 	// makes none.
 	Telemetry *telemetry.Telemetry
+	// Limits are the configured fleet limits (config limits); the run-time
+	// overrides are read from Redis at each scrape of /metrics.
+	Limits []limits.Limit
 }
 
 // OptionsFromConfig returns the Options of the monitor and redis sections
@@ -114,6 +118,8 @@ func OptionsFromConfig(cfg config.Config) Options {
 		ReadOnly: cfg.Monitor.ReadOnly,
 		Listen:   cfg.Monitor.Listen,
 		Auth:     cfg.Monitor.Auth,
+		// Validated by the caller's config.Load; a bad limit leaves none.
+		Limits: func() []limits.Limit { ls, _ := cfg.ParsedLimits(); return ls }(),
 	}
 }
 

@@ -78,6 +78,9 @@ func Main(ctx context.Context, env Env) int {
 	if len(env.Args) > 0 && env.Args[0] == "config" {
 		return cli.ConfigCommand(env.Args[1:], env.Environ, env.Stdout, env.Stderr, addWorkerFlags)
 	}
+	if len(env.Args) > 0 && env.Args[0] == "limits" {
+		return limitsCommand(ctx, env.Args[1:], env)
+	}
 	if len(env.Args) > 0 && env.Args[0] == "plugins" {
 		return pluginsCommand(ctx, env.Args[1:], env)
 	}
@@ -159,7 +162,8 @@ func usage(fs *pflag.FlagSet) string {
 		"  worker [flags]                 process tasks until SIGTERM or SIGINT\n" +
 		"  worker config print            print the effective configuration (secrets masked)\n" +
 		"  worker config validate FILE    check a configuration file\n" +
-		"  worker plugins list|show|enable|disable|config   fleet-wide plugin state (worker plugins --help)\n\n" +
+		"  worker plugins list|show|enable|disable|config   fleet-wide plugin state (worker plugins --help)\n" +
+		"  worker limits list|set|clear                     fleet-wide concurrency and rate limits (worker limits --help)\n\n" +
 		"Signals: SIGTERM/SIGINT shut down gracefully (a second one exits at once),\n" +
 		"SIGTSTP stops fetching new tasks.\n\n" +
 		"Flags:\n" + fs.FlagUsages()

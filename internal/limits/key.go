@@ -1,0 +1,70 @@
+package limits
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+)
+
+// Key values that are not the task's own.
+const (
+	// NoKey is the key value of a task that lacks the field or header.
+	NoKey = "(none)"
+	// OtherKey is the bucket shared by the tasks whose key value is not
+	// tracked because the limit already tracks MaxKeys values.
+	OtherKey = "(other)"
+)
+
+// maxKeyLen is the longest key value used as is; longer ones are replaced
+// by their SHA-1 (hex), so that a key in Redis stays short.
+const maxKeyLen = 100
+
+// keyValue returns the value of l.Key for a task with payload and
+// headers, "" when l has no key.
+func (l Limit) keyValue(payload []byte, headers map[string]string) string {
+	if l.Key == "" {
+		return ""
+	}
+	var v string
+	if name, ok := strings.CutPrefix(l.Key, "header."); ok {
+		v = headers[name]
+	} else {
+		v = payloadField(payload, strings.Split(strings.TrimPrefix(l.Key, "payload."), "."))
+	}
+	switch {
+	case v == "":
+		return NoKey
+	case len(v) > maxKeyLen:
+		sum := sha1.Sum([]byte(v))
+		return "sha1:" + hex.EncodeToString(sum[:])
+	}
+	return v
+}
+
+// payloadField returns the field at path of the JSON object payload: a
+// string as is, another value as its JSON text, "" when absent or when
+// payload is not a JSON object.
+func payloadField(payload []byte, path []string) string {
+	var cur any
+	if json.Unmarshal(payload, &cur) != nil {
+		return ""
+	}
+	for _, p := range path {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		if cur, ok = obj[p]; !ok {
+			return ""
+		}
+	}
+	switch v := cur.(type) {
+	case string:
+		return v
+	case nil:
+		return ""
+	}
+	b, _ := json.Marshal(cur)
+	return string(b)
+}
