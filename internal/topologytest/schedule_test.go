@@ -15,11 +15,12 @@ import (
 	"github.com/tuskq/tuskq/internal/scheduler"
 )
 
-// testSchedule runs two schedulers on the topology: an @every 1s schedule
+// testSchedule runs two schedulers on the topology (queues and type of its
+// own: testScheduled's worker must not take its ticks): an @every 1s schedule
 // gets exactly one task per tick, none lost, and asynqmon's scheduler view
 // lists it.
 func testSchedule(t *testing.T, tp *topo) {
-	q := tp.queues(t, "sched", 1)[0]
+	q := tp.queues(t, "periodic", 1)[0]
 	client := tp.client(t)
 	rdb, err := redisconn.Client(tp.redis)
 	if err != nil {
@@ -27,7 +28,7 @@ func testSchedule(t *testing.T, tp *topo) {
 	}
 	defer rdb.Close()
 	name := "topo-" + q
-	s, ps := schedule.Decode(name, []byte(`{"cron":"@every 1s","type":"topo:sched","missed":"all","queue":"`+q+`"}`), "")
+	s, ps := schedule.Decode(name, []byte(`{"cron":"@every 1s","type":"topo:periodic","missed":"all","queue":"`+q+`"}`), "")
 	if len(ps) > 0 {
 		t.Fatal(ps)
 	}
