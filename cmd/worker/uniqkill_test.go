@@ -95,14 +95,31 @@ func TestUniqueKeySurvivesKilledWorker(t *testing.T) {
 		return len(active) == 1 && active[0].ID == first.ID && active[0].IsOrphaned
 	}
 	until("the task orphaned (active, lease expired)", orphaned)
-	if !equal() {
-		t.Fatal("equal task accepted while the first is orphaned")
-	}
 
+	// The second worker recovers the orphan 2 s (the grace) after its lease
+	// expired; an equal task is refused all that time.
+	const recoveredMsg = "orphaned task recovered: its lease expired, so its worker died or lost Redis; handed back to the queue without charging a retry"
 	w2 := startWorker(t, rs.Addr(), "--concurrency", "1",
-		"--set", "worker.orphan_check_interval=100ms", "--set", "worker.orphan_grace=0s")
+		"--set", "worker.orphan_check_interval=100ms", "--set", "worker.orphan_grace=2s")
+	checks := 0
+	until("the orphan recovered by the second worker", func() bool {
+		if w2.find(recoveredMsg, first.ID) != nil {
+			return true
+		}
+		if orphaned() {
+			checks++
+			if !equal() {
+				t.Fatalf("equal task accepted while the first is orphaned (check %d)", checks)
+			}
+		}
+		return false
+	})
+	if checks == 0 {
+		t.Fatal("the orphan was recovered before an equal enqueue was tried")
+	}
+	t.Logf("%d equal enqueues refused while the task was orphaned", checks)
 	w2addr := w2.addr(t)
-	recovered := w2.line(t, "orphaned task recovered: its lease expired, so its worker died or lost Redis; handed back to the queue without charging a retry", first.ID)
+	recovered := w2.line(t, recoveredMsg, first.ID)
 	if recovered["queue"] != "default" {
 		t.Errorf("recovery line %v; want queue default", recovered)
 	}
