@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	collectormetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
@@ -16,7 +17,10 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/telemetry"
+	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/internal/testutil"
+	"github.com/tuskq/tuskq/tasks"
+	"github.com/tuskq/tuskq/worker"
 )
 
 // point is one received data point of a sum, with its metric, service and
@@ -230,5 +234,75 @@ func TestMetricsPath(t *testing.T) {
 		if got := telemetry.MetricsPath(in); got != want {
 			t.Errorf("MetricsPath(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+// TestWorkerMetricsOverOTLP: the worker's own instruments, in the registry
+// internal/workercmd hands to ExportMetrics, reach the collector: after a
+// task of type metrics:probe succeeds on queue default,
+// tuskq_tasks_processed_total{task_type="metrics:probe",queue="default"}
+// arrives with the value 1.
+func TestWorkerMetricsOverOTLP(t *testing.T) {
+	t.Parallel()
+	rcv := startMetricsReceiver(t)
+	srv := redistest.Start(t)
+	cfg := config.Default()
+	cfg.Redis.Addr = srv.Addr()
+	cfg.Worker.Listen = ""
+	cfg.Worker.Concurrency = 1
+	cfg.OTel = metricsConfig(t, rcv, true)
+	ctx := t.Context()
+
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Config: cfg.OTel, Service: telemetry.ServiceWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := tasks.NewRegistry()
+	if err := reg.RegisterFunc("metrics:probe", func(context.Context, *asynq.Task) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	metrics := prometheus.NewRegistry()
+	w, err := worker.New(worker.Options{Config: cfg, Registry: reg, Registerer: metrics, TracerProvider: tel.TracerProvider()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel.ExportMetrics(metrics)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	stopped := false
+	stopWorker := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}
+	t.Cleanup(stopWorker)
+
+	client, err := tasks.NewClient(asynq.RedisClientOpt{Addr: srv.Addr()}, tasks.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, err := client.Enqueue(ctx, "metrics:probe", []byte(`{}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"task_type": "metrics:probe", "queue": "default"}
+	testutil.Poll(t, waitFor, "tuskq_tasks_processed_total of the task over OTLP", func() bool {
+		got := rcv.find("tuskq_tasks_processed_total", want)
+		return len(got) > 0 && got[len(got)-1].value == 1
+	})
+	stopWorker()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), waitFor)
+	defer cancel()
+	if err := tel.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+	if p := rcv.find("tuskq_tasks_processed_total", want); p[len(p)-1].service != telemetry.ServiceWorker {
+		t.Errorf("service = %q; want %s", p[len(p)-1].service, telemetry.ServiceWorker)
 	}
 }
