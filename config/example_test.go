@@ -167,6 +167,8 @@ func ExampleWrite() {
 	//   service_name: ""
 	//   resource_attributes: ""
 	//   redis: false
+	//   metrics: false
+	//   metrics_interval: 0s
 	// limits: []
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Values of otel.exporter.
@@ -82,6 +83,14 @@ type OTelConfig struct {
 	// Commands outside any trace (the worker's polling) make no span.
 	// Off by default: it multiplies the spans per task.
 	Redis bool `koanf:"redis"`
+	// Metrics exports, besides tracing, the instruments of the binary's
+	// Prometheus registry (the one served on /metrics) over OTLP, to the
+	// same collector with the same protocol and headers as the spans.
+	// Needs Enabled. Off by default: /metrics keeps working either way.
+	Metrics bool `koanf:"metrics"`
+	// MetricsInterval is the time between two metric exports. Zero (the
+	// default): OTEL_METRIC_EXPORT_INTERVAL, else 60s. At least 1s.
+	MetricsInterval time.Duration `koanf:"metrics_interval"`
 }
 
 // ErrBadPairs is returned by ParsePairs for a malformed list.
@@ -145,6 +154,12 @@ func (o OTelConfig) validate(v *validator) {
 	}
 	if o.SamplerRatio < 0 || o.SamplerRatio > 1 {
 		v.add("otel.sampler_ratio", o.SamplerRatio, "a number from 0 to 1, such as 0.01 for 1 % of new traces")
+	}
+	if o.Metrics && !o.Enabled {
+		v.add("otel.metrics", o.Metrics, "false, or set otel.enabled: true too (metrics go to the collector of the spans)")
+	}
+	if o.MetricsInterval != 0 && o.MetricsInterval < time.Second {
+		v.add("otel.metrics_interval", o.MetricsInterval, "a duration of at least 1s, such as 30s (or 0 for OTEL_METRIC_EXPORT_INTERVAL, else 60s)")
 	}
 	if _, err := ParsePairs(o.ResourceAttributes); err != nil {
 		v.add("otel.resource_attributes", o.ResourceAttributes, "name=value pairs separated by commas, such as deployment.environment.name=prod ("+err.Error()+")")

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParsePairs(t *testing.T) {
@@ -53,6 +54,8 @@ func TestOTelValidation(t *testing.T) {
 		Sampler:            "sometimes",
 		SamplerRatio:       1.5,
 		ResourceAttributes: "env",
+		Metrics:            true,
+		MetricsInterval:    500 * time.Millisecond,
 	}
 	err := c.Validate()
 	var ve *ValidationError
@@ -66,6 +69,8 @@ func TestOTelValidation(t *testing.T) {
 		`config: otel.headers: "****" is not valid; expected name=value pairs separated by commas, values URL-encoded, such as api-key=abc123,x-team=queue`,
 		`config: otel.sampler: "sometimes" is not valid; expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio (or empty for OTEL_TRACES_SAMPLER)`,
 		`config: otel.sampler_ratio: 1.5 is not valid; expected a number from 0 to 1, such as 0.01 for 1 % of new traces`,
+		`config: otel.metrics: true is not valid; expected false, or set otel.enabled: true too (metrics go to the collector of the spans)`,
+		`config: otel.metrics_interval: 500ms is not valid; expected a duration of at least 1s, such as 30s (or 0 for OTEL_METRIC_EXPORT_INTERVAL, else 60s)`,
 		`config: otel.resource_attributes: "env" is not valid; expected name=value pairs separated by commas, such as deployment.environment.name=prod (bad name=value list: item 1 is not name=value)`,
 	}
 	if got := err.Error(); got != strings.Join(want, "\n") {
@@ -87,12 +92,15 @@ func TestOTelFromEnvironmentAndMasked(t *testing.T) {
 		"TUSKQ_OTEL_HEADERS=x-api-key=topsecretvalue",
 		"TUSKQ_OTEL_SAMPLER=parentbased_traceidratio",
 		"TUSKQ_OTEL_SAMPLER_RATIO=0.01",
+		"TUSKQ_OTEL_METRICS=true",
+		"TUSKQ_OTEL_METRICS_INTERVAL=15s",
 		"OTEL_SERVICE_NAME=ignored-by-config",
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.OTel.Enabled || c.OTel.Headers != "x-api-key=topsecretvalue" || c.OTel.SamplerRatio != 0.01 || c.OTel.Sampler != "parentbased_traceidratio" {
+	if !c.OTel.Enabled || c.OTel.Headers != "x-api-key=topsecretvalue" || c.OTel.SamplerRatio != 0.01 || c.OTel.Sampler != "parentbased_traceidratio" ||
+		!c.OTel.Metrics || c.OTel.MetricsInterval != 15*time.Second {
 		t.Errorf("OTel = %+v", c.OTel)
 	}
 	var buf bytes.Buffer

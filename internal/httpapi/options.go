@@ -97,7 +97,8 @@ type Options struct {
 	// Now is the clock of the failed-token limit. Nil means time.Now.
 	Now func() time.Time
 	// Telemetry, when not nil, makes every request a server span and
-	// every task enqueued a PRODUCER span under it. Nil makes no span.
+	// every task enqueued a PRODUCER span under it; with otel.metrics, the
+	// registry of /metrics is exported over OTLP too. Nil makes no span.
 	Telemetry *telemetry.Telemetry
 }
 

@@ -165,6 +165,7 @@ func New(opts Options) (*Handler, error) {
 	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(auth.collectors()...)
+	opts.Telemetry.ExportMetrics(reg)
 	h.metricsH = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	h.root = opts.Telemetry.Handler(h.accessLog(h.hostCheck(opts.Telemetry.RouteNames(h.mux()))), telemetry.ServiceAPI)
 	return h, nil

@@ -94,7 +94,9 @@ func New(opts Options) (*Handler, error) {
 	app.Handle(rp+"/", withFleetLink(rp, http.HandlerFunc(h.serveUI)))
 	app.HandleFunc("GET "+rp+PathFleet, h.fleetPage)
 	app.HandleFunc("GET "+rp+PathFleetAPI, h.fleetAPI)
-	app.Handle("GET "+PathMetrics, newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...))
+	metricsH, metricsReg := newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...)
+	opts.Telemetry.ExportMetrics(metricsReg)
+	app.Handle("GET "+PathMetrics, metricsH)
 	if rp != "" {
 		// "/" leads to the UI; ServeMux already redirects rp to rp+"/".
 		app.Handle("GET /{$}", http.RedirectHandler(rp+"/", http.StatusFound))

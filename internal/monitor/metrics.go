@@ -36,9 +36,10 @@ var (
 // newMetricsHandler serves the monitor's registry: asynq's queue metrics
 // (github.com/hibiken/asynq/x/metrics), the fleet gauges, the orphaned
 // tasks per queue (counted at now()), Redis reachability, the failed-login
-// counters and the Go and process metrics of the monitor itself.
+// counters and the Go and process metrics of the monitor itself. It returns
+// the registry too, for the OTLP export of otel.metrics.
 func newMetricsHandler(insp *asynq.Inspector, rdb redis.UniversalClient, pingTimeout time.Duration, now func() time.Time,
-	logger *slog.Logger, extra ...prometheus.Collector) http.Handler {
+	logger *slog.Logger, extra ...prometheus.Collector) (http.Handler, prometheus.Gatherer) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -52,7 +53,7 @@ func newMetricsHandler(insp *asynq.Inspector, rdb redis.UniversalClient, pingTim
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{logger},
 		ErrorHandling: promhttp.ContinueOnError,
-	})
+	}), reg
 }
 
 // queueCollector runs asynq's queue collector only when the queue list can

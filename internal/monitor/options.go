@@ -101,8 +101,9 @@ type Options struct {
 	// PingTimeout bounds the Redis PING of /readyz. Zero means
 	// DefaultPingTimeout.
 	PingTimeout time.Duration
-	// Telemetry, when not nil, makes every request a server span. Nil
-	// makes none.
+	// Telemetry, when not nil, makes every request a server span and, with
+	// otel.metrics, exports the registry of /metrics over OTLP. Nil makes
+	// none.
 	Telemetry *telemetry.Telemetry
 	// Limits are the configured fleet limits (config limits); the run-time
 	// overrides are read from Redis at each scrape of /metrics.

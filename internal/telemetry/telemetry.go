@@ -15,6 +15,13 @@
 // empty, the batching and span limits) are read by the OpenTelemetry SDK
 // itself from the process environment.
 //
+// With otel.metrics on too, a meter provider exports, every
+// otel.metrics_interval and at Shutdown, the instruments of the Prometheus
+// registries handed to ExportMetrics (the ones each binary serves on
+// /metrics), through the OpenTelemetry Prometheus bridge, to the same
+// collector with the same protocol and headers as the spans. Off, no meter
+// provider is built and ExportMetrics does nothing.
+//
 // The package never logs the export headers: they usually hold an API key.
 package telemetry
 
@@ -35,6 +42,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -76,6 +84,9 @@ type Options struct {
 type Telemetry struct {
 	tp    *sdktrace.TracerProvider
 	redis bool
+	// mp and metrics are nil unless otel.metrics is on.
+	mp      *sdkmetric.MeterProvider
+	metrics *gatherers
 }
 
 // Setup builds the tracer provider of opts.Config. With tracing off it
@@ -105,7 +116,16 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	if s := opts.Config.Sampler; s != "" {
 		tpOpts = append(tpOpts, sdktrace.WithSampler(Sampler(s, opts.Config.SamplerRatio)))
 	}
-	return &Telemetry{tp: sdktrace.NewTracerProvider(tpOpts...), redis: opts.Config.Redis}, nil
+	t := &Telemetry{redis: opts.Config.Redis}
+	if opts.Config.Metrics {
+		t.metrics = &gatherers{}
+		if t.mp, err = newMeterProvider(ctx, opts.Config, env, res, t.metrics); err != nil {
+			_ = exp.Shutdown(ctx)
+			return nil, err
+		}
+	}
+	t.tp = sdktrace.NewTracerProvider(tpOpts...)
+	return t, nil
 }
 
 // Sampler returns the sampler of an otel.sampler name (one of
@@ -231,22 +251,29 @@ func (t *Telemetry) TracerProvider() trace.TracerProvider {
 // Enabled reports whether tracing is on.
 func (t *Telemetry) Enabled() bool { return t != nil }
 
-// Shutdown exports the spans still buffered and stops the exporter, within
-// ctx's deadline. Call it once, at the end of the process.
+// Shutdown exports the spans still buffered and, with otel.metrics, the
+// metrics one last time, and stops the exporters, within ctx's deadline.
+// Call it once, at the end of the process.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	if t == nil {
 		return nil
 	}
+	var errs []error
 	if err := t.tp.Shutdown(ctx); err != nil {
-		return fmt.Errorf("%w: flushing spans: %w", ErrSetup, err)
+		errs = append(errs, fmt.Errorf("%w: flushing spans: %w", ErrSetup, err))
 	}
-	return nil
+	if t.mp != nil {
+		if err := t.mp.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%w: flushing metrics: %w", ErrSetup, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ShutdownTimeout bounds the flush of Close.
 const ShutdownTimeout = 5 * time.Second
 
-// Close flushes the spans still buffered (see Shutdown) within
+// Close flushes the spans still buffered and the metrics (see Shutdown) within
 // ShutdownTimeout, and logs a failure at warn level: a process that ends
 // is not failed by a collector that is away. A nil logger discards the
 // line.
@@ -260,7 +287,7 @@ func (t *Telemetry) Close(ctx context.Context, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
 	if err := t.Shutdown(ctx); err != nil {
-		logger.WarnContext(ctx, "spans not exported at shutdown", "error", err)
+		logger.WarnContext(ctx, "telemetry not exported at shutdown", "error", err)
 	}
 }
 

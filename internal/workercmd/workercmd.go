@@ -217,6 +217,8 @@ func build(ctx context.Context, cfg config.Config, env Env, tel *telemetry.Telem
 			return nil, nil, nil, fmt.Errorf("worker: register plugin metrics: %w", err)
 		}
 	}
+	// With otel.metrics, the same registry is exported over OTLP too.
+	tel.ExportMetrics(metrics)
 	return w, logger, ps, nil
 }
 
