@@ -5,8 +5,10 @@ package faults_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -83,11 +85,10 @@ func TestFaults(t *testing.T) {
 func killWorker(t *testing.T, engine string, res *faults.Result) {
 	srv := redistest.Start(t)
 	r := newRun(t, "kill-worker", engine, target{server: srv.Server})
-	var victim *spawn.Proc
+	procs := map[string]*spawn.Proc{}
 	for i := range 3 {
-		if p := r.startWorker(fmt.Sprintf("w%d", i), workerOpts{}); i == 0 {
-			victim = p
-		}
+		name := fmt.Sprintf("w%d", i)
+		procs[name] = r.startWorker(name, workerOpts{})
 	}
 	r.waitReady(3)
 	// Every other task has MaxRetry 0; the producers run flat out, so
@@ -95,6 +96,11 @@ func killWorker(t *testing.T, engine string, res *faults.Result) {
 	maxRetry0 := func(seq int64) bool { return seq%2 == 0 }
 	wait := r.produce(produceSpec{count: 5000, rate: 20000, maxRetry0: maxRetry0})
 	r.waitDone(1500)
+	// The victim is the worker with the most tasks in flight just before
+	// the kill (an idle tuskq worker runs one asynq server and adds its
+	// spares on a backlog, so the three need not be equally busy at this
+	// moment); the scenario is a busy worker killed mid-run.
+	victim := busiest(r.snapshot(), procs)
 	victim.Kill()
 	killedAt := time.Now()
 	r.faultAt = killedAt
@@ -445,4 +451,23 @@ func (r *run) supervise(name string, o workerOpts, delay time.Duration) (restart
 		defer mu.Unlock()
 		return n
 	}
+}
+
+// busiest returns the process, of procs, that has the most tasks running
+// in snapshot s (the first by name on a tie).
+func busiest(s faults.Snapshot, procs map[string]*spawn.Proc) *spawn.Proc {
+	running := map[string]int{}
+	for seq, owner := range s.Owner {
+		if s.Runs[seq] > s.Done[seq] {
+			running[owner]++
+		}
+	}
+	names := slices.Sorted(maps.Keys(procs))
+	best := names[0]
+	for _, n := range names[1:] {
+		if running[n] > running[best] {
+			best = n
+		}
+	}
+	return procs[best]
 }
