@@ -91,7 +91,7 @@ func New(opts Options) (*Handler, error) {
 		extra = append(extra, auth.collectors()...)
 	}
 	app := http.NewServeMux()
-	app.Handle(rp+"/", withFleetLink(rp, http.HandlerFunc(h.serveUI)))
+	app.Handle(rp+"/", withNav(rp, http.HandlerFunc(h.serveUI)))
 	app.HandleFunc("GET "+rp+PathFleet, h.fleetPage)
 	app.HandleFunc("GET "+rp+PathFleetAPI, h.fleetAPI)
 	metricsH, metricsReg := newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...)
