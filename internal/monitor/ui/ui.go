@@ -114,7 +114,9 @@ type navLink struct {
 }
 
 var layout = template.Must(template.New("layout").Funcs(template.FuncMap{
-	"item": func(d layoutData, it NavItem) navLink { return navLink{Root: d.Root, Item: it, Active: it.Key == d.Active} },
+	"item": func(d layoutData, it NavItem) navLink {
+		return navLink{Root: d.Root, Item: it, Active: it.Key == d.Active}
+	},
 }).Parse(layoutHTML))
 
 // Render writes p inside the shared layout with status code. The body is
