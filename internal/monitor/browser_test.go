@@ -87,8 +87,14 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
+// screenshotsEnv names a directory where the browser tests also write
+// their screenshots (created if missing), to look at the monitor's pages
+// without keeping go test's artifacts. They are never committed.
+const screenshotsEnv = "TUSKQ_SCREENSHOTS"
+
 // screenshot writes a PNG of the page into the test's artifact directory
-// (a temporary directory unless go test -artifacts keeps it).
+// (a temporary directory unless go test -artifacts keeps it) and, when
+// $TUSKQ_SCREENSHOTS is set, into that directory too.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -97,11 +103,20 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	path := filepath.Join(t.ArtifactDir(), name)
-	if err := os.WriteFile(path, png, 0o600); err != nil {
-		t.Fatal(err)
+	dirs := []string{t.ArtifactDir()}
+	if d := os.Getenv(screenshotsEnv); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatalf("%s: %v", screenshotsEnv, err)
+		}
+		dirs = append(dirs, d)
 	}
-	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	for _, d := range dirs {
+		path := filepath.Join(d, name)
+		if err := os.WriteFile(path, png, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	}
 }
 
 func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {

@@ -84,12 +84,13 @@ func Sparkline(values []float64) template.HTML {
 func num(f float64) string { return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) }
 
 // Funcs returns the template functions pages may use: bar (Bar), spark
-// (Sparkline) and pct (a ratio as a whole percentage, "-" without a
+// (Sparkline), timeline (Timeline) and pct (a ratio as a whole percentage, "-" without a
 // denominator).
 func Funcs() template.FuncMap {
 	return template.FuncMap{
-		"bar":   Bar,
-		"spark": Sparkline,
+		"bar":      Bar,
+		"spark":    Sparkline,
+		"timeline": Timeline,
 		"pct": func(part, whole float64) string {
 			if whole <= 0 {
 				return "-"
@@ -97,4 +98,25 @@ func Funcs() template.FuncMap {
 			return strconv.FormatFloat(math.Round(100*part/whole), 'f', -1, 64) + " %"
 		},
 	}
+}
+
+// Timeline draws marks at positions in [0, 1] on a small horizontal axis
+// (the next ticks of a schedule over a horizon, say); dense is true when
+// there are too many to draw, and the axis is filled instead.
+func Timeline(positions []float64, dense bool) template.HTML {
+	const w, h = 160, 16
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="timeline" width="%d" height="%d" viewBox="0 0 %d %d" aria-hidden="true">`, w, h, w, h)
+	fmt.Fprintf(&b, `<rect y="%d" width="%d" height="2" fill="var(--track)"/>`, h/2-1, w)
+	if dense {
+		fmt.Fprintf(&b, `<rect y="%d" width="%d" height="8" rx="2" fill="var(--spark)" opacity=".6"/>`, h/2-4, w)
+	}
+	for _, p := range positions {
+		if dense || p < 0 || p > 1 {
+			continue
+		}
+		fmt.Fprintf(&b, `<rect x="%s" y="3" width="2" height="10" fill="var(--spark)"/>`, num(p*(w-2)))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // numbers only
 }
