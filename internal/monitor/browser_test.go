@@ -194,7 +194,7 @@ func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
 	}
 	// tuskq's entries are in asynqmon's drawer, after its own.
 	step(t, ctx, "tuskq's navigation in asynqmon's drawer", chromedp.WaitVisible(chromedp.CSS(`.MuiDrawer-paper #tuskq-nav a[data-key="fleet"]`)))
-	screenshot(t, ctx, "dashboard.png")
+	screenshot(t, ctx, "viewer-dashboard.png")
 
 	// The fleet entry leads to the fleet page with the worker.
 	step(t, ctx, "open the fleet page", chromedp.Click(chromedp.CSS(`#tuskq-nav a[data-key="fleet"]`)), chromedp.WaitVisible(chromedp.CSS("#fleet")))
@@ -208,7 +208,7 @@ func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
 	if url := eval[string](t, ctx, `location.pathname`); url != "/ops/fleet" {
 		t.Errorf("fleet page at %s", url)
 	}
-	screenshot(t, ctx, "fleet.png")
+	screenshot(t, ctx, "viewer-fleet.png")
 
 	// A mutating call from the page, as the UI would make it: refused.
 	status := eval[int](t, ctx, `fetch("/ops/api/queues/reports:pause", {method: "POST"}).then(r => r.status)`)

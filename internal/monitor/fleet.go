@@ -170,6 +170,23 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 		return FleetReport{}, fmt.Errorf("monitor: %w", err)
 	}
 	rep.Plugins = fleetPlugins(rep.Workers, bundles)
+	for i := range rep.Queues {
+		q := &rep.Queues[i]
+		for _, w := range rep.Workers {
+			if _, ok := w.Queues[q.Queue]; ok {
+				q.Workers++
+			}
+		}
+		days, err := h.inspector.History(q.Queue, HistoryDays)
+		if err != nil {
+			return FleetReport{}, fmt.Errorf("monitor: daily statistics of queue %s: %w", q.Queue, err)
+		}
+		// asynq lists today first.
+		for _, d := range slices.Backward(days) {
+			q.Processed = append(q.Processed, d.Processed)
+			q.Failed = append(q.Failed, d.Failed)
+		}
+	}
 	return rep, nil
 }
 

@@ -77,6 +77,7 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	enqueue(t, srv.Addr(), "emails", 5)
+	enqueue(t, srv.Addr(), "reports", 2) // no worker serves it
 	release := make(chan struct{})
 	defer close(release)
 	startWorker(t, srv.Addr(), release)
@@ -143,6 +144,10 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 		{Name: "legacy", Versions: []FleetPluginVersion{{Version: "0.9.0", Failed: 1}}},
 		{Name: "thumbnail", Published: "1.5.0", Versions: []FleetPluginVersion{{Version: "1.4.2", Loaded: 1}}, Behind: 1},
 	}
+	if len(rep.Queues) != 2 || rep.Queues[0].Queue != "emails" || rep.Queues[0].Workers != 1 || len(rep.Queues[0].Processed) != HistoryDays ||
+		rep.Queues[1].Queue != "reports" || rep.Queues[1].Workers != 0 || len(rep.Queues[1].Failed) != HistoryDays {
+		t.Errorf("queues %+v", rep.Queues)
+	}
 	if !reflect.DeepEqual(rep.Plugins, wantPlugins) {
 		t.Errorf("plugins %+v, want %+v", rep.Plugins, wantPlugins)
 	}
@@ -161,6 +166,10 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 		`<td class="version"><span class="chip warn" title="process loaded">1.4.2</span> <span class="muted">(process)</span> loaded </td>`,
 		`<td class="version"><span class="chip err" title="native failed: plugin was built with a different version of package tasks">0.9.0</span> <span class="muted">(native)</span> failed <span class="err">plugin was built with a different version of package tasks</span> </td>`,
 		`<tr><td>thumbnail</td><td>1.5.0</td>`,
+		// Queues: who serves them, and their last days as sparklines.
+		`<tr data-queue="emails"><td><a href="/ops/queues/emails">emails</a></td>` + "\n" + `<td class="num">1</td>`,
+		`<tr data-queue="reports"><td><a href="/ops/queues/reports">reports</a></td>` + "\n" + `<td class="num"><span class="chip err"`,
+		`<polyline points="2,22 21.3,22 40.7,22 60,22 79.3,22 98.7,22 118,22"`,
 		// The shell's navigation, with asynqmon's views and the fleet active.
 		`<a href="/ops/" data-key="queues" title="Queues">`,
 		`<a href="/ops/fleet" data-key="fleet" title="Fleet" class="active" aria-current="page">`,

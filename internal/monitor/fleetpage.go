@@ -19,6 +19,7 @@ const maxPluginColumns = 8
 
 // fleetView is what the fleet page's template reads.
 type fleetView struct {
+	Root     string
 	Report   FleetReport
 	Warnings []string
 	Error    string
@@ -44,7 +45,7 @@ type pluginCell []fleetstate.PluginReport
 // fleetPage serves GET <root>/fleet: the report on the monitor's shell.
 func (h *Handler) fleetPage(w http.ResponseWriter, r *http.Request) {
 	rep, err := h.fleetReport(r.Context())
-	v := fleetView{Report: rep, Warnings: orphanWarnings(rep.Queues), Now: h.now(), Refresh: 10, Published: map[string]string{}}
+	v := fleetView{Root: h.rootPath, Report: rep, Warnings: orphanWarnings(rep.Queues), Now: h.now(), Refresh: 10, Published: map[string]string{}}
 	code := http.StatusOK
 	if err != nil {
 		h.logger.WarnContext(r.Context(), "fleet report failed", "error", err)
@@ -99,6 +100,19 @@ func pageFuncs() template.FuncMap {
 	}
 	f["pair"] = func(p fleetstate.PluginReport, published map[string]string) pluginPair {
 		return pluginPair{P: p, Published: published}
+	}
+	f["floats"] = func(v []int) []float64 {
+		out := make([]float64, len(v))
+		for i, n := range v {
+			out[i] = float64(n)
+		}
+		return out
+	}
+	f["last"] = func(v []int) int {
+		if len(v) == 0 {
+			return 0
+		}
+		return v[len(v)-1]
 	}
 	f["ratio"] = func(a, b int) string { return fmt.Sprintf("%d / %d", a, b) }
 	f["float"] = func(n int) float64 { return float64(n) }
@@ -161,6 +175,18 @@ const fleetHTML = `{{if .Error}}<p class="alert err" id="fleet-error">{{.Error}}
 </table>
 {{else}}<p id="fleet-empty">No worker process has a live heartbeat in this Redis.</p>{{end}}
 </div>
+{{if .Report.Queues}}<div class="card"><h2>Queues</h2>
+<table id="queues">
+<thead><tr><th>Queue</th><th class="num">Workers serving</th><th class="num">Orphaned</th><th>Processed, last 7 days</th><th>Failed, last 7 days</th></tr></thead>
+<tbody>
+{{range .Report.Queues}}<tr data-queue="{{.Queue}}"><td><a href="{{$.Root}}/queues/{{.Queue}}">{{.Queue}}</a></td>
+<td class="num">{{if .Workers}}{{.Workers}}{{else}}<span class="chip err" title="no worker process lists this queue: its tasks wait">none</span>{{end}}</td>
+<td class="num">{{.Orphaned}}</td>
+<td>{{spark (floats .Processed)}} {{last .Processed}} today</td>
+<td>{{spark (floats .Failed)}} {{last .Failed}} today</td></tr>
+{{end}}</tbody>
+</table>
+</div>{{end}}
 {{if .Report.Plugins}}<div class="card"><h2>Plugin versions</h2>
 <table id="plugins">
 <thead><tr><th>Plugin</th><th>Published</th><th>Versions running</th><th class="num">Workers behind</th></tr></thead>
