@@ -111,6 +111,10 @@ func TestBrowserOneNavigation(t *testing.T) {
 	await(t, ctx, "the drawer folded", `document.getElementById("tuskq-nav").getBoundingClientRect().width < 100`)
 	step(t, ctx, "asynqmon, folded", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`.MuiDrawer-paper #tuskq-nav`)))
 	await(t, ctx, "asynqmon's drawer folded too", `document.querySelector(".MuiDrawer-paper").getBoundingClientRect().width < 100`)
+	if n := eval[int](t, ctx, `document.querySelectorAll("#tuskq-nav a").length`); n != len(want) {
+		t.Errorf("folded asynqmon drawer has %d tuskq entries, want %d", n, len(want))
+	}
+	screenshot(t, ctx, "asynqmon-dark-folded.png")
 }
 
 // await polls the JavaScript condition cond until it holds, and fails the

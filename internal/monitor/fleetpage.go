@@ -30,6 +30,9 @@ type fleetView struct {
 	Columns []string
 	// Published maps a plugin to its published version.
 	Published map[string]string
+	// Limits are the fleet limits with their use (the limits page in
+	// short); nil when none is set or they could not be read.
+	Limits []LimitReport
 }
 
 // pluginPair is what the "plugin" template draws: a version on a worker
@@ -55,6 +58,13 @@ func (h *Handler) fleetPage(w http.ResponseWriter, r *http.Request) {
 	for _, p := range rep.Plugins {
 		if p.Published != "" {
 			v.Published[p.Name] = p.Published
+		}
+	}
+	if err == nil {
+		if lr, lerr := h.limitsReport(r.Context()); lerr == nil {
+			v.Limits = lr.Limits
+		} else {
+			h.logger.WarnContext(r.Context(), "limits report failed", "error", lerr)
 		}
 	}
 	if len(rep.Plugins) <= maxPluginColumns {
@@ -147,7 +157,7 @@ func pageFuncs() template.FuncMap {
 // newFleetTemplate parses the fleet page's body. Handler keeps one:
 // templates are safe for concurrent use.
 func newFleetTemplate() *template.Template {
-	return template.Must(template.New("fleet").Funcs(pageFuncs()).Parse(fleetHTML))
+	return template.Must(template.New("fleet").Funcs(limitFuncs()).Parse(fleetHTML))
 }
 
 const fleetHTML = `{{if .Error}}<p class="alert err" id="fleet-error">{{.Error}}</p>{{else}}
@@ -184,6 +194,17 @@ const fleetHTML = `{{if .Error}}<p class="alert err" id="fleet-error">{{.Error}}
 <td class="num">{{.Orphaned}}</td>
 <td>{{spark (floats .Processed)}} {{last .Processed}} today</td>
 <td>{{spark (floats .Failed)}} {{last .Failed}} today</td></tr>
+{{end}}</tbody>
+</table>
+</div>{{end}}
+{{if .Limits}}<div class="card"><h2>Limits</h2>
+<table id="fleet-limits">
+<thead><tr><th>Limit</th><th>Slots in use</th><th>Rate</th><th class="num">Deferred now</th></tr></thead>
+<tbody>
+{{range .Limits}}<tr data-limit="{{.Limit.Name}}"><td><a href="{{$.Root}}/limits">{{.Limit.Name}}</a></td>
+<td>{{if .Limit.Concurrency}}{{slotsBar .}}{{else}}<span class="muted">-</span>{{end}}</td>
+<td>{{if .Limit.Rate}}{{rateBar .}}{{else}}<span class="muted">-</span>{{end}}</td>
+<td class="num">{{with deferred .}}<span class="chip warn">{{.}}</span>{{else}}0{{end}}</td></tr>
 {{end}}</tbody>
 </table>
 </div>{{end}}

@@ -97,6 +97,11 @@ func TestLimitsPageAndAPI(t *testing.T) {
 			t.Errorf("calls row lacks %s:\n%s", want, r)
 		}
 	}
+	// The fleet page has them in short.
+	_, fleet := do(t, c, http.MethodGet, ts.URL+"/ops/fleet", nil)
+	if r := row(t, fleet, "data-limit", "reports"); !strings.Contains(r, `<span>1 / 2</span>`) || !strings.Contains(r, `<span class="chip warn">3</span>`) {
+		t.Errorf("fleet page's limits row:\n%s", r)
+	}
 	if !strings.Contains(page, `<a href="/ops/limits" data-key="limits" title="Limits" class="active" aria-current="page">`) ||
 		!strings.Contains(page, `<a id="json-link" href="/ops/api/v1/limits">JSON</a>`) {
 		t.Errorf("limits page lacks its navigation or JSON link:\n%s", page)
