@@ -35,6 +35,8 @@ const styleCSS = `
 html, body { margin: 0; height: 100%; }
 body { font: 400 0.875rem/1.43 Roboto, "Helvetica Neue", Helvetica, Arial, sans-serif; letter-spacing: .01071em; color: var(--text); background: var(--paper); }
 a { color: var(--primary); }
+td a { text-decoration: none; font-weight: 500; }
+td a:hover { text-decoration: underline; }
 [data-theme=dark] a { color: #8aa9ff; }
 .appbar { position: fixed; top: 0; left: 0; right: 0; height: 64px; z-index: 1201; display: flex; align-items: center; padding: 0 24px 0 16px;
   background: var(--paper); color: var(--text); border: 1px solid var(--divider); }
