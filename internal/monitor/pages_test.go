@@ -201,3 +201,32 @@ func TestSchedulesPageAndAPI(t *testing.T) {
 		t.Errorf("late schedule not marked:\n%s", page)
 	}
 }
+
+// TestPagesWithRedisDown: with Redis unreachable, the schedules and limits
+// pages answer 503 with the error on the shell, and their JSON 503 with
+// {"error": ...}.
+func TestPagesWithRedisDown(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewGate(t, redistest.Start(t).Addr())
+	var logs testutil.LogBuffer
+	ts := serve(t, Options{Redis: redisAt(srv.Addr()), Logger: logs.Logger(t, nil), Limits: []limits.Limit{{Name: "reports", Concurrency: 2}}})
+	c := noRedirect()
+	if err := srv.Down(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct{ page, api, id string }{
+		{"/limits", "/api/v1/limits", "limits-error"},
+		{"/schedules", "/api/v1/schedules", "schedules-error"},
+	} {
+		resp, page := do(t, c, http.MethodGet, ts.URL+p.page, nil)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, `<p class="alert err" id="`+p.id+`">monitor: `) ||
+			!strings.Contains(page, "connection refused") || !strings.Contains(page, `<nav id="tuskq-nav"`) {
+			t.Errorf("GET %s with Redis down: %d\n%s", p.page, resp.StatusCode, page)
+		}
+		resp, body := do(t, c, http.MethodGet, ts.URL+p.api, nil)
+		var e map[string]string
+		if err := json.Unmarshal([]byte(body), &e); err != nil || resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(e["error"], "connection refused") {
+			t.Errorf("GET %s with Redis down: %d %s", p.api, resp.StatusCode, body)
+		}
+	}
+}
