@@ -193,7 +193,7 @@ const fleetHTML = `{{if .Error}}<p class="alert err" id="fleet-error">{{.Error}}
 <td class="num">{{if .Workers}}{{.Workers}}{{else}}<span class="chip err" title="no worker process lists this queue: its tasks wait">none</span>{{end}}</td>
 <td class="num">{{.Orphaned}}</td>
 <td>{{spark (floats .Processed)}} {{last .Processed}} today</td>
-<td>{{spark (floats .Failed)}} {{last .Failed}} today</td></tr>
+<td>{{sparkErr (floats .Failed)}} {{last .Failed}} today</td></tr>
 {{end}}</tbody>
 </table>
 </div>{{end}}

@@ -51,7 +51,23 @@ func Bar(value, capacity float64, label string) template.HTML {
 // Sparkline draws values (oldest first) as a small line chart from zero to
 // their maximum, with the last value marked, as inline SVG. Fewer than two
 // values draw nothing.
-func Sparkline(values []float64) template.HTML {
+func Sparkline(values []float64) template.HTML { return SparklineIn(values, Accent) }
+
+// Colours of SparklineIn.
+const (
+	// Accent is the theme's chart colour (asynqmon's primary, or its
+	// secondary in the dark theme).
+	Accent = "var(--spark)"
+	// Danger is the error colour, for failures.
+	Danger = "var(--err)"
+)
+
+// SparklineIn is Sparkline drawn in color, Accent or Danger (anything
+// else draws in Accent).
+func SparklineIn(values []float64, color string) template.HTML {
+	if color != Danger {
+		color = Accent
+	}
 	if len(values) < 2 {
 		return ""
 	}
@@ -75,21 +91,22 @@ func Sparkline(values []float64) template.HTML {
 	last := len(values) - 1
 	return template.HTML(fmt.Sprintf( //nolint:gosec // numbers only
 		`<svg class="spark" width="%d" height="%d" viewBox="0 0 %d %d" aria-hidden="true">`+
-			`<polyline points="%s" fill="none" stroke="var(--spark)" stroke-width="1.5" stroke-linejoin="round"/>`+
-			`<circle cx="%s" cy="%s" r="2" fill="var(--spark)"/></svg>`,
-		sparkWidth, sparkHeight, sparkWidth, sparkHeight, pts.String(), num(x(last)), num(y(values[last]))))
+			`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5" stroke-linejoin="round"/>`+
+			`<circle cx="%s" cy="%s" r="2" fill="%s"/></svg>`,
+		sparkWidth, sparkHeight, sparkWidth, sparkHeight, pts.String(), color, num(x(last)), num(y(values[last])), color))
 }
 
 // num formats a coordinate with one decimal.
 func num(f float64) string { return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) }
 
 // Funcs returns the template functions pages may use: bar (Bar), spark
-// (Sparkline), timeline (Timeline) and pct (a ratio as a whole percentage, "-" without a
+// (Sparkline), sparkErr (Sparkline in Danger), timeline (Timeline) and pct (a ratio as a whole percentage, "-" without a
 // denominator).
 func Funcs() template.FuncMap {
 	return template.FuncMap{
 		"bar":      Bar,
 		"spark":    Sparkline,
+		"sparkErr": func(v []float64) template.HTML { return SparklineIn(v, Danger) },
 		"timeline": Timeline,
 		"pct": func(part, whole float64) string {
 			if whole <= 0 {

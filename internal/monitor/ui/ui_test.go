@@ -86,6 +86,10 @@ func TestBarAndSparkline(t *testing.T) {
 	if m == nil || m[1] != "2,22 60,12 118,2" {
 		t.Errorf("sparkline: %s", sp)
 	}
+	if !strings.Contains(sp, `stroke="var(--spark)"`) || !strings.Contains(string(ui.SparklineIn([]float64{1, 2}, ui.Danger)), `stroke="var(--err)"`) ||
+		!strings.Contains(string(ui.SparklineIn([]float64{1, 2}, `"><script>`)), `stroke="var(--spark)"`) {
+		t.Errorf("sparkline colours: %s", sp)
+	}
 	if ui.Sparkline([]float64{1}) != "" {
 		t.Error("a sparkline of one value should be empty")
 	}
