@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,8 @@ var tuskqPages = []struct{ key, ready string }{
 // tuskq's pages get asynqmon's; every entry leads somewhere; each page of
 // both halves is photographed (see screenshot), in the light theme and the
 // fleet page in the dark one chosen in asynqmon's settings; the menu
-// button folds both drawers alike.
+// button folds both drawers alike; without asynqmon's drawer the entries
+// still show, as a floating bar.
 func TestBrowserOneNavigation(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
@@ -115,6 +117,15 @@ func TestBrowserOneNavigation(t *testing.T) {
 		t.Errorf("folded asynqmon drawer has %d tuskq entries, want %d", n, len(want))
 	}
 	screenshot(t, ctx, "asynqmon-dark-folded.png")
+
+	// An asynqmon whose drawer is not where the script looks for it: the
+	// entries appear as a bar on the page instead, after 10 s.
+	page := "<!DOCTYPE html><html><body><p>no drawer here</p>" + string(ui.AsynqmonNav("/ops")) + "</body></html>"
+	step(t, ctx, "a page without asynqmon's drawer", chromedp.Navigate("data:text/html;charset=utf-8,"+url.PathEscape(page)))
+	await(t, ctx, "the entries as a floating bar", `!!document.querySelector("body > #tuskq-nav.tuskq-float")`)
+	if n := eval[int](t, ctx, `document.querySelectorAll("#tuskq-nav a").length`); n != len(want) {
+		t.Errorf("floating bar has %d entries, want %d", n, len(want))
+	}
 }
 
 // await polls the JavaScript condition cond until it holds, and fails the
