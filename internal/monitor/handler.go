@@ -32,6 +32,7 @@ type Handler struct {
 	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
 	fleetTmpl *template.Template
+	pages     *pageSet // the schedules and limits pages
 	logger    *slog.Logger
 	pingTTL   time.Duration
 	now       func() time.Time
@@ -75,6 +76,7 @@ func New(opts Options) (*Handler, error) {
 		rdb:       rdb,
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		fleetTmpl: newFleetTemplate(),
+		pages:     newPageSet(opts.Limits),
 		logger:    opts.Logger,
 		pingTTL:   opts.PingTimeout,
 		now:       opts.Now,
@@ -91,9 +93,10 @@ func New(opts Options) (*Handler, error) {
 		extra = append(extra, auth.collectors()...)
 	}
 	app := http.NewServeMux()
-	app.Handle(rp+"/", withFleetLink(rp, http.HandlerFunc(h.serveUI)))
+	app.Handle(rp+"/", withNav(rp, http.HandlerFunc(h.serveUI)))
 	app.HandleFunc("GET "+rp+PathFleet, h.fleetPage)
 	app.HandleFunc("GET "+rp+PathFleetAPI, h.fleetAPI)
+	h.handlePages(app)
 	metricsH, metricsReg := newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...)
 	opts.Telemetry.ExportMetrics(metricsReg)
 	app.Handle("GET "+PathMetrics, metricsH)
