@@ -3,6 +3,8 @@ package taskcancel
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,5 +160,75 @@ func TestListenUnreachable(t *testing.T) {
 	if stop, err := NewRegistry().Listen(ctx, rdb, nil); err == nil {
 		stop()
 		t.Fatal("Listen on an unreachable Redis: no error")
+	}
+}
+
+// records is a slog handler keeping the messages of its records.
+type records struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *records) Enabled(context.Context, slog.Level) bool { return true }
+func (h *records) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, r.Message)
+	return nil
+}
+func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *records) WithGroup(string) slog.Handler      { return h }
+
+func (h *records) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, m := range h.msgs {
+		if m == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// A cancellation that reaches a running task is logged (debug); one for a
+// task not running here is not.
+func TestListenLogsCancellations(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	r := NewRegistry()
+	ctx := t.Context()
+	h := &records{}
+	stop, err := r.Listen(ctx, rdb, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	a, as := attempt(ctx)
+	b, bs := attempt(ctx)
+	r.add(key{"q", "a"}, as)
+	r.add(key{"q", "b"}, bs)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	// Not running here, then running: messages arrive in order.
+	if err := Publish(ctx, rdb, "q", "none"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Publish(ctx, rdb, "q", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.CancelProcessing("none"); err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.CancelProcessing("b"); err != nil {
+		t.Fatal(err)
+	}
+	const byQueue, byID = "task cancelled on request", "task cancelled on request (asynq)"
+	testutil.Poll(t, 30*time.Second, "both cancellations logged", func() bool {
+		return a.Err() != nil && b.Err() != nil && h.count(byQueue) >= 1 && h.count(byID) >= 1
+	})
+	if n, m := h.count(byQueue), h.count(byID); n != 1 || m != 1 {
+		t.Errorf("%d and %d cancellation lines; want one each (none for the tasks not running here)", n, m)
 	}
 }
