@@ -104,8 +104,12 @@ func TestMiddleware(t *testing.T) {
 		if !errors.Is(err, tasks.ErrCancelled) || !errors.Is(err, asynq.SkipRetry) {
 			t.Errorf("base %v: cancelled attempt = %v; want the cancelled error (archive)", base, err)
 		}
-		if n := r.Running(); n != 0 {
-			t.Errorf("base %v: Running = %d after the task returned", base, n)
+		n := r.Running()
+		r.mu.Lock()
+		m := len(r.running)
+		r.mu.Unlock()
+		if n != 0 || m != 0 {
+			t.Errorf("base %v: Running = %d, %d keys after the task returned; want none (no entry left behind per task run)", base, n, m)
 		}
 		if base && !errors.Is(context.Cause(ctx), ErrCancelled) {
 			t.Errorf("base context's cause = %v; want ErrCancelled", context.Cause(ctx))
