@@ -341,3 +341,20 @@ func TestReleasePromotesWaiter(t *testing.T) {
 		t.Fatalf("w1 after the release: %v, %v; want pending", info, err)
 	}
 }
+
+// Start calibrates the clock mapping from a few round trips before the
+// first task: Redis runs on this host's clock, so the offset is within
+// the round trip.
+func TestStartCalibrates(t *testing.T) {
+	t.Parallel()
+	l, _ := startLimiter(t, nil, Options{})
+	l.mu.Lock()
+	c := l.clocks[""]
+	l.mu.Unlock()
+	if c == nil {
+		t.Fatal("no calibration after Start")
+	}
+	if c.width <= 0 || c.offset > c.width+time.Millisecond || c.offset < -c.width-time.Millisecond {
+		t.Errorf("calibration offset %s over a round trip of %s; want within the round trip", c.offset, c.width)
+	}
+}
