@@ -167,7 +167,8 @@ func TestListenUnreachable(t *testing.T) {
 	}
 }
 
-// records is a slog handler keeping the messages of its records.
+// records is a slog handler keeping the messages of its records, each
+// followed by its task_id.
 type records struct {
 	mu   sync.Mutex
 	msgs []string
@@ -177,7 +178,14 @@ func (h *records) Enabled(context.Context, slog.Level) bool { return true }
 func (h *records) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.msgs = append(h.msgs, r.Message)
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "task_id" {
+			line += " " + a.Value.String()
+		}
+		return true
+	})
+	h.msgs = append(h.msgs, line)
 	return nil
 }
 func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
@@ -228,11 +236,13 @@ func TestListenLogsCancellations(t *testing.T) {
 	if err := insp.CancelProcessing("b"); err != nil {
 		t.Fatal(err)
 	}
-	const byQueue, byID = "task cancelled on request", "task cancelled on request (asynq)"
+	const byQueue, byID = "task cancelled on request a", "task cancelled on request (asynq) b"
 	testutil.Poll(t, 30*time.Second, "both cancellations logged", func() bool {
 		return a.Err() != nil && b.Err() != nil && h.count(byQueue) >= 1 && h.count(byID) >= 1
 	})
-	if n, m := h.count(byQueue), h.count(byID); n != 1 || m != 1 {
-		t.Errorf("%d and %d cancellation lines; want one each (none for the tasks not running here)", n, m)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.msgs) != 2 {
+		t.Errorf("lines %q; want one per task cancelled here, none for the tasks not running here", h.msgs)
 	}
 }
