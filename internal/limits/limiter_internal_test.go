@@ -283,7 +283,13 @@ func TestObserveKeepsNarrowestSample(t *testing.T) {
 	if want := sent.Add(5 * time.Millisecond); !at.Equal(want) {
 		t.Errorf("as narrow: start at %s; want %s (its own offset, 2s)", at.Sub(sent), want.Sub(sent))
 	}
-	// ...and so does a wider one once the sample is older than clockRefresh.
+	// ...a wider one exactly clockRefresh later does not yet...
+	edge := sent.Add(10*time.Millisecond + clockRefresh - 40*time.Millisecond)
+	at = l.observe("n", edge, edge.Add(40*time.Millisecond), edge.Add(1520*time.Millisecond).UnixMicro(), 0)
+	if want := edge.Add(-480 * time.Millisecond); !at.Equal(want) {
+		t.Errorf("sample exactly clockRefresh old: start at %s; want %s (still the 2s offset)", at.Sub(edge), want.Sub(edge))
+	}
+	// ...and a wider one does once the sample is older than clockRefresh.
 	late := sent.Add(clockRefresh + time.Second)
 	at = l.observe("n", late, late.Add(40*time.Millisecond), late.Add(20*time.Millisecond).UnixMicro(), 0)
 	if !at.Equal(late.Add(20 * time.Millisecond)) {
