@@ -364,3 +364,41 @@ func TestStartCalibrates(t *testing.T) {
 		t.Errorf("calibration offset %s over a round trip of %s; want within the round trip", c.offset, c.width)
 	}
 }
+
+// InUse counts the live leases of a limit over all its key values (the
+// (other) bucket included), not the expired ones; a rate-only limit has
+// none; an unreachable Redis is an error.
+func TestInUse(t *testing.T) {
+	t.Parallel()
+	keyed := Limit{Name: "u", Type: "x", Concurrency: 1, Key: "payload.c", MaxKeys: 1}
+	plain := Limit{Name: "v", Type: "x", Concurrency: 3}
+	l, rdb := startLimiter(t, nil, Options{LeaseTTL: time.Hour})
+	ctx := t.Context()
+	for i, c := range []string{"a", "b"} { // b goes to (other)
+		if _, _, ok, err := l.acquire(ctx, rdb, keyed, asynq.NewTask("x", []byte(`{"c":"`+c+`"}`)), "q", "k"+c); err != nil || !ok {
+			t.Fatalf("acquire %d: %v, %v", i, ok, err)
+		}
+	}
+	for _, id := range []string{"p1", "p2"} {
+		if _, _, ok, err := l.acquire(ctx, rdb, plain, asynq.NewTask("x", nil), "q", id); err != nil || !ok {
+			t.Fatalf("acquire %s: %v, %v", id, ok, err)
+		}
+	}
+	// An expired lease is not counted.
+	if err := rdb.ZAdd(ctx, slotsKey("v", ""), redis.Z{Score: 1, Member: "gone"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		l    Limit
+		want int64
+	}{{keyed, 2}, {plain, 2}, {Limit{Name: "v", Type: "x", Rate: Rate{N: 1, Per: time.Second}}, 0}} {
+		if n, err := InUse(ctx, rdb, c.l); err != nil || n != c.want {
+			t.Errorf("InUse(%s) = %d, %v; want %d", c.l.Name, n, err, c.want)
+		}
+	}
+	bad := redis.NewClient(&redis.Options{Addr: redistest.UnreachableAddr(t), MaxRetries: -1})
+	defer bad.Close()
+	if _, err := InUse(ctx, bad, plain); err == nil {
+		t.Error("InUse on an unreachable Redis: no error")
+	}
+}
