@@ -72,7 +72,7 @@ func startLimiter(t *testing.T, ls []Limit, opts Options) (*Limiter, *redis.Clie
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	l := New(ls, opts)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	l.Start(ctx, rdb)
 	return l, rdb

@@ -72,7 +72,7 @@ func TestMiddleware(t *testing.T) {
 	for _, base := range []bool{false, true} {
 		r := NewRegistry()
 		own := errors.New("own")
-		if err := r.Middleware()(tasks.ProcessorFunc(func(context.Context, *asynq.Task) error { return own })).ProcessTask(t.Context(), asynq.NewTask("x", nil)); err != own {
+		if err := r.Middleware()(tasks.ProcessorFunc(func(context.Context, *asynq.Task) error { return own })).ProcessTask(t.Context(), asynq.NewTask("x", nil)); !errors.Is(err, own) {
 			t.Errorf("base %v: processor's error = %v; want it as is", base, err)
 		}
 		ctx := t.Context()
