@@ -370,11 +370,11 @@ func TestStartCalibrates(t *testing.T) {
 // none; an unreachable Redis is an error.
 func TestInUse(t *testing.T) {
 	t.Parallel()
-	keyed := Limit{Name: "u", Type: "x", Concurrency: 1, Key: "payload.c", MaxKeys: 1}
+	keyed := Limit{Name: "u", Type: "x", Concurrency: 1, Key: "payload.c", MaxKeys: 3}
 	plain := Limit{Name: "v", Type: "x", Concurrency: 3}
 	l, rdb := startLimiter(t, nil, Options{LeaseTTL: time.Hour})
 	ctx := t.Context()
-	for i, c := range []string{"a", "b"} { // b goes to (other)
+	for i, c := range []string{"a", "b", "c", "d"} { // d goes to (other)
 		if _, _, ok, err := l.acquire(ctx, rdb, keyed, asynq.NewTask("x", []byte(`{"c":"`+c+`"}`)), "q", "k"+c); err != nil || !ok {
 			t.Fatalf("acquire %d: %v, %v", i, ok, err)
 		}
@@ -391,7 +391,7 @@ func TestInUse(t *testing.T) {
 	for _, c := range []struct {
 		l    Limit
 		want int64
-	}{{keyed, 2}, {plain, 2}, {Limit{Name: "v", Type: "x", Rate: Rate{N: 1, Per: time.Second}}, 0}} {
+	}{{keyed, 4}, {plain, 2}, {Limit{Name: "v", Type: "x", Rate: Rate{N: 1, Per: time.Second}}, 0}} {
 		if n, err := InUse(ctx, rdb, c.l); err != nil || n != c.want {
 			t.Errorf("InUse(%s) = %d, %v; want %d", c.l.Name, n, err, c.want)
 		}
