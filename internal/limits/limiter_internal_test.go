@@ -114,6 +114,11 @@ func TestAcquireAndRelease(t *testing.T) {
 	}
 	l.mu.Unlock()
 	l.release(ctx, rdb, "a", held[:1])
+	l.mu.Lock()
+	if ids := l.held[slotsKey("c", "")]; len(ids) != 1 {
+		t.Errorf("held %v after a's release; want b still (its lease is renewed)", ids)
+	}
+	l.mu.Unlock()
 	l.release(ctx, rdb, "b", held[1:2])
 	l.mu.Lock()
 	if len(l.held) != 0 {
@@ -322,8 +327,8 @@ func TestRateWaitsInWorker(t *testing.T) {
 	}
 }
 
-// A release promotes the oldest task waiting for the slot: a task
-// deferred to the scheduled set is made pending at once.
+// A release promotes the oldest task waiting for the slot that is still
+// scheduled: a task deferred to the scheduled set is made pending at once.
 func TestReleasePromotesWaiter(t *testing.T) {
 	t.Parallel()
 	lim := Limit{Name: "p", Type: "x", Concurrency: 1}
@@ -338,8 +343,12 @@ func TestReleasePromotesWaiter(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal("holder", ok, err)
 	}
-	if _, _, ok, err := l.acquire(ctx, rdb, lim, task, "q", "w1"); err != nil || ok {
-		t.Fatal("w1 got a slot", ok, err)
+	// The oldest waiter's task is gone (deleted meanwhile): the next one
+	// is promoted.
+	for _, id := range []string{"gone", "w1"} {
+		if _, _, ok, err := l.acquire(ctx, rdb, lim, task, "q", id); err != nil || ok {
+			t.Fatal(id, "got a slot", ok, err)
+		}
 	}
 	l.release(ctx, rdb, "holder", []slot{s})
 	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo("q", "w1")
