@@ -108,7 +108,7 @@ bench: check-go check-redis ## run the Go benchmarks, then the load driver ./cmd
 # MUTATE=asynqrdb (a space-separated subset of the names below) runs only those.
 GREMLINS_VERSION := 0.6.0
 GREMLINS      := $(BIN)/gremlins
-MUTATE_FLAGS  ?= --workers 1 --timeout-coefficient 5
+MUTATE_FLAGS  ?= --workers 1 --timeout-coefficient 10
 MUTATE        ?= schedule limits taskcancel scheduler fleetstate telemetry security httpapi wasm tasks worker asynqrdb
 # name = package, then gremlins flags (-E excludes files by a regexp on
 # their path relative to the package: plugins/ is mutated in security.go
