@@ -108,17 +108,23 @@ bench: check-go check-redis ## run the Go benchmarks, then the load driver ./cmd
 # MUTATE=asynqrdb (a space-separated subset of the names below) runs only those.
 GREMLINS_VERSION := 0.6.0
 GREMLINS      := $(BIN)/gremlins
-MUTATE_FLAGS  ?= --workers 1 --timeout-coefficient 5
-MUTATE        ?= worker asynqrdb tasks security fleetstate httpapi
+MUTATE_FLAGS  ?= --workers 1 --timeout-coefficient 10
+MUTATE        ?= schedule limits taskcancel scheduler fleetstate telemetry security httpapi wasm tasks worker asynqrdb
 # name = package, then gremlins flags (-E excludes files by a regexp on
 # their path relative to the package: plugins/ is mutated in security.go
-# only, internal/httpapi in auth.go and idempotency.go).
+# only, internal/httpapi in auth.go and idempotency.go). Smallest first.
 MUTATE_worker     := ./worker
 MUTATE_asynqrdb   := ./internal/asynqrdb
 MUTATE_tasks      := ./tasks
 MUTATE_security   := ./plugins -E '^[^s][^/]*\.go$$' -E '^schema\.go$$' -E '/'
 MUTATE_fleetstate := ./plugins/fleetstate
-MUTATE_httpapi    := ./internal/httpapi -E '^(accesslog|batch|decode|doc|enqueue|options|problem|queues|server|syntax|task|views)\.go$$'
+MUTATE_httpapi    := ./internal/httpapi -E '^(accesslog|batch|decode|doc|enqueue|options|problem|queues|schedules|server|syntax|task|views)\.go$$'
+MUTATE_schedule   := ./internal/schedule
+MUTATE_scheduler  := ./internal/scheduler
+MUTATE_limits     := ./internal/limits
+MUTATE_taskcancel := ./internal/taskcancel
+MUTATE_telemetry  := ./internal/telemetry
+MUTATE_wasm       := ./plugins/wasm -E '/'
 
 $(GREMLINS):
 	@echo "installing gremlins v$(GREMLINS_VERSION) into $(BIN)"

@@ -197,7 +197,10 @@ func (l *Limiter) renew(ctx context.Context) {
 	}
 	pipe := rdb.Pipeline()
 	for key, args := range calls {
-		refreshScript.Run(ctx, pipe, []string{key}, args...)
+		// EVAL, not Script.Run: in a pipeline, Run cannot fall back
+		// from EVALSHA when Redis lacks the script (NOSCRIPT comes with
+		// Exec), and no other command loads this one.
+		refreshScript.Eval(ctx, pipe, []string{key}, args...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {
 		l.logger.WarnContext(ctx, "limits: renewing concurrency slots failed; they expire unless the next renewal succeeds",

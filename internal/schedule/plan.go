@@ -60,8 +60,10 @@ func (s *Schedule) PlanTicks(last, now time.Time) Plan {
 			step := s.Next(t).Sub(t)
 			from := now.Add(-time.Duration(2*MaxCatchUp) * max(step, time.Second))
 			if from.After(t) {
+				// Counts the ticks t, t+step, ... before from; the walk
+				// resumes at the first tick at or after from.
 				nMissed += int(from.Sub(t) / max(step, time.Second))
-				t = s.Next(from)
+				t = s.Next(from.Add(-time.Nanosecond))
 				if t.After(now) {
 					break
 				}
