@@ -255,9 +255,9 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 	if i := indexOf(c.rest, first); c.perQueue && i >= 0 {
 		// A later probe of a round run per queue.
 		c.rest = append(c.rest[:i], c.rest[i+1:]...)
-		last, clear := len(c.rest) == 0, c.restClear
+		last, markers := len(c.rest) == 0, c.restClear
 		c.mu.Unlock()
-		return c.fetch(ctx, []string{first}, args[0], clear, last), true
+		return c.fetch(ctx, []string{first}, args[0], markers, last), true
 	}
 	c.rest = c.rest[:0]
 	idle, last := c.idle, c.lastFetch
@@ -298,10 +298,10 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 }
 
 // fetch runs the dequeue script for queues, in order, with the lease
-// expiration leaseArg and the marker argument clear, and records the
+// expiration leaseArg and the marker argument markers, and records the
 // outcome; last reports that the round of probes ends here when every
 // queue is empty.
-func (c *MultiFetch) fetch(ctx context.Context, queues []string, leaseArg any, clear string, last bool) *redis.Cmd {
+func (c *MultiFetch) fetch(ctx context.Context, queues []string, leaseArg any, markers string, last bool) *redis.Cmd {
 	mkeys := make([]string, 0, 5*len(queues))
 	margs := make([]any, 0, 2+len(queues))
 	margs = append(margs, leaseArg)
@@ -310,7 +310,7 @@ func (c *MultiFetch) fetch(ctx context.Context, queues []string, leaseArg any, c
 		mkeys = append(mkeys, k.keys[:]...)
 		margs = append(margs, k.prefix)
 	}
-	margs = append(margs, clear)
+	margs = append(margs, markers)
 	cmd := c.rdb.EvalSha(ctx, c.multiSHA, mkeys, margs...)
 	if err := cmd.Err(); err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
 		cmd = c.rdb.Eval(ctx, multiDequeueScript, mkeys, margs...)

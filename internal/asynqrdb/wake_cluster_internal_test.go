@@ -130,8 +130,8 @@ func TestSpreadWaitStop(t *testing.T) {
 	start := time.Now()
 	w.Stop()
 	select {
-	case any := <-done:
-		if any {
+	case ended := <-done:
+		if ended {
 			t.Fatal("a stopped wait reported a token or a failure; want neither")
 		}
 	case <-time.After(30 * time.Second):
