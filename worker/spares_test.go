@@ -12,6 +12,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/tasks"
+	"github.com/tuskq/tuskq/worker"
 )
 
 // registeredServers returns how many asynq servers asynq lists.
@@ -178,5 +179,80 @@ func TestPushForeignProducerByFallback(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d of %d tasks of a plain asynq client processed within the fallback %s (plus slack)", i, n, fallback)
 		}
+	}
+}
+
+// backlogRamp bounds how long an idle worker takes, from the enqueue of a
+// backlog, to run a task on every slot: the spares start on the first
+// server's second task in a row, well within it (about 20 ms on an idle
+// machine), where a worker that waited for its spares' fallback fetch or
+// for the next retirement check would take seconds.
+const backlogRamp = 2 * time.Second
+
+// TestPushBacklogReachesFullConcurrency: an idle worker at its defaults
+// (DefaultServers, concurrency 10: the first server has 3 slots) given a
+// backlog runs a task on all 10 slots within backlogRamp of the enqueue.
+func TestPushBacklogReachesFullConcurrency(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+	defer rdb.Close()
+	const concurrency, backlog = 10, 100
+	release := make(chan struct{})
+	full := make(chan time.Time, 1)
+	var (
+		mu       sync.Mutex
+		inflight int
+	)
+	reg := tasks.NewRegistry()
+	reg.MustRegister("test:backlog", tasks.ProcessorFunc(func(ctx context.Context, _ *asynq.Task) error {
+		mu.Lock()
+		inflight++
+		if inflight == concurrency {
+			full <- time.Now()
+		}
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}))
+	cfg := e.pushConfig()
+	cfg.Worker.Concurrency = concurrency
+	start(t, e.options(t, cfg, reg))
+	waitingServers(t, rdb, 1)
+	if n := e.registeredServers(t); n != 1 {
+		t.Fatalf("an idle worker registers %d asynq servers; want 1", n)
+	}
+	defer close(release)
+
+	reqs := make([]tasks.Request, backlog)
+	for i := range reqs {
+		reqs[i] = tasks.Request{Type: "test:backlog", Payload: []byte(`{}`)}
+	}
+	begin := time.Now()
+	e.enqueueMany(t, reqs)
+	select {
+	case at := <-full:
+		ramp := at.Sub(begin)
+		t.Logf("a backlog of %d tasks ran on all %d slots %s after the enqueue", backlog, concurrency, ramp.Round(time.Millisecond))
+		if ramp > backlogRamp {
+			t.Errorf("the backlog ran on all %d slots %s after the enqueue; want within %s", concurrency, ramp, backlogRamp)
+		}
+	case <-time.After(waitFor):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("%d of %d slots running after %s with a backlog of %d tasks; want all", inflight, concurrency, waitFor, backlog)
+	}
+	qi, err := e.client.Inspector().GetQueueInfo("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qi.Active != concurrency {
+		t.Errorf("asynq lists %d active tasks; want %d (the worker's concurrency)", qi.Active, concurrency)
+	}
+	if n := e.registeredServers(t); n != worker.DefaultServers {
+		t.Errorf("%d asynq servers registered under a backlog; want %d", n, worker.DefaultServers)
 	}
 }

@@ -456,23 +456,16 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // pushes reports whether the worker waits for wake-up tokens rather than
-// polling: worker.wake push, and in Redis Cluster a single queue (the
-// markers of several queues live in different hash slots, which one
-// BLPOP cannot wait on).
+// polling: worker.wake push (in Redis Cluster too, where a server of
+// several queues waits on each queue's marker on its own node).
 func (w *Worker) pushes() bool {
-	if w.cfg.Worker.Wake != config.WakePush {
-		return false
-	}
-	return w.cfg.Redis.Mode != config.ModeCluster || len(asynqrdb.FetchQueues(w.cfg.Worker.Queues)) == 1
+	return w.cfg.Worker.Wake == config.WakePush
 }
 
 // newWaiter returns the waiter of the worker's idle servers, with a Redis
 // client of its own for the blocking waits, or nil when the worker polls.
 func (w *Worker) newWaiter() (*asynqrdb.Waiter, error) {
 	if !w.pushes() {
-		if w.cfg.Worker.Wake == config.WakePush {
-			w.logger.Warn("worker.wake is push, but in Redis Cluster a worker with several queues polls; give it one queue to wait instead")
-		}
 		return nil, nil
 	}
 	// Without go-redis's own re-sends: a wait broken by a Redis restart or
@@ -511,6 +504,10 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 		var fetch *asynqrdb.MultiFetch
 		if multi || wait != nil {
 			fetch = asynqrdb.NewMultiFetch(rdb, qs, w.cfg.Worker.StrictPriority)
+			if !multi && len(qs) > 1 {
+				// Redis Cluster: queue by queue, as asynq fetches there.
+				fetch.PerQueue()
+			}
 		}
 		if wait != nil {
 			// The first server fetches at worker.wake_fallback when no

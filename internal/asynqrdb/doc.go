@@ -64,7 +64,9 @@
 // does not re-send it); the server fetches at once, finding the tasks
 // whose tokens the outage lost, and the next wait goes to the new master.
 // In Redis Cluster one BLPOP cannot wait on keys of several slots: a
-// worker waits only when it serves one queue, and polls otherwise.
+// server of several queues fetches queue by queue (MultiFetch.PerQueue)
+// and waits with one BLPOP per marker, each on its queue's node, handing
+// back a token that comes after its wait ended (wake_cluster.go).
 //
 // Tasks made pending without a token (a plain asynq client, asynqmon's
 // "run now", a queue unpaused) are fetched at the fallback. That fetch

@@ -39,9 +39,11 @@ import (
 //
 // The wrapper is tied to asynq v0.26.0's dequeue script and key layout, as
 // the enqueue script is (see LayoutVersion); TestDequeueScriptIsAsynqs
-// checks the script text. It is used only with more than one
-// queue and not in Redis Cluster, where keys of different queues live in
-// different slots and one script cannot touch them all.
+// checks the script text. It tries several queues in one script only
+// outside Redis Cluster, where keys of different queues live in
+// different slots and one script cannot touch them all; in Cluster, with
+// worker.wake push, each of asynq's calls runs for its own queue
+// (PerQueue), with the same script, so that an idle server can wait.
 
 // asynqDequeueScript is asynq v0.26.0's dequeueCmd (internal/rdb/rdb.go),
 // byte for byte; ServerClient recognizes its calls by this script's SHA-1.
@@ -124,7 +126,12 @@ type MultiFetch struct {
 
 	waiter   *Waiter // nil: asynq polls
 	fallback time.Duration
-	wakeKeys []string // of the queues, for the waiter
+	wakeKeys []string    // of the queues, for the waiter
+	spread   *spreadWait // per queue: the wait on markers in different slots
+
+	// perQueue: each of asynq's dequeue calls runs for its own queue
+	// (Redis Cluster, see PerQueue).
+	perQueue bool
 
 	mu sync.Mutex
 	// idle is true when the last fetch found every queue empty, at
@@ -134,6 +141,10 @@ type MultiFetch struct {
 	// empty are the queues the last multi-queue fetch found empty and
 	// asynq has not yet asked about in its current round of probes.
 	empty []string
+	// rest are, per queue, the queues asynq has yet to probe in its
+	// current round, and restClear the marker argument of the round.
+	rest      []string
+	restClear string
 	// idleSince is when the fetches began to find every queue empty;
 	// streak counts the fetches in a row that returned a task, and onTask
 	// is called after each of them (see wake_spare.go).
@@ -177,11 +188,23 @@ func NewMultiFetch(rdb redis.UniversalClient, qs []FetchQueue, strict bool) *Mul
 	}
 }
 
+// PerQueue makes c run each of asynq's dequeue calls for its own queue,
+// as asynq does, instead of one script for every queue: in Redis Cluster
+// the keys of different queues live in different hash slots, which one
+// script cannot touch. A wait (Wait) then blocks on each queue's marker
+// on the queue's node (wake_cluster.go). Call it before Wait; it returns
+// c.
+func (c *MultiFetch) PerQueue() *MultiFetch {
+	c.perQueue = true
+	return c
+}
+
 // Wait makes the fetch wait for wake-up tokens (see wake.go) when its
 // last fetch found every queue empty, instead of letting asynq poll; it
 // returns c. fallback is how long it goes without fetching when no token
 // comes (0: the Waiter's WaiterOptions.Fallback). In Redis Cluster the
-// queues must share a hash slot (one queue).
+// queues must share a hash slot (one queue), or c must run per queue
+// (PerQueue).
 func (c *MultiFetch) Wait(w *Waiter, fallback time.Duration) *MultiFetch {
 	c.waiter = w
 	c.fallback = fallback
@@ -192,7 +215,18 @@ func (c *MultiFetch) Wait(w *Waiter, fallback time.Duration) *MultiFetch {
 	for i, q := range c.queues {
 		c.wakeKeys[i] = WakeKey(q.Name)
 	}
+	if c.perQueue && len(c.wakeKeys) > 1 {
+		c.spread = newSpreadWait(w, c.wakeKeys)
+	}
 	return c
+}
+
+// wait waits for a token on the markers of c's queues (see Waiter.wait).
+func (c *MultiFetch) wait(timeout time.Duration) (woke, failed bool) {
+	if c.spread != nil {
+		return c.spread.wait(timeout)
+	}
+	return c.waiter.wait(c.wakeKeys, timeout)
 }
 
 // dequeue handles asynq's dequeue call for one queue; ok is false when
@@ -212,12 +246,20 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 	c.mu.Lock()
 	if i := indexOf(c.empty, first); i >= 0 {
 		// A later probe of a round whose multi-queue fetch found every
-		// queue empty.
+		// queue empty, or whose wait ended without a token.
 		c.empty = append(c.empty[:i], c.empty[i+1:]...)
 		c.mu.Unlock()
 		return emptyCmd(ctx), true
 	}
 	c.empty = c.empty[:0]
+	if i := indexOf(c.rest, first); c.perQueue && i >= 0 {
+		// A later probe of a round run per queue.
+		c.rest = append(c.rest[:i], c.rest[i+1:]...)
+		last, markers := len(c.rest) == 0, c.restClear
+		c.mu.Unlock()
+		return c.fetch(ctx, []string{first}, args[0], markers, last), true
+	}
+	c.rest = c.rest[:0]
 	idle, last := c.idle, c.lastFetch
 	c.mu.Unlock()
 
@@ -228,7 +270,7 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 		// The last fetch found nothing: wait for a token, and fetch when
 		// one came or the fallback interval has passed since that fetch.
 		start := time.Now()
-		woke, failed := c.waiter.wait(c.wakeKeys, c.fallback-time.Since(last))
+		woke, failed := c.wait(c.fallback - time.Since(last))
 		if !woke && !failed && (c.waiter.isStopped() || time.Since(last) < c.fallback) {
 			c.setEmpty(order)
 			return emptyCmd(ctx), true
@@ -246,20 +288,38 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 			leaseArg = exp + int64((time.Since(start)+time.Second-1)/time.Second)
 		}
 	}
-	mkeys := make([]string, 0, 5*len(order))
-	margs := make([]any, 0, 2+len(order))
+	if c.perQueue {
+		c.mu.Lock()
+		c.rest, c.restClear = append(c.rest[:0], order[1:]...), clearMarkers
+		c.mu.Unlock()
+		return c.fetch(ctx, order[:1], leaseArg, clearMarkers, len(order) == 1), true
+	}
+	return c.fetch(ctx, order, leaseArg, clearMarkers, true), true
+}
+
+// fetch runs the dequeue script for queues, in order, with the lease
+// expiration leaseArg and the marker argument markers, and records the
+// outcome; last reports that the round of probes ends here when every
+// queue is empty.
+func (c *MultiFetch) fetch(ctx context.Context, queues []string, leaseArg any, markers string, last bool) *redis.Cmd {
+	mkeys := make([]string, 0, 5*len(queues))
+	margs := make([]any, 0, 2+len(queues))
 	margs = append(margs, leaseArg)
-	for _, q := range order {
+	for _, q := range queues {
 		k := c.keys[q]
 		mkeys = append(mkeys, k.keys[:]...)
 		margs = append(margs, k.prefix)
 	}
-	margs = append(margs, clearMarkers)
+	margs = append(margs, markers)
 	cmd := c.rdb.EvalSha(ctx, c.multiSHA, mkeys, margs...)
 	if err := cmd.Err(); err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
 		cmd = c.rdb.Eval(ctx, multiDequeueScript, mkeys, margs...)
 	}
 	empty := errors.Is(cmd.Err(), redis.Nil)
+	if empty && !last {
+		// Per queue, asynq probes the next queue of the round.
+		return cmd
+	}
 	now := time.Now()
 	c.mu.Lock()
 	switch {
@@ -271,15 +331,19 @@ func (c *MultiFetch) dequeue(ctx context.Context, keys []string, args []any) (*r
 	case cmd.Err() == nil:
 		c.streak++
 	}
+	if !empty {
+		// A task or an error ends asynq's round.
+		c.rest = c.rest[:0]
+	}
 	c.idle, c.lastFetch = empty, now
 	streak, onTask := c.streak, c.onTask
 	c.mu.Unlock()
-	if empty {
-		c.setEmpty(order)
-	} else if onTask != nil && cmd.Err() == nil {
+	if empty && !c.perQueue {
+		c.setEmpty(queues)
+	} else if !empty && onTask != nil && cmd.Err() == nil {
 		onTask(streak)
 	}
-	return cmd, true
+	return cmd
 }
 
 // setEmpty records that the queues of order after the first are empty

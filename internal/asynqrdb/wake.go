@@ -35,8 +35,10 @@ import (
 // the fetch every fallback interval picks them up.
 //
 // In Redis Cluster the markers of different queues live in different hash
-// slots and one BLPOP cannot wait on them all: there the wait is used only
-// by a server with a single queue (the worker polls otherwise).
+// slots, on different nodes, and one BLPOP cannot wait on them all: there
+// a server of several queues fetches queue by queue, as asynq does, and
+// waits with one BLPOP per marker, each on the marker's node
+// (wake_cluster.go).
 
 // WakeCap is the most tokens a wake-up marker holds.
 const WakeCap = 1024
@@ -149,7 +151,17 @@ func (w *Waiter) wait(keys []string, timeout time.Duration) (woke, failed bool) 
 	if timeout < time.Millisecond {
 		return false, false
 	}
-	var err error
+	woke, err := w.blpop(keys, timeout)
+	if err != nil {
+		return false, w.pauseAfterError(timeout)
+	}
+	return woke, false
+}
+
+// blpop pops a token from the first of keys that has one, waiting up to
+// timeout (at least 1 ms) for one: woke reports a token; err is nil also
+// when none came or the Waiter was stopped.
+func (w *Waiter) blpop(keys []string, timeout time.Duration) (woke bool, err error) {
 	if timeout >= time.Second {
 		// Whole seconds, which every Redis takes; go-redis sets the read
 		// deadline of a blocking command to its timeout plus 10 s itself,
@@ -166,15 +178,25 @@ func (w *Waiter) wait(keys []string, timeout time.Duration) (woke, failed bool) 
 		args = append(args, strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64))
 		err = w.rdb.Do(context.Background(), args...).Err()
 	}
-	if err != nil && !errors.Is(err, redis.Nil) && !w.isStopped() {
-		// Redis unreachable, restarting or failing over: do not spin; the
-		// fetch that follows reports the error to asynq, and the first
-		// that succeeds finds the tasks whose tokens the outage lost.
-		select {
-		case <-w.stopped:
-		case <-time.After(min(timeout, 100*time.Millisecond)):
-		}
-		return false, !w.isStopped()
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, redis.Nil) || w.isStopped():
+		return false, nil
+	default:
+		return false, err
 	}
-	return err == nil, false
+}
+
+// pauseAfterError is what a failed wait does: Redis unreachable,
+// restarting or failing over, it does not spin; the fetch that follows
+// reports the error to asynq, and the first that succeeds finds the tasks
+// whose tokens the outage lost. It pauses up to 100 ms (less than
+// timeout) and reports whether the wait failed (false: Stop was called).
+func (w *Waiter) pauseAfterError(timeout time.Duration) bool {
+	select {
+	case <-w.stopped:
+	case <-time.After(min(timeout, 100*time.Millisecond)):
+	}
+	return !w.isStopped()
 }

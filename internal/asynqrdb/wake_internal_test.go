@@ -26,12 +26,26 @@ type waitingServer struct {
 
 func startWaiting(t *testing.T, addr string, queues map[string]int, opts WaiterOptions) *waitingServer {
 	t.Helper()
+	return startWaitingHow(t, addr, queues, opts, false)
+}
+
+// startWaitingHow is startWaiting, fetching queue by queue as in Redis
+// Cluster when perQueue is set.
+func startWaitingHow(t *testing.T, addr string, queues map[string]int, opts WaiterOptions, perQueue bool) *waitingServer {
+	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
 	// As the worker's: without go-redis's re-sends (see NewWaiter).
 	waiter := NewWaiter(redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}), opts)
-	fetch := NewMultiFetch(rdb, FetchQueues(queues), false).Wait(waiter, 0)
-	client := NewServerClient(rdb, fetch, nil).ForwardTogether(NewForwardTogether(rdb, FetchQueues(queues)))
+	fetch := NewMultiFetch(rdb, FetchQueues(queues), false)
+	if perQueue {
+		fetch.PerQueue()
+	}
+	fetch.Wait(waiter, 0)
+	client := NewServerClient(rdb, fetch, nil)
+	if !perQueue {
+		client.ForwardTogether(NewForwardTogether(rdb, FetchQueues(queues)))
+	}
 	srv := asynq.NewServerFromRedisClient(client, asynq.Config{
 		Concurrency: 2, Queues: queues, TaskCheckInterval: 10 * time.Millisecond,
 		DelayedTaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel,

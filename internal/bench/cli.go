@@ -162,7 +162,13 @@ func runWithRedis(ctx context.Context, opts Options, stderr io.Writer) (_ *Repor
 		return nil, fmt.Errorf("temporary directory for redis-server: %w", err)
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
-	srv, err := redisserver.Start(ctx, redisserver.Options{Dir: dir})
+	// The fleet and burst phases run up to 500 workers in this process,
+	// about 20 Redis connections each under a burst (go-redis pools that
+	// grow with the servers' calls): Redis's default limit of 10,000
+	// clients refused some of them, and the refused calls made tasks run
+	// again. Redis lowers the limit to what the file descriptor limit
+	// allows.
+	srv, err := redisserver.Start(ctx, redisserver.Options{Dir: dir, Args: []string{"--maxclients", "30000"}})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,7 +101,8 @@ func killWorker(t *testing.T, engine string, res *faults.Result) {
 	// the kill (an idle tuskq worker runs one asynq server and adds its
 	// spares on a backlog, so the three need not be equally busy at this
 	// moment); the scenario is a busy worker killed mid-run.
-	victim := busiest(r.snapshot(), procs)
+	atKill := r.snapshot()
+	victim := busiest(atKill, procs)
 	victim.Kill()
 	killedAt := time.Now()
 	r.faultAt = killedAt
@@ -140,6 +142,7 @@ func killWorker(t *testing.T, engine string, res *faults.Result) {
 	}
 	res.Notes = append(res.Notes, fmt.Sprintf("in flight on the killed worker: %d (%d with MaxRetry 0): %d re-ran, %d archived, %d charged a retry",
 		len(inflight), mr0, rerun, archived, charged))
+	res.Notes = append(res.Notes, "in flight per worker just before the kill (concurrency "+strconv.Itoa(concurrency)+"): "+runningPerWorker(atKill, procs))
 	if n := enqueueErrors(r.rec.Calls()); n != "" {
 		res.Notes = append(res.Notes, n)
 	}
@@ -453,19 +456,36 @@ func (r *run) supervise(name string, o workerOpts, delay time.Duration) (restart
 	}
 }
 
+// runningPerWorker lists, by name, how many tasks each of procs has
+// running in snapshot s: a worker given a backlog runs one on every slot.
+func runningPerWorker(s faults.Snapshot, procs map[string]*spawn.Proc) string {
+	byOwner := running(s)
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(procs)) {
+		parts = append(parts, fmt.Sprintf("%s %d", n, byOwner[n]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// running counts the tasks running in snapshot s by owner.
+func running(s faults.Snapshot) map[string]int {
+	out := map[string]int{}
+	for seq, owner := range s.Owner {
+		if s.Runs[seq] > s.Done[seq] {
+			out[owner]++
+		}
+	}
+	return out
+}
+
 // busiest returns the process, of procs, that has the most tasks running
 // in snapshot s (the first by name on a tie).
 func busiest(s faults.Snapshot, procs map[string]*spawn.Proc) *spawn.Proc {
-	running := map[string]int{}
-	for seq, owner := range s.Owner {
-		if s.Runs[seq] > s.Done[seq] {
-			running[owner]++
-		}
-	}
+	byOwner := running(s)
 	names := slices.Sorted(maps.Keys(procs))
 	best := names[0]
 	for _, n := range names[1:] {
-		if running[n] > running[best] {
+		if byOwner[n] > byOwner[best] {
 			best = n
 		}
 	}

@@ -34,13 +34,18 @@ func features() []feature {
 }
 
 // TestTopology runs every feature in cluster and in sentinel mode, each
-// mode on one topology, and the sentinel failover under load on a setup
-// of its own.
+// mode on one topology, and, each on a topology of its own, the
+// push wake-up of a worker of several queues in cluster mode, the
+// sentinel failover under load and push wake-ups across a failover.
 func TestTopology(t *testing.T) {
 	t.Parallel()
 	t.Run("cluster", func(t *testing.T) {
 		t.Parallel()
 		runFeatures(t, clusterTopo(redistest.StartCluster(t)))
+		t.Run("push-wake-several-queues", func(t *testing.T) {
+			t.Parallel()
+			testClusterWake(t)
+		})
 	})
 	t.Run("sentinel", func(t *testing.T) {
 		t.Parallel()
@@ -48,6 +53,10 @@ func TestTopology(t *testing.T) {
 		t.Run("failover-under-load", func(t *testing.T) {
 			t.Parallel()
 			testFailoverUnderLoad(t)
+		})
+		t.Run("push-wake-survives-failover", func(t *testing.T) {
+			t.Parallel()
+			testSentinelWakeSurvivesFailover(t)
 		})
 	})
 }
