@@ -133,6 +133,10 @@ func (e *Engine) SetState(s *State) {
 	}
 	s.fill()
 	e.state = s
+	// The window and the previous snapshots belong to the old state.
+	e.prev = map[string]*WorkerSnapshot{}
+	e.qprev = map[string]QueueStat{}
+	e.ticks = nil
 }
 
 // tick is the data of one interval.
