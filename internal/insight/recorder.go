@@ -8,6 +8,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tuskq/tuskq/tasks"
 )
 
 // Limits of a worker's aggregates.
@@ -73,6 +75,13 @@ func (r *Recorder) Sink(taskType, queue string) *Sink {
 	return actual.(*Sink)
 }
 
+// Observer returns r as the observer of a worker's tasks.Metrics.
+func (r *Recorder) Observer() tasks.AttemptObserver { return observer{r} }
+
+type observer struct{ r *Recorder }
+
+func (o observer) Sink(taskType, queue string) tasks.AttemptSink { return o.r.Sink(taskType, queue) }
+
 // Sink aggregates one task type on one queue.
 type Sink struct {
 	typ, queue string
@@ -98,9 +107,9 @@ type counters struct {
 // all (the attempt runs again).
 func (s *Sink) Finish(ctx context.Context, elapsed time.Duration, outcome string, err error) {
 	switch outcome {
-	case "success", "cancelled", "skipped":
+	case tasks.OutcomeSuccess, tasks.OutcomeCancelled, tasks.OutcomeSkipped:
 		s.Observe(elapsed, false, false, Example{})
-	case "retry", "archived", "revoked":
+	case tasks.OutcomeRetry, tasks.OutcomeArchived, tasks.OutcomeRevoked:
 		x := Example{}
 		x.TaskID, _ = asynq.GetTaskID(ctx)
 		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
@@ -109,7 +118,7 @@ func (s *Sink) Finish(ctx context.Context, elapsed time.Duration, outcome string
 		if err != nil {
 			x.Error = err.Error()
 		}
-		s.Observe(elapsed, true, outcome == "retry", x)
+		s.Observe(elapsed, true, outcome == tasks.OutcomeRetry, x)
 	}
 }
 
