@@ -19,8 +19,8 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/asynqrdb"
-	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/httpserve"
+	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/limits"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/stackgrow"
