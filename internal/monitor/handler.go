@@ -17,6 +17,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpserve"
+	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
@@ -38,6 +39,7 @@ type Handler struct {
 	auth      *authenticator // nil without authentication
 	health    *httpserve.Health
 	rootPath  string
+	insight   *insight.Runner // nil with monitor.insight.enabled off
 }
 
 // New builds the monitor's handler from opts. Every option but Listen,
@@ -85,15 +87,24 @@ func New(opts Options) (*Handler, error) {
 		h.viewerUI = asynqmon.New(asynqmon.Options{RootPath: rp, RedisConnOpt: connOpt, ReadOnly: true})
 	}
 	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
+	if h.insight, err = newInsightRunner(rdb, opts); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
 
 	extra := []prometheus.Collector{&limitCollector{rdb: rdb, configured: opts.Limits, timeout: opts.PingTimeout}}
 	if auth != nil {
 		extra = append(extra, auth.collectors()...)
 	}
+	if h.insight != nil {
+		extra = append(extra, &insightCollector{r: h.insight})
+	}
 	app := http.NewServeMux()
 	app.Handle(rp+"/", withFleetLink(rp, http.HandlerFunc(h.serveUI)))
 	app.HandleFunc("GET "+rp+PathFleet, h.fleetPage)
 	app.HandleFunc("GET "+rp+PathFleetAPI, h.fleetAPI)
+	app.HandleFunc("GET "+rp+PathInsight, h.insightPage)
+	app.HandleFunc("GET "+rp+PathInsightAPI, h.insightAPI)
 	metricsH, metricsReg := newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...)
 	opts.Telemetry.ExportMetrics(metricsReg)
 	app.Handle("GET "+PathMetrics, metricsH)
@@ -148,6 +159,14 @@ func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.ui.ServeHTTP(w, r)
+}
+
+// RunInsight runs the insight engine until ctx is done (Run calls it); a
+// no-op when monitor.insight.enabled is off.
+func (h *Handler) RunInsight(ctx context.Context) {
+	if h.insight != nil {
+		_ = h.insight.Run(ctx)
+	}
 }
 
 // AuthEnabled reports whether the handler requires credentials.
