@@ -48,7 +48,6 @@ const (
 	PathFleetAPI = "/api/v1/fleet"
 )
 
-
 var (
 	// ErrInsecureListen is matched by the error Run returns when the listen
 	// address is not a loopback address and no user or token is
