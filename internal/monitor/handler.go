@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -39,7 +40,8 @@ type Handler struct {
 	auth      *authenticator // nil without authentication
 	health    *httpserve.Health
 	rootPath  string
-	insight   *insight.Runner // nil with monitor.insight.enabled off
+	insight   *insight.Runner   // nil with monitor.insight.enabled off
+	notifier  *insight.Notifier // nil without monitor.insight.webhook
 }
 
 // New builds the monitor's handler from opts. Every option but Listen,
@@ -87,7 +89,7 @@ func New(opts Options) (*Handler, error) {
 		h.viewerUI = asynqmon.New(asynqmon.Options{RootPath: rp, RedisConnOpt: connOpt, ReadOnly: true})
 	}
 	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
-	if h.insight, err = newInsightRunner(rdb, opts); err != nil {
+	if h.insight, h.notifier, err = newInsightRunner(rdb, opts); err != nil {
 		_ = rdb.Close()
 		return nil, err
 	}
@@ -164,9 +166,15 @@ func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request) {
 // RunInsight runs the insight engine until ctx is done (Run calls it); a
 // no-op when monitor.insight.enabled is off.
 func (h *Handler) RunInsight(ctx context.Context) {
-	if h.insight != nil {
-		_ = h.insight.Run(ctx)
+	if h.insight == nil {
+		return
 	}
+	if h.notifier != nil {
+		var posting sync.WaitGroup
+		posting.Go(func() { h.notifier.Run(ctx) })
+		defer posting.Wait()
+	}
+	_ = h.insight.Run(ctx)
 }
 
 // AuthEnabled reports whether the handler requires credentials.

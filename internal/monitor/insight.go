@@ -26,11 +26,25 @@ const (
 	PathInsightAPI = "/api/v1/insight"
 )
 
-// newInsightRunner builds the engine's runner from opts, nil when
+// newInsightRunner builds the engine's runner from opts, and the webhook
+// notifier when monitor.insight.webhook is set; nil when
 // monitor.insight.enabled is off.
-func newInsightRunner(rdb redis.UniversalClient, opts Options) (*insight.Runner, error) {
+func newInsightRunner(rdb redis.UniversalClient, opts Options) (*insight.Runner, *insight.Notifier, error) {
 	if !opts.Insight.Enabled {
-		return nil, nil
+		return nil, nil, nil
+	}
+	observers := opts.InsightObservers
+	var notifier *insight.Notifier
+	if opts.Insight.Webhook != "" {
+		n, err := insight.NewNotifier(insight.NotifierOptions{
+			URL: opts.Insight.Webhook, Cooldown: opts.Insight.WebhookCooldown,
+			AllowPrivate: opts.Insight.WebhookAllowPrivate, Logger: opts.Logger, Now: opts.Now,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("monitor: %w", err)
+		}
+		notifier = n
+		observers = append(append([]insight.Observer(nil), observers...), n.Observe)
 	}
 	host, _ := os.Hostname()
 	var b [4]byte
@@ -44,12 +58,12 @@ func newInsightRunner(rdb redis.UniversalClient, opts Options) (*insight.Runner,
 		Queues:    func(ctx context.Context) ([]insight.QueueStat, error) { return queueStats(ctx, rdb, opts.Now()) },
 		Now:       opts.Now,
 		Logger:    opts.Logger,
-		Observers: opts.InsightObservers,
+		Observers: observers,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("monitor: %w", err)
+		return nil, nil, fmt.Errorf("monitor: %w", err)
 	}
-	return r, nil
+	return r, notifier, nil
 }
 
 // queueStats reads every asynq queue's sizes.
