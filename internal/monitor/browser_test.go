@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/internal/testutil"
 )
@@ -214,4 +216,56 @@ func paused(qs []queueSnapshot, queue string, want bool) bool {
 		}
 	}
 	return false
+}
+
+// TestBrowserInsightShowsAStuckQueue opens the Insight page: a queue whose
+// backlog grows with no worker is shown stuck, with its forecast, under
+// the shared navigation.
+func TestBrowserInsightShowsAStuckQueue(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	srv := redistest.Start(t)
+	mctx, stop := context.WithCancel(t.Context())
+	listening := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(mctx, Options{
+			Redis: redisAt(srv.Addr()), Listen: "127.0.0.1:0",
+			Insight: config.InsightConfig{Enabled: true, WebhookCooldown: time.Minute,
+				Targets: []config.InsightTarget{{Queue: "reports", Latency: "1s"}}},
+			InsightEngine: insight.Config{Interval: 100 * time.Millisecond, Window: time.Second,
+				Stall: 500 * time.Millisecond, Warmup: time.Second, Clear: time.Minute},
+			OnListen: func(a net.Addr) { listening <- a },
+		})
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var base string
+	select {
+	case a := <-listening:
+		base = "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	waitFor(t, "a stuck reports queue", func() bool {
+		enqueue(t, srv.Addr(), "reports", 1)
+		_, body := do(t, noRedirect(), "GET", base+PathInsightAPI, nil)
+		return strings.Contains(body, `"kind": "stuck_queue"`)
+	})
+	step(t, ctx, "open the insight page", chromedp.Navigate(base+PathInsight),
+		chromedp.WaitVisible(chromedp.CSS(`.anomaly[data-kind="stuck_queue"]`)))
+	text := eval[string](t, ctx, `document.querySelector("main").innerText`)
+	for _, want := range []string{"Active anomalies", "queue reports:", "nothing processed since", "at risk"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the insight page lacks %q:\n%s", want, text)
+		}
+	}
+	if active := eval[string](t, ctx, `document.querySelector("header nav a.active").innerText`); active != "Insight" {
+		t.Errorf("active navigation item %q, want Insight", active)
+	}
+	screenshot(t, ctx, "insight.png")
 }
