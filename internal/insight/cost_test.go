@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/tasks"
 )
 
 // totalCalls sums the calls of every command in INFO commandstats.
@@ -150,4 +152,28 @@ func BenchmarkSinkObserve(b *testing.B) {
 			s.Observe(3*time.Millisecond, false, false, insight.Example{})
 		}
 	})
+}
+
+// BenchmarkInstrument compares the worker's metrics middleware per
+// attempt without and with the insight aggregates observing it.
+//
+//	go test -run '^$' -bench BenchmarkInstrument -cpu 1 ./internal/insight/
+func BenchmarkInstrument(b *testing.B) {
+	for _, observe := range []bool{false, true} {
+		b.Run(fmt.Sprintf("insight=%v", observe), func(b *testing.B) {
+			m, err := tasks.NewMetrics(prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if observe {
+				m.Observe(insight.NewRecorder(insight.RecorderOptions{Worker: "w"}).Observer())
+			}
+			p := tasks.Instrument(tasks.InstrumentOptions{Metrics: m})(tasks.ProcessorFunc(func(context.Context, *asynq.Task) error { return nil }))
+			task := asynq.NewTask("email:send", nil)
+			ctx := context.Background()
+			for b.Loop() {
+				_ = p.ProcessTask(ctx, task)
+			}
+		})
+	}
 }
