@@ -94,7 +94,7 @@ type Engine struct {
 	state *State
 	prev  map[string]*WorkerSnapshot
 	ticks []*tick // oldest first, covering at least Window
-	spark map[string]*sparkline
+	spark map[SeriesKey]*sparkline
 	qprev map[string]QueueStat
 }
 
@@ -114,7 +114,7 @@ func New(cfg Config, state *State) (*Engine, error) {
 		alpha: 1 - math.Pow(0.5, cfg.Interval.Seconds()/cfg.HalfLife.Seconds()),
 		state: state,
 		prev:  map[string]*WorkerSnapshot{},
-		spark: map[string]*sparkline{},
+		spark: map[SeriesKey]*sparkline{},
 		qprev: map[string]QueueStat{},
 	}, nil
 }

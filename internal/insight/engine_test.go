@@ -1,6 +1,7 @@
 package insight
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,32 @@ func TestVersionRegression(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no version regression among %+v", raised)
+	}
+}
+
+// TestReportBounded: the report every replica reads at each tick stays
+// small: at most 20 series with at most 40 points each.
+func TestReportBounded(t *testing.T) {
+	t.Parallel()
+	types := demoMix()
+	for i := range 40 {
+		types = append(types, &simType{typ: "extra:" + string(rune('a'+i%26)) + string(rune('a'+i/26)), queue: "default",
+			rate: 1, median: 10 * time.Millisecond, sigma: 0.2, worker: -1})
+	}
+	s := newSim(3, 4, types)
+	e := newEngine(t, Config{})
+	_, r := run(t, e, s, 12*time.Minute)
+	if len(r.Series) != maxSeriesViews {
+		t.Fatalf("%d series in the report, want %d", len(r.Series), maxSeriesViews)
+	}
+	for _, v := range r.Series {
+		if len(v.History) != reportPoints || !v.History[len(v.History)-1].At.Equal(r.At) {
+			t.Fatalf("%s: %d points, last at %v (report at %v)", v.Type, len(v.History), v.History[len(v.History)-1].At, r.At)
+		}
+	}
+	b, _ := json.Marshal(r)
+	t.Logf("report: %d bytes", len(b))
+	if len(b) > 200<<10 {
+		t.Fatalf("report of %d bytes", len(b))
 	}
 }

@@ -67,7 +67,11 @@ type sparkline struct{ points []Point }
 // historyLen bounds a sparkline; maxSeriesViews bounds Report.Series.
 const (
 	historyLen     = 120
-	maxSeriesViews = 30
+	maxSeriesViews = 20
+	// reportPoints bounds a series' history in the report (which every
+	// replica reads from Redis at each tick): the ten minutes of history
+	// are thinned to this many points.
+	reportPoints = 40
 )
 
 // report builds the tick's report.
@@ -111,10 +115,10 @@ func (e *Engine) report(now time.Time, ready bool) *Report {
 		if b != nil && b.DurTicks > 0 {
 			v.BaseP95 = b.P95().Seconds()
 		}
-		sp := e.spark[k.String()]
+		sp := e.spark[k]
 		if sp == nil {
 			sp = &sparkline{}
-			e.spark[k.String()] = sp
+			e.spark[k] = sp
 		}
 		sp.points = append(sp.points, Point{At: now, ErrorRate: v.ErrorRate, BaseErrorRate: v.BaseErrorRate, P95: v.P95, BaseP95: v.BaseP95})
 		if len(sp.points) > historyLen {
@@ -123,7 +127,7 @@ func (e *Engine) report(now time.Time, ready bool) *Report {
 		views = append(views, v)
 	}
 	for k := range e.spark {
-		if win[parseKey(k)] == nil {
+		if win[k] == nil {
 			delete(e.spark, k)
 		}
 	}
@@ -141,7 +145,7 @@ func (e *Engine) report(now time.Time, ready bool) *Report {
 		views = views[:maxSeriesViews]
 	}
 	for i := range views {
-		views[i].History = append([]Point(nil), e.spark[SeriesKey{views[i].Type, views[i].Queue}.String()].points...)
+		views[i].History = thin(e.spark[SeriesKey{views[i].Type, views[i].Queue}].points, reportPoints)
 		if math.IsNaN(views[i].P95) {
 			views[i].P95 = 0
 		}
@@ -150,13 +154,14 @@ func (e *Engine) report(now time.Time, ready bool) *Report {
 	return r
 }
 
-// parseKey inverts SeriesKey.String (queue names hold no '/', task types
-// may).
-func parseKey(s string) SeriesKey {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			return SeriesKey{Queue: s[:i], Type: s[i+1:]}
-		}
+// thin returns at most n of ps, evenly spaced, the newest always kept.
+func thin(ps []Point, n int) []Point {
+	if len(ps) <= n {
+		return append([]Point(nil), ps...)
 	}
-	return SeriesKey{Type: s}
+	out := make([]Point, 0, n)
+	for i := range n {
+		out = append(out, ps[(len(ps)-1)-(n-1-i)*(len(ps)-1)/(n-1)])
+	}
+	return out
 }

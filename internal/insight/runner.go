@@ -82,14 +82,22 @@ func (r *Runner) Report() *Report {
 	return r.last
 }
 
-// Run ticks every interval until ctx is done. A failing tick is logged and
-// the next one tried.
+// Run ticks every interval until ctx is done. A failing tick is logged
+// (once until a tick works again) and the next one tried.
 func (r *Runner) Run(ctx context.Context) error {
 	t := time.NewTicker(r.engine.Config().Interval)
 	defer t.Stop()
+	failing := false
 	for {
-		if err := r.Step(ctx); err != nil && ctx.Err() == nil {
-			r.opts.Logger.WarnContext(ctx, "insight tick failed", "error", err)
+		// One line when ticks start failing (Redis down, say) and one
+		// when they work again, not one every 5 s.
+		switch err := r.Step(ctx); {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			r.opts.Logger.WarnContext(ctx, "insight ticks failing; the Insight page shows the last report", "error", err)
+		case err == nil && failing:
+			failing = false
+			r.opts.Logger.InfoContext(ctx, "insight ticks work again")
 		}
 		select {
 		case <-ctx.Done():
