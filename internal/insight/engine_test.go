@@ -225,3 +225,72 @@ func TestReportBounded(t *testing.T) {
 		t.Fatalf("report of %d bytes", len(b))
 	}
 }
+
+// TestThroughputDropAndTarget: the critical queue's workers keep up with
+// a fifth of its arrivals: the throughput drop is flagged within 60 s,
+// and with a target latency the wait warning follows; no other queue is
+// flagged.
+func TestThroughputDropAndTarget(t *testing.T) {
+	t.Parallel()
+	s := newSim(31, 12, demoMix())
+	e := newEngine(t, Config{Targets: map[string]time.Duration{"critical": 20 * time.Second}})
+	if raised, _ := run(t, e, s, 15*time.Minute); len(raised) != 0 {
+		t.Fatalf("steady phase raised %+v", raised)
+	}
+	t0 := s.now
+	s.slow["critical"] = 0.2
+	raised, _ := run(t, e, s, 3*time.Minute)
+	got := map[string]Anomaly{}
+	for _, a := range raised {
+		if a.Queue != "critical" {
+			t.Errorf("unexpected: %s", a.Summary)
+		}
+		if _, ok := got[a.Kind]; !ok {
+			got[a.Kind] = a
+		}
+	}
+	drop, ok := got[KindThroughput]
+	if !ok {
+		t.Fatalf("no throughput drop among %+v", raised)
+	}
+	t.Logf("after %s: %s", drop.Detected.Sub(t0), drop.Summary)
+	if d := drop.Detected.Sub(t0); d > 60*time.Second || !strings.Contains(drop.Summary, "baseline") {
+		t.Errorf("throughput drop after %s: %s", d, drop.Summary)
+	}
+	target, ok := got[KindLatencyTarget]
+	if !ok {
+		t.Fatalf("no target warning among %+v", raised)
+	}
+	t.Logf("after %s: %s", target.Detected.Sub(t0), target.Summary)
+}
+
+// TestRestartKeepsBaselines: the state goes through JSON (as through
+// Redis) into a new engine, which stays quiet, needs no second warm-up,
+// and still flags a spike.
+func TestRestartKeepsBaselines(t *testing.T) {
+	t.Parallel()
+	s := newSim(41, 8, demoMix())
+	e := newEngine(t, Config{})
+	run(t, e, s, 12*time.Minute)
+	b, err := json.Marshal(e.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewState()
+	if err := json.Unmarshal(b, st); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := New(Config{}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raised, r := run(t, e2, s, 2*time.Minute)
+	if len(raised) != 0 || !r.Ready {
+		t.Fatalf("after the restart: ready %v, raised %+v", r.Ready, raised)
+	}
+	s.typ("payment:charge", "critical").fail = 0.5
+	raised, _ = run(t, e2, s, time.Minute)
+	if len(raised) != 1 || raised[0].Kind != KindErrorRate {
+		t.Fatalf("spike after the restart: %+v", raised)
+	}
+}

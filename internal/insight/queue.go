@@ -149,20 +149,29 @@ func (e *Engine) throughputFinding(now time.Time, st QueueStat) *finding {
 	if b == nil || b.Ticks < e.warmTicks() || b.Rate < minDropRate {
 		return nil
 	}
-	from := e.ticks[0].at
-	ref, ok := e.queueAt(st.Name, from)
-	span := now.Sub(from).Seconds()
-	if !ok || span <= 0 {
+	// The live rate is over the stall span (30 s), not the whole window,
+	// so that a drop shows within it; the backlog must not have shrunk
+	// over the window.
+	from := now.Add(-e.cfg.Stall)
+	if e.ticks[0].at.After(from) {
+		return nil
+	}
+	ref, ok := e.queueAt(st.Name, e.ticks[0].at)
+	span := e.cfg.Stall.Seconds()
+	if !ok {
 		return nil
 	}
 	live := e.sumDone(st.Name, from) / span
-	fire := st.Pending >= minBacklog && st.Pending >= ref.Pending && live < dropRatio*b.Rate
+	// Still processing in the last two ticks: a queue that stopped is
+	// the stuck detector's.
+	moving := e.sumDone(st.Name, now.Add(-2*e.cfg.Interval)) > 0
+	fire := moving && st.Pending >= minBacklog && st.Pending >= ref.Pending && live < dropRatio*b.Rate
 	hold := st.Pending > 0 && live < 2*dropRatio*b.Rate
 	if !fire && !hold {
 		return nil
 	}
-	summary := fmt.Sprintf("queue %s: processing %.2f tasks/s over the last %s, baseline %.2f tasks/s, while %d tasks wait (%+d)",
-		st.Name, live, now.Sub(from).Round(time.Second), b.Rate, st.Pending, st.Pending-ref.Pending)
+	summary := fmt.Sprintf("queue %s: processing %.2f tasks/s over the last %s, baseline %.2f tasks/s, while %d tasks wait (%+d in %s)",
+		st.Name, live, e.cfg.Stall, b.Rate, st.Pending, st.Pending-ref.Pending, now.Sub(e.ticks[0].at).Round(time.Second))
 	return &finding{fire: fire, a: Anomaly{
 		Key: key(KindThroughput, st.Name, "", ""), Kind: KindThroughput, Queue: st.Name, Since: from,
 		Summary: summary, Live: live, Baseline: b.Rate, Unit: "tasks/s",

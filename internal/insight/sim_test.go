@@ -39,6 +39,9 @@ type sim struct {
 	done    map[string]int
 	stalled map[string]bool
 	seq     int
+	// slow is the share of a queue's arrivals its workers keep up with
+	// (1 when absent); the rest piles up.
+	slow map[string]float64
 	// workerVer overrides a type's version on a worker: [worker][type].
 	workerVer map[int]map[string]string
 }
@@ -69,7 +72,7 @@ func (s *sim) workersVersion(typ string, vs map[int]string) {
 func newSim(seed uint64, workers int, types []*simType) *sim {
 	s := &sim{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: time.Date(2026, 12, 8, 14, 0, 0, 0, time.UTC),
 		types: types, pending: map[string]int{}, done: map[string]int{}, stalled: map[string]bool{},
-		workerVer: map[int]map[string]string{}}
+		workerVer: map[int]map[string]string{}, slow: map[string]float64{}}
 	queues := map[string]bool{}
 	for _, t := range types {
 		queues[t.queue] = true
@@ -129,6 +132,11 @@ func (s *sim) step(dt time.Duration) {
 			s.pending[t.queue] += n
 			continue
 		}
+		if f, ok := s.slow[t.queue]; ok {
+			s.pending[t.queue] += n
+			n = min(s.pending[t.queue], s.poisson(f*t.rate*dt.Seconds()))
+			s.pending[t.queue] -= n
+		}
 		for range n {
 			w := s.rng.IntN(len(s.workers))
 			d := time.Duration(float64(t.median) * math.Exp(t.sigma*s.rng.NormFloat64()))
@@ -168,7 +176,7 @@ func (s *sim) queues() []QueueStat {
 		}
 		seen[t.queue] = true
 		p := s.pending[t.queue]
-		if !s.stalled[t.queue] {
+		if _, slow := s.slow[t.queue]; !s.stalled[t.queue] && !slow {
 			p = s.rng.IntN(3)
 			s.pending[t.queue] = p
 		}
