@@ -7,6 +7,7 @@ package asynqrdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -66,7 +67,7 @@ func QueueSizes(ctx context.Context, rdb redis.UniversalClient, queues []string)
 		}
 		return nil
 	})
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("asynqrdb: reading queue sizes: %w", err)
 	}
 	out := make([]QueueSize, len(queues))
@@ -83,7 +84,7 @@ func QueueSizes(ctx context.Context, rdb redis.UniversalClient, queues []string)
 		}
 		return nil
 	})
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("asynqrdb: reading the oldest pending tasks: %w", err)
 	}
 	for i, c := range since {

@@ -23,7 +23,7 @@ import (
 // totalCalls sums the calls of every command in INFO commandstats.
 func totalCalls(tb testing.TB, rdb redis.UniversalClient) int {
 	tb.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	info, err := rdb.Info(tb.Context(), "commandstats").Result()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func BenchmarkInsightTick(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := b.Context()
 	n := 0
 	work := func() {
 		now = now.Add(insight.DefaultInterval)
@@ -170,7 +170,7 @@ func BenchmarkInstrument(b *testing.B) {
 			}
 			p := tasks.Instrument(tasks.InstrumentOptions{Metrics: m})(tasks.ProcessorFunc(func(context.Context, *asynq.Task) error { return nil }))
 			task := asynq.NewTask("email:send", nil)
-			ctx := context.Background()
+			ctx := b.Context()
 			for b.Loop() {
 				_ = p.ProcessTask(ctx, task)
 			}

@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -77,7 +78,7 @@ func TestInsightEndToEnd(t *testing.T) {
 	waitFor(t, "a stuck critical queue in /api/v1/insight", func() bool {
 		enqueue(t, srv.Addr(), "critical", 1)
 		resp, body := do(t, ts.Client(), "GET", ts.URL+PathInsightAPI, nil)
-		if resp.StatusCode != 200 {
+		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", PathInsightAPI, resp.StatusCode, body)
 		}
 		rep = insight.Report{}
@@ -102,7 +103,7 @@ func TestInsightEndToEnd(t *testing.T) {
 			strings.Contains(body, `tuskq_anomaly_active{kind="latency_target",queue="critical",task_type=""} 1`)
 	})
 	resp, page := do(t, ts.Client(), "GET", ts.URL+PathInsight, nil)
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d", PathInsight, resp.StatusCode)
 	}
 	for _, want := range []string{"stuck_queue", "queue critical", "<svg", "email:send", `class="active"`} {
