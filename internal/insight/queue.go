@@ -196,12 +196,12 @@ func (e *Engine) targetFinding(now time.Time, st QueueStat) *finding {
 	if !fire && !hold {
 		return nil
 	}
-	waitText := "never at the current rate (nothing is processed)"
+	waitText := "would never start at the current rate (nothing is processed"
 	if !math.IsInf(wait, 1) {
-		waitText = "in ~" + round(time.Duration(wait*float64(time.Second))).String()
+		waitText = "would start in ~" + round(time.Duration(wait*float64(time.Second))).String() + " (" + fmt.Sprintf("%.2f tasks/s", f.Rate)
 	}
-	summary := fmt.Sprintf("queue %s: a task enqueued now would start %s (%d pending at %.2f tasks/s), target %s; the oldest pending task has waited %s",
-		st.Name, waitText, st.Pending, f.Rate, target, round(st.Latency))
+	summary := fmt.Sprintf("queue %s: a task enqueued now %s, %d pending), target %s; the oldest pending task has waited %s",
+		st.Name, waitText, st.Pending, target, round(st.Latency))
 	return &finding{fire: fire, a: Anomaly{
 		Key: key(KindLatencyTarget, st.Name, "", ""), Kind: KindLatencyTarget, Queue: st.Name, Since: now,
 		Summary: summary, Live: min(wait, 1e9), Baseline: t, Unit: "seconds",
