@@ -197,8 +197,12 @@ func (r *Recorder) Snapshot() WorkerSnapshot {
 
 // snapshot copies c, false when it counted nothing.
 func (c *counters) snapshot(typ, queue string) (SeriesSnapshot, bool) {
+	// Failures before attempts: Observe adds to attempts first, so a
+	// snapshot never counts more failures than attempts.
+	retries := c.retries.Load()
+	failures := c.failures.Load()
 	ss := SeriesSnapshot{Type: typ, Queue: queue, Version: c.version,
-		Attempts: c.attempts.Load(), Failures: c.failures.Load(), Retries: c.retries.Load()}
+		Attempts: c.attempts.Load(), Failures: failures, Retries: retries}
 	if ss.Attempts == 0 {
 		return ss, false
 	}
