@@ -14,13 +14,15 @@
 //	                     a bound, 503 "redis unreachable" otherwise
 //	/metrics             Prometheus: asynq's queue metrics, fleet gauges,
 //	                     orphaned tasks per queue, Redis reachability,
-//	                     login counters
+//	                     login counters, active anomalies and forecasts
 //	<root>/              the asynqmon single-page UI, with a link to the
 //	                     fleet page added to its pages
 //	<root>/api/...       asynqmon's JSON API (GET /api/queues, ...)
 //	<root>/fleet         the worker processes and the queues' orphaned
 //	                     tasks, as a plain HTML page
 //	<root>/api/v1/fleet  the same as JSON (FleetReport)
+//	<root>/insight       anomalies, forecasts and baselines (internal/insight)
+//	<root>/api/v1/insight  the same as JSON (insight.Report)
 //
 // The health endpoints stay at the server root whatever the root path, so
 // probes need not know it, and never require credentials. /healthz does
