@@ -76,7 +76,10 @@ const (
 
 // report builds the tick's report.
 func (e *Engine) report(now time.Time, ready bool) *Report {
-	r := &Report{At: now, Ready: ready, Active: []Anomaly{}, Timeline: e.state.Timeline, Forecasts: []Forecast{}}
+	// The report is read by other goroutines while the engine ticks on:
+	// it shares nothing the engine writes (anomalies' slices are replaced,
+	// never written in place).
+	r := &Report{At: now, Ready: ready, Active: []Anomaly{}, Timeline: append([]Anomaly{}, e.state.Timeline...), Forecasts: []Forecast{}}
 	if left := e.state.Started.Add(e.cfg.Warmup).Sub(now); left > 0 {
 		r.WarmupLeft = Seconds(left.Seconds())
 	}

@@ -111,7 +111,7 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) Step(ctx context.Context) error {
 	cfg := r.engine.Config()
 	now := r.opts.Now()
-	leader, err := r.store.Lease(ctx, r.opts.Owner, 3*cfg.Interval)
+	leader, err := r.store.Lease(ctx, r.opts.Owner, leaseTTL(cfg))
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (r *Runner) Step(ctx context.Context) error {
 	if err := r.store.SaveState(ctx, r.engine.State()); err != nil {
 		return err
 	}
-	if err := r.store.SaveReport(ctx, rep, 3*cfg.Interval); err != nil {
+	if err := r.store.SaveReport(ctx, rep, leaseTTL(cfg)); err != nil {
 		return err
 	}
 	r.setLast(rep)
@@ -165,6 +165,11 @@ func (r *Runner) Step(ctx context.Context) error {
 	}
 	return nil
 }
+
+// leaseTTL is how long the lease and the report last without a tick:
+// three intervals, at least 5 s (a slow tick must not hand the engine to
+// another replica, which would start its window afresh).
+func leaseTTL(cfg Config) time.Duration { return max(3*cfg.Interval, 5*time.Second) }
 
 func (r *Runner) setLast(rep *Report) {
 	r.mu.Lock()
