@@ -91,8 +91,14 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
+// screenshotsEnv names a directory where the browser tests also write
+// their screenshots (created if missing), to look at the monitor's pages
+// without keeping go test's artifacts. They are never committed.
+const screenshotsEnv = "TUSKQ_SCREENSHOTS"
+
 // screenshot writes a PNG of the page into the test's artifact directory
-// (a temporary directory unless go test -artifacts keeps it).
+// (a temporary directory unless go test -artifacts keeps it) and, when
+// $TUSKQ_SCREENSHOTS is set, into that directory too.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -101,11 +107,20 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	path := filepath.Join(t.ArtifactDir(), name)
-	if err := os.WriteFile(path, png, 0o600); err != nil {
-		t.Fatal(err)
+	dirs := []string{t.ArtifactDir()}
+	if d := os.Getenv(screenshotsEnv); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatalf("%s: %v", screenshotsEnv, err)
+		}
+		dirs = append(dirs, d)
 	}
-	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	for _, d := range dirs {
+		path := filepath.Join(d, name)
+		if err := os.WriteFile(path, png, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	}
 }
 
 func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
@@ -181,13 +196,12 @@ func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
 	if r := rows["emails"]; !strings.Contains("|"+r+"|", "|5|") {
 		t.Errorf("dashboard row of emails %q, want a size of 5 (rows %v)", r, rows)
 	}
-	if got := eval[bool](t, ctx, `!!document.getElementById("tuskq-fleet-link")`); !got {
-		t.Error("the dashboard has no link to the fleet page")
-	}
-	screenshot(t, ctx, "dashboard.png")
+	// tuskq's entries are in asynqmon's drawer, after its own.
+	step(t, ctx, "tuskq's navigation in asynqmon's drawer", chromedp.WaitVisible(chromedp.CSS(`.MuiDrawer-paper #tuskq-nav a[data-key="fleet"]`)))
+	screenshot(t, ctx, "viewer-dashboard.png")
 
-	// The fleet link leads to the fleet page with the worker.
-	step(t, ctx, "open the fleet page", chromedp.Click(chromedp.CSS("#tuskq-fleet-link")), chromedp.WaitVisible(chromedp.CSS("#fleet")))
+	// The fleet entry leads to the fleet page with the worker.
+	step(t, ctx, "open the fleet page", chromedp.Click(chromedp.CSS(`#tuskq-nav a[data-key="fleet"]`)), chromedp.WaitVisible(chromedp.CSS("#fleet")))
 	fleetText := eval[string](t, ctx, `document.getElementById("fleet").innerText`)
 	host, _ := os.Hostname()
 	for _, want := range []string{host, "3 / 3", "emails=2 low=1"} {
@@ -198,7 +212,7 @@ func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
 	if url := eval[string](t, ctx, `location.pathname`); url != "/ops/fleet" {
 		t.Errorf("fleet page at %s", url)
 	}
-	screenshot(t, ctx, "fleet.png")
+	screenshot(t, ctx, "viewer-fleet.png")
 
 	// A mutating call from the page, as the UI would make it: refused.
 	status := eval[int](t, ctx, `fetch("/ops/api/queues/reports:pause", {method: "POST"}).then(r => r.status)`)
@@ -287,8 +301,8 @@ func TestBrowserInsightShowsAStuckQueue(t *testing.T) {
 			t.Errorf("the insight page lacks %q:\n%s", want, text)
 		}
 	}
-	if active := eval[string](t, ctx, `document.querySelector("header nav a.active").innerText`); active != "Insight" {
-		t.Errorf("active navigation item %q, want Insight", active)
+	if active := eval[string](t, ctx, `document.querySelector("#tuskq-nav a.active").dataset.key`); active != "insight" {
+		t.Errorf("active navigation item %q, want insight", active)
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll("svg.spark polyline.live").length`); n < 2 {
 		t.Errorf("%d sparklines, want those of email:send", n)

@@ -128,9 +128,10 @@ func usage(fs *pflag.FlagSet) string {
 		"  monitor hash-password           read a password on stdin, print its bcrypt hash\n" +
 		"  monitor config print            print the effective configuration (secrets masked)\n" +
 		"  monitor config validate FILE    check a configuration file\n\n" +
-		"Endpoints: <root-path> (UI), <root-path>api/ (asynqmon API), <root-path>fleet and\n" +
-		"<root-path>api/v1/fleet (worker processes), /metrics (Prometheus), /healthz (liveness),\n" +
-		"/readyz (200 when Redis answers PING, 503 otherwise).\n" +
+		"Endpoints: <root-path> (UI), <root-path>api/ (asynqmon API), <root-path>fleet,\n" +
+		"<root-path>schedules and <root-path>limits (tuskq's pages; JSON under <root-path>api/v1/),\n" +
+		"/metrics (Prometheus), /healthz (liveness), /readyz (200 when Redis answers PING,\n" +
+		"503 otherwise).\n" +
 		"With users (monitor.auth.users, HTTP Basic) or tokens (monitor.auth.tokens, Bearer)\n" +
 		"configured, every endpoint but the health ones requires them; without, the monitor\n" +
 		"listens only on loopback.\n\n" +

@@ -15,14 +15,21 @@
 //	/metrics             Prometheus: asynq's queue metrics, fleet gauges,
 //	                     orphaned tasks per queue, Redis reachability,
 //	                     login counters, active anomalies and forecasts
-//	<root>/              the asynqmon single-page UI, with a link to the
-//	                     fleet page added to its pages
+//	<root>/              the asynqmon single-page UI, with tuskq's pages
+//	                     added to its side drawer (ui.AsynqmonNav)
 //	<root>/api/...       asynqmon's JSON API (GET /api/queues, ...)
-//	<root>/fleet         the worker processes and the queues' orphaned
-//	                     tasks, as a plain HTML page
+//	<root>/fleet         the worker processes, their plugin versions and
+//	                     the queues' orphaned tasks
 //	<root>/api/v1/fleet  the same as JSON (FleetReport)
+//	<root>/schedules     the schedules and their ticks
+//	<root>/api/v1/schedules  the same as JSON (SchedulesReport)
+//	<root>/limits        the fleet limits and their current use
+//	<root>/api/v1/limits the same as JSON (LimitsReport)
 //	<root>/insight       anomalies, forecasts and baselines (internal/insight)
 //	<root>/api/v1/insight  the same as JSON (insight.Report)
+//
+// tuskq's pages are drawn by package ui, a shell with asynqmon's look and
+// the same side navigation (docs/monitor.md).
 //
 // The health endpoints stay at the server root whatever the root path, so
 // probes need not know it, and never require credentials. /healthz does

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"html/template"
-	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -28,6 +26,38 @@ type FleetReport struct {
 	Queues []FleetQueue `json:"queues"`
 	// Totals sums the workers and the orphaned tasks of the queues.
 	Totals FleetTotals `json:"totals"`
+	// Plugins are the plugins the workers report or that are published
+	// to the fleet, sorted by name, with the versions the workers run.
+	Plugins []FleetPlugin `json:"plugins"`
+}
+
+// FleetPlugin is one plugin of the fleet: the version published to the
+// fleet (worker plugins publish), if any, and the versions its workers
+// report.
+type FleetPlugin struct {
+	// Name is the plugin's name.
+	Name string `json:"name"`
+	// Published is the current published version; empty for a plugin
+	// installed on the workers' disks rather than published.
+	Published string `json:"published,omitempty"`
+	// Versions are the versions reported by workers, sorted.
+	Versions []FleetPluginVersion `json:"versions"`
+	// Behind counts the workers that report the plugin but do not run
+	// the published version (still loading it, or refusing it).
+	Behind int `json:"behind"`
+}
+
+// FleetPluginVersion counts the workers reporting one version of a plugin.
+type FleetPluginVersion struct {
+	// Version is the version from the manifest.
+	Version string `json:"version"`
+	// Loaded, Failed and Disabled count the workers reporting that
+	// status for the version.
+	Loaded int `json:"loaded"`
+	// Failed counts the workers that failed to load it.
+	Failed int `json:"failed"`
+	// Disabled counts the workers that have it disabled.
+	Disabled int `json:"disabled"`
 }
 
 // FleetTotals sums a FleetReport.
@@ -135,7 +165,85 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 	slices.SortFunc(rep.Workers, func(a, b FleetWorker) int {
 		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.PID, b.PID), cmp.Compare(a.ID, b.ID))
 	})
+	bundles, err := fleetstate.NewStore(h.rdb).Published(ctx)
+	if err != nil {
+		return FleetReport{}, fmt.Errorf("monitor: %w", err)
+	}
+	rep.Plugins = fleetPlugins(rep.Workers, bundles)
+	for i := range rep.Queues {
+		q := &rep.Queues[i]
+		for _, w := range rep.Workers {
+			if _, ok := w.Queues[q.Queue]; ok {
+				q.Workers++
+			}
+		}
+		days, err := h.inspector.History(q.Queue, HistoryDays)
+		if err != nil {
+			return FleetReport{}, fmt.Errorf("monitor: daily statistics of queue %s: %w", q.Queue, err)
+		}
+		// asynq lists today first.
+		for _, d := range slices.Backward(days) {
+			q.Processed = append(q.Processed, d.Processed)
+			q.Failed = append(q.Failed, d.Failed)
+		}
+	}
 	return rep, nil
+}
+
+// fleetPlugins counts, per plugin, the workers reporting each version,
+// and those not running the published one.
+func fleetPlugins(workers []FleetWorker, published map[string]string) []FleetPlugin {
+	byName := map[string]*FleetPlugin{}
+	get := func(name string) *FleetPlugin {
+		p, ok := byName[name]
+		if !ok {
+			p = &FleetPlugin{Name: name, Published: published[name], Versions: []FleetPluginVersion{}}
+			byName[name] = p
+		}
+		return p
+	}
+	for name := range published {
+		get(name)
+	}
+	for _, w := range workers {
+		if w.Tuskq == nil {
+			continue
+		}
+		current := map[string]bool{}
+		seen := map[string]bool{}
+		for _, pr := range w.Tuskq.Plugins {
+			p := get(pr.Name)
+			seen[pr.Name] = true
+			i := slices.IndexFunc(p.Versions, func(v FleetPluginVersion) bool { return v.Version == pr.Version })
+			if i < 0 {
+				p.Versions = append(p.Versions, FleetPluginVersion{Version: pr.Version})
+				i = len(p.Versions) - 1
+			}
+			if pr.Version == p.Published && pr.Status != fleetstate.StatusFailed {
+				current[pr.Name] = true
+			}
+			switch pr.Status {
+			case fleetstate.StatusLoaded:
+				p.Versions[i].Loaded++
+			case fleetstate.StatusFailed:
+				p.Versions[i].Failed++
+			case fleetstate.StatusDisabled:
+				p.Versions[i].Disabled++
+			}
+		}
+		for name := range seen {
+			if p := byName[name]; p.Published != "" && !current[name] {
+				p.Behind++
+			}
+		}
+	}
+	out := make([]FleetPlugin, 0, len(byName))
+	for _, p := range byName {
+		slices.SortFunc(p.Versions, func(a, b FleetPluginVersion) int { return cmp.Compare(a.Version, b.Version) })
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b FleetPlugin) int { return cmp.Compare(a.Name, b.Name) })
+	return out
 }
 
 // hostPID identifies a worker process.
@@ -202,93 +310,3 @@ func (h *Handler) fleetAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.NewEncoder(w).Encode(rep)
 }
-
-// fleetPage serves GET <root>/fleet: the report as a plain HTML table.
-func (h *Handler) fleetPage(w http.ResponseWriter, r *http.Request) {
-	rep, err := h.fleetReport(r.Context())
-	data := struct {
-		Root     string
-		Report   FleetReport
-		Warnings []string
-		Error    string
-		Now      time.Time
-		Refresh  int
-	}{Root: h.rootPath, Report: rep, Warnings: orphanWarnings(rep.Queues), Now: h.now(), Refresh: 10}
-	code := http.StatusOK
-	if err != nil {
-		h.logger.WarnContext(r.Context(), "fleet report failed", "error", err)
-		data.Error = err.Error()
-		code = http.StatusServiceUnavailable
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	if err := h.fleetTmpl.Execute(w, data); err != nil {
-		h.logger.WarnContext(r.Context(), "rendering the fleet page", "error", err)
-	}
-}
-
-// newFleetTemplate parses the fleet page. Handler keeps one: templates
-// are safe for concurrent use.
-func newFleetTemplate() *template.Template {
-	return template.Must(template.New("fleet").Funcs(template.FuncMap{
-		"age": func(now, t time.Time) string {
-			if t.IsZero() {
-				return "-"
-			}
-			return now.Sub(t).Truncate(time.Second).String()
-		},
-		"queues": func(q map[string]int) []string {
-			names := slices.SortedFunc(maps.Keys(q), func(a, b string) int { return cmp.Or(cmp.Compare(q[b], q[a]), cmp.Compare(a, b)) })
-			out := make([]string, len(names))
-			for i, n := range names {
-				out[i] = fmt.Sprintf("%s=%d", n, q[n])
-			}
-			return out
-		},
-	}).Parse(fleetHTML))
-}
-
-const fleetHTML = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="refresh" content="{{.Refresh}}">
-<title>Fleet - tuskq monitor</title>
-<style>
-body { font: 14px/1.4 -apple-system, "Segoe UI", Roboto, Arial, sans-serif; margin: 24px; color: #222; }
-nav a { margin-right: 16px; }
-table { border-collapse: collapse; margin-top: 16px; }
-th, td { border-bottom: 1px solid #ddd; padding: 6px 10px; text-align: left; vertical-align: top; }
-th { background: #f5f5f5; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.err { color: #b00020; }
-.warn { color: #7a4a00; background: #fff4e0; border-left: 4px solid #e0a030; padding: 6px 10px; }
-.muted { color: #777; }
-ul { margin: 0; padding-left: 16px; }
-</style>
-</head>
-<body>
-<nav><a href="{{.Root}}/">Queues (asynqmon)</a><a href="{{.Root}}/fleet">Fleet</a><a href="{{.Root}}/api/v1/fleet">JSON</a></nav>
-<h1>Fleet</h1>
-{{if .Error}}<p class="err" id="fleet-error">{{.Error}}</p>{{else}}
-<p id="fleet-totals">{{.Report.Totals.Workers}} worker processes, concurrency {{.Report.Totals.Concurrency}}, {{.Report.Totals.ActiveTasks}} active tasks. <span class="muted">Refreshes every {{.Refresh}}s.</span></p>
-{{range .Warnings}}<p class="warn orphaned">{{.}}</p>
-{{end}}{{if .Report.Workers}}
-<table id="fleet">
-<thead><tr><th>Host</th><th>PID</th><th>Status</th><th>Up</th><th>Active / concurrency</th><th>Queues</th><th>Plugins</th></tr></thead>
-<tbody>
-{{range .Report.Workers}}<tr>
-<td>{{.Host}}</td><td class="num">{{.PID}}</td><td>{{.Status}}</td><td>{{age $.Now .Started}}</td>
-<td class="num">{{.ActiveTasks}} / {{.Concurrency}}</td>
-<td>{{range queues .Queues}}{{.}} {{end}}{{if .StrictPriority}}<span class="muted">(strict)</span>{{end}}</td>
-{{if .Tuskq}}<td>{{if not .Tuskq.Plugins}}<span class="muted">none</span>{{else}}<ul>{{range .Tuskq.Plugins}}<li>{{.Name}}{{if .Version}} {{.Version}}{{end}}{{if .Runtime}} <span class="muted">({{.Runtime}})</span>{{end}} {{.Status}}{{if .Error}} <span class="err">{{.Error}}</span>{{end}}</li>{{end}}</ul>{{end}}</td>
-{{else}}<td class="muted">no plugins reported</td>{{end}}
-</tr>
-{{end}}</tbody>
-</table>
-{{else}}<p id="fleet-empty">No worker process has a live heartbeat in this Redis.</p>{{end}}
-{{end}}
-</body>
-</html>
-`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/monitor/ui"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/internal/testutil"
@@ -75,6 +77,7 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	enqueue(t, srv.Addr(), "emails", 5)
+	enqueue(t, srv.Addr(), "reports", 2) // no worker serves it
 	release := make(chan struct{})
 	defer close(release)
 	startWorker(t, srv.Addr(), release)
@@ -127,6 +130,28 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 		t.Errorf("tuskq part %+v", w.Tuskq)
 	}
 
+	// thumbnail is published to the fleet in a newer version than the
+	// worker runs: the worker is behind.
+	if err := fleetstate.NewStore(rdb).Publish(t.Context(), fleetstate.Bundle{Name: "thumbnail", Version: "1.5.0", Manifest: []byte("m"), Module: []byte("w")}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := do(t, c, http.MethodGet, ts.URL+"/ops/api/v1/fleet", nil)
+	rep = FleetReport{}
+	if err := json.Unmarshal([]byte(body), &rep); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("fleet API: %d %v %s", resp.StatusCode, err, body)
+	}
+	wantPlugins := []FleetPlugin{
+		{Name: "legacy", Versions: []FleetPluginVersion{{Version: "0.9.0", Failed: 1}}},
+		{Name: "thumbnail", Published: "1.5.0", Versions: []FleetPluginVersion{{Version: "1.4.2", Loaded: 1}}, Behind: 1},
+	}
+	if len(rep.Queues) != 2 || rep.Queues[0].Queue != "emails" || rep.Queues[0].Workers != 1 || len(rep.Queues[0].Processed) != HistoryDays ||
+		rep.Queues[1].Queue != "reports" || rep.Queues[1].Workers != 0 || len(rep.Queues[1].Failed) != HistoryDays {
+		t.Errorf("queues %+v", rep.Queues)
+	}
+	if !reflect.DeepEqual(rep.Plugins, wantPlugins) {
+		t.Errorf("plugins %+v, want %+v", rep.Plugins, wantPlugins)
+	}
+
 	resp, page := do(t, c, http.MethodGet, ts.URL+"/ops/fleet", nil)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("GET /ops/fleet: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -134,11 +159,20 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		`<p id="fleet-totals">1 worker processes, concurrency 3, 3 active tasks.`,
 		"<td>" + host + "</td><td class=\"num\">" + strconv.Itoa(os.Getpid()) + "</td><td>active</td>",
-		`<td class="num">3 / 3</td>`,
+		`<td class="busy"><span class="bar"><svg width="120" height="8" viewBox="0 0 120 8" role="img" aria-label="3 / 3"><rect width="120" height="8" rx="4" fill="var(--track)"/><rect width="120" height="8" rx="4" fill="var(--warn)"/></svg><span>3 / 3</span></span></td>`,
 		`<td>emails=2 low=1 </td>`,
-		`<li>thumbnail 1.4.2 <span class="muted">(process)</span> loaded</li>`,
-		`<li>legacy 0.9.0 <span class="muted">(native)</span> failed <span class="err">plugin was built with a different version of package tasks</span></li>`,
-		`<a href="/ops/">Queues (asynqmon)</a>`,
+		// A version column per plugin, headed with the published version.
+		`<th class="plugin-col">legacy</th><th class="plugin-col">thumbnail <span class="muted" title="published version">(1.5.0)</span></th>`,
+		`<td class="version"><span class="chip warn" title="process loaded">1.4.2</span> <span class="muted">(process)</span> loaded </td>`,
+		`<td class="version"><span class="chip err" title="native failed: plugin was built with a different version of package tasks">0.9.0</span> <span class="muted">(native)</span> failed <span class="err">plugin was built with a different version of package tasks</span> </td>`,
+		`<tr><td>thumbnail</td><td>1.5.0</td>`,
+		// Queues: who serves them, and their last days as sparklines.
+		`<tr data-queue="emails"><td><a href="/ops/queues/emails">emails</a></td>` + "\n" + `<td class="num">1</td>`,
+		`<tr data-queue="reports"><td><a href="/ops/queues/reports">reports</a></td>` + "\n" + `<td class="num"><span class="chip err"`,
+		`<polyline points="2,22 21.3,22 40.7,22 60,22 79.3,22 98.7,22 118,22"`,
+		// The shell's navigation, with asynqmon's views and the fleet active.
+		`<a href="/ops/" data-key="queues" title="Queues">`,
+		`<a href="/ops/fleet" data-key="fleet" title="Fleet" class="active" aria-current="page">`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("fleet page lacks %s", want)
@@ -183,7 +217,8 @@ func TestFleetWithoutWorkersAndWithRedisDown(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &rep); err != nil || rep.Workers == nil || len(rep.Workers) != 0 || rep.Totals != (FleetTotals{}) {
 		t.Errorf("empty fleet: %v %s", err, body)
 	}
-	if _, page := do(t, c, http.MethodGet, ts.URL+"/fleet", nil); !strings.Contains(page, `<p id="fleet-empty">No worker process has a live heartbeat in this Redis.</p>`) {
+	if _, page := do(t, c, http.MethodGet, ts.URL+"/fleet", nil); !strings.Contains(page, `<p id="fleet-empty">No worker process has a live heartbeat in this Redis.</p>`) ||
+		strings.Contains(page, `id="plugins"`) {
 		t.Errorf("empty fleet page:\n%s", page)
 	}
 	if _, m := do(t, c, http.MethodGet, ts.URL+"/metrics", nil); !strings.Contains(m, "tuskq_fleet_workers 0\n") {
@@ -199,7 +234,7 @@ func TestFleetWithoutWorkersAndWithRedisDown(t *testing.T) {
 		t.Errorf("fleet API with Redis down: %d %q, want 503 %q", resp.StatusCode, body, want)
 	}
 	resp, page := do(t, c, http.MethodGet, ts.URL+"/fleet", nil)
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, `<p class="err" id="fleet-error">monitor: list servers: dial tcp `) {
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, `<p class="alert err" id="fleet-error">monitor: list servers: dial tcp `) {
 		t.Errorf("fleet page with Redis down: %d\n%s", resp.StatusCode, page)
 	}
 	resp, m := do(t, c, http.MethodGet, ts.URL+"/metrics", nil)
@@ -218,12 +253,15 @@ func TestFleetWithoutWorkersAndWithRedisDown(t *testing.T) {
 	}
 }
 
-func TestUIPagesLinkToTheFleet(t *testing.T) {
+func TestUIPagesHaveTuskqNavigation(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	ts := serve(t, Options{Redis: redisAt(srv.Addr()), RootPath: "/ops/"})
 	c := noRedirect()
-	const link = `<a id="tuskq-fleet-link" href="/ops/fleet"`
+	link := string(ui.AsynqmonNav("/ops"))
+	if !strings.Contains(link, `"path":"/fleet"`) {
+		t.Fatalf("the navigation lacks the fleet page: %s", link)
+	}
 	for _, path := range []string{"/ops/", "/ops/queues/default"} {
 		resp, body := do(t, c, http.MethodGet, ts.URL+path, nil)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, link) || !strings.HasSuffix(strings.TrimSpace(body), "</html>") ||
@@ -234,7 +272,7 @@ func TestUIPagesLinkToTheFleet(t *testing.T) {
 	// Assets and the API are passed through untouched.
 	for _, path := range []string{"/ops/favicon.ico", "/ops/api/queues"} {
 		_, body := do(t, c, http.MethodGet, ts.URL+path, nil)
-		if strings.Contains(body, "tuskq-fleet-link") {
+		if strings.Contains(body, "tuskq-nav") {
 			t.Errorf("GET %s got the link", path)
 		}
 	}

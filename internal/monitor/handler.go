@@ -34,6 +34,7 @@ type Handler struct {
 	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
 	fleetTmpl *template.Template
+	pages     *pageSet // the schedules and limits pages
 	logger    *slog.Logger
 	pingTTL   time.Duration
 	now       func() time.Time
@@ -79,6 +80,7 @@ func New(opts Options) (*Handler, error) {
 		rdb:       rdb,
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		fleetTmpl: newFleetTemplate(),
+		pages:     newPageSet(opts.Limits),
 		logger:    opts.Logger,
 		pingTTL:   opts.PingTimeout,
 		now:       opts.Now,
@@ -102,9 +104,10 @@ func New(opts Options) (*Handler, error) {
 		extra = append(extra, &insightCollector{r: h.insight})
 	}
 	app := http.NewServeMux()
-	app.Handle(rp+"/", withFleetLink(rp, http.HandlerFunc(h.serveUI)))
+	app.Handle(rp+"/", withNav(rp, http.HandlerFunc(h.serveUI)))
 	app.HandleFunc("GET "+rp+PathFleet, h.fleetPage)
 	app.HandleFunc("GET "+rp+PathFleetAPI, h.fleetAPI)
+	h.handlePages(app)
 	app.HandleFunc("GET "+rp+PathInsight, h.insightPage)
 	app.HandleFunc("GET "+rp+PathInsightAPI, h.insightAPI)
 	metricsH, metricsReg := newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...)

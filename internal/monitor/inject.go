@@ -2,28 +2,21 @@ package monitor
 
 import (
 	"bytes"
-	"html/template"
 	"net/http"
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/tuskq/tuskq/internal/monitor/ui"
 )
 
-// fleetLinkHTML is added to asynqmon's page, whose single-page UI has no
-// place for links of ours: a small fixed button to the fleet page.
-const fleetLinkHTML = `<a id="tuskq-fleet-link" href="{{.}}/fleet" title="Worker processes, their plugins and versions" ` +
-	`style="position:fixed;right:20px;bottom:20px;z-index:2000;padding:8px 16px;border-radius:18px;` +
-	`background:#1565c0;color:#fff;font:500 14px Roboto,Arial,sans-serif;text-decoration:none;` +
-	`box-shadow:0 2px 6px rgba(0,0,0,.35)">Fleet</a>`
-
-// withFleetLink adds the link to the fleet page to the HTML pages of
-// asynqmon: GET requests outside <root>/api/ whose last path segment has no
-// extension (the index and the UI's client-side routes; never its assets).
-func withFleetLink(rootPath string, next http.Handler) http.Handler {
-	var link bytes.Buffer
-	// Executing a constant template with a string cannot fail.
-	_ = template.Must(template.New("link").Parse(fleetLinkHTML)).Execute(&link, rootPath)
-	snippet := link.Bytes()
+// withNav adds tuskq's navigation (ui.AsynqmonNav: the fleet, schedules,
+// limits and other tuskq pages, as entries of asynqmon's side drawer) to
+// the HTML pages of asynqmon: GET requests outside <root>/api/ whose last
+// path segment has no extension (the index and the UI's client-side
+// routes; never its assets).
+func withNav(rootPath string, next http.Handler) http.Handler {
+	snippet := ui.AsynqmonNav(rootPath)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || strings.HasPrefix(r.URL.Path, rootPath+"/api/") || strings.Contains(path.Base(r.URL.Path), ".") {
 			next.ServeHTTP(w, r)

@@ -89,7 +89,7 @@ func (h *Handler) insightPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if err := ui.Render(w, http.StatusOK, ui.Page{Root: h.rootPath, Title: "Insight", Active: "insight", Refresh: 10, Body: body}); err != nil {
+	if err := ui.Render(w, http.StatusOK, ui.Page{Root: h.rootPath, Title: "Insight", Active: "insight", Refresh: 10, Body: body, JSON: PathInsightAPI}); err != nil {
 		h.logger.WarnContext(r.Context(), "writing the insight page", "error", err)
 	}
 }
@@ -121,7 +121,7 @@ code { background: #f3f3f3; padding: 0 3px; }
 </style>
 {{if .Off}}<p class="warn">Insight is off: set <code>monitor.insight.enabled: true</code>.</p>
 {{else if not .Report.Ready}}<p class="warn">Learning what is normal: no anomaly is reported for another {{.Warmup}}.</p>{{end}}
-<p class="muted">Updated {{hm .Report.At}} UTC. <a href="{{.Root}}/api/v1/insight">JSON</a></p>
+<p class="muted">Updated {{hm .Report.At}} UTC.</p>
 
 <h2>Active anomalies</h2>
 {{range .Report.Active}}{{$q := .Queue}}<div class="anomaly" data-kind="{{.Kind}}">

@@ -46,6 +46,14 @@ const (
 	PathFleet = "/fleet"
 	// PathFleetAPI is the fleet report as JSON (FleetReport).
 	PathFleetAPI = "/api/v1/fleet"
+	// PathLimits is the limits page: each fleet limit with its use.
+	PathLimits = "/limits"
+	// PathLimitsAPI is the limits page as JSON (LimitsReport).
+	PathLimitsAPI = "/api/v1/limits"
+	// PathSchedules is the schedules page.
+	PathSchedules = "/schedules"
+	// PathSchedulesAPI is the schedules page as JSON (SchedulesReport).
+	PathSchedulesAPI = "/api/v1/schedules"
 )
 
 var (

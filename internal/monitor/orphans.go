@@ -27,7 +27,20 @@ type FleetQueue struct {
 	// their worker stopped (died or lost Redis) without finishing them.
 	// Workers hand them back to the queue automatically.
 	Orphaned int64 `json:"orphaned"`
+	// Workers is the number of worker processes serving the queue; 0
+	// means its tasks wait for a worker that lists it.
+	Workers int `json:"workers"`
+	// Processed and Failed are the tasks processed (succeeded or failed)
+	// and failed per day, the last HistoryDays days, oldest first, today
+	// last (asynq's daily statistics).
+	Processed []int `json:"processed_daily,omitempty"`
+	// Failed is the failed tasks per day, as Processed.
+	Failed []int `json:"failed_daily,omitempty"`
 }
+
+// HistoryDays is how many days of daily statistics the fleet report has
+// per queue.
+const HistoryDays = 7
 
 // queueOrphans counts the orphaned tasks of every queue asynq knows
 // (asynq:queues) at now, one ZCOUNT per queue, sorted by queue name.

@@ -4,7 +4,19 @@
 //
 // A page renders its own body (an html/template executed into a buffer)
 // and hands it to Render with its title and navigation key; Render wraps
-// it in the shared head, style sheet and navigation bar.
+// it in the shared head, style sheet, app bar and side navigation.
+//
+// The shell copies asynqmon's look (Material UI, asynqmon v0.7): its app
+// bar, its side drawer with the same entries and icons, its palette
+// (primary #4379FF, secondary #97FBD1), Roboto, outlined cards and
+// tables, and its dark theme. The theme and the drawer's state are read
+// from asynqmon's own settings (localStorage "asynqmon:state"), so a
+// choice made in asynqmon's Settings applies to tuskq's pages too, and
+// the menu button folds both drawers alike. AsynqmonNav is the other half:
+// the tuskq entries added to asynqmon's drawer.
+//
+// Charts are inline SVG made on the server (Bar, Sparkline): no script
+// library, nothing fetched from elsewhere.
 package ui
 
 import (
@@ -23,11 +35,27 @@ type Page struct {
 	Title string
 	// Active is the Key of the navigation item to highlight.
 	Active string
-	// Refresh, when positive, reloads the page every Refresh seconds.
+	// Refresh, when positive, reloads the page's content every Refresh
+	// seconds (in place, while the tab is visible; a full reload without
+	// JavaScript).
 	Refresh int
 	// Body is the page's content, already rendered and escaped.
 	Body template.HTML
+	// JSON, when set, is the path under Root of the page's data as JSON;
+	// the page links to it beside its title.
+	JSON string
 }
+
+// Sections of the navigation.
+const (
+	// SectionAsynqmon holds asynqmon's own views.
+	SectionAsynqmon = "asynqmon"
+	// SectionTuskq holds the pages tuskq adds.
+	SectionTuskq = "tuskq"
+	// SectionBottom holds the entries at the foot of the drawer, as
+	// asynqmon places its Settings.
+	SectionBottom = "bottom"
+)
 
 // NavItem is an entry of the navigation bar.
 type NavItem struct {
@@ -37,37 +65,79 @@ type NavItem struct {
 	Name string
 	// Path is the link under the root path.
 	Path string
+	// Section is SectionAsynqmon, SectionTuskq or SectionBottom.
+	Section string
+	// Icon is the d attribute of the item's 24×24 SVG icon.
+	Icon string
 }
 
-// Nav returns the navigation bar's entries, in order. asynqmon's UI is
-// the first: it owns queues, tasks, servers and the scheduler view.
+// Nav returns the navigation bar's entries, in order. asynqmon's views
+// come first, as in asynqmon's own drawer: it owns queues, tasks, servers
+// and the scheduler view.
 func Nav() []NavItem {
 	return []NavItem{
-		{Key: "queues", Name: "Queues", Path: "/"},
-		{Key: "fleet", Name: "Fleet", Path: "/fleet"},
-		{Key: "schedules", Name: "Schedules", Path: "/schedules"},
-		{Key: "limits", Name: "Limits", Path: "/limits"},
-		{Key: "workflows", Name: "Workflows", Path: "/workflows"},
-		{Key: "insight", Name: "Insight", Path: "/insight"},
+		{Key: "queues", Name: "Queues", Path: "/", Section: SectionAsynqmon, Icon: iconQueues},
+		{Key: "servers", Name: "Servers", Path: "/servers", Section: SectionAsynqmon, Icon: iconServers},
+		{Key: "schedulers", Name: "Schedulers", Path: "/schedulers", Section: SectionAsynqmon, Icon: iconScheduler},
+		{Key: "redis", Name: "Redis", Path: "/redis", Section: SectionAsynqmon, Icon: iconRedis},
+		{Key: "fleet", Name: "Fleet", Path: "/fleet", Section: SectionTuskq, Icon: iconFleet},
+		{Key: "schedules", Name: "Schedules", Path: "/schedules", Section: SectionTuskq, Icon: iconSchedules},
+		{Key: "limits", Name: "Limits", Path: "/limits", Section: SectionTuskq, Icon: iconLimits},
+		{Key: "workflows", Name: "Workflows", Path: "/workflows", Section: SectionTuskq, Icon: iconWorkflows},
+		{Key: "insight", Name: "Insight", Path: "/insight", Section: SectionTuskq, Icon: iconInsight},
+		{Key: "settings", Name: "Settings", Path: "/settings", Section: SectionBottom, Icon: iconSettings},
 	}
+}
+
+// section returns the items of nav in section s.
+func section(nav []NavItem, s string) []NavItem {
+	var out []NavItem
+	for _, it := range nav {
+		if it.Section == s {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 type layoutData struct {
 	Page
-	Nav []NavItem
+	Asynqmon, Tuskq, Bottom []NavItem
+	Menu                    string
 }
 
-var layout = template.Must(template.New("layout").Parse(layoutHTML))
+// navLink is what the "item" template draws: one entry of the drawer.
+type navLink struct {
+	Root   string
+	Item   NavItem
+	Active bool
+}
+
+var layout = template.Must(template.New("layout").Funcs(template.FuncMap{
+	"item": func(d layoutData, it NavItem) navLink {
+		return navLink{Root: d.Root, Item: it, Active: it.Key == d.Active}
+	},
+}).Parse(layoutHTML))
 
 // Render writes p inside the shared layout with status code. The body is
 // rendered into a buffer first, so a failing template never leaves a
-// half-written page behind a 200.
+// half-written page behind a 200. The page is never cached: it shows live
+// state.
 func Render(w http.ResponseWriter, code int, p Page) error {
 	var buf bytes.Buffer
-	if err := layout.Execute(&buf, layoutData{Page: p, Nav: Nav()}); err != nil {
+	nav := Nav()
+	d := layoutData{
+		Page:     p,
+		Asynqmon: section(nav, SectionAsynqmon),
+		Tuskq:    section(nav, SectionTuskq),
+		Bottom:   section(nav, SectionBottom),
+		Menu:     iconMenu,
+	}
+	if err := layout.Execute(&buf, d); err != nil {
 		return fmt.Errorf("ui: rendering %q: %w", p.Title, err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, err := w.Write(buf.Bytes())
 	return err
@@ -82,36 +152,3 @@ func Execute(t *template.Template, data any) (template.HTML, error) {
 	// The template escaped its data: the result is safe HTML.
 	return template.HTML(buf.String()), nil //nolint:gosec // produced by html/template
 }
-
-const layoutHTML = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{{if gt .Refresh 0}}<meta http-equiv="refresh" content="{{.Refresh}}">{{end}}
-<title>{{.Title}} - tuskq monitor</title>
-<style>
-body { font: 14px/1.4 Roboto, -apple-system, "Segoe UI", Arial, sans-serif; margin: 0; color: #222; background: #fafafa; }
-header { background: #1565c0; color: #fff; display: flex; align-items: center; padding: 0 24px; height: 56px; }
-header .brand { font-weight: 500; font-size: 18px; margin-right: 32px; }
-header nav a { color: #e3f2fd; text-decoration: none; margin-right: 20px; padding: 18px 0; }
-header nav a.active { color: #fff; border-bottom: 3px solid #fff; }
-main { padding: 24px; }
-table { border-collapse: collapse; margin-top: 16px; background: #fff; }
-th, td { border-bottom: 1px solid #ddd; padding: 6px 10px; text-align: left; vertical-align: top; }
-th { background: #f5f5f5; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.err { color: #b00020; }
-.warn { color: #7a4a00; background: #fff4e0; border-left: 4px solid #e0a030; padding: 6px 10px; }
-.muted { color: #777; }
-ul { margin: 0; padding-left: 16px; }
-</style>
-</head>
-<body>
-<header><span class="brand">tuskq</span><nav>{{range .Nav}}<a href="{{$.Root}}{{.Path}}"{{if eq .Key $.Active}} class="active"{{end}}>{{.Name}}</a>{{end}}</nav></header>
-<main>
-<h1>{{.Title}}</h1>
-{{.Body}}
-</main>
-</body>
-</html>
-`
