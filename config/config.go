@@ -313,6 +313,36 @@ type MonitorConfig struct {
 	// Auth configures who may use the monitor. With no user and no token,
 	// the monitor serves loopback only.
 	Auth MonitorAuthConfig `koanf:"auth"`
+	// Insight configures the Insight page: anomaly detection, forecasts
+	// and their webhook.
+	Insight InsightConfig `koanf:"insight"`
+}
+
+// InsightConfig configures the monitor's anomaly detection and forecasts.
+type InsightConfig struct {
+	// Enabled runs the engine (default true). Workers publish their
+	// aggregates whatever this says; they cost one write per 5 s.
+	Enabled bool `koanf:"enabled"`
+	// Targets are per-queue target latencies: a warning is raised when a
+	// task enqueued now is forecast to start later than this.
+	Targets []InsightTarget `koanf:"targets"`
+	// Webhook, when set, receives a JSON POST per anomaly raised or
+	// resolved, under the http:request processor's address rules.
+	Webhook string `koanf:"webhook"`
+	// WebhookCooldown is the least time between two posts about the same
+	// anomaly (same kind, queue, type and subject). Defaults to 30m.
+	WebhookCooldown time.Duration `koanf:"webhook_cooldown"`
+	// WebhookAllowPrivate lets the webhook reach loopback and private
+	// addresses (a webhook receiver on the same network).
+	WebhookAllowPrivate bool `koanf:"webhook_allow_private"`
+}
+
+// InsightTarget is one queue's target latency.
+type InsightTarget struct {
+	// Queue is the queue's name.
+	Queue string `koanf:"queue"`
+	// Latency is a duration such as 30s or 5m.
+	Latency string `koanf:"latency"`
 }
 
 // Roles of monitor users and tokens.
@@ -468,6 +498,7 @@ func Default() Config {
 				FailedLoginBurst:  10,
 				FailedLoginRefill: 10 * time.Second,
 			},
+			Insight: InsightConfig{Enabled: true, Targets: []InsightTarget{}, WebhookCooldown: 30 * time.Minute},
 		},
 		API: APIConfig{
 			Listen:         "127.0.0.1:8090",

@@ -140,6 +140,12 @@ func ExampleWrite() {
 	//     tokens: []
 	//     failed_login_burst: 10
 	//     failed_login_refill: 10s
+	//   insight:
+	//     enabled: true
+	//     targets: []
+	//     webhook: ""
+	//     webhook_cooldown: 30m0s
+	//     webhook_allow_private: false
 	// api:
 	//   listen: 127.0.0.1:8090
 	//   tokens: []

@@ -188,6 +188,7 @@ func (m MonitorConfig) validate(v *validator) {
 		v.add("monitor.root_path", m.RootPath, "a URL path starting with /")
 	}
 	m.Auth.validate(v)
+	m.Insight.validate(v)
 }
 
 // Lower bounds of the api section.

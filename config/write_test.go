@@ -49,7 +49,9 @@ func richConfig() Config {
 		},
 		Log: LogConfig{Level: "debug", Format: FormatText, Payloads: true},
 		Monitor: MonitorConfig{Listen: ":0", RootPath: "/tuskq", ReadOnly: true,
-			Auth: MonitorAuthConfig{FailedLoginBurst: 3, FailedLoginRefill: time.Minute}},
+			Auth: MonitorAuthConfig{FailedLoginBurst: 3, FailedLoginRefill: time.Minute},
+			Insight: InsightConfig{Targets: []InsightTarget{{Queue: "critical", Latency: "30s"}},
+				Webhook: "https://hooks.example.com/tuskq", WebhookCooldown: time.Hour}},
 		API: APIConfig{
 			Listen: "0.0.0.0:9000",
 			Tokens: []APIToken{

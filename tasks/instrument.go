@@ -177,6 +177,9 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 	outcome := outcome(ctx, err, in.isFailure)
 	if s != nil {
 		s.finish(in.metrics, elapsed, outcome, err)
+		if s.sink != nil {
+			s.sink.Finish(ctx, elapsed, outcome, err)
+		}
 	}
 	if in.log {
 		in.logLine(ctx, t, end, elapsed, outcome, err)

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -23,7 +24,26 @@ type Metrics struct {
 	deferred  *prometheus.CounterVec
 	outcomes  *prometheus.CounterVec
 	cache     sync.Map // seriesKey → *series
+	observer  AttemptObserver
 }
+
+// AttemptObserver is told about every attempt Metrics counts, after the
+// metrics: the worker's in-memory aggregates for the monitor's insight
+// page use it. Sink is called once per task type label and queue and its
+// result cached with the metric series.
+type AttemptObserver interface {
+	Sink(taskType, queue string) AttemptSink
+}
+
+// AttemptSink receives the finished attempts of one task type label and
+// queue, on the task's goroutine: it must be cheap and must not block.
+type AttemptSink interface {
+	Finish(ctx context.Context, elapsed time.Duration, outcome string, err error)
+}
+
+// Observe makes m tell o about every attempt it counts. Call it before the
+// first attempt.
+func (m *Metrics) Observe(o AttemptObserver) { m.observer = o }
 
 // NewMetrics creates the metrics and registers them with reg.
 //
@@ -95,6 +115,7 @@ type series struct {
 	typ, queue string
 	inFlight   prometheus.Gauge
 	duration   prometheus.Observer
+	sink       AttemptSink // nil without an observer
 	processed  lazyCounter
 	failed     lazyCounter
 	retried    lazyCounter
@@ -156,6 +177,9 @@ func (m *Metrics) series(typ, queue string) *series {
 		typ: typ, queue: queue,
 		inFlight: m.inFlight.WithLabelValues(typ, queue),
 		duration: m.duration.WithLabelValues(typ, queue),
+	}
+	if m.observer != nil {
+		s.sink = m.observer.Sink(typ, queue)
 	}
 	actual, _ := m.cache.LoadOrStore(key, s)
 	return actual.(*series)

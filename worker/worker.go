@@ -20,6 +20,7 @@ import (
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/internal/httpserve"
+	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/limits"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/stackgrow"
@@ -90,6 +91,11 @@ type Options struct {
 	// InstrumentRedis, when set, is called with the Redis client the
 	// worker's servers share before they start (to add tracing hooks).
 	InstrumentRedis func(redis.UniversalClient) error
+	// PluginVersion returns the plugin version serving a task type (empty
+	// for compiled-in processors), for the aggregates the monitor's
+	// Insight page compares versions with. It is called every 5 s per
+	// task type, never per task. Nil means no versions.
+	PluginVersion func(taskType string) string
 	// SpareIdle is, with worker.wake push, how long a spare server (any
 	// but the first) goes without a task before the worker shuts it down
 	// until the next backlog; 0 means the package's SpareIdle.
@@ -120,6 +126,7 @@ type Worker struct {
 	stopping chan struct{} // closed when the shutdown begins; see taskctx.WithStopping
 
 	instrumentRedis func(redis.UniversalClient) error // Options.InstrumentRedis
+	insight         *insight.Recorder                 // the aggregates published for the monitor's Insight page
 
 	mu    sync.Mutex
 	run   bool
@@ -175,6 +182,8 @@ func New(opts Options) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: register metrics: %w", err)
 	}
+	rec := newInsightRecorder(opts.Config.Worker, opts.PluginVersion)
+	metrics.Observe(rec.Observer())
 	retry := opts.RetryDelay
 	if retry == nil {
 		retry = asynq.DefaultRetryDelayFunc
@@ -216,6 +225,7 @@ func New(opts Options) (*Worker, error) {
 	})
 	*w = Worker{
 		instrumentRedis: opts.InstrumentRedis,
+		insight:         rec,
 		limiter:         limiter,
 		limits:          configured,
 		skips:           skips,
@@ -397,6 +407,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	publishCtx, stopPublishing := context.WithCancel(context.WithoutCancel(ctx))
+	var publishing sync.WaitGroup
+	publishing.Go(func() { w.publishInsight(publishCtx, rdb) })
+	defer func() { stopPublishing(); publishing.Wait() }()
 	stopRecovery := make(chan struct{})
 	var recovery sync.WaitGroup
 	if w.cfg.Worker.OrphanCheckInterval > 0 {

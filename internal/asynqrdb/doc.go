@@ -31,6 +31,10 @@
 //     lock that lasts until the task ends (unique until_end, unique_key),
 //     and a task cancelled on request archived with the error "cancelled"
 //     or deleted in place of asynq's retry (ServerClient.EndCancelled).
+//   - queuestats.go: the sizes of every queue (pending, active,
+//     scheduled, retry, processed total, paused, the oldest pending task's
+//     pending_since) in two pipelined round trips, for the monitor's
+//     insight engine.
 //   - wake.go: the wake-up on enqueue (worker.wake push), below;
 //     wake_forward.go: asynq's forward script for every queue of a server
 //     in one call; wake_spare.go: what the worker reads of a fetch to run

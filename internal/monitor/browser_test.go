@@ -7,13 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/internal/testutil"
 )
@@ -228,4 +232,83 @@ func paused(qs []queueSnapshot, queue string, want bool) bool {
 		}
 	}
 	return false
+}
+
+// TestBrowserInsightShowsAStuckQueue opens the Insight page: a queue whose
+// backlog grows with no worker is shown stuck, with its forecast, under
+// the shared navigation.
+func TestBrowserInsightShowsAStuckQueue(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	srv := redistest.Start(t)
+	mctx, stop := context.WithCancel(t.Context())
+	listening := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(mctx, Options{
+			Redis: redisAt(srv.Addr()), Listen: "127.0.0.1:0",
+			Insight: config.InsightConfig{Enabled: true, WebhookCooldown: time.Minute,
+				Targets: []config.InsightTarget{{Queue: "reports", Latency: "1s"}}},
+			InsightEngine: insight.Config{Interval: 100 * time.Millisecond, Window: time.Second,
+				Stall: 500 * time.Millisecond, Warmup: time.Second, Clear: time.Minute},
+			OnListen: func(a net.Addr) { listening <- a },
+		})
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var base string
+	select {
+	case a := <-listening:
+		base = "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	// A worker publishes its aggregates: a type that starts failing.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	store := insight.NewStore(rdb)
+	rec := insight.NewRecorder(insight.RecorderOptions{Worker: "host:1:abc", Queues: []string{"default"}})
+	publish := func(n int, failed bool) {
+		for i := range n {
+			rec.Sink("email:send", "default").Observe(time.Duration(10+i%20)*time.Millisecond, failed, failed,
+				insight.Example{TaskID: "task-" + strconv.Itoa(i), TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Error: "smtp: connection refused"})
+		}
+		if err := store.Publish(t.Context(), rec.Snapshot(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a stuck reports queue", func() bool {
+		publish(5, false)
+		enqueue(t, srv.Addr(), "reports", 1)
+		_, body := do(t, noRedirect(), "GET", base+PathInsightAPI, nil)
+		return strings.Contains(body, `"kind": "stuck_queue"`)
+	})
+	waitFor(t, "failing email:send", func() bool {
+		publish(5, true)
+		enqueue(t, srv.Addr(), "reports", 1)
+		_, body := do(t, noRedirect(), "GET", base+PathInsightAPI, nil)
+		return strings.Contains(body, `"kind": "error_rate"`)
+	})
+	step(t, ctx, "open the insight page", chromedp.Navigate(base+PathInsight),
+		chromedp.WaitVisible(chromedp.CSS(`.anomaly[data-kind="stuck_queue"]`)))
+	text := eval[string](t, ctx, `document.querySelector("main").innerText`)
+	for _, want := range []string{"Active anomalies", "queue reports:", "nothing processed since", "at risk", "email:send on queue default: failures", "smtp: connection refused"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the insight page lacks %q:\n%s", want, text)
+		}
+	}
+	if active := eval[string](t, ctx, `document.querySelector("#tuskq-nav a.active").dataset.key`); active != "insight" {
+		t.Errorf("active navigation item %q, want insight", active)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("svg.spark polyline.live").length`); n < 2 {
+		t.Errorf("%d sparklines, want those of email:send", n)
+	}
+	if href := eval[string](t, ctx, `document.querySelector(".anomaly[data-kind=error_rate] a").getAttribute("href")`); !strings.HasPrefix(href, "/queues/default/tasks/task-") {
+		t.Errorf("example failure links to %q, want asynqmon's task page", href)
+	}
+	screenshot(t, ctx, "insight.png")
 }

@@ -14,7 +14,7 @@
 //	                     a bound, 503 "redis unreachable" otherwise
 //	/metrics             Prometheus: asynq's queue metrics, fleet gauges,
 //	                     orphaned tasks per queue, Redis reachability,
-//	                     login counters
+//	                     login counters, active anomalies and forecasts
 //	<root>/              the asynqmon single-page UI, with tuskq's pages
 //	                     added to its side drawer (ui.AsynqmonNav)
 //	<root>/api/...       asynqmon's JSON API (GET /api/queues, ...)
@@ -25,6 +25,8 @@
 //	<root>/api/v1/schedules  the same as JSON (SchedulesReport)
 //	<root>/limits        the fleet limits and their current use
 //	<root>/api/v1/limits the same as JSON (LimitsReport)
+//	<root>/insight       anomalies, forecasts and baselines (internal/insight)
+//	<root>/api/v1/insight  the same as JSON (insight.Report)
 //
 // tuskq's pages are drawn by package ui, a shell with asynqmon's look and
 // the same side navigation (docs/monitor.md).

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpserve"
+	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/redisconn"
 )
 
@@ -39,6 +41,8 @@ type Handler struct {
 	auth      *authenticator // nil without authentication
 	health    *httpserve.Health
 	rootPath  string
+	insight   *insight.Runner   // nil with monitor.insight.enabled off
+	notifier  *insight.Notifier // nil without monitor.insight.webhook
 }
 
 // New builds the monitor's handler from opts. Every option but Listen,
@@ -87,16 +91,25 @@ func New(opts Options) (*Handler, error) {
 		h.viewerUI = asynqmon.New(asynqmon.Options{RootPath: rp, RedisConnOpt: connOpt, ReadOnly: true})
 	}
 	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
+	if h.insight, h.notifier, err = newInsightRunner(rdb, opts); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
 
 	extra := []prometheus.Collector{&limitCollector{rdb: rdb, configured: opts.Limits, timeout: opts.PingTimeout}}
 	if auth != nil {
 		extra = append(extra, auth.collectors()...)
+	}
+	if h.insight != nil {
+		extra = append(extra, &insightCollector{r: h.insight})
 	}
 	app := http.NewServeMux()
 	app.Handle(rp+"/", withNav(rp, http.HandlerFunc(h.serveUI)))
 	app.HandleFunc("GET "+rp+PathFleet, h.fleetPage)
 	app.HandleFunc("GET "+rp+PathFleetAPI, h.fleetAPI)
 	h.handlePages(app)
+	app.HandleFunc("GET "+rp+PathInsight, h.insightPage)
+	app.HandleFunc("GET "+rp+PathInsightAPI, h.insightAPI)
 	metricsH, metricsReg := newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...)
 	opts.Telemetry.ExportMetrics(metricsReg)
 	app.Handle("GET "+PathMetrics, metricsH)
@@ -151,6 +164,20 @@ func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.ui.ServeHTTP(w, r)
+}
+
+// RunInsight runs the insight engine until ctx is done (Run calls it); a
+// no-op when monitor.insight.enabled is off.
+func (h *Handler) RunInsight(ctx context.Context) {
+	if h.insight == nil {
+		return
+	}
+	if h.notifier != nil {
+		var posting sync.WaitGroup
+		posting.Go(func() { h.notifier.Run(ctx) })
+		defer posting.Wait()
+	}
+	_ = h.insight.Run(ctx)
 }
 
 // AuthEnabled reports whether the handler requires credentials.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/httpserve"
+	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/limits"
 	"github.com/tuskq/tuskq/internal/telemetry"
 )
@@ -116,6 +117,14 @@ type Options struct {
 	// Limits are the configured fleet limits (config limits); the run-time
 	// overrides are read from Redis at each scrape of /metrics.
 	Limits []limits.Limit
+	// Insight configures the Insight page (monitor.insight).
+	Insight config.InsightConfig
+	// InsightEngine tunes the engine (zero: the defaults; tests shorten
+	// the intervals). Its Targets come from Insight.
+	InsightEngine insight.Config
+	// InsightObservers are told about each anomaly raised and resolved
+	// (the event hook). The replica holding the engine's lease calls them.
+	InsightObservers []insight.Observer
 }
 
 // OptionsFromConfig returns the Options of the monitor and redis sections
@@ -127,6 +136,7 @@ func OptionsFromConfig(cfg config.Config) Options {
 		ReadOnly: cfg.Monitor.ReadOnly,
 		Listen:   cfg.Monitor.Listen,
 		Auth:     cfg.Monitor.Auth,
+		Insight:  cfg.Monitor.Insight,
 		// Validated by the caller's config.Load; a bad limit leaves none.
 		Limits: func() []limits.Limit { ls, _ := cfg.ParsedLimits(); return ls }(),
 	}

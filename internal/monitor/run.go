@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/tuskq/tuskq/internal/httpserve"
@@ -46,6 +47,10 @@ func Run(ctx context.Context, opts Options) error {
 			opts.Logger.WarnContext(ctx, "closing redis connections", "error", err)
 		}
 	}()
+	insightCtx, stopInsight := context.WithCancel(ctx)
+	var insightDone sync.WaitGroup
+	insightDone.Go(func() { h.RunInsight(insightCtx) })
+	defer func() { stopInsight(); insightDone.Wait() }()
 
 	return httpserve.Run(ctx, opts.Listen, httpserve.NewServer(opts.Telemetry.Handler(h, telemetry.ServiceMonitor), timeouts), httpserve.Options{
 		Name: "monitor", LogName: "monitor", Logger: opts.Logger, ShutdownTimeout: opts.ShutdownTimeout,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -174,6 +175,23 @@ func (p *Plugins) Start(ctx context.Context) (stop func() error, err error) {
 	case <-ctx.Done():
 		return nil, stop() // a start-up error may come with the cancellation
 	}
+}
+
+// Version returns the version of the loaded plugin serving taskType, ""
+// for a type no plugin serves (or with p nil).
+func (p *Plugins) Version(taskType string) string {
+	if p == nil {
+		return ""
+	}
+	for _, lp := range p.mgr.Loaded() {
+		if lp.Status == plugins.StatusFailed {
+			continue
+		}
+		if slices.Contains(lp.TaskTypes, taskType) {
+			return lp.Version
+		}
+	}
+	return ""
 }
 
 // PluginWorkerOptions returns o with the plugin hooks when plugins.dir is

@@ -195,19 +195,21 @@ func build(ctx context.Context, cfg config.Config, env Env, tel *telemetry.Telem
 	// too.
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var ps *Plugins // set below, before the worker runs
 	w, err := worker.New(PluginWorkerOptions(cfg, worker.Options{
-		Config:     cfg,
-		Logger:     logger,
-		Registry:   reg,
-		RetryDelay: retryDelay,
-		Registerer: metrics,
+		PluginVersion: func(taskType string) string { return ps.Version(taskType) },
+		Config:        cfg,
+		Logger:        logger,
+		Registry:      reg,
+		RetryDelay:    retryDelay,
+		Registerer:    metrics,
 
 		TracerProvider: tel.TracerProvider(),
 	}))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ps, err := OpenPlugins(ctx, cfg, reg, logger, env.Environ)
+	ps, err = OpenPlugins(ctx, cfg, reg, logger, env.Environ)
 	if err != nil {
 		return nil, nil, nil, err
 	}
