@@ -108,6 +108,8 @@ task_types:
   probe:alloc: {}
   probe:panic: {}
   probe:version: {}
+  probe:meta: {}
+  probe:keep: {}
 `
 
 // probeDir makes a plugin directory holding the probe guest, its

@@ -253,6 +253,7 @@ var wantExports = map[string]string{
 	ExportABIVersion: "()->(i32)",
 	ExportAlloc:      "(i32)->(i32)",
 	ExportHandle:     "(i32,i32,i32,i32,i32,i32)->(i32)",
+	ExportBuffer:     "(i32)->(i32)",
 }
 
 func checkExports(c wazero.CompiledModule) error {
@@ -267,6 +268,11 @@ func checkExports(c wazero.CompiledModule) error {
 		}
 		if got := signature(fn.ParamTypes(), fn.ResultTypes()); got != want {
 			problems = append(problems, fmt.Sprintf("export %s is %s, want %s", name, got, want))
+		}
+	}
+	if fn, ok := fns[ExportBuffer]; ok { // optional
+		if got, want := signature(fn.ParamTypes(), fn.ResultTypes()), wantExports[ExportBuffer]; got != want {
+			problems = append(problems, fmt.Sprintf("export %s is %s, want %s", ExportBuffer, got, want))
 		}
 	}
 	if _, ok := c.ExportedMemories()[ExportMemory]; !ok {
