@@ -117,7 +117,7 @@ func (b Bundle) Verify(trusted []ed25519.PublicKey) error {
 		return nil
 	}
 	if len(b.Signature) == 0 {
-		return fmt.Errorf("%w: %s %s is unsigned and this fleet trusts only signed bundles (plugins.trusted_keys); publish it with --sign-key", ErrSignature, b.Name, b.Version)
+		return fmt.Errorf("%w: %s %s is unsigned and this fleet trusts only signed bundles (plugins.trusted_keys); publish it signed (worker plugins publish --sign-key, or the signature field of PUT /v1/plugins/{name}/bundle)", ErrSignature, b.Name, b.Version)
 	}
 	for _, k := range trusted {
 		if ed25519.Verify(k, d[:], b.Signature) {
