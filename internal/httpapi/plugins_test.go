@@ -1,11 +1,14 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -79,7 +82,6 @@ func TestPublishPluginOverHTTP(t *testing.T) {
 		{"wrong digest", "/v1/plugins/hello/bundle", bundleBody(t, "hello", "1.0.0", "wasm", module, key, strings.Repeat("ab", 32)), "sha256"},
 		{"not wasm", "/v1/plugins/hello/bundle", bundleBody(t, "hello", "1.0.0", "process", module, key, ""), "manifest"},
 		{"another name", "/v1/plugins/other/bundle", bundleBody(t, "hello", "1.0.0", "wasm", module, key, ""), "manifest"},
-		{"too large", "/v1/plugins/hello/bundle", bundleBody(t, "hello", "1.0.0", "wasm", make([]byte, fleetstate.MaxBundleSize), key, ""), "manifest"},
 		{"no module", "/v1/plugins/hello/bundle", `{"manifest":"name: hello"}`, "module_base64"},
 	}
 	for _, c := range refused {
@@ -87,6 +89,22 @@ func TestPublishPluginOverHTTP(t *testing.T) {
 		if r.status != 400 || !strings.Contains(r.body, `"field":"`+c.field+`"`) {
 			t.Errorf("%s: %d %.300s; want 400 naming field %s", c.what, r.status, r.body, c.field)
 		}
+	}
+	// A body past the base64 of the bundle limit is refused before it is
+	// read (its Content-Length says so).
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /v1/plugins/hello/bundle HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", tokenAdmin, 64<<20)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("a 64 MiB body: %d; want 413", resp.StatusCode)
 	}
 	if v := published(t, e, "hello"); v != "" {
 		t.Fatalf("a refused bundle was published: version %q", v)

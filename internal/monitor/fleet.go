@@ -28,6 +28,11 @@ type FleetReport struct {
 	Queues []FleetQueue `json:"queues"`
 	// Totals sums the workers and the orphaned tasks of the queues.
 	Totals FleetTotals `json:"totals"`
+	// Published are the plugins published to the fleet (worker plugins
+	// publish), sorted by name: the current version and its digest, and
+	// the version each reporting worker (by fleet-state ID, as
+	// FleetTuskq.WorkerID) has loaded.
+	Published []fleetstate.PublishedPlugin `json:"published"`
 }
 
 // FleetTotals sums a FleetReport.
@@ -111,6 +116,10 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 	if err != nil {
 		return FleetReport{}, fmt.Errorf("monitor: %w", err)
 	}
+	bundles, err := fleetstate.NewStore(h.rdb).PublishedPlugins(ctx, reports)
+	if err != nil {
+		return FleetReport{}, fmt.Errorf("monitor: %w", err)
+	}
 	published := map[hostPID]fleetstate.WorkerReport{}
 	for _, r := range reports {
 		published[hostPID{r.Host, r.PID}] = r
@@ -119,7 +128,7 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 	if err != nil {
 		return FleetReport{}, err
 	}
-	rep := FleetReport{Generated: now.UTC(), Workers: workerProcesses(servers), Queues: queues}
+	rep := FleetReport{Generated: now.UTC(), Workers: workerProcesses(servers), Queues: queues, Published: bundles}
 	for _, q := range queues {
 		rep.Totals.OrphanedTasks += q.Orphaned
 	}
