@@ -219,15 +219,9 @@ func (s *Store) ReportRefusal(ctx context.Context, name, worker, version string,
 
 // Refusals returns, by worker, why each refused plugin name's bundles.
 func (s *Store) Refusals(ctx context.Context, name string) (map[string]string, error) {
-	h, err := s.rdb.HGetAll(ctx, BundleKey(name)).Result()
-	if err != nil {
-		return nil, err
+	m, err := s.refusals(ctx, name)
+	if m == nil && err == nil {
+		m = map[string]string{}
 	}
-	out := map[string]string{}
-	for f, v := range h {
-		if w, ok := strings.CutPrefix(f, "refused:"); ok {
-			out[w] = v
-		}
-	}
-	return out, nil
+	return m, err
 }

@@ -110,6 +110,7 @@ task_types:
   probe:version: {}
   probe:meta: {}
   probe:keep: {}
+  probe:configerr: {}
 `
 
 // probeDir makes a plugin directory holding the probe guest, its

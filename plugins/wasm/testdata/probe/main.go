@@ -74,6 +74,11 @@ func init() {
 			b, _ := json.Marshal(map[string]any{"id": t.ID(), "queue": t.Queue(), "retry": t.Retry(), "max_retry": t.MaxRetry(),
 				"deadline_ms": t.Deadline().UnixMilli(), "headers": t.Headers(), "traceparent": t.Traceparent(), "config": t.Config()})
 			return b, nil
+		case "probe:configerr":
+			// Fails with the plugin's config, so that a test sees it
+			// without a result writer.
+			b, _ := json.Marshal(t.Config())
+			return nil, errors.New("config " + string(b))
 		case "probe:keep":
 			// Keeps the payload across tasks: the next task's input must not
 			// overwrite it.
