@@ -166,6 +166,11 @@ func (r *Runtime) Start(ctx context.Context, spec plugins.Spec) (plugins.Instanc
 		logger:  logger,
 		spec:    spec,
 	}
+	// NewRuntimeConfig picks wazero's optimising compiler where it has
+	// one (amd64, arm64), its interpreter elsewhere. WithCloseOnContextDone
+	// is the time limit: the compiled code checks for cancellation at every
+	// loop iteration, which is most of a Go guest's cost per task
+	// (docs/benchmarks.md) and what stops a guest that never returns.
 	rc := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(uint32(memory / pageSize)).
