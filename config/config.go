@@ -429,6 +429,9 @@ type APIToken struct {
 	// TaskTypes limits the token to these task types or prefix patterns
 	// ("email:*"). Empty allows every type.
 	TaskTypes []string `koanf:"task_types"`
+	// Admin lets the token use the admin operations of the API (such as
+	// publishing plugins). Default false.
+	Admin bool `koanf:"admin"`
 }
 
 // PluginsConfig configures plugins: task handlers loaded by the worker at

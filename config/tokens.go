@@ -154,6 +154,9 @@ func tokensTree(tokens []APIToken) []any {
 		if len(t.TaskTypes) > 0 {
 			m["task_types"] = append([]string{}, t.TaskTypes...)
 		}
+		if t.Admin {
+			m["admin"] = true
+		}
 		out = append(out, m)
 	}
 	return out

@@ -25,6 +25,18 @@ type principal struct {
 	name   string
 	queues []string // nil: every queue
 	types  []string // nil: every type; exact types or prefixes ending in '*'
+	admin  bool     // api.tokens[].admin: may use the admin operations
+}
+
+// requireAdmin returns a 403 problem unless p may use the admin operations
+// (what names the operation): a token with admin: true, or any request
+// when no token is configured (the API then answers only on loopback).
+func (p *principal) requireAdmin(what string) *Problem {
+	if p.admin || p.name == "" {
+		return nil
+	}
+	return newProblem(ProblemForbidden, http.StatusForbidden,
+		fmt.Sprintf("token %q may not %s: only tokens with admin: true in api.tokens may", p.name, what))
 }
 
 // allowQueue reports whether p may use queue.
@@ -119,7 +131,7 @@ func newAuthenticator(tokens []config.APIToken, opts Options) (*authenticator, e
 		}
 		seen[d] = t.Name
 		a.digests = append(a.digests, d)
-		p := principal{name: t.Name}
+		p := principal{name: t.Name, admin: t.Admin}
 		if len(t.Queues) > 0 {
 			p.queues = append([]string{}, t.Queues...)
 		}

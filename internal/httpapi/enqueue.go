@@ -40,6 +40,11 @@ func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request) (body []by
 
 // readBody reads a JSON request body of at most api.max_body_bytes.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
+	return h.readBodyLimit(w, r, int64(h.api.MaxBodyBytes), "(api.max_body_bytes); send fewer or smaller tasks")
+}
+
+// jsonContentType returns a 415 problem unless r's body is JSON.
+func jsonContentType(r *http.Request) *Problem {
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
@@ -47,12 +52,20 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Pro
 		if ct != "" {
 			got = "Content-Type " + strconv.Quote(ct)
 		}
-		return nil, newProblem(ProblemUnsupportedMedia, http.StatusUnsupportedMediaType,
+		return newProblem(ProblemUnsupportedMedia, http.StatusUnsupportedMediaType,
 			fmt.Sprintf("the request has %s; send a JSON body with Content-Type: application/json", got))
 	}
-	limit := int64(h.api.MaxBodyBytes)
+	return nil
+}
+
+// readBodyLimit reads a JSON body of at most limit bytes; hint follows the
+// limit in the 413 problem's detail.
+func (h *Handler) readBodyLimit(w http.ResponseWriter, r *http.Request, limit int64, hint string) ([]byte, *Problem) {
+	if prob := jsonContentType(r); prob != nil {
+		return nil, prob
+	}
 	tooLarge := newProblem(ProblemTooLarge, http.StatusRequestEntityTooLarge,
-		fmt.Sprintf("the body is larger than %d bytes (api.max_body_bytes); send fewer or smaller tasks", limit))
+		fmt.Sprintf("the body is larger than %d bytes %s", limit, hint))
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/ed25519"
 	_ "embed"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/telemetry"
+	"github.com/tuskq/tuskq/plugins/fleetstate"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -76,6 +78,8 @@ func routeTable() []route {
 		{Route{http.MethodDelete, PathSchedule, false}, (*Handler).deleteSchedule},
 		{Route{http.MethodPost, PathSchedulePause, false}, (*Handler).pauseSchedule},
 		{Route{http.MethodPost, PathScheduleResume, false}, (*Handler).resumeSchedule},
+		{Route{http.MethodPut, PathPluginBundle, false}, (*Handler).putBundle},
+		{Route{http.MethodPost, PathPluginRollback, false}, (*Handler).rollbackPlugin},
 		{Route{http.MethodGet, PathOpenAPI, true}, (*Handler).openapi},
 		{Route{http.MethodGet, PathHealthz, true}, (*Handler).healthz},
 		{Route{http.MethodGet, PathReadyz, true}, (*Handler).readyz},
@@ -111,6 +115,9 @@ type Handler struct {
 	metricsH  http.Handler
 	// timeout is enqueue.timeout, for the enqueue-timeout problem.
 	timeout time.Duration
+	// trusted are plugins.trusted_keys: a published bundle must be signed
+	// by one of them when there are any.
+	trusted []ed25519.PublicKey
 }
 
 // sharedConn hands an existing go-redis client to tasks.NewClient, so the
@@ -132,6 +139,10 @@ func New(opts Options) (*Handler, error) {
 	auth, err := newAuthenticator(cfg.API.Tokens, opts)
 	if err != nil {
 		return nil, err
+	}
+	trusted, err := fleetstate.TrustedKeys(cfg.Plugins.TrustedKeys)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
 	rdb, err := redisconn.ProducerClient(cfg.Redis)
 	if err != nil {
@@ -161,6 +172,7 @@ func New(opts Options) (*Handler, error) {
 		validator: opts.SchemaValidator,
 		logger:    opts.Logger,
 		timeout:   cfg.Enqueue.Timeout,
+		trusted:   trusted,
 	}
 	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
 	reg := prometheus.NewRegistry()

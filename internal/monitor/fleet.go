@@ -29,6 +29,11 @@ type FleetReport struct {
 	// Plugins are the plugins the workers report or that are published
 	// to the fleet, sorted by name, with the versions the workers run.
 	Plugins []FleetPlugin `json:"plugins"`
+	// Published are the plugins published to the fleet (worker plugins
+	// publish), sorted by name: the current version and its digest, and
+	// the version each reporting worker (by fleet-state ID, as
+	// FleetTuskq.WorkerID) has loaded.
+	Published []fleetstate.PublishedPlugin `json:"published"`
 }
 
 // FleetPlugin is one plugin of the fleet: the version published to the
@@ -141,6 +146,10 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 	if err != nil {
 		return FleetReport{}, fmt.Errorf("monitor: %w", err)
 	}
+	bundles, err := fleetstate.NewStore(h.rdb).PublishedPlugins(ctx, reports)
+	if err != nil {
+		return FleetReport{}, fmt.Errorf("monitor: %w", err)
+	}
 	published := map[hostPID]fleetstate.WorkerReport{}
 	for _, r := range reports {
 		published[hostPID{r.Host, r.PID}] = r
@@ -149,7 +158,7 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 	if err != nil {
 		return FleetReport{}, err
 	}
-	rep := FleetReport{Generated: now.UTC(), Workers: workerProcesses(servers), Queues: queues}
+	rep := FleetReport{Generated: now.UTC(), Workers: workerProcesses(servers), Queues: queues, Published: bundles}
 	for _, q := range queues {
 		rep.Totals.OrphanedTasks += q.Orphaned
 	}
@@ -165,11 +174,11 @@ func (h *Handler) fleetReport(ctx context.Context) (FleetReport, error) {
 	slices.SortFunc(rep.Workers, func(a, b FleetWorker) int {
 		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.PID, b.PID), cmp.Compare(a.ID, b.ID))
 	})
-	bundles, err := fleetstate.NewStore(h.rdb).Published(ctx)
-	if err != nil {
-		return FleetReport{}, fmt.Errorf("monitor: %w", err)
+	current := make(map[string]string, len(bundles))
+	for _, b := range bundles {
+		current[b.Name] = b.Version
 	}
-	rep.Plugins = fleetPlugins(rep.Workers, bundles)
+	rep.Plugins = fleetPlugins(rep.Workers, current)
 	for i := range rep.Queues {
 		q := &rep.Queues[i]
 		for _, w := range rep.Workers {

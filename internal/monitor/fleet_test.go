@@ -98,8 +98,17 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 	err = state.ReportPlugins(t.Context(), []fleetstate.PluginReport{
 		{Name: "thumbnail", Version: "1.4.2", Runtime: "process", Status: "loaded", TaskTypes: []string{"image:thumb"}},
 		{Name: "legacy", Version: "0.9.0", Runtime: "native", Status: "failed", Error: "plugin was built with a different version of package tasks"},
+		{Name: "wasmhello", Version: "2.0.0", Runtime: "wasm", Status: "loaded", TaskTypes: []string{"hello:wasm"}},
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A published bundle the worker runs.
+	bundle, err := fleetstate.NewBundle([]byte("name: wasmhello\nversion: 2.0.0\nruntime: wasm\nentry: hello.wasm\ntask_types:\n  hello:wasm: {}\n"), []byte("\x00asm\x01\x00\x00\x00"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleetstate.NewStore(rdb).Publish(t.Context(), bundle); err != nil {
 		t.Fatal(err)
 	}
 
@@ -126,8 +135,12 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 	if rep.Totals != (FleetTotals{Workers: 1, Concurrency: 3, ActiveTasks: 3}) {
 		t.Errorf("totals %+v", rep.Totals)
 	}
-	if w.Tuskq == nil || w.Tuskq.WorkerID != state.WorkerID() || len(w.Tuskq.Plugins) != 2 || w.Tuskq.Plugins[0].Name != "legacy" || w.Tuskq.Plugins[0].Error == "" {
+	if w.Tuskq == nil || w.Tuskq.WorkerID != state.WorkerID() || len(w.Tuskq.Plugins) != 3 || w.Tuskq.Plugins[0].Name != "legacy" || w.Tuskq.Plugins[0].Error == "" {
 		t.Errorf("tuskq part %+v", w.Tuskq)
+	}
+	if len(rep.Published) != 1 || rep.Published[0].Name != "wasmhello" || rep.Published[0].Version != "2.0.0" || rep.Published[0].SHA256 != bundle.SHA256 ||
+		rep.Published[0].Workers[state.WorkerID()] != "2.0.0" || rep.Published[0].Running() != 1 {
+		t.Errorf("published %+v; want wasmhello 2.0.0 with digest %s, run by worker %s", rep.Published, bundle.SHA256, state.WorkerID())
 	}
 
 	// thumbnail is published to the fleet in a newer version than the

@@ -225,8 +225,9 @@ func (c *pluginsCmd) connect(ctx context.Context) (redis.UniversalClient, int) {
 
 // fleet is what list and show read.
 type fleet struct {
-	states  map[string]fleetstate.PluginState
-	workers []fleetstate.WorkerReport
+	states    map[string]fleetstate.PluginState
+	workers   []fleetstate.WorkerReport
+	published []fleetstate.PublishedPlugin
 }
 
 func (c *pluginsCmd) read(ctx context.Context) (fleet, int) {
@@ -240,7 +241,12 @@ func (c *pluginsCmd) read(ctx context.Context) (fleet, int) {
 		c.errorf("%v", err)
 		return fleet{}, cli.ExitFailure
 	}
-	return fleet{states: snap.Plugins, workers: workers}, cli.ExitOK
+	published, err := c.store.PublishedPlugins(ctx, workers)
+	if err != nil {
+		c.errorf("%v", err)
+		return fleet{}, cli.ExitFailure
+	}
+	return fleet{states: snap.Plugins, workers: workers, published: published}, cli.ExitOK
 }
 
 // names returns every plugin name with state or reported by a worker.
@@ -255,6 +261,9 @@ func (f fleet) names() []string {
 				set[p.Name] = true
 			}
 		}
+	}
+	for _, p := range f.published {
+		set[p.Name] = true
 	}
 	return slices.Sorted(maps.Keys(set))
 }

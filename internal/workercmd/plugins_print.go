@@ -24,6 +24,9 @@ type pluginView struct {
 	// overrides).
 	Known   bool           `json:"has_state"`
 	Workers []workerPlugin `json:"workers"`
+	// Published is the plugin's published bundle (null when it is not
+	// published).
+	Published *fleetstate.PublishedPlugin `json:"published"`
 }
 
 // workerPlugin is one worker's report about one plugin.
@@ -39,6 +42,11 @@ func (f fleet) view(name string) pluginView {
 		ps = fleetstate.PluginState{Name: name, Enabled: true}
 	}
 	v := pluginView{PluginState: ps, Known: ok, Workers: []workerPlugin{}}
+	for i := range f.published {
+		if f.published[i].Name == name {
+			v.Published = &f.published[i]
+		}
+	}
 	for _, w := range f.workers {
 		for _, p := range w.Plugins {
 			if p.Name == name {
@@ -78,7 +86,33 @@ func (c *pluginsCmd) list(ctx context.Context) int {
 	}
 	writeTable(c.stdout, rows)
 	fmt.Fprintf(c.stdout, "%s, %s reporting\n", plural(len(names), "plugin"), plural(len(f.workers), "worker"))
+	for _, p := range f.published {
+		fmt.Fprintf(c.stdout, "published %s\n", publishedLine(p, len(f.workers)))
+	}
 	return cli.ExitOK
+}
+
+// publishedLine describes a published plugin: "hello 2.0.0 (sha256
+// 1a2b3c4d5e6f, signed; previous 1.0.0), run by 2 of 3 workers; refused
+// by w1: …".
+func publishedLine(p fleetstate.PublishedPlugin, workers int) string {
+	signed := "unsigned"
+	if p.Signed {
+		signed = "signed"
+	}
+	short := p.SHA256
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	line := fmt.Sprintf("%s %s (sha256 %s, %s", p.Name, p.Version, short, signed)
+	if p.Previous != "" {
+		line += "; previous " + p.Previous
+	}
+	line += fmt.Sprintf("), run by %d of %s", p.Running(), plural(workers, "worker"))
+	for _, w := range slices.Sorted(maps.Keys(p.Refused)) {
+		line += fmt.Sprintf("; refused by %s: %s", w, oneLine(p.Refused[w]))
+	}
+	return line
 }
 
 func (c *pluginsCmd) show(ctx context.Context, name string) int {
@@ -115,6 +149,9 @@ func (c *pluginsCmd) show(ctx context.Context, name string) int {
 			label = "ignored    "
 		}
 		fmt.Fprintf(out, "%s%s: %s\n", label, k, v.Invalid[k])
+	}
+	if v.Published != nil {
+		fmt.Fprintf(out, "published  %s\n", publishedLine(*v.Published, len(f.workers)))
 	}
 	if len(v.Workers) == 0 {
 		fmt.Fprintln(out, "workers    none reports it")

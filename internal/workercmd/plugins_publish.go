@@ -36,7 +36,7 @@ func (c *pluginsCmd) readBundle(dir string) (fleetstate.Bundle, int) {
 			return fleetstate.Bundle{}, c.usagef("publish: --sign-key: %v", err)
 		}
 	}
-	b, err := fleetstate.NewBundle(manifest, module, key)
+	b, err := fleetstate.PrepareUpload(fleetstate.Upload{Manifest: manifest, Module: module, SignKey: key})
 	if err != nil {
 		return fleetstate.Bundle{}, c.usagef("publish: %s: %v", dir, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/redistest"
+	"github.com/tuskq/tuskq/plugins"
 	"github.com/tuskq/tuskq/plugins/fleetstate"
 )
 
@@ -70,6 +71,28 @@ func TestPluginsPublishAndRollback(t *testing.T) {
 	if pub, _ := store.Published(t.Context()); pub["hello"] != "1.0.0" {
 		t.Fatalf("published after rollback = %v; want hello 1.0.0", pub)
 	}
+	// list and show name the published version and digest, which workers
+	// run it, and a worker's refusal.
+	openWorker(t, addr, "w-new", plugins.LoadedPlugin{Name: "hello", Version: "1.0.0", Runtime: "wasm", Status: plugins.StatusLoaded})
+	openWorker(t, addr, "w-old", plugins.LoadedPlugin{Name: "hello", Version: "0.9.0", Runtime: "wasm", Status: plugins.StatusLoaded})
+	if err := store.ReportRefusal(t.Context(), "hello", "w-old", "1.0.0", fleetstate.ErrDigest); err != nil {
+		t.Fatal(err)
+	}
+	short := b.SHA256[:12]
+	code, out, errOut = runPlugins(t, addr, "list")
+	want := "published hello 1.0.0 (sha256 " + short + ", signed; previous 2.0.0), run by 1 of 2 workers; refused by w-old: 1.0.0: bundle digest mismatch\n"
+	if code != 0 || !strings.HasSuffix(out, want) {
+		t.Fatalf("list: exit %d\n%s%s\nwant it to end with %s", code, out, errOut, want)
+	}
+	code, out, errOut = runPlugins(t, addr, "show", "hello")
+	if code != 0 || !strings.Contains(out, "published  hello 1.0.0 (sha256 "+short) {
+		t.Fatalf("show: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runPlugins(t, addr, "list", "--json")
+	if code != 0 || !strings.Contains(out, `"sha256": "`+b.SHA256+`"`) || !strings.Contains(out, `"w-old": "0.9.0"`) {
+		t.Fatalf("list --json: exit %d\n%s%s", code, out, errOut)
+	}
+
 	code, _, errOut = runPlugins(t, addr, "publish", writePublishDir(t, "exec", "3.0.0"))
 	if code != 2 || !strings.Contains(errOut, "only wasm plugins can be published") {
 		t.Fatalf("publish an exec plugin: exit %d, %s; want 2 and the refusal", code, errOut)

@@ -117,7 +117,7 @@ func (b Bundle) Verify(trusted []ed25519.PublicKey) error {
 		return nil
 	}
 	if len(b.Signature) == 0 {
-		return fmt.Errorf("%w: %s %s is unsigned and this fleet trusts only signed bundles (plugins.trusted_keys); publish it with --sign-key", ErrSignature, b.Name, b.Version)
+		return fmt.Errorf("%w: %s %s is unsigned and this fleet trusts only signed bundles (plugins.trusted_keys); publish it signed (worker plugins publish --sign-key, or the signature field of PUT /v1/plugins/{name}/bundle)", ErrSignature, b.Name, b.Version)
 	}
 	for _, k := range trusted {
 		if ed25519.Verify(k, d[:], b.Signature) {
@@ -219,15 +219,9 @@ func (s *Store) ReportRefusal(ctx context.Context, name, worker, version string,
 
 // Refusals returns, by worker, why each refused plugin name's bundles.
 func (s *Store) Refusals(ctx context.Context, name string) (map[string]string, error) {
-	h, err := s.rdb.HGetAll(ctx, BundleKey(name)).Result()
-	if err != nil {
-		return nil, err
+	m, err := s.refusals(ctx, name)
+	if m == nil && err == nil {
+		m = map[string]string{}
 	}
-	out := map[string]string{}
-	for f, v := range h {
-		if w, ok := strings.CutPrefix(f, "refused:"); ok {
-			out[w] = v
-		}
-	}
-	return out, nil
+	return m, err
 }

@@ -15,6 +15,7 @@ const (
 	ExportABIVersion = "tuskq_abi_version" // () -> i32
 	ExportAlloc      = "tuskq_alloc"       // (size i32) -> ptr i32
 	ExportHandle     = "tuskq_handle"      // (type, payload, meta as ptr,len pairs) -> code i32
+	ExportBuffer     = "tuskq_buffer"      // optional: (size i32) -> ptr i32, a reusable input buffer
 	ExportMemory     = "memory"
 	ExportInitialize = "_initialize" // WASI reactor initialisation, called once per instance
 

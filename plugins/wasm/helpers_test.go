@@ -108,6 +108,9 @@ task_types:
   probe:alloc: {}
   probe:panic: {}
   probe:version: {}
+  probe:meta: {}
+  probe:keep: {}
+  probe:configerr: {}
 `
 
 // probeDir makes a plugin directory holding the probe guest, its

@@ -48,7 +48,13 @@ type guest struct {
 	abi    api.Function
 	alloc  api.Function
 	handle api.Function
+	buffer api.Function // tuskq_buffer, nil when the module does not export it
 	out    *outputSink
+
+	// bufPtr and bufCap are the input buffer tuskq_buffer last returned
+	// (bufCap 0: none yet). It is reused while the inputs fit, so that a
+	// task costs one call into the module instead of four.
+	bufPtr, bufCap uint32
 }
 
 func (g *guest) close(ctx context.Context) {
@@ -68,7 +74,8 @@ func (p *pool) instantiate(ctx context.Context) (*guest, error) {
 		return nil, fmt.Errorf("%w: instantiate: %w", ErrTrap, err)
 	}
 	g := &guest{mod: mod, out: out,
-		abi: mod.ExportedFunction(ExportABIVersion), alloc: mod.ExportedFunction(ExportAlloc), handle: mod.ExportedFunction(ExportHandle)}
+		abi: mod.ExportedFunction(ExportABIVersion), alloc: mod.ExportedFunction(ExportAlloc), handle: mod.ExportedFunction(ExportHandle),
+		buffer: mod.ExportedFunction(ExportBuffer)}
 	if init := mod.ExportedFunction(ExportInitialize); init != nil {
 		if _, err := init.Call(ctx); err != nil {
 			g.close(ctx)
@@ -172,29 +179,77 @@ func (p *pool) Process(ctx context.Context, t *asynq.Task, meta plugins.Meta) ([
 		plugins.ErrProtocol, ExportHandle, code)
 }
 
+// minBuffer is the smallest input buffer asked of tuskq_buffer, so that
+// small tasks never grow it.
+const minBuffer = 4 << 10
+
 // call copies the inputs into guest memory and calls tuskq_handle.
 func (p *pool) call(ctx context.Context, g *guest, inputs ...[]byte) (int32, error) {
-	args := make([]uint64, 0, 2*len(inputs))
-	for _, in := range inputs {
-		if len(in) == 0 {
-			args = append(args, 0, 0)
-			continue
+	var arr [6]uint64
+	args := arr[:0]
+	if g.buffer != nil {
+		total := 0
+		for _, in := range inputs {
+			total += len(in)
 		}
-		res, err := g.alloc.Call(ctx, uint64(len(in)))
-		if err != nil {
-			return 0, fmt.Errorf("%s(%d): %w", ExportAlloc, len(in), err)
+		if total > 0 {
+			if err := g.ensureBuffer(ctx, total); err != nil {
+				return 0, err
+			}
 		}
-		ptr := api.DecodeU32(res[0])
-		if ptr == 0 || !g.mod.Memory().Write(ptr, in) {
-			return 0, fmt.Errorf("%w: %s(%d) returned %d, which is not a buffer of that size in its memory", plugins.ErrProtocol, ExportAlloc, len(in), ptr)
+		mem, off := g.mod.Memory(), g.bufPtr
+		for _, in := range inputs {
+			if len(in) == 0 {
+				args = append(args, 0, 0)
+				continue
+			}
+			if !mem.Write(off, in) {
+				return 0, fmt.Errorf("%w: %s returned %d, which is not a buffer of %d bytes in its memory", plugins.ErrProtocol, ExportBuffer, g.bufPtr, g.bufCap)
+			}
+			args = append(args, uint64(off), uint64(len(in)))
+			off += uint32(len(in))
 		}
-		args = append(args, uint64(ptr), uint64(len(in)))
+	} else {
+		for _, in := range inputs {
+			if len(in) == 0 {
+				args = append(args, 0, 0)
+				continue
+			}
+			res, err := g.alloc.Call(ctx, uint64(len(in)))
+			if err != nil {
+				return 0, fmt.Errorf("%s(%d): %w", ExportAlloc, len(in), err)
+			}
+			ptr := api.DecodeU32(res[0])
+			if ptr == 0 || !g.mod.Memory().Write(ptr, in) {
+				return 0, fmt.Errorf("%w: %s(%d) returned %d, which is not a buffer of that size in its memory", plugins.ErrProtocol, ExportAlloc, len(in), ptr)
+			}
+			args = append(args, uint64(ptr), uint64(len(in)))
+		}
 	}
 	res, err := g.handle.Call(ctx, args...)
 	if err != nil {
 		return 0, err
 	}
 	return api.DecodeI32(res[0]), nil
+}
+
+// ensureBuffer makes the instance's input buffer hold at least n bytes,
+// calling tuskq_buffer only when the last one is too small.
+func (g *guest) ensureBuffer(ctx context.Context, n int) error {
+	if uint32(n) <= g.bufCap {
+		return nil
+	}
+	size := max(n, minBuffer, 2*int(g.bufCap))
+	res, err := g.buffer.Call(ctx, uint64(size))
+	if err != nil {
+		return fmt.Errorf("%s(%d): %w", ExportBuffer, size, err)
+	}
+	ptr := api.DecodeU32(res[0])
+	if end := uint64(ptr) + uint64(size); ptr == 0 || end > uint64(g.mod.Memory().Size()) {
+		return fmt.Errorf("%w: %s(%d) returned %d, which is not a buffer of that size in its memory", plugins.ErrProtocol, ExportBuffer, size, ptr)
+	}
+	g.bufPtr, g.bufCap = ptr, uint32(size)
+	return nil
 }
 
 // failure classifies the error of an instance that did not return: it was

@@ -166,6 +166,11 @@ func (r *Runtime) Start(ctx context.Context, spec plugins.Spec) (plugins.Instanc
 		logger:  logger,
 		spec:    spec,
 	}
+	// NewRuntimeConfig picks wazero's optimising compiler where it has
+	// one (amd64, arm64), its interpreter elsewhere. WithCloseOnContextDone
+	// is the time limit: the compiled code checks for cancellation at every
+	// loop iteration, which is most of a Go guest's cost per task
+	// (docs/benchmarks.md) and what stops a guest that never returns.
 	rc := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(uint32(memory / pageSize)).
@@ -253,6 +258,7 @@ var wantExports = map[string]string{
 	ExportABIVersion: "()->(i32)",
 	ExportAlloc:      "(i32)->(i32)",
 	ExportHandle:     "(i32,i32,i32,i32,i32,i32)->(i32)",
+	ExportBuffer:     "(i32)->(i32)",
 }
 
 func checkExports(c wazero.CompiledModule) error {
@@ -267,6 +273,11 @@ func checkExports(c wazero.CompiledModule) error {
 		}
 		if got := signature(fn.ParamTypes(), fn.ResultTypes()); got != want {
 			problems = append(problems, fmt.Sprintf("export %s is %s, want %s", name, got, want))
+		}
+	}
+	if fn, ok := fns[ExportBuffer]; ok { // optional
+		if got, want := signature(fn.ParamTypes(), fn.ResultTypes()), wantExports[ExportBuffer]; got != want {
+			problems = append(problems, fmt.Sprintf("export %s is %s, want %s", ExportBuffer, got, want))
 		}
 	}
 	if _, ok := c.ExportedMemories()[ExportMemory]; !ok {

@@ -21,7 +21,7 @@ func init() {
 			return nil, guest.SkipRetry(errors.New("the payload must be a name"))
 		}
 		greeting := "Hello"
-		if g, ok := t.Config["greeting"].(string); ok && g != "" {
+		if g, ok := t.Config()["greeting"].(string); ok && g != "" {
 			greeting = g
 		}
 		guest.Progress(50, "greeting "+name)

@@ -2,9 +2,11 @@
 ;; format, implementing the tuskq wasm ABI version 1 (docs/plugins.md, "The
 ;; wasm ABI") without any SDK. hello:wat answers "Hello, PAYLOAD!".
 ;;
-;; Memory: a bump allocator. The host calls tuskq_alloc for the task type,
-;; payload and meta before tuskq_handle; tuskq_handle frees everything at
-;; its end by resetting the heap, so each task starts from an empty heap.
+;; Memory: the input buffer, then a bump allocator. The host asks
+;; tuskq_buffer once for a buffer it reuses for every task's type, payload
+;; and meta (a worker without it would call tuskq_alloc for each input);
+;; tuskq_handle frees what it allocated at its end by resetting the heap to
+;; just above the input buffer, so each task starts from an empty heap.
 ;; Build it with make plugins, or: wat2wasm hello.wat -o hello.wasm
 (module
   (import "tuskq" "log" (func $log (param i32 i32 i32)))
@@ -17,7 +19,7 @@
   (data (i32.const 16) "Hello, ")                    ;; 7 bytes
   (data (i32.const 32) "the payload must be a name") ;; 26 bytes
   (data (i32.const 64) "greeted from WebAssembly text") ;; 29 bytes
-  (global $heap_base i32 (i32.const 1024))
+  (global $heap_base (mut i32) (i32.const 1024)) ;; above the input buffer
   (global $heap (mut i32) (i32.const 1024))
 
   (func (export "tuskq_abi_version") (result i32)
@@ -38,6 +40,15 @@
               (i32.const -1))
           (then unreachable)))) ;; past limits.memory: the task fails, the instance is discarded
     (local.get $p))
+
+  ;; tuskq_buffer(size) -> ptr: the input buffer, at 1024, of at least
+  ;; size bytes; the heap starts above it. Called between tasks only.
+  (func (export "tuskq_buffer") (param $size i32) (result i32)
+    (global.set $heap_base (i32.const 1024))
+    (global.set $heap (i32.const 1024))
+    (drop (call $alloc (local.get $size))) ;; grows the memory when needed
+    (global.set $heap_base (global.get $heap))
+    (i32.const 1024))
 
   ;; tuskq_handle(type, payload, meta as pointer and length pairs) -> code
   (func (export "tuskq_handle")

@@ -3,6 +3,7 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,27 +25,65 @@ const (
 	LevelError Level = 3
 )
 
-// Task is one task handed to the plugin.
+// Task is one task handed to the plugin. Its metadata (ID, queue, retries,
+// deadline, headers, trace context, config) is decoded on the first call
+// of one of its methods, so that a handler that needs none of it does not
+// pay for it.
 type Task struct {
 	// Type is the task type.
 	Type string
 	// Payload is the task's payload.
 	Payload []byte
-	// ID and Queue identify the task.
-	ID, Queue string
-	// Retry is the number of retries so far; MaxRetry the budget.
-	Retry, MaxRetry int
-	// Deadline is when the attempt is stopped (zero when none, or when
-	// the clock is not granted: compare it only with a granted clock).
-	Deadline time.Time
-	// Headers are the task's headers.
-	Headers map[string]string
-	// Traceparent is the W3C trace context of the task ("" when none).
-	Traceparent string
-	// Config is the plugin's configuration (manifest defaults with the
-	// fleet-wide overrides).
-	Config map[string]any
+
+	raw     []byte // the meta JSON, until decoded
+	decoded bool
+	meta    meta
 }
+
+// m decodes the task's metadata on first use.
+func (t *Task) m() *meta {
+	if !t.decoded {
+		t.decoded = true
+		if len(t.raw) > 0 {
+			if err := decodeMeta(t.raw, &t.meta); err != nil {
+				Log(LevelError, err.Error())
+			}
+		}
+		t.raw = nil
+	}
+	return &t.meta
+}
+
+// ID is the task's ID.
+func (t *Task) ID() string { return t.m().TaskID }
+
+// Queue is the task's queue.
+func (t *Task) Queue() string { return t.m().Queue }
+
+// Retry is the number of retries so far.
+func (t *Task) Retry() int { return t.m().Retry }
+
+// MaxRetry is the task's retry budget.
+func (t *Task) MaxRetry() int { return t.m().MaxRetry }
+
+// Deadline is when the attempt is stopped (zero when none). Compare it
+// only with a clock the manifest grants (sandbox.clock).
+func (t *Task) Deadline() time.Time {
+	if ms := t.m().DeadlineMS; ms > 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
+}
+
+// Headers are the task's headers (nil when none).
+func (t *Task) Headers() map[string]string { return t.m().Headers }
+
+// Traceparent is the W3C trace context of the task ("" when none).
+func (t *Task) Traceparent() string { return t.m().Traceparent }
+
+// Config is the plugin's configuration: the manifest's defaults with the
+// fleet-wide overrides (nil when none).
+func (t *Task) Config() map[string]any { return t.m().Config }
 
 // HandlerFunc processes one task: it returns the result (nil for none) or
 // an error. Wrap an error with SkipRetry to archive the task at once.
@@ -150,7 +189,14 @@ func Do(req Request) (*Response, error) {
 
 // pending holds the buffers tuskq_alloc handed to the host until
 // tuskq_handle has used them, so that the garbage collector keeps them.
+// A worker that knows tuskq_buffer does not call tuskq_alloc.
 var pending = map[uintptr][]byte{}
+
+// input is the buffer tuskq_buffer hands to the host: the worker writes
+// each task's type, payload and meta into it, reusing it while they fit,
+// so that a task costs one call into the module and no allocation for
+// its inputs.
+var input []byte
 
 //go:wasmexport tuskq_abi_version
 func abiVersion() int32 { return ABIVersion }
@@ -166,9 +212,28 @@ func alloc(size int32) unsafe.Pointer {
 	return p
 }
 
+//go:wasmexport tuskq_buffer
+func buffer(size int32) unsafe.Pointer {
+	if size <= 0 {
+		size = 1
+	}
+	if int(size) > len(input) {
+		input = make([]byte, size)
+	}
+	return unsafe.Pointer(&input[0])
+}
+
+// take returns the n bytes at p: a part of the input buffer, or a buffer
+// tuskq_alloc made.
 func take(p unsafe.Pointer, n int32) []byte {
 	if n == 0 {
 		return nil
+	}
+	if len(input) > 0 {
+		base := uintptr(unsafe.Pointer(&input[0]))
+		if off := uintptr(p) - base; uintptr(p) >= base && off+uintptr(n) <= uintptr(len(input)) {
+			return input[off : off+uintptr(n) : off+uintptr(n)]
+		}
 	}
 	b, ok := pending[uintptr(p)]
 	if !ok || int(n) > len(b) {
@@ -177,31 +242,15 @@ func take(p unsafe.Pointer, n int32) []byte {
 	return b[:n]
 }
 
-type meta struct {
-	TaskID      string            `json:"task_id"`
-	Queue       string            `json:"queue"`
-	Retry       int               `json:"retry"`
-	MaxRetry    int               `json:"max_retry"`
-	DeadlineMS  int64             `json:"deadline_unix_ms"`
-	Headers     map[string]string `json:"headers"`
-	Traceparent string            `json:"traceparent"`
-	Config      map[string]any    `json:"config"`
-}
-
 //go:wasmexport tuskq_handle
 func handle(typePtr unsafe.Pointer, typeLen int32, payloadPtr unsafe.Pointer, payloadLen int32, metaPtr unsafe.Pointer, metaLen int32) int32 {
-	t := &Task{Type: string(take(typePtr, typeLen)), Payload: take(payloadPtr, payloadLen)}
-	var m meta
-	if mb := take(metaPtr, metaLen); len(mb) > 0 {
-		if err := json.Unmarshal(mb, &m); err != nil {
-			return fail(fmt.Errorf("tuskq guest: decode the task's meta: %w", err))
-		}
-	}
-	clear(pending)
-	t.ID, t.Queue, t.Retry, t.MaxRetry = m.TaskID, m.Queue, m.Retry, m.MaxRetry
-	t.Headers, t.Traceparent, t.Config = m.Headers, m.Traceparent, m.Config
-	if m.DeadlineMS > 0 {
-		t.Deadline = time.UnixMilli(m.DeadlineMS)
+	// The payload is copied out of the input buffer, which the next task
+	// overwrites, so that a handler may keep it.
+	t := &Task{Type: string(take(typePtr, typeLen)), Payload: bytes.Clone(take(payloadPtr, payloadLen))}
+	// The meta is copied too (it is decoded later, when asked for).
+	t.raw = bytes.Clone(take(metaPtr, metaLen))
+	if len(pending) > 0 {
+		clear(pending)
 	}
 	if handler == nil {
 		return fail(SkipRetry(errors.New("tuskq guest: no handler: call guest.Handle in init")))

@@ -21,6 +21,8 @@ var handled int
 
 var hoard [][]byte
 
+var kept []byte
+
 func init() {
 	guest.Handle(func(t *guest.Task) ([]byte, error) {
 		handled++
@@ -68,6 +70,21 @@ func init() {
 			for {
 				hoard = append(hoard, make([]byte, 1<<20))
 			}
+		case "probe:meta":
+			b, _ := json.Marshal(map[string]any{"id": t.ID(), "queue": t.Queue(), "retry": t.Retry(), "max_retry": t.MaxRetry(),
+				"deadline_ms": t.Deadline().UnixMilli(), "headers": t.Headers(), "traceparent": t.Traceparent(), "config": t.Config()})
+			return b, nil
+		case "probe:configerr":
+			// Fails with the plugin's config, so that a test sees it
+			// without a result writer.
+			b, _ := json.Marshal(t.Config())
+			return nil, errors.New("config " + string(b))
+		case "probe:keep":
+			// Keeps the payload across tasks: the next task's input must not
+			// overwrite it.
+			prev := kept
+			kept = t.Payload
+			return prev, nil
 		case "probe:version":
 			return []byte(os.Getenv("TUSKQ_PLUGIN_VERSION")), nil
 		case "probe:panic":
