@@ -399,7 +399,15 @@ type APIToken struct {
 	// TaskTypes limits the token to these task types or prefix patterns
 	// ("email:*"). Empty allows every type.
 	TaskTypes []string `koanf:"task_types"`
+	// Scopes grants the token more than enqueueing and reading tasks:
+	// ScopeAdmin allows the administrative endpoints (such as /v1/limits).
+	// Empty grants none.
+	Scopes []string `koanf:"scopes"`
 }
+
+// ScopeAdmin is the api.tokens scope of the administrative endpoints of
+// the HTTP API: changing fleet-wide settings such as limits.
+const ScopeAdmin = "admin"
 
 // PluginsConfig configures plugins: task handlers loaded by the worker at
 // run time from a directory, hot-reloaded, enabled and configured

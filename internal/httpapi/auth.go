@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ type principal struct {
 	name   string
 	queues []string // nil: every queue
 	types  []string // nil: every type; exact types or prefixes ending in '*'
+	// admin: the token has the admin scope (config.ScopeAdmin), or no
+	// token is configured.
+	admin bool
 }
 
 // allowQueue reports whether p may use queue.
@@ -126,6 +130,7 @@ func newAuthenticator(tokens []config.APIToken, opts Options) (*authenticator, e
 		if len(t.TaskTypes) > 0 {
 			p.types = append([]string{}, t.TaskTypes...)
 		}
+		p.admin = slices.Contains(t.Scopes, config.ScopeAdmin)
 		a.owners = append(a.owners, p)
 	}
 	// Both label values exist from the start, so a dashboard sees 0.
@@ -152,7 +157,7 @@ const realm = `Bearer realm="tuskq"`
 // address.
 func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (*principal, *Problem) {
 	if !a.enabled() {
-		return &principal{}, nil
+		return &principal{admin: true}, nil
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {

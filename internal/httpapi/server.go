@@ -80,6 +80,9 @@ func routeTable() []route {
 		{Route{http.MethodGet, PathHealthz, true}, (*Handler).healthz},
 		{Route{http.MethodGet, PathReadyz, true}, (*Handler).readyz},
 		{Route{http.MethodGet, PathMetrics, false}, (*Handler).metrics},
+		{Route{http.MethodGet, PathLimits, false}, (*Handler).listLimits},
+		{Route{http.MethodPut, PathLimit, false}, (*Handler).putLimit},
+		{Route{http.MethodDelete, PathLimit, false}, (*Handler).deleteLimit},
 	}
 }
 
