@@ -75,7 +75,7 @@ type Config struct {
 }
 
 // LimitConfig is one fleet-wide limit, written as strings (numbers are
-// accepted in a file). internal/limits.Parse reads it.
+// accepted in a file). internal/limitspec.Parse reads it.
 type LimitConfig struct {
 	// Name identifies the limit (letters, digits, '_', '.', ':', '-').
 	Name string `koanf:"name"`

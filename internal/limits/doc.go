@@ -2,8 +2,9 @@
 // tasks of a type, queue or key run at once (concurrency) and how many
 // start per period (rate), held by every worker together through Redis.
 //
-// A Limit is defined in the configuration (the limits section, parsed by
-// Parse, the one decoder for the config file, the CLI and Redis) or at run
+// A Limit (defined in package limitspec, which the configuration uses
+// without this package's Redis dependencies) is set in the configuration
+// (the limits section, parsed by Parse, the one decoder for the config file, the CLI and Redis) or at run
 // time (Store.Set, stored in Redis and followed by every worker through
 // Watch: a pub/sub announcement and a revision read every second).
 //

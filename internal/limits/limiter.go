@@ -139,9 +139,9 @@ func (l *Limiter) SetLimits(ls []Limit) {
 			interval = strconv.FormatFloat(float64(lim.Rate.Interval().Nanoseconds())/1e6, 'f', -1, 64)
 		}
 		a.args = [...]any{
-			strconv.Itoa(lim.maxKeys()), strconv.FormatInt(keyIdle.Milliseconds(), 10),
+			strconv.Itoa(lim.MaxKeysOrDefault()), strconv.FormatInt(keyIdle.Milliseconds(), 10),
 			strconv.FormatInt(l.opts.LeaseTTL.Milliseconds(), 10), strconv.Itoa(lim.Concurrency),
-			interval, strconv.Itoa(lim.burst()), strconv.FormatInt(l.opts.MaxWait.Milliseconds(), 10),
+			interval, strconv.Itoa(lim.BurstOrDefault()), strconv.FormatInt(l.opts.MaxWait.Milliseconds(), 10),
 		}
 	}
 	l.set.Store(&set)
@@ -400,7 +400,7 @@ func (l *Limiter) eval(ctx context.Context, rdb redis.UniversalClient, s *redis.
 // task may start, when lim has a rate). de is the deferral when lim
 // refuses the task.
 func (l *Limiter) admit(ctx context.Context, rdb redis.UniversalClient, lim *armed, t *asynq.Task, queue, id string) (s slot, at time.Time, de *tasks.DeferError, err error) {
-	kv := lim.keyValue(t.Payload(), t.Headers())
+	kv := lim.KeyValue(t.Payload(), t.Headers())
 	keys := lim.admitKeys(kv)
 	a := &lim.args
 	sent := time.Now()

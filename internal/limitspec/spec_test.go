@@ -1,4 +1,4 @@
-package limits_test
+package limitspec_test
 
 import (
 	"errors"
@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tuskq/tuskq/internal/limits"
+	"github.com/tuskq/tuskq/internal/limitspec"
 )
 
 func TestParseRate(t *testing.T) {
 	t.Parallel()
-	good := map[string]limits.Rate{
+	good := map[string]limitspec.Rate{
 		"100/s":  {N: 100, Per: time.Second},
 		"50/m":   {N: 50, Per: time.Minute},
 		"10/h":   {N: 10, Per: time.Hour},
@@ -20,13 +20,13 @@ func TestParseRate(t *testing.T) {
 		"5/10s":  {N: 5, Per: 10 * time.Second},
 	}
 	for in, want := range good {
-		got, err := limits.ParseRate(in)
+		got, err := limitspec.ParseRate(in)
 		if err != nil || got != want {
 			t.Errorf("ParseRate(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "100", "0/s", "-1/s", "x/s", "1/0s", "1/fortnight", "1000000001/s", "1/48h", "2000/1ms"} {
-		if _, err := limits.ParseRate(in); !errors.Is(err, limits.ErrBadLimit) {
+		if _, err := limitspec.ParseRate(in); !errors.Is(err, limitspec.ErrBadLimit) {
 			t.Errorf("ParseRate(%q) error = %v; want ErrBadLimit", in, err)
 		}
 	}
@@ -36,9 +36,9 @@ func TestParseRate(t *testing.T) {
 // panics, and a parsed rate written back parses to itself.
 func FuzzParseRate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
-		r, err := limits.ParseRate(s)
+		r, err := limitspec.ParseRate(s)
 		if err != nil {
-			if !errors.Is(err, limits.ErrBadLimit) {
+			if !errors.Is(err, limitspec.ErrBadLimit) {
 				t.Fatalf("ParseRate(%q) error %v does not wrap ErrBadLimit", s, err)
 			}
 			return
@@ -46,7 +46,7 @@ func FuzzParseRate(f *testing.F) {
 		if r.N < 1 || r.Per <= 0 || r.Interval() <= 0 {
 			t.Fatalf("ParseRate(%q) = %+v", s, r)
 		}
-		back, err := limits.ParseRate(r.String())
+		back, err := limitspec.ParseRate(r.String())
 		if err != nil || back != r {
 			t.Fatalf("ParseRate(%q) = %+v; written %q, read back %+v, %v", s, r, r.String(), back, err)
 		}
@@ -56,37 +56,37 @@ func FuzzParseRate(f *testing.F) {
 func TestParseErrorsNameTheField(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		raw  limits.Raw
+		raw  limitspec.Raw
 		want string
 	}{
-		{limits.Raw{Name: "a b", Type: "x", Concurrency: "1"}, `limits[a b].name "a b": use 1 to 64`},
-		{limits.Raw{Name: "n", Concurrency: "1"}, "limits[n]: set type"},
-		{limits.Raw{Name: "n", Type: "a*b", Concurrency: "1"}, `limits[n].type "a*b"`},
-		{limits.Raw{Name: "n", Type: "x"}, "limits[n]: set concurrency"},
-		{limits.Raw{Name: "n", Type: "x", Concurrency: "0"}, `limits[n].concurrency "0": must be a whole number`},
-		{limits.Raw{Name: "n", Type: "x", Rate: "fast"}, `limits[n].rate: bad limit: rate "fast"`},
-		{limits.Raw{Name: "n", Type: "x", Concurrency: "1", Burst: "3"}, "limits[n].burst is set without a rate"},
-		{limits.Raw{Name: "n", Type: "x", Concurrency: "1", Key: "body.id"}, `limits[n].key "body.id"`},
-		{limits.Raw{Name: "n", Type: "x", Concurrency: "1", MaxKeys: "5"}, "limits[n].max_keys is set without a key"},
+		{limitspec.Raw{Name: "a b", Type: "x", Concurrency: "1"}, `limits[a b].name "a b": use 1 to 64`},
+		{limitspec.Raw{Name: "n", Concurrency: "1"}, "limits[n]: set type"},
+		{limitspec.Raw{Name: "n", Type: "a*b", Concurrency: "1"}, `limits[n].type "a*b"`},
+		{limitspec.Raw{Name: "n", Type: "x"}, "limits[n]: set concurrency"},
+		{limitspec.Raw{Name: "n", Type: "x", Concurrency: "0"}, `limits[n].concurrency "0": must be a whole number`},
+		{limitspec.Raw{Name: "n", Type: "x", Rate: "fast"}, `limits[n].rate: bad limit: rate "fast"`},
+		{limitspec.Raw{Name: "n", Type: "x", Concurrency: "1", Burst: "3"}, "limits[n].burst is set without a rate"},
+		{limitspec.Raw{Name: "n", Type: "x", Concurrency: "1", Key: "body.id"}, `limits[n].key "body.id"`},
+		{limitspec.Raw{Name: "n", Type: "x", Concurrency: "1", MaxKeys: "5"}, "limits[n].max_keys is set without a key"},
 	}
 	for _, c := range cases {
-		_, err := limits.Parse(c.raw)
+		_, err := limitspec.Parse(c.raw)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Parse(%+v) = %v; want an error containing %q", c.raw, err, c.want)
 		}
 	}
-	l, err := limits.Parse(limits.Raw{Name: "p", Type: "pay:*", Queue: "q", Rate: "100/s", Burst: "5", Key: "header.X-Tenant", MaxKeys: "7", Concurrency: "3"})
+	l, err := limitspec.Parse(limitspec.Raw{Name: "p", Type: "pay:*", Queue: "q", Rate: "100/s", Burst: "5", Key: "header.X-Tenant", MaxKeys: "7", Concurrency: "3"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back, err := limits.Parse(l.Raw()); err != nil || back != l {
+	if back, err := limitspec.Parse(l.Raw()); err != nil || back != l {
 		t.Fatalf("Parse(Raw()) = %+v, %v; want %+v", back, err, l)
 	}
 }
 
 func TestMatches(t *testing.T) {
 	t.Parallel()
-	l := limits.Limit{Type: "report:*", Queue: "low"}
+	l := limitspec.Limit{Type: "report:*", Queue: "low"}
 	for _, c := range []struct {
 		typ, queue string
 		want       bool
@@ -99,7 +99,7 @@ func TestMatches(t *testing.T) {
 			t.Errorf("Matches(%q, %q) = %v; want %v", c.typ, c.queue, got, c.want)
 		}
 	}
-	if !(limits.Limit{Queue: "low"}).Matches("anything", "low") {
+	if !(limitspec.Limit{Queue: "low"}).Matches("anything", "low") {
 		t.Error("a queue limit does not match a task of its queue")
 	}
 }

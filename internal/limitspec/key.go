@@ -1,4 +1,4 @@
-package limits
+package limitspec
 
 import (
 	"crypto/sha1"
@@ -20,9 +20,10 @@ const (
 // by their SHA-1 (hex), so that a key in Redis stays short.
 const maxKeyLen = 100
 
-// keyValue returns the value of l.Key for a task with payload and
-// headers, "" when l has no key.
-func (l Limit) keyValue(payload []byte, headers map[string]string) string {
+// KeyValue returns the value of l.Key for a task with payload and
+// headers, "" when l has no key: the value itself, NoKey when the task
+// lacks it, or "sha1:" and its SHA-1 when longer than 100 bytes.
+func (l Limit) KeyValue(payload []byte, headers map[string]string) string {
 	if l.Key == "" {
 		return ""
 	}
