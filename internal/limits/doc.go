@@ -4,8 +4,8 @@
 //
 // A Limit (defined in package limitspec, which the configuration uses
 // without this package's Redis dependencies) is set in the configuration
-// (the limits section, parsed by Parse, the one decoder for the config file, the CLI and Redis) or at run
-// time (Store.Set, stored in Redis and followed by every worker through
+// (the limits section, parsed by Parse, the one decoder for the config
+// file, the CLI, the HTTP API and Redis) or at run time (Store.Set, stored in Redis and followed by every worker through
 // Watch: a pub/sub announcement and a revision read every second).
 //
 // Decisions:

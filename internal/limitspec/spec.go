@@ -123,7 +123,8 @@ type Limit struct {
 	// Key, when set, applies the limit to each value separately:
 	// "payload.FIELD" (a field of the JSON payload object, dotted for
 	// nested objects: "payload.customer.id") or "header.NAME" (a task
-	// header).
+	// header); either inside host(…) ("host(payload.url)") keys by the
+	// host (and port) of the URL it holds: one limit per target host.
 	Key string `json:"key,omitempty"`
 	// MaxKeys bounds the values of Key tracked at once (DefaultMaxKeys
 	// when 0); tasks with further values share one "(other)" bucket.
@@ -179,7 +180,7 @@ func Parse(r Raw) (Limit, error) {
 		return Limit{}, fmt.Errorf("%w: %s: set concurrency (such as 2) or rate (such as 100/s), or both", ErrBadLimit, where)
 	}
 	if r.Key != "" && !validKey(r.Key) {
-		return Limit{}, fmt.Errorf("%w: %s.key %q: write payload.FIELD (a field of the JSON payload) or header.NAME", ErrBadLimit, where, r.Key)
+		return Limit{}, fmt.Errorf("%w: %s.key %q: write payload.FIELD (a field of the JSON payload) or header.NAME, or host(payload.FIELD) for the host of the URL there", ErrBadLimit, where, r.Key)
 	}
 	if l.MaxKeys, err = optInt(r.MaxKeys, 10_000_000); err != nil {
 		return Limit{}, fmt.Errorf("%w: %s.max_keys %q: %w", ErrBadLimit, where, r.MaxKeys, err)
@@ -202,8 +203,10 @@ func optInt(s string, limit int) (int, error) {
 	return n, nil
 }
 
-// validKey reports whether k is payload.PATH or header.NAME.
+// validKey reports whether k is payload.PATH or header.NAME, or either
+// inside host(…).
 func validKey(k string) bool {
+	k, _ = hostKey(k)
 	if rest, ok := strings.CutPrefix(k, "payload."); ok {
 		for p := range strings.SplitSeq(rest, ".") {
 			if p == "" {

@@ -103,3 +103,35 @@ func TestMatches(t *testing.T) {
 		t.Error("a queue limit does not match a task of its queue")
 	}
 }
+
+// TestKeyValueByHost: a limit keyed host(payload.url) puts the tasks
+// calling one host (and port) under one key whatever the path, scheme
+// case or query, and different hosts under different keys; a task with
+// no URL or a relative one has NoKey.
+func TestKeyValueByHost(t *testing.T) {
+	t.Parallel()
+	l, err := limitspec.Parse(limitspec.Raw{Name: "hosts", Type: "http:request", Rate: "10/s", Key: "host(payload.url)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ payload, want string }{
+		{`{"url":"https://API.example.com/v1/a?x=1"}`, "api.example.com"},
+		{`{"url":"https://api.example.com/other"}`, "api.example.com"},
+		{`{"url":"http://127.0.0.1:8080/hook"}`, "127.0.0.1:8080"},
+		{`{"url":"https://pay.example.net/"}`, "pay.example.net"},
+		{`{"url":"/relative"}`, limitspec.NoKey},
+		{`{"method":"GET"}`, limitspec.NoKey},
+	} {
+		if got := l.KeyValue([]byte(c.payload), nil); got != c.want {
+			t.Errorf("KeyValue(%s) = %q; want %q", c.payload, got, c.want)
+		}
+	}
+	if got := (limitspec.Limit{Key: "host(header.Target)"}).KeyValue(nil, map[string]string{"Target": "https://h.example:444/x"}); got != "h.example:444" {
+		t.Errorf("host of a header: %q", got)
+	}
+	for _, bad := range []string{"host(payload.url", "host()", "host(body.url)"} {
+		if _, err := limitspec.Parse(limitspec.Raw{Name: "b", Type: "x", Rate: "1/s", Key: bad}); err == nil {
+			t.Errorf("key %q parsed; want an error", bad)
+		}
+	}
+}
