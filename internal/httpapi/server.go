@@ -76,13 +76,13 @@ func routeTable() []route {
 		{Route{http.MethodDelete, PathSchedule, false}, (*Handler).deleteSchedule},
 		{Route{http.MethodPost, PathSchedulePause, false}, (*Handler).pauseSchedule},
 		{Route{http.MethodPost, PathScheduleResume, false}, (*Handler).resumeSchedule},
+		{Route{http.MethodGet, PathLimits, false}, (*Handler).listLimits},
+		{Route{http.MethodPut, PathLimit, false}, (*Handler).putLimit},
+		{Route{http.MethodDelete, PathLimit, false}, (*Handler).deleteLimit},
 		{Route{http.MethodGet, PathOpenAPI, true}, (*Handler).openapi},
 		{Route{http.MethodGet, PathHealthz, true}, (*Handler).healthz},
 		{Route{http.MethodGet, PathReadyz, true}, (*Handler).readyz},
 		{Route{http.MethodGet, PathMetrics, false}, (*Handler).metrics},
-		{Route{http.MethodGet, PathLimits, false}, (*Handler).listLimits},
-		{Route{http.MethodPut, PathLimit, false}, (*Handler).putLimit},
-		{Route{http.MethodDelete, PathLimit, false}, (*Handler).deleteLimit},
 	}
 }
 
