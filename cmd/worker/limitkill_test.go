@@ -29,12 +29,14 @@ type call struct {
 	port       int // the worker's source port
 	start, end time.Time
 	cut        bool // its connection broke before the answer (its worker died)
+	held       bool // kept open until its connection breaks (the victim's)
 }
 
 // TestConcurrencyLimitSurvivesKilledWorker: three worker processes share a
 // fleet-wide limit of 2 on http:request; 60 tasks each hold a request to a
 // local endpoint for 300 ms. One worker is SIGKILLed while its request is
-// in flight (it holds a slot). From the endpoint's own record of every
+// in flight (the endpoint keeps that one open until the kill, so its task
+// holds its slot then). From the endpoint's own record of every
 // request's start and end, never more than 2 run at once, before, during
 // or after the kill; every task completes exactly once more (none is
 // charged a retry); and the dead worker's slots expire within the
@@ -61,6 +63,21 @@ func TestConcurrencyLimitSurvivesKilledWorker(t *testing.T) {
 		defer timer.Stop()
 		select {
 		case <-timer.C:
+			mu.Lock()
+			held := c.held
+			if !held {
+				c.end = time.Now()
+			}
+			mu.Unlock()
+			if !held {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			// The victim's request: open until its worker is killed.
+			select {
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Minute):
+			}
 		case <-r.Context().Done():
 		}
 		mu.Lock()
@@ -101,7 +118,8 @@ func TestConcurrencyLimitSurvivesKilledWorker(t *testing.T) {
 		ids[info.ID] = i
 	}
 
-	// Mid-run, find a worker with a request in flight and kill it.
+	// Mid-run, find a worker with a request in flight, keep that request
+	// open (so its task holds its slot) and kill the worker.
 	var victim *proc
 	var victimTask int
 	poll(t, "a third of the tasks done and a request in flight", func() bool {
@@ -120,13 +138,10 @@ func TestConcurrencyLimitSurvivesKilledWorker(t *testing.T) {
 			return false
 		}
 		for _, c := range open {
-			// Not too near its end, so that it is still in flight at the kill.
-			if time.Since(c.start) > hold/2 {
-				continue
-			}
 			for _, w := range workers {
 				if ownsPort(w.cmd.Process.Pid, c.port) {
 					victim, victimTask = w, c.task
+					c.held = true
 					return true
 				}
 			}
@@ -196,7 +211,7 @@ func TestConcurrencyLimitSurvivesKilledWorker(t *testing.T) {
 		}
 	}
 	if cut == 0 {
-		t.Fatal("no request was cut by the kill: the killed worker held no slot")
+		t.Fatal("no request was cut by the kill")
 	}
 	if peak, at := maxOverlap(calls); peak > 2 {
 		t.Fatalf("%d requests ran at once at %s; the limit is 2", peak, at.Format(time.RFC3339Nano))
