@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -180,7 +181,7 @@ func TestConcurrencyLimitSurvivesKilledWorker(t *testing.T) {
 			return false
 		}
 		s, err := rdb.ZScore(ctx, slots, victimID).Result()
-		return err == redis.Nil || s <= float64(now.UnixMilli())
+		return errors.Is(err, redis.Nil) || s <= float64(now.UnixMilli())
 	})
 	t.Logf("the killed worker's slot was free %s after the kill", time.Since(killedAt).Round(time.Millisecond))
 
