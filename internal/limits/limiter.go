@@ -404,7 +404,16 @@ func (l *Limiter) admit(ctx context.Context, rdb redis.UniversalClient, lim *arm
 	keys := lim.admitKeys(kv)
 	a := &lim.args
 	sent := time.Now()
-	res, err := l.eval(ctx, rdb, admitScript, keys,
+	// A rate's start times are mapped from Redis's clock by the round
+	// trip's window: a call queued behind another pipeline would widen
+	// it and start late, bunching starts. Rates go alone.
+	eval := l.eval
+	if !lim.Rate.IsZero() {
+		eval = func(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+			return s.Run(ctx, rdb, keys, args...)
+		}
+	}
+	res, err := eval(ctx, rdb, admitScript, keys,
 		kv, a[0], a[1], id, a[2], a[3], waiterMember(queue, id), a[4], a[5], a[6]).Int64Slice()
 	if err != nil {
 		return slot{}, time.Time{}, nil, err
@@ -433,7 +442,7 @@ func (l *Limiter) admit(ctx context.Context, rdb redis.UniversalClient, lim *arm
 		ids[id] = struct{}{}
 		l.mu.Unlock()
 	}
-	if !lim.Rate.IsZero() && ms > 0 {
+	if !lim.Rate.IsZero() {
 		at = l.observe(lim.Name, sent, time.Now(), res[3], ms)
 	}
 	return s, at, nil, nil
