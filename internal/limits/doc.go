@@ -30,8 +30,10 @@
 //     checked (Redis down) defers the task rather than running it.
 //   - Cost: a limit matching a task costs one script round trip before it
 //     runs (its slot and its rate start are taken together, admitScript),
-//     sent through the worker's script batcher, so tasks admitted at the
-//     same moment share it; the release of a slot rides on the task's
+//     sent through the worker's script batcher for a concurrency-only
+//     limit, so tasks admitted at the same moment share it (a rate's goes
+//     alone: a call queued behind another pipeline would start late and
+//     bunch the starts); the release of a slot rides on the task's
 //     outcome script (asynqrdb.Riders) and costs no round trip of its own.
 //   - Key values are bounded by MaxKeys; values beyond share the OtherKey
 //     bucket, so the number of Redis keys of a limit is bounded.

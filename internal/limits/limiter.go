@@ -285,8 +285,8 @@ type slot struct {
 //
 // Each limit matching a task costs one round trip before it runs (the
 // slot and the rate start of a limit are taken by one script), shared
-// with the other tasks admitted at the same moment when the limiter has
-// the worker's batcher (Share); the release rides on the task's outcome
+// for a concurrency-only limit with the other tasks admitted at the same
+// moment when the limiter has the worker's batcher (Share); the release rides on the task's outcome
 // script when it has the worker's riders.
 func (l *Limiter) Middleware() tasks.Middleware {
 	return func(next tasks.Processor) tasks.Processor {
