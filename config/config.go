@@ -75,7 +75,7 @@ type Config struct {
 }
 
 // LimitConfig is one fleet-wide limit, written as strings (numbers are
-// accepted in a file). internal/limits.Parse reads it.
+// accepted in a file). internal/limitspec.Parse reads it.
 type LimitConfig struct {
 	// Name identifies the limit (letters, digits, '_', '.', ':', '-').
 	Name string `koanf:"name"`
@@ -429,10 +429,15 @@ type APIToken struct {
 	// TaskTypes limits the token to these task types or prefix patterns
 	// ("email:*"). Empty allows every type.
 	TaskTypes []string `koanf:"task_types"`
-	// Admin lets the token use the admin operations of the API (such as
-	// publishing plugins). Default false.
-	Admin bool `koanf:"admin"`
+	// Scopes grants the token more than enqueueing and reading tasks:
+	// ScopeAdmin allows the administrative endpoints (such as /v1/limits).
+	// Empty grants none.
+	Scopes []string `koanf:"scopes"`
 }
+
+// ScopeAdmin is the api.tokens scope of the administrative endpoints of
+// the HTTP API: changing fleet-wide settings such as limits.
+const ScopeAdmin = "admin"
 
 // PluginsConfig configures plugins: task handlers loaded by the worker at
 // run time from a directory, hot-reloaded, enabled and configured

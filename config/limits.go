@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tuskq/tuskq/internal/limits"
+	"github.com/tuskq/tuskq/internal/limitspec"
 )
 
-// Raw returns lc in internal/limits' form.
-func (lc LimitConfig) Raw() limits.Raw {
-	return limits.Raw{
+// Raw returns lc in internal/limitspec's form.
+func (lc LimitConfig) Raw() limitspec.Raw {
+	return limitspec.Raw{
 		Name: lc.Name, Type: lc.Type, Queue: lc.Queue, Concurrency: lc.Concurrency,
 		Rate: lc.Rate, Burst: lc.Burst, Key: lc.Key, MaxKeys: lc.MaxKeys,
 	}
@@ -18,10 +18,10 @@ func (lc LimitConfig) Raw() limits.Raw {
 
 // ParsedLimits returns the configured limits, parsed. Validate has
 // checked them; an error here means the Config was not validated.
-func (c Config) ParsedLimits() ([]limits.Limit, error) {
-	out := make([]limits.Limit, 0, len(c.Limits))
+func (c Config) ParsedLimits() ([]limitspec.Limit, error) {
+	out := make([]limitspec.Limit, 0, len(c.Limits))
 	for _, lc := range c.Limits {
-		l, err := limits.Parse(lc.Raw())
+		l, err := limitspec.Parse(lc.Raw())
 		if err != nil {
 			return nil, err
 		}
@@ -35,9 +35,9 @@ func (c Config) validateLimits(v *validator) {
 	seen := map[string]bool{}
 	for i, lc := range c.Limits {
 		key := fmt.Sprintf("limits[%d]", i)
-		if _, err := limits.Parse(lc.Raw()); err != nil {
-			msg := strings.TrimPrefix(err.Error(), limits.ErrBadLimit.Error()+": ")
-			if !errors.Is(err, limits.ErrBadLimit) {
+		if _, err := limitspec.Parse(lc.Raw()); err != nil {
+			msg := strings.TrimPrefix(err.Error(), limitspec.ErrBadLimit.Error()+": ")
+			if !errors.Is(err, limitspec.ErrBadLimit) {
 				msg = err.Error()
 			}
 			v.add(key, lc.Name, msg)

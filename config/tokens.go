@@ -154,8 +154,8 @@ func tokensTree(tokens []APIToken) []any {
 		if len(t.TaskTypes) > 0 {
 			m["task_types"] = append([]string{}, t.TaskTypes...)
 		}
-		if t.Admin {
-			m["admin"] = true
+		if len(t.Scopes) > 0 {
+			m["scopes"] = append([]string{}, t.Scopes...)
 		}
 		out = append(out, m)
 	}
@@ -188,7 +188,7 @@ func tokensNode(tokens []APIToken) *yaml.Node {
 		for _, list := range []struct {
 			key   string
 			items []string
-		}{{"queues", t.Queues}, {"task_types", t.TaskTypes}} {
+		}{{"queues", t.Queues}, {"task_types", t.TaskTypes}, {"scopes", t.Scopes}} {
 			if len(list.items) == 0 {
 				continue
 			}
@@ -217,6 +217,9 @@ func normalizeTokens(tokens []APIToken) []APIToken {
 		}
 		if len(tokens[i].TaskTypes) == 0 {
 			tokens[i].TaskTypes = nil
+		}
+		if len(tokens[i].Scopes) == 0 {
+			tokens[i].Scopes = nil
 		}
 	}
 	return tokens

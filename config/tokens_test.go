@@ -38,11 +38,11 @@ func TestLoadAPITokens(t *testing.T) {
 		t.Errorf("api = %+v", c.API)
 	}
 
-	c, err = Load(LoadOptions{File: file, Environ: []string{`TUSKQ_API_TOKENS=[{"name":"env","token":"cccccccccccccccccccc","queues":["low"]},{"name":"release","token":"eeeeeeeeeeeeeeeeeeee","admin":true}]`}})
+	c, err = Load(LoadOptions{File: file, Environ: []string{`TUSKQ_API_TOKENS=[{"name":"env","token":"cccccccccccccccccccc","queues":["low"]},{"name":"release","token":"eeeeeeeeeeeeeeeeeeee","scopes":["admin"]}]`}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []APIToken{{Name: "env", Token: "cccccccccccccccccccc", Queues: []string{"low"}}, {Name: "release", Token: "eeeeeeeeeeeeeeeeeeee", Admin: true}}; !reflect.DeepEqual(c.API.Tokens, want) {
+	if want := []APIToken{{Name: "env", Token: "cccccccccccccccccccc", Queues: []string{"low"}}, {Name: "release", Token: "eeeeeeeeeeeeeeeeeeee", Scopes: []string{"admin"}}}; !reflect.DeepEqual(c.API.Tokens, want) {
 		t.Errorf("env tokens = %+v", c.API.Tokens)
 	}
 

@@ -228,6 +228,11 @@ func (a APIConfig) validate(v *validator) {
 				v.add(key+".task_types", p, "a task type such as email:send or a prefix pattern such as email:* (only a trailing *)")
 			}
 		}
+		for _, sc := range t.Scopes {
+			if sc != ScopeAdmin {
+				v.add(key+".scopes", sc, `a known scope: "`+ScopeAdmin+`" (the administrative endpoints)`)
+			}
+		}
 	}
 	if a.MaxBodyBytes < minAPIBodyBytes {
 		v.add("api.max_body_bytes", a.MaxBodyBytes, "at least "+strconv.Itoa(minAPIBodyBytes))

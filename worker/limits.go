@@ -25,6 +25,7 @@ import (
 type deferrer struct {
 	rdb    func() redis.UniversalClient
 	skips  *asynqrdb.OutcomeSkips
+	riders *asynqrdb.Riders
 	logger *slog.Logger
 }
 
@@ -44,6 +45,9 @@ func (d *deferrer) middleware() tasks.Middleware {
 			if rdb == nil || queue == "" || id == "" {
 				return err
 			}
+			// Its slots' releases would ride on the outcome script, which
+			// is dropped: send them now.
+			d.riders.Flush(ctx, rdb, queue, id)
 			moved, merr := asynqrdb.DeferActive(context.WithoutCancel(ctx), rdb, queue, id, time.Now().Add(max(de.After, time.Second)))
 			switch {
 			case merr != nil:
@@ -55,6 +59,13 @@ func (d *deferrer) middleware() tasks.Middleware {
 		})
 	}
 }
+
+// The releases riding on outcome scripts that never came (a task whose
+// lease ran out, say) are sent after at most ridersMaxAge+ridersInterval.
+const (
+	ridersInterval = 250 * time.Millisecond
+	ridersMaxAge   = 500 * time.Millisecond
+)
 
 // limitsOf parses the configured limits; Validate has checked them.
 func limitsOf(ls []limits.Limit, err error) []limits.Limit {

@@ -122,6 +122,7 @@ type Worker struct {
 	limiter  *limits.Limiter      // the fleet limits
 	limits   []limits.Limit       // the configured limits (run-time overrides come from Redis)
 	skips    *asynqrdb.OutcomeSkips
+	riders   *asynqrdb.Riders // the limits' releases, sent with the tasks' outcomes
 	ready    chan struct{}
 	stopping chan struct{} // closed when the shutdown begins; see taskctx.WithStopping
 
@@ -209,8 +210,9 @@ func New(opts Options) (*Worker, error) {
 	}
 	limiter := limits.New(configured, lopts)
 	skips := asynqrdb.NewOutcomeSkips()
+	riders := asynqrdb.NewRiders()
 	w := &Worker{}
-	def := &deferrer{rdb: w.client, skips: skips, logger: logger}
+	def := &deferrer{rdb: w.client, skips: skips, riders: riders, logger: logger}
 	// The deferrer sits right inside the task line; the limits inside the
 	// cancellation registry, so a task waiting for its rate start can be
 	// cancelled.
@@ -229,6 +231,7 @@ func New(opts Options) (*Worker, error) {
 		limiter:         limiter,
 		limits:          configured,
 		skips:           skips,
+		riders:          riders,
 		cfg:             opts.Config,
 		logger:          logger,
 		registry:        registry,
@@ -394,16 +397,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	w.rdb = rdb
 	w.mu.Unlock()
+	// One batcher for the worker: the limits' scripts and the scripts that
+	// record finished tasks share its round trips.
+	batch := asynqrdb.NewScriptBatcher(rdb)
+	w.limiter.Share(batch, w.riders)
 	w.limiter.Start(limitsCtx, rdb)
 	var watching sync.WaitGroup
 	watching.Go(func() { limits.Watch(limitsCtx, rdb, w.limiter, w.limits, 0, w.logger) })
+	watching.Go(func() { w.riders.Run(limitsCtx, rdb, ridersInterval, ridersMaxAge) })
 	defer func() { stopLimits(); watching.Wait() }()
 	wait, err := w.newWaiter()
 	if err != nil {
 		return err
 	}
 	defer stopWaiting(wait)
-	srvs, err := w.startServers(ctx, rdb, handler, wait)
+	srvs, err := w.startServers(ctx, rdb, batch, handler, wait)
 	if err != nil {
 		return err
 	}
@@ -503,7 +511,7 @@ func stopWaiting(wait *asynqrdb.Waiter) {
 // idle fetches wait for wake-up tokens and the spare servers run only
 // while there is work (see pool). When one fails to start, those already
 // started are shut down.
-func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, handler asynq.Handler, wait *asynqrdb.Waiter) (*pool, error) {
+func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, batch *asynqrdb.ScriptBatcher, handler asynq.Handler, wait *asynqrdb.Waiter) (*pool, error) {
 	// Each server talks to Redis through an asynqrdb.ServerClient: with several
 	// queues (outside Redis Cluster) one round trip per fetch whatever the
 	// number of empty queues, with worker.wake push a blocking wait instead
@@ -512,7 +520,6 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 	// worker.
 	qs := asynqrdb.FetchQueues(w.cfg.Worker.Queues)
 	multi := len(qs) > 1 && w.cfg.Redis.Mode != config.ModeCluster
-	batch := asynqrdb.NewScriptBatcher(rdb)
 	slots := splitConcurrency(w.cfg.Worker.Concurrency, w.servers)
 	mk := func(i int, h asynq.Handler) (*asynq.Server, *asynqrdb.MultiFetch, error) {
 		var fetch *asynqrdb.MultiFetch
@@ -540,6 +547,7 @@ func (w *Worker) startServers(ctx context.Context, rdb redis.UniversalClient, ha
 		// retried (internal/taskcancel).
 		client.EndCancelled(w.cancels.TakeCancelled, w.cancels.Delete)
 		client.SkipOutcomes(w.skips)
+		client.SendRiders(w.riders)
 		acfg := w.asynqConfig(ctx, slots[i])
 		if wait != nil {
 			acfg.JanitorInterval = JanitorInterval

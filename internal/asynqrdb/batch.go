@@ -44,6 +44,9 @@ type batchedCall struct {
 	// the queue (lead is then true).
 	wake chan struct{}
 	lead bool
+	// rider, when set, is a call riding on the next call queued (see
+	// Riders): nobody waits for it, its reply goes to rider.Done.
+	rider *Rider
 }
 
 // NewScriptBatcher returns a batcher sending through rdb.
@@ -53,8 +56,25 @@ func NewScriptBatcher(rdb redis.UniversalClient) *ScriptBatcher {
 
 // evalSha runs the script sha like rdb.EvalSha, in the next pipeline.
 func (b *ScriptBatcher) evalSha(sha string, keys []string, args []any) *redis.Cmd {
+	return b.evalShaWith(sha, keys, args, nil)
+}
+
+// EvalSha runs the script sha like rdb.EvalSha, in the next pipeline
+// (ctx is not used: the pipeline is bounded by go-redis's timeouts). A
+// NOSCRIPT error is the caller's to handle.
+func (b *ScriptBatcher) EvalSha(_ context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	return b.evalShaWith(sha, keys, args, nil)
+}
+
+// evalShaWith is evalSha with riders sent in the same pipeline, ahead of
+// the call.
+func (b *ScriptBatcher) evalShaWith(sha string, keys []string, args []any, riders []Rider) *redis.Cmd {
 	c := &batchedCall{sha: sha, keys: keys, args: args, wake: make(chan struct{})}
 	b.mu.Lock()
+	for i := range riders {
+		r := &riders[i]
+		b.queue = append(b.queue, &batchedCall{sha: r.Script.Hash(), keys: r.Keys, args: r.Args, rider: r})
+	}
 	b.queue = append(b.queue, c)
 	if b.sending {
 		b.mu.Unlock()
@@ -88,9 +108,17 @@ func (b *ScriptBatcher) send() {
 	}
 	_, _ = pipe.Exec(ctx) // each call reads its own error
 
+	// A queued rider always precedes the call it rides on: the first
+	// waiting call sends next.
 	b.mu.Lock()
-	if len(b.queue) > 0 {
-		next := b.queue[0]
+	var next *batchedCall
+	for _, c := range b.queue {
+		if c.rider == nil {
+			next = c
+			break
+		}
+	}
+	if next != nil {
 		next.lead = true
 		close(next.wake)
 	} else {
@@ -98,7 +126,15 @@ func (b *ScriptBatcher) send() {
 	}
 	b.mu.Unlock()
 	for _, c := range batch {
-		if !c.lead {
+		switch {
+		case c.rider != nil:
+			if IsNoScript(c.cmd.Err()) {
+				c.cmd = c.rider.Script.Eval(ctx, b.rdb, c.keys, c.args...)
+			}
+			if c.rider.Done != nil {
+				c.rider.Done(c.cmd)
+			}
+		case !c.lead:
 			close(c.wake)
 		}
 	}

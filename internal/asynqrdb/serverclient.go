@@ -46,6 +46,8 @@ return table.getn(ids)`
 //     (wake_forward.go);
 //   - the outcome script of a task the worker deferred itself
 //     (DeferActive) is dropped (OutcomeSkips, requeue.go);
+//   - the calls riding on a task's outcome script (Riders, riders.go:
+//     the release of its fleet-limit slots) go in the same pipeline;
 //   - its other scripts (above all the one per finished task that records
 //     the outcome) go through the worker's ScriptBatcher (batch.go), which
 //     shares round trips between calls made at the same time;
@@ -76,6 +78,7 @@ type ServerClient struct {
 	batch           *ScriptBatcher   // nil: send each script alone
 	fwd             *ForwardTogether // nil: forward set by set as asynq does
 	skips           *OutcomeSkips    // nil: drop no outcome script
+	riders          *Riders          // nil: no call rides on outcome scripts
 }
 
 // ForwardTogether makes c run asynq's forward calls for all of the
@@ -139,8 +142,12 @@ func (c *ServerClient) EvalSha(ctx context.Context, sha string, keys []string, a
 	if c.skips.take(keys) {
 		return skipped(ctx)
 	}
+	riders := c.riders.take(keys)
 	if c.batch != nil {
-		return c.batch.evalSha(sha, keys, args)
+		return c.batch.evalShaWith(sha, keys, args, riders)
+	}
+	if riders != nil {
+		sendRiders(ctx, c.UniversalClient, riders)
 	}
 	return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
 }
@@ -177,6 +184,9 @@ func (c *ServerClient) Eval(ctx context.Context, script string, keys []string, a
 	}
 	if c.skips.take(keys) {
 		return skipped(ctx)
+	}
+	if riders := c.riders.take(keys); riders != nil {
+		sendRiders(ctx, c.UniversalClient, riders)
 	}
 	return c.UniversalClient.Eval(context.WithoutCancel(ctx), script, keys, args...)
 }

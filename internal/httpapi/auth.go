@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,18 +26,21 @@ type principal struct {
 	name   string
 	queues []string // nil: every queue
 	types  []string // nil: every type; exact types or prefixes ending in '*'
-	admin  bool     // api.tokens[].admin: may use the admin operations
+	// admin: the token has the admin scope (config.ScopeAdmin), or no
+	// token is configured.
+	admin bool
 }
 
 // requireAdmin returns a 403 problem unless p may use the admin operations
-// (what names the operation): a token with admin: true, or any request
-// when no token is configured (the API then answers only on loopback).
+// (what names the operation): a token with the admin scope
+// (api.tokens[].scopes: [admin]), or any request when no token is
+// configured (the API then answers only on loopback).
 func (p *principal) requireAdmin(what string) *Problem {
-	if p.admin || p.name == "" {
+	if p.admin {
 		return nil
 	}
-	return newProblem(ProblemForbidden, http.StatusForbidden,
-		fmt.Sprintf("token %q may not %s: only tokens with admin: true in api.tokens may", p.name, what))
+	return newProblem(ProblemForbidden, http.StatusForbidden, fmt.Sprintf(
+		"token %q may not %s; it needs the scope %q (api.tokens[].scopes)", p.name, what, config.ScopeAdmin))
 }
 
 // allowQueue reports whether p may use queue.
@@ -131,13 +135,14 @@ func newAuthenticator(tokens []config.APIToken, opts Options) (*authenticator, e
 		}
 		seen[d] = t.Name
 		a.digests = append(a.digests, d)
-		p := principal{name: t.Name, admin: t.Admin}
+		p := principal{name: t.Name}
 		if len(t.Queues) > 0 {
 			p.queues = append([]string{}, t.Queues...)
 		}
 		if len(t.TaskTypes) > 0 {
 			p.types = append([]string{}, t.TaskTypes...)
 		}
+		p.admin = slices.Contains(t.Scopes, config.ScopeAdmin)
 		a.owners = append(a.owners, p)
 	}
 	// Both label values exist from the start, so a dashboard sees 0.
@@ -164,7 +169,7 @@ const realm = `Bearer realm="tuskq"`
 // address.
 func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (*principal, *Problem) {
 	if !a.enabled() {
-		return &principal{}, nil
+		return &principal{admin: true}, nil
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {

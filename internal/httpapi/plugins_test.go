@@ -19,7 +19,6 @@ import (
 	"github.com/tuskq/tuskq/plugins/fleetstate"
 )
 
-const tokenAdmin = "adm-0123456789abcdef"
 
 func bundleBody(t *testing.T, name, version, runtime string, module []byte, sign ed25519.PrivateKey, sha string) string {
 	t.Helper()
@@ -59,7 +58,7 @@ func TestPublishPluginOverHTTP(t *testing.T) {
 	_, otherKey, _ := ed25519.GenerateKey(nil)
 	e := newEnv(t, envOptions{configure: func(c *config.Config) {
 		withTokens(c)
-		c.API.Tokens = append(c.API.Tokens, config.APIToken{Name: "release", Token: tokenAdmin, Admin: true})
+		c.API.Tokens = append(c.API.Tokens, config.APIToken{Name: "release", Token: tokenAdmin, Scopes: []string{config.ScopeAdmin}})
 		c.Plugins.TrustedKeys = []string{base64.StdEncoding.EncodeToString(pub)}
 	}})
 	admin := []string{"Authorization", "Bearer " + tokenAdmin}
@@ -67,8 +66,8 @@ func TestPublishPluginOverHTTP(t *testing.T) {
 	module := []byte("\x00asm\x01\x00\x00\x00 version one")
 
 	// Not an admin token.
-	if r := e.do(t, "PUT", "/v1/plugins/hello/bundle", bundleBody(t, "hello", "1.0.0", "wasm", module, key, ""), ops...); r.status != 403 || !strings.Contains(r.body, "admin: true") {
-		t.Fatalf("PUT with a token without admin = %d %s; want 403 naming admin: true", r.status, r.body)
+	if r := e.do(t, "PUT", "/v1/plugins/hello/bundle", bundleBody(t, "hello", "1.0.0", "wasm", module, key, ""), ops...); r.status != 403 || !strings.Contains(r.body, `needs the scope \"admin\"`) {
+		t.Fatalf("PUT with a token without admin = %d %s; want 403 naming the admin scope", r.status, r.body)
 	}
 	if r := e.do(t, "POST", "/v1/plugins/hello/rollback", "", ops...); r.status != 403 {
 		t.Fatalf("rollback with a token without admin = %d %s; want 403", r.status, r.body)

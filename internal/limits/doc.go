@@ -2,9 +2,10 @@
 // tasks of a type, queue or key run at once (concurrency) and how many
 // start per period (rate), held by every worker together through Redis.
 //
-// A Limit is defined in the configuration (the limits section, parsed by
-// Parse, the one decoder for the config file, the CLI and Redis) or at run
-// time (Store.Set, stored in Redis and followed by every worker through
+// A Limit (defined in package limitspec, which the configuration uses
+// without this package's Redis dependencies) is set in the configuration
+// (the limits section, parsed by Parse, the one decoder for the config
+// file, the CLI, the HTTP API and Redis) or at run time (Store.Set, stored in Redis and followed by every worker through
 // Watch: a pub/sub announcement and a revision read every second).
 //
 // Decisions:
@@ -27,6 +28,13 @@
 //   - A refused task gets a *tasks.DeferError; the worker moves it to the
 //     scheduled set without charging a retry. A limit that cannot be
 //     checked (Redis down) defers the task rather than running it.
+//   - Cost: a limit matching a task costs one script round trip before it
+//     runs (its slot and its rate start are taken together, admitScript),
+//     sent through the worker's script batcher for a concurrency-only
+//     limit, so tasks admitted at the same moment share it (a rate's goes
+//     alone: a call queued behind another pipeline would start late and
+//     bunch the starts); the release of a slot rides on the task's
+//     outcome script (asynqrdb.Riders) and costs no round trip of its own.
 //   - Key values are bounded by MaxKeys; values beyond share the OtherKey
 //     bucket, so the number of Redis keys of a limit is bounded.
 package limits

@@ -56,7 +56,10 @@ type Limiter struct {
 	opts   Options
 	logger *slog.Logger
 	rdb    atomic.Pointer[redis.UniversalClient]
-	set    atomic.Pointer[[]Limit]
+	set    atomic.Pointer[[]armed]
+
+	batch  *asynqrdb.ScriptBatcher // nil: scripts go alone
+	riders *asynqrdb.Riders        // nil: releases go alone
 
 	mu     sync.Mutex
 	held   map[string]map[string]struct{} // slots key → task IDs holding a slot there
@@ -123,12 +126,47 @@ func New(ls []Limit, opts Options) *Limiter {
 // SetLimits replaces the limits enforced from the next task on; tasks
 // running keep the slots they hold until they end.
 func (l *Limiter) SetLimits(ls []Limit) {
-	cp := append([]Limit(nil), ls...)
-	l.set.Store(&cp)
+	set := make([]armed, len(ls))
+	for i, lim := range ls {
+		a := &set[i]
+		a.Limit = lim
+		if lim.Key == "" {
+			a.keys = a.admitKeys("")
+		}
+		// admitScript's constant arguments, boxed once.
+		var interval any = "0"
+		if !lim.Rate.IsZero() {
+			interval = strconv.FormatFloat(float64(lim.Rate.Interval().Nanoseconds())/1e6, 'f', -1, 64)
+		}
+		a.args = [...]any{
+			strconv.Itoa(lim.MaxKeysOrDefault()), strconv.FormatInt(keyIdle.Milliseconds(), 10),
+			strconv.FormatInt(l.opts.LeaseTTL.Milliseconds(), 10), strconv.Itoa(lim.Concurrency),
+			interval, strconv.Itoa(lim.BurstOrDefault()), strconv.FormatInt(l.opts.MaxWait.Milliseconds(), 10),
+		}
+	}
+	l.set.Store(&set)
+}
+
+// armed is a limit as the limiter holds it, with what its admissions
+// send built once.
+type armed struct {
+	Limit
+	// keys are the Redis keys of an unkeyed limit's admission.
+	keys []string
+	// args are admitScript's constant arguments: max keys, key idle ms,
+	// lease ms, capacity, rate interval ms, burst, longest wait ms.
+	args [7]any
 }
 
 // Limits returns the limits enforced now.
-func (l *Limiter) Limits() []Limit { return append([]Limit(nil), *l.set.Load()...) }
+func (l *Limiter) Limits() []Limit {
+	set := *l.set.Load()
+	out := make([]Limit, len(set))
+	for i, a := range set {
+		out[i] = a.Limit
+	}
+	return out
+}
 
 // Start gives the limiter its Redis client and renews the leases of the
 // running tasks every LeaseTTL/3 until ctx ends.
@@ -224,6 +262,15 @@ func slotsKey(name, kv string) string {
 func waitersKey(name, kv string) string { return limitPrefix(name) + ":waiters:" + kv }
 func rateKey(name, kv string) string    { return limitPrefix(name) + ":rate:" + kv }
 
+// admitKeys are the KEYS of admitScript for key value kv.
+func (l *armed) admitKeys(kv string) []string {
+	if kv == "" && l.keys != nil {
+		return l.keys // unkeyed: built once (SetLimits)
+	}
+	return []string{keysKey(l.Name), slotsKey(l.Name, kv), waitersKey(l.Name, kv), slotsKey(l.Name, OtherKey),
+		waitersKey(l.Name, OtherKey), rateKey(l.Name, kv), rateKey(l.Name, OtherKey)}
+}
+
 // waiterMember is a waiting task as stored in a waiters set.
 func waiterMember(queue, id string) string { return queue + "\n" + id }
 
@@ -238,6 +285,12 @@ type slot struct {
 // when to come back) without running, which the worker turns into a
 // deferral that charges no retry. A task that runs holds its slots until
 // it returns; a release promotes the oldest task waiting for the slot.
+//
+// Each limit matching a task costs one round trip before it runs (the
+// slot and the rate start of a limit are taken by one script), shared
+// for a concurrency-only limit with the other tasks admitted at the same
+// moment when the limiter has the worker's batcher (Share); the release rides on the task's outcome
+// script when it has the worker's riders.
 func (l *Limiter) Middleware() tasks.Middleware {
 	return func(next tasks.Processor) tasks.Processor {
 		return tasks.ProcessorFunc(func(ctx context.Context, t *asynq.Task) error {
@@ -246,14 +299,30 @@ func (l *Limiter) Middleware() tasks.Middleware {
 	}
 }
 
+// Share makes the limiter send its scripts through the worker's batcher
+// (sharing round trips with the tasks' other scripts) and ride its
+// releases on the tasks' outcome scripts (riders). Either may be nil. Call
+// it before Start; b and r must send through the client given to Start.
+func (l *Limiter) Share(b *asynqrdb.ScriptBatcher, r *asynqrdb.Riders) {
+	l.batch, l.riders = b, r
+}
+
+// maxMatched is how many limits a task is checked against without an
+// allocation.
+const maxMatched = 4
+
 // process runs one task under the limits that match it.
 func (l *Limiter) process(ctx context.Context, t *asynq.Task, next tasks.Processor) error {
 	ls := *l.set.Load()
+	if len(ls) == 0 {
+		return next.ProcessTask(ctx, t)
+	}
 	queue, _ := asynq.GetQueueName(ctx)
-	var matched []Limit
-	for _, lim := range ls {
-		if lim.Matches(t.Type(), queue) {
-			matched = append(matched, lim)
+	var buf [maxMatched]*armed
+	matched := buf[:0]
+	for i := range ls {
+		if ls[i].Matches(t.Type(), queue) {
+			matched = append(matched, &ls[i])
 		}
 	}
 	rdb := l.client()
@@ -261,46 +330,49 @@ func (l *Limiter) process(ctx context.Context, t *asynq.Task, next tasks.Process
 		return next.ProcessTask(ctx, t)
 	}
 	id, _ := asynq.GetTaskID(ctx)
-	var held []slot
-	defer func() { l.release(context.WithoutCancel(ctx), rdb, id, held) }()
-	// Concurrency first: a rate start is not spent on a task that would
-	// find no slot.
-	for _, lim := range matched {
-		if lim.Concurrency == 0 {
-			continue
+	var heldBuf [maxMatched]slot
+	held := heldBuf[:0]
+	defer func() {
+		if len(held) > 0 {
+			l.release(context.WithoutCancel(ctx), rdb, queue, id, held)
 		}
-		s, wait, ok, err := l.acquire(ctx, rdb, lim, t, queue, id)
-		if err != nil {
-			return l.unavailable(ctx, lim, tasks.ReasonConcurrency, err)
-		}
-		if !ok {
-			return &tasks.DeferError{After: min(max(wait, time.Second), l.opts.Backstop), Reason: tasks.ReasonConcurrency, Limit: lim.Name}
-		}
-		held = append(held, s)
-	}
+	}()
+	// Limits with a capacity first: a rate start of another limit is not
+	// spent on a task that would find no slot.
 	var startAt time.Time
-	for _, lim := range matched {
-		if lim.Rate.IsZero() {
-			continue
-		}
-		at, w, ok, err := l.take(ctx, rdb, lim, t)
-		if err != nil {
-			return l.unavailable(ctx, lim, tasks.ReasonRate, err)
-		}
-		if !ok {
-			return &tasks.DeferError{After: w, Reason: tasks.ReasonRate, Limit: lim.Name}
-		}
-		if at.After(startAt) {
-			startAt = at
+	for pass := range 2 {
+		for _, lim := range matched {
+			if (lim.Concurrency > 0) != (pass == 0) {
+				continue
+			}
+			s, at, de, err := l.admit(ctx, rdb, lim, t, queue, id)
+			if err != nil {
+				reason := tasks.ReasonRate
+				if lim.Concurrency > 0 {
+					reason = tasks.ReasonConcurrency
+				}
+				return l.unavailable(ctx, lim.Limit, reason, err)
+			}
+			if de != nil {
+				return de
+			}
+			if s.slots != "" {
+				held = append(held, s)
+			}
+			if at.After(startAt) {
+				startAt = at
+			}
 		}
 	}
-	if wait := time.Until(startAt); wait > 0 {
-		timer := time.NewTimer(wait)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
+	if !startAt.IsZero() {
+		if wait := time.Until(startAt); wait > 0 {
+			timer := time.NewTimer(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err()
+			}
 		}
 	}
 	return next.ProcessTask(ctx, t)
@@ -314,85 +386,117 @@ func (l *Limiter) unavailable(ctx context.Context, lim Limit, reason string, err
 	return &tasks.DeferError{After: l.opts.Backstop, Reason: reason, Limit: lim.Name}
 }
 
-// keyArgs are the keyPick arguments of lim for key value kv.
-func (l *Limiter) keyArgs(lim Limit, kv string) []any {
-	return []any{kv, lim.maxKeys(), keyIdle.Milliseconds()}
+// eval runs script s through the batcher when the limiter has one.
+func (l *Limiter) eval(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if l.batch == nil {
+		return s.Run(ctx, rdb, keys, args...)
+	}
+	cmd := l.batch.EvalSha(ctx, s.Hash(), keys, args...)
+	if asynqrdb.IsNoScript(cmd.Err()) {
+		return s.Eval(ctx, rdb, keys, args...)
+	}
+	return cmd
 }
 
-// acquire takes a slot of lim for task id, or reports when the first
-// lease runs out.
-func (l *Limiter) acquire(ctx context.Context, rdb redis.UniversalClient, lim Limit, t *asynq.Task, queue, id string) (slot, time.Duration, bool, error) {
-	kv := lim.keyValue(t.Payload(), t.Headers())
-	keys := []string{keysKey(lim.Name), slotsKey(lim.Name, kv), waitersKey(lim.Name, kv), slotsKey(lim.Name, OtherKey), waitersKey(lim.Name, OtherKey)}
-	args := append(l.keyArgs(lim, kv), id, l.opts.LeaseTTL.Milliseconds(), lim.Concurrency, waiterMember(queue, id))
-	res, err := acquireScript.Run(ctx, rdb, keys, args...).Int64Slice()
-	if err != nil {
-		return slot{}, 0, false, err
-	}
-	if len(res) != 3 {
-		return slot{}, 0, false, fmt.Errorf("limits: acquire answered %v", res)
-	}
-	s := slot{slots: keys[1], waiters: keys[2]}
-	if res[2] == 0 {
-		s = slot{slots: keys[3], waiters: keys[4]}
-	}
-	if res[0] == 0 {
-		return slot{}, time.Duration(res[1]) * time.Millisecond, false, nil
-	}
-	l.mu.Lock()
-	ids := l.held[s.slots]
-	if ids == nil {
-		ids = map[string]struct{}{}
-		l.held[s.slots] = ids
-	}
-	ids[id] = struct{}{}
-	l.mu.Unlock()
-	return s, 0, true, nil
-}
-
-// take takes a rate start of lim: ok with the local time at which the
-// task may start, or not ok with when to come back.
-func (l *Limiter) take(ctx context.Context, rdb redis.UniversalClient, lim Limit, t *asynq.Task) (time.Time, time.Duration, bool, error) {
-	kv := lim.keyValue(t.Payload(), t.Headers())
-	keys := []string{keysKey(lim.Name), rateKey(lim.Name, kv), rateKey(lim.Name, OtherKey)}
-	interval := float64(lim.Rate.Interval().Nanoseconds()) / 1e6
-	args := append(l.keyArgs(lim, kv), strconv.FormatFloat(interval, 'f', -1, 64), lim.burst(), l.opts.MaxWait.Milliseconds())
+// admit takes what task id needs of lim in one script: a slot (s, when
+// lim has a capacity) and a rate start (at: the local time at which the
+// task may start, when lim has a rate). de is the deferral when lim
+// refuses the task.
+func (l *Limiter) admit(ctx context.Context, rdb redis.UniversalClient, lim *armed, t *asynq.Task, queue, id string) (s slot, at time.Time, de *tasks.DeferError, err error) {
+	kv := lim.KeyValue(t.Payload(), t.Headers())
+	keys := lim.admitKeys(kv)
+	a := &lim.args
 	sent := time.Now()
-	res, err := rateScript.Run(ctx, rdb, keys, args...).Int64Slice()
+	// A rate's start times are mapped from Redis's clock by the round
+	// trip's window: a call queued behind another pipeline would widen
+	// it and start late, bunching starts. Rates go alone.
+	eval := l.eval
+	if !lim.Rate.IsZero() {
+		eval = func(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+			return s.Run(ctx, rdb, keys, args...)
+		}
+	}
+	res, err := eval(ctx, rdb, admitScript, keys,
+		kv, a[0], a[1], id, a[2], a[3], waiterMember(queue, id), a[4], a[5], a[6]).Int64Slice()
 	if err != nil {
-		return time.Time{}, 0, false, err
+		return slot{}, time.Time{}, nil, err
 	}
-	got := time.Now()
 	if len(res) != 4 {
-		return time.Time{}, 0, false, fmt.Errorf("limits: rate answered %v", res)
+		return slot{}, time.Time{}, nil, fmt.Errorf("limits: admit answered %v", res)
 	}
-	w := time.Duration(res[1]) * time.Millisecond
-	if res[0] == 0 {
-		return time.Time{}, w, false, nil
+	ms := time.Duration(res[1]) * time.Millisecond
+	switch res[0] {
+	case 0:
+		return slot{}, time.Time{}, &tasks.DeferError{After: min(max(ms, time.Second), l.opts.Backstop), Reason: tasks.ReasonConcurrency, Limit: lim.Name}, nil
+	case 2:
+		return slot{}, time.Time{}, &tasks.DeferError{After: ms, Reason: tasks.ReasonRate, Limit: lim.Name}, nil
 	}
-	return l.observe(lim.Name, sent, got, res[3], w), 0, true, nil
+	if lim.Concurrency > 0 {
+		s = slot{slots: keys[1], waiters: keys[2]}
+		if res[2] == 0 {
+			s = slot{slots: keys[3], waiters: keys[4]}
+		}
+		l.mu.Lock()
+		ids := l.held[s.slots]
+		if ids == nil {
+			ids = map[string]struct{}{}
+			l.held[s.slots] = ids
+		}
+		ids[id] = struct{}{}
+		l.mu.Unlock()
+	}
+	if !lim.Rate.IsZero() {
+		at = l.observe(lim.Name, sent, time.Now(), res[3], ms)
+	}
+	return s, at, nil, nil
 }
 
-// release gives back the slots of task id and promotes, for each, the
-// oldest task waiting for one.
-func (l *Limiter) release(ctx context.Context, rdb redis.UniversalClient, id string, held []slot) {
+// releaseWaiters is how many waiters a release pops: a popped waiter may
+// have been deleted, or may not be in the scheduled set yet (its worker
+// is deferring it now).
+const releaseWaiters = 3
+
+// release gives back the slots of task id of queue and promotes, for each,
+// the oldest task waiting for one. With riders (Share), the releases ride
+// on the task's outcome script and release returns at once.
+func (l *Limiter) release(ctx context.Context, rdb redis.UniversalClient, queue, id string, held []slot) {
+	l.mu.Lock()
 	for _, s := range held {
-		l.mu.Lock()
 		if ids := l.held[s.slots]; ids != nil {
 			delete(ids, id)
 			if len(ids) == 0 {
 				delete(l.held, s.slots)
 			}
 		}
-		l.mu.Unlock()
-		// Pop a few: a popped waiter may have been deleted, or may not be
-		// in the scheduled set yet (its worker is deferring it now).
-		waiters, err := releaseScript.Run(ctx, rdb, []string{s.slots, s.waiters}, id, 3).StringSlice()
-		if err != nil {
-			l.logger.WarnContext(ctx, "limits: releasing a concurrency slot failed; it frees itself when its lease expires",
-				"lease_ttl", l.opts.LeaseTTL, "error", err)
-			continue
+	}
+	l.mu.Unlock()
+	if l.riders != nil {
+		calls := make([]asynqrdb.Rider, len(held))
+		for i, s := range held {
+			calls[i] = asynqrdb.Rider{Script: releaseScript, Keys: []string{s.slots, s.waiters}, Args: []any{id, releaseWaiters},
+				Done: func(cmd *redis.Cmd) { l.released(ctx, rdb, cmd, true) }}
 		}
+		l.riders.Add(queue, id, calls...)
+		return
+	}
+	for _, s := range held {
+		l.released(ctx, rdb, l.eval(ctx, rdb, releaseScript, []string{s.slots, s.waiters}, id, releaseWaiters), false)
+	}
+}
+
+// released promotes the waiters a release popped (in a goroutine when
+// async: the reply comes on a goroutine that must not block).
+func (l *Limiter) released(ctx context.Context, rdb redis.UniversalClient, cmd *redis.Cmd, async bool) {
+	waiters, err := cmd.StringSlice()
+	if err != nil {
+		l.logger.WarnContext(ctx, "limits: releasing a concurrency slot failed; it frees itself when its lease expires",
+			"lease_ttl", l.opts.LeaseTTL, "error", err)
+		return
+	}
+	if len(waiters) == 0 {
+		return
+	}
+	promote := func() {
 		for _, w := range waiters {
 			queue, wid, ok := strings.Cut(w, "\n")
 			if !ok {
@@ -403,4 +507,9 @@ func (l *Limiter) release(ctx context.Context, rdb redis.UniversalClient, id str
 			}
 		}
 	}
+	if async {
+		go promote()
+		return
+	}
+	promote()
 }

@@ -32,35 +32,79 @@ if ARGV[1] ~= "" then
 end
 `
 
-// acquireScript takes a concurrency slot: a lease (member = task ID, score
-// = expiry in ms) in the slots set, after dropping the expired ones. A task
-// that holds a slot already keeps it (its lease is renewed): one task never
-// holds two slots of a limit, and a slot is never given while its lease
-// runs. When every slot is taken, the task is added to the waiters set
-// (kept at its first wait, so the oldest waiter is promoted first by a
-// release) and the answer says when the first lease runs out.
+// admitScript admits a task under one limit: a concurrency slot when the
+// limit has a capacity (ARGV[6] > 0), a rate start when it has a rate
+// (ARGV[8] > 0), both in one round trip, or neither.
+//
+// Concurrency: a slot is a lease (member = task ID, score = expiry in ms)
+// in the slots set, after dropping the expired ones. A task that holds a
+// slot already keeps it (its lease is renewed): one task never holds two
+// slots of a limit, and a slot is never given while its lease runs. When
+// every slot is taken, the task is added to the waiters set (kept at its
+// first wait, so the oldest waiter is promoted first by a release), no
+// rate start is spent, and the answer says when the first lease runs out.
+//
+// Rate: GCRA (the generic cell rate algorithm) with a theoretical arrival
+// time "tat" in ms: a start is allowed once tat - burst*interval is not in
+// the future, and each start moves tat on by one interval, so any window
+// of length W sees at most W/interval + burst starts. A start allowed
+// within ARGV[10] ms from now is taken at once (tat moves on) and the
+// answer says how long the task must wait before it starts. A later one is
+// refused (and no slot taken); "dtat" then hands out return times spaced
+// one interval apart after the starts already taken, so that a backlog of
+// refused tasks comes back at the rate it can run at, not all at once.
 //
 // KEYS[1] keys set, KEYS[2] slots, KEYS[3] waiters, KEYS[4] slots of
-// (other), KEYS[5] waiters of (other). ARGV[1..3] as keyPick, ARGV[4] task
-// ID, ARGV[5] lease ms, ARGV[6] capacity, ARGV[7] waiter member.
-// Answer: {1 taken | 0 full, ms until the first lease expires, 1 own | 0 other}.
-var acquireScript = redis.NewScript(keyPick + `
-local slots, waiters = KEYS[2], KEYS[3]
-if not own then slots, waiters = KEYS[4], KEYS[5] end
-local lease = tonumber(ARGV[5])
-redis.call("ZREMRANGEBYSCORE", slots, "-inf", now)
+// (other), KEYS[5] waiters of (other), KEYS[6] rate state hash, KEYS[7]
+// rate state hash of (other). ARGV[1..3] as keyPick, ARGV[4] task ID,
+// ARGV[5] lease ms, ARGV[6] capacity (0: none), ARGV[7] waiter member,
+// ARGV[8] rate interval ms (0: none), ARGV[9] burst, ARGV[10] the longest
+// wait accepted, in ms.
+// Answer: {1 admitted | 0 refused by concurrency | 2 refused by rate,
+// wait ms when admitted | come back in ms, 1 own | 0 other, Redis's time
+// in µs when the script ran}.
+var admitScript = redis.NewScript(keyPick + `
 local o = 0
 if own then o = 1 end
-if redis.call("ZSCORE", slots, ARGV[4]) or redis.call("ZCARD", slots) < tonumber(ARGV[6]) then
+local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cap = tonumber(ARGV[6])
+local slots, waiters = KEYS[2], KEYS[3]
+if not own then slots, waiters = KEYS[4], KEYS[5] end
+if cap > 0 then
+	redis.call("ZREMRANGEBYSCORE", slots, "-inf", now)
+	if not redis.call("ZSCORE", slots, ARGV[4]) and redis.call("ZCARD", slots) >= cap then
+		local lease = tonumber(ARGV[5])
+		redis.call("ZADD", waiters, "NX", now, ARGV[7])
+		redis.call("PEXPIRE", waiters, 4 * lease)
+		local first = redis.call("ZRANGE", slots, 0, 0, "WITHSCORES")
+		return {0, math.ceil(tonumber(first[2]) - now), o, us}
+	end
+end
+local wait = 0
+local T = tonumber(ARGV[8])
+if T > 0 then
+	local key = KEYS[6]
+	if not own then key = KEYS[7] end
+	local tau = T * tonumber(ARGV[9])
+	local tat = math.max(tonumber(redis.call("HGET", key, "tat")) or now, now)
+	local allow = tat + T - tau
+	if allow - now > tonumber(ARGV[10]) then
+		local dtat = math.max(tonumber(redis.call("HGET", key, "dtat")) or 0, tat) + T
+		redis.call("HSET", key, "dtat", tostring(dtat))
+		redis.call("PEXPIRE", key, math.ceil(dtat - now + tau) + 60000)
+		return {2, math.ceil(dtat - tau - now), o, us}
+	end
+	redis.call("HSET", key, "tat", tostring(tat + T))
+	redis.call("PEXPIRE", key, math.ceil(tat + T - now + tau) + 60000)
+	wait = math.max(0, math.ceil(allow - now))
+end
+if cap > 0 then
+	local lease = tonumber(ARGV[5])
 	redis.call("ZADD", slots, now + lease, ARGV[4])
 	redis.call("PEXPIRE", slots, 2 * lease)
 	redis.call("ZREM", waiters, ARGV[7])
-	return {1, 0, o}
 end
-redis.call("ZADD", waiters, "NX", now, ARGV[7])
-redis.call("PEXPIRE", waiters, 4 * lease)
-local first = redis.call("ZRANGE", slots, 0, 0, "WITHSCORES")
-return {0, math.ceil(tonumber(first[2]) - now), o}`)
+return {1, wait, o, us}`)
 
 // refreshScript renews the leases of tasks that still run (ZADD XX: a
 // lease that expired and was dropped is not brought back).
@@ -91,37 +135,3 @@ for i = 1, #popped, 2 do
 	table.insert(out, popped[i])
 end
 return out`)
-
-// rateScript is GCRA (the generic cell rate algorithm) with a theoretical
-// arrival time "tat" in ms: a start is allowed once tat - burst*interval
-// is not in the future, and each start moves tat on by one interval, so
-// any window of length W sees at most W/interval + burst starts. A start
-// allowed within ARGV[6] ms from now is taken at once (tat moves on) and
-// the answer says how long the task must wait before it starts. A later
-// one is refused; "dtat" then hands out return times spaced one interval
-// apart after the starts already taken, so that a backlog of refused tasks
-// comes back at the rate it can run at, not all at once.
-//
-// KEYS[1] keys set, KEYS[2] state hash, KEYS[3] state hash of (other).
-// ARGV[1..3] as keyPick, ARGV[4] interval ms, ARGV[5] burst, ARGV[6] the
-// longest wait accepted, in ms.
-// Answer: {1 allowed | 0 refused, wait ms | come back in ms, 1 own | 0 other,
-// Redis's time in µs when the script ran}.
-var rateScript = redis.NewScript(keyPick + `
-local key = KEYS[2]
-if not own then key = KEYS[3] end
-local o = 0
-if own then o = 1 end
-local T = tonumber(ARGV[4])
-local tau = T * tonumber(ARGV[5])
-local tat = math.max(tonumber(redis.call("HGET", key, "tat")) or now, now)
-local allow = tat + T - tau
-if allow - now <= tonumber(ARGV[6]) then
-	redis.call("HSET", key, "tat", tostring(tat + T))
-	redis.call("PEXPIRE", key, math.ceil(tat + T - now + tau) + 60000)
-	return {1, math.max(0, math.ceil(allow - now)), o, tonumber(t[1]) * 1000000 + tonumber(t[2])}
-end
-local dtat = math.max(tonumber(redis.call("HGET", key, "dtat")) or 0, tat) + T
-redis.call("HSET", key, "dtat", tostring(dtat))
-redis.call("PEXPIRE", key, math.ceil(dtat - now + tau) + 60000)
-return {0, math.ceil(dtat - tau - now), o, tonumber(t[1]) * 1000000 + tonumber(t[2])}`)

@@ -30,6 +30,7 @@ func features() []feature {
 		{"plugin-process-runtime", testProcessPlugin},
 		{"orphan-recovery-completion-record", testOrphanRecovery},
 		{"schedule-once-per-tick", testSchedule},
+		{"limits-across-nodes", testLimits},
 	}
 }
 

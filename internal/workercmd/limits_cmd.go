@@ -23,7 +23,7 @@ const limitsUsage = `Usage:
   worker limits list [--json]        every effective limit: the configured ones and
                                      those set at run time (source config or override)
   worker limits set NAME [--type PATTERN] [--queue QUEUE] [--concurrency N]
-                    [--rate N/PERIOD] [--burst N] [--key payload.FIELD|header.NAME]
+                    [--rate N/PERIOD] [--burst N] [--key payload.FIELD|header.NAME|host(payload.FIELD)]
                     [--max-keys N]
                                      set limit NAME on every worker, replacing the
                                      configured limit of that name until cleared
@@ -57,7 +57,7 @@ func limitsCommand(ctx context.Context, args []string, env Env) int {
 	c.fs.StringVar(&c.raw.Concurrency, "concurrency", "", "at most `N` running at once in the fleet (set)")
 	c.fs.StringVar(&c.raw.Rate, "rate", "", "at most `N/PERIOD` starts: 100/s, 50/m, 10/h (set)")
 	c.fs.StringVar(&c.raw.Burst, "burst", "", "starts allowed at once with --rate (set; default 1)")
-	c.fs.StringVar(&c.raw.Key, "key", "", "apply per value of payload.FIELD or header.NAME (set)")
+	c.fs.StringVar(&c.raw.Key, "key", "", "apply per value of payload.FIELD or header.NAME, or per URL host with host(payload.FIELD) (set)")
 	c.fs.StringVar(&c.raw.MaxKeys, "max-keys", "", "key values tracked with --key (set; default 10000)")
 	config.AddFlags(c.fs)
 	if err := c.fs.Parse(args); err != nil {

@@ -1,9 +1,10 @@
-package limits
+package limitspec
 
 import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"net/url"
 	"strings"
 )
 
@@ -20,17 +21,22 @@ const (
 // by their SHA-1 (hex), so that a key in Redis stays short.
 const maxKeyLen = 100
 
-// keyValue returns the value of l.Key for a task with payload and
-// headers, "" when l has no key.
-func (l Limit) keyValue(payload []byte, headers map[string]string) string {
+// KeyValue returns the value of l.Key for a task with payload and
+// headers, "" when l has no key: the value itself, NoKey when the task
+// lacks it, or "sha1:" and its SHA-1 when longer than 100 bytes.
+func (l Limit) KeyValue(payload []byte, headers map[string]string) string {
 	if l.Key == "" {
 		return ""
 	}
+	key, host := hostKey(l.Key)
 	var v string
-	if name, ok := strings.CutPrefix(l.Key, "header."); ok {
+	if name, ok := strings.CutPrefix(key, "header."); ok {
 		v = headers[name]
 	} else {
-		v = payloadField(payload, strings.Split(strings.TrimPrefix(l.Key, "payload."), "."))
+		v = payloadField(payload, strings.Split(strings.TrimPrefix(key, "payload."), "."))
+	}
+	if host && v != "" {
+		v = urlHost(v)
 	}
 	switch {
 	case v == "":
@@ -40,6 +46,28 @@ func (l Limit) keyValue(payload []byte, headers map[string]string) string {
 		return "sha1:" + hex.EncodeToString(sum[:])
 	}
 	return v
+}
+
+// hostKey reports whether k is host(INNER), and returns INNER (k itself
+// when it is not).
+func hostKey(k string) (string, bool) {
+	if inner, ok := strings.CutPrefix(k, "host("); ok {
+		if inner, ok = strings.CutSuffix(inner, ")"); ok {
+			return inner, true
+		}
+	}
+	return k, false
+}
+
+// urlHost is the host of the absolute URL s, lower case, with its port
+// when the URL gives one ("api.example.com", "127.0.0.1:8080"); "" when s
+// is not an absolute URL.
+func urlHost(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Host)
 }
 
 // payloadField returns the field at path of the JSON object payload: a
