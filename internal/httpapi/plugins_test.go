@@ -19,7 +19,6 @@ import (
 	"github.com/tuskq/tuskq/plugins/fleetstate"
 )
 
-
 func bundleBody(t *testing.T, name, version, runtime string, module []byte, sign ed25519.PrivateKey, sha string) string {
 	t.Helper()
 	manifest := fmt.Sprintf("name: %s\nversion: %s\nruntime: %s\nentry: plugin.wasm\ntask_types:\n  %s:run: {}\n", name, version, runtime, name)
