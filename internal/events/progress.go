@@ -162,4 +162,3 @@ func (t *Tracker) Finish() {
 	t.mu.Unlock()
 	t.writes.Wait()
 }
-

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -70,6 +71,7 @@ func routeTable() []route {
 		{Route{http.MethodPost, PathBatch, false}, (*Handler).batch},
 		{Route{http.MethodGet, PathTask, false}, (*Handler).get},
 		{Route{http.MethodDelete, PathTask, false}, (*Handler).delete},
+		{Route{http.MethodGet, PathEvents, false}, (*Handler).events},
 		{Route{http.MethodGet, PathSchedules, false}, (*Handler).listSchedules},
 		{Route{http.MethodGet, PathSchedule, false}, (*Handler).getSchedule},
 		{Route{http.MethodPut, PathSchedule, false}, (*Handler).putSchedule},
@@ -111,6 +113,12 @@ type Handler struct {
 	metricsH  http.Handler
 	// timeout is enqueue.timeout, for the enqueue-timeout problem.
 	timeout time.Duration
+	// eventsRdb reads the event streams (GET /v1/events): a pool of its
+	// own, as each stream holds a connection while it blocks.
+	eventsRdb redis.UniversalClient
+	// streams holds a token per event stream served (its capacity is
+	// Options.MaxEventStreams).
+	streams chan struct{}
 }
 
 // sharedConn hands an existing go-redis client to tasks.NewClient, so the
@@ -141,11 +149,19 @@ func New(opts Options) (*Handler, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
+	rcfg := cfg.Redis
+	rcfg.PoolSize = opts.MaxEventStreams + 1
+	eventsRdb, err := redisconn.ProducerClient(rcfg)
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
 	copts := producer.ClientOptions(cfg)
 	copts.TracerProvider = opts.Telemetry.TracerProvider()
 	client, err := tasks.NewClient(sharedConn{rdb}, copts)
 	if err != nil {
 		rdb.Close()
+		eventsRdb.Close()
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
 	h := &Handler{
@@ -161,6 +177,8 @@ func New(opts Options) (*Handler, error) {
 		validator: opts.SchemaValidator,
 		logger:    opts.Logger,
 		timeout:   cfg.Enqueue.Timeout,
+		eventsRdb: eventsRdb,
+		streams:   make(chan struct{}, opts.MaxEventStreams),
 	}
 	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
 	reg := prometheus.NewRegistry()
@@ -175,7 +193,7 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
 
 // Close closes the Redis connections.
-func (h *Handler) Close() error { return h.client.Close() }
+func (h *Handler) Close() error { return errors.Join(h.client.Close(), h.eventsRdb.Close()) }
 
 // Ping checks that Redis answers within the ping timeout.
 func (h *Handler) Ping(ctx context.Context) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/asynqrdb"
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/taskcancel"
 )
 
@@ -53,9 +54,14 @@ func (h *Handler) lookupFailure(ctx context.Context, queue, id string, err error
 
 // get serves GET /v1/queues/{queue}/tasks/{id}.
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, p *principal) {
-	if info := h.lookup(w, r, p); info != nil {
-		writeJSON(w, http.StatusOK, detail(info))
+	info := h.lookup(w, r, p)
+	if info == nil {
+		return
 	}
+	d := detail(info)
+	// Progress is advice: a failed read leaves it out.
+	d.Progress, _ = events.ReadProgress(r.Context(), h.rdb, info.Queue, info.ID)
+	writeJSON(w, http.StatusOK, d)
 }
 
 // delete serves DELETE /v1/queues/{queue}/tasks/{id}: a task that is not
