@@ -57,8 +57,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p *principal) {
 		}
 	}
 	for _, typ := range filter.Types {
-		if prob := p.scope("", "", typ); prob != nil && typ != "" {
-			writeProblem(w, prob)
+		if !p.allowType(typ) {
+			writeProblem(w, newProblem(ProblemForbidden, http.StatusForbidden,
+				fmt.Sprintf("token %q may not use task type %q; it is limited to task types %s", p.name, typ, strings.Join(p.types, ", ")),
+				FieldError{Field: "type", Detail: fmt.Sprintf("task type %q is outside the token's scope (task types %s)", typ, strings.Join(p.types, ", "))}))
 			return
 		}
 	}
