@@ -153,7 +153,9 @@ func (e *apiEnv) newClient(t *testing.T) *tasks.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := tasks.NewClient(opt, producer.ClientOptions(e.cfg))
+	copts := producer.ClientOptions(e.cfg)
+	copts.EnqueueTimeout = time.Minute // a loaded test machine
+	c, err := tasks.NewClient(opt, copts)
 	if err != nil {
 		t.Fatal(err)
 	}
