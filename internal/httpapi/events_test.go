@@ -421,3 +421,21 @@ func TestProgressInTaskDetail(t *testing.T) {
 func urlQueryEscape(s string) string {
 	return strings.NewReplacer("%", "%25", "&", "%26", "=", "%3D").Replace(s)
 }
+
+// TestEventsDeleteIsCancelled checks that deleting a task that has not
+// run publishes task.cancelled after its task.enqueued.
+func TestEventsDeleteIsCancelled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{options: withHeartbeat})
+	stream := e.openEvents(t, "/v1/events?task_id=doomed")
+	created(t, e.do(t, "POST", "/v1/tasks", `{"type":"email:send","id":"doomed"}`))
+	if r := e.do(t, "DELETE", "/v1/queues/default/tasks/doomed", ""); r.status != 200 {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	if m := stream.next(t, waitLimit); m.ev.Kind != events.KindEnqueued {
+		t.Fatalf("first event %+v", m.ev)
+	}
+	if m := stream.next(t, waitLimit); m.ev.Kind != events.KindCancelled || m.ev.Error != "deleted (pending)" || m.ev.TraceID == "" {
+		t.Fatalf("second event %+v", m.ev)
+	}
+}

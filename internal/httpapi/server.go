@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
@@ -116,6 +117,9 @@ type Handler struct {
 	// eventsRdb reads the event streams (GET /v1/events): a pool of its
 	// own, as each stream holds a connection while it blocks.
 	eventsRdb redis.UniversalClient
+	// events publishes the "cancelled" event of a task deleted before it
+	// ran.
+	pub *events.Publisher
 	// streams holds a token per event stream served (its capacity is
 	// Options.MaxEventStreams).
 	streams chan struct{}
@@ -164,7 +168,14 @@ func New(opts Options) (*Handler, error) {
 		eventsRdb.Close()
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
+	pub, err := copts.Events.NewPublisher(rdb)
+	if err != nil {
+		rdb.Close()
+		eventsRdb.Close()
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
 	h := &Handler{
+		pub:       pub,
 		opts:      opts,
 		api:       cfg.API,
 		client:    client,
@@ -193,7 +204,10 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
 
 // Close closes the Redis connections.
-func (h *Handler) Close() error { return errors.Join(h.client.Close(), h.eventsRdb.Close()) }
+func (h *Handler) Close() error {
+	h.pub.Close()
+	return errors.Join(h.client.Close(), h.eventsRdb.Close())
+}
 
 // Ping checks that Redis answers within the ping timeout.
 func (h *Handler) Ping(ctx context.Context) error {

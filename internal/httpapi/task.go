@@ -13,6 +13,7 @@ import (
 	"github.com/tuskq/tuskq/internal/asynqrdb"
 	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/taskcancel"
+	"github.com/tuskq/tuskq/tasks"
 )
 
 // lookup reads the task named by the request path; it answers the problem
@@ -80,6 +81,12 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, p *principal) {
 		err := h.insp.DeleteTask(info.Queue, info.ID)
 		switch {
 		case err == nil:
+			// Best effort: the deletion stands whatever becomes of its event.
+			_ = h.pub.Publish(ctx, events.Event{
+				Kind: events.KindCancelled, Queue: info.Queue, TaskType: info.Type, TaskID: info.ID,
+				TraceID: tasks.TraceIDFromHeaders(info.Headers), Error: "deleted (" + info.State.String() + ")",
+				WorkflowID: info.Headers[events.HeaderWorkflow], Step: info.Headers[events.HeaderStep],
+			})
 			writeJSON(w, http.StatusOK, res)
 			return
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
