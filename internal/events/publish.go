@@ -85,10 +85,16 @@ type Publisher struct {
 	checking atomic.Bool  // a look is under way
 
 	mu      sync.Mutex
-	queue   *batch // the events waiting for the next write
-	sending bool   // a sender goroutine runs
+	queue   *batch      // the events waiting for the next write
+	sending bool        // a sender runs
+	timer   *time.Timer // armed while only PublishAsync's events wait
 	senders sync.WaitGroup
 }
+
+// asyncDelay is how long events published with PublishAsync wait for
+// company before they are written: a task's "started" then usually goes
+// in the same pipeline as its last event, or with other tasks' events.
+const asyncDelay = 10 * time.Millisecond
 
 // batch is the events of one pipeline; done is closed once it was sent.
 type batch struct {
@@ -145,7 +151,7 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 	if !p.Enabled(ctx) {
 		return nil
 	}
-	b, err := p.add(ev)
+	b, err := p.add(ev, true)
 	if err != nil {
 		return err
 	}
@@ -157,19 +163,21 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 	}
 }
 
-// PublishAsync writes ev when Enabled without waiting for the write.
-// Events published later by the same goroutine are written after it.
+// PublishAsync writes ev when Enabled without waiting for the write: it
+// goes with the next Publish's pipeline, or after about 10ms. Events
+// published later by the same goroutine are written after it.
 func (p *Publisher) PublishAsync(ctx context.Context, ev Event) error {
 	if !p.Enabled(ctx) {
 		return nil
 	}
-	_, err := p.add(ev)
+	_, err := p.add(ev, false)
 	return err
 }
 
-// add queues ev for the next pipeline, starting a sender when none runs,
-// and returns its batch.
-func (p *Publisher) add(ev Event) (*batch, error) {
+// add queues ev for the next pipeline and returns its batch. A sync
+// event starts a sender when none runs; an async one arms the timer that
+// does.
+func (p *Publisher) add(ev Event, sync bool) (*batch, error) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
@@ -184,13 +192,36 @@ func (p *Publisher) add(ev Event) (*batch, error) {
 	}
 	b := p.queue
 	b.args = append(b.args, args)
-	if !p.sending {
+	switch {
+	case p.sending:
+	case sync:
+		if p.timer != nil {
+			p.timer.Stop() // if it fired already, its kick finds a sender running
+			p.timer = nil
+		}
 		p.sending = true
 		p.senders.Add(1)
 		go p.send()
+	case p.timer == nil:
+		p.timer = time.AfterFunc(asyncDelay, p.kick)
 	}
 	p.mu.Unlock()
 	return b, nil
+}
+
+// kick starts sending the events the timer waited for, unless a sender
+// runs already.
+func (p *Publisher) kick() {
+	p.mu.Lock()
+	p.timer = nil
+	if p.sending || p.queue == nil {
+		p.mu.Unlock()
+		return
+	}
+	p.sending = true
+	p.senders.Add(1)
+	p.mu.Unlock()
+	p.send()
 }
 
 // send writes the queued batches, one pipeline each, until none is left.
@@ -220,10 +251,21 @@ func (p *Publisher) send() {
 	}
 }
 
-// Close waits for the writes in flight. Events published after Close
-// starts may be lost.
+// Close writes the events still waiting and waits for the writes in
+// flight. Events published after Close starts may be lost.
 func (p *Publisher) Close() {
-	if p != nil {
-		p.senders.Wait()
+	if p == nil {
+		return
 	}
+	p.mu.Lock()
+	if p.timer != nil && p.timer.Stop() {
+		p.timer = nil
+		if !p.sending && p.queue != nil {
+			p.sending = true
+			p.senders.Add(1)
+			go p.send()
+		}
+	}
+	p.mu.Unlock()
+	p.senders.Wait()
 }
