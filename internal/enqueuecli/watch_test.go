@@ -58,7 +58,7 @@ func watch(t *testing.T, addr string, args ...string) func() (int, string, strin
 	}()
 	t.Cleanup(cancel)
 	testutil.Poll(t, 30*time.Second, "the watcher's registration", func() bool {
-		return rdb.Exists(context.Background(), events.PresenceKey).Val() == 1
+		return rdb.Exists(t.Context(), events.PresenceKey).Val() == 1
 	})
 	return func() (int, string, string) {
 		select {

@@ -1,7 +1,6 @@
 package events_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -40,7 +39,7 @@ func BenchmarkPublish(b *testing.B) {
 			b.SetParallelism(8)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
-				ctx := context.Background()
+				ctx := b.Context()
 				for pb.Next() {
 					s := ev
 					s.Kind = events.KindStarted

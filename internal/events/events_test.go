@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,7 +161,7 @@ func TestOrderAndResume(t *testing.T) {
 		if it.TaskID == "last" {
 			i = n
 		} else {
-			fmt.Sscan(it.TaskID, &i)
+			_, _ = fmt.Sscan(it.TaskID, &i)
 		}
 		if prev, ok := last[it.Queue]; ok && i <= prev {
 			t.Fatalf("queue %s: event %d after %d", it.Queue, i, prev)
@@ -251,8 +253,8 @@ func TestProgressThrottled(t *testing.T) {
 	elapsed := time.Since(start)
 	tr.Report(1, "after Finish is ignored")
 	writes := redistest.CommandCalls(t, rdb, "hset")
-	if max := int(elapsed/interval) + 2; writes > max || writes < 2 {
-		t.Errorf("%d reports in %s made %d writes, want 2..%d", calls, elapsed, writes, max)
+	if most := int(elapsed/interval) + 2; writes > most || writes < 2 {
+		t.Errorf("%d reports in %s made %d writes, want 2..%d", calls, elapsed, writes, most)
 	}
 	p, err := events.ReadProgress(ctx, rdb, "q", "t")
 	if err != nil {
@@ -302,5 +304,28 @@ func TestStreamBounded(t *testing.T) {
 	// MAXLEN ~ trims whole macro nodes (100 entries each by default).
 	if n := rdb.XLen(ctx, events.StreamKey("q")).Val(); n < 100 || n > 300 {
 		t.Errorf("stream holds %d entries, want about 100", n)
+	}
+}
+
+// TestFirstLookShared checks that the callers arriving while a fresh
+// publisher makes its first look for a listener wait for its answer
+// rather than take "nobody".
+func TestFirstLookShared(t *testing.T) {
+	t.Parallel()
+	rdb := newRedis(t)
+	rdb.Set(t.Context(), events.PresenceKey, "1", time.Minute)
+	p := newPublisher(t, rdb, events.Options{})
+	var wg sync.WaitGroup
+	var off atomic.Int32
+	for range 50 {
+		wg.Go(func() {
+			if !p.Enabled(t.Context()) {
+				off.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := off.Load(); n > 0 {
+		t.Errorf("%d of 50 concurrent first calls saw no listener", n)
 	}
 }

@@ -83,6 +83,7 @@ type Publisher struct {
 	checked  atomic.Int64 // Unix ns of the last look for listeners
 	active   atomic.Bool  // a listener was there at the last look
 	checking atomic.Bool  // a look is under way
+	first    sync.Once    // the first look, which every caller waits for
 
 	mu      sync.Mutex
 	queue   *batch      // the events waiting for the next write
@@ -131,16 +132,34 @@ func (p *Publisher) Enabled(ctx context.Context) bool {
 		return false
 	}
 	now := time.Now().UnixNano()
-	if now-p.checked.Load() < int64(p.opts.CheckInterval) || !p.checking.CompareAndSwap(false, true) {
+	last := p.checked.Load()
+	if last == 0 {
+		// Until the first look is done, every caller waits for it: the
+		// tasks a worker starts together, or the pipelines of a bulk
+		// enqueue, must not run without events while it is under way.
+		p.first.Do(func() { p.look(ctx, now) })
+		return p.active.Load()
+	}
+	if now-last < int64(p.opts.CheckInterval) || !p.checking.CompareAndSwap(false, true) {
 		return p.active.Load()
 	}
 	defer p.checking.Store(false)
-	n, err := p.rdb.Exists(ctx, PresenceKey).Result()
-	if err == nil {
-		p.active.Store(n > 0)
-		p.checked.Store(now)
-	}
+	p.look(ctx, now)
 	return p.active.Load()
+}
+
+// look looks for a listener. A failed look keeps the last answer and is
+// made again on the next call (the first one: one second later).
+func (p *Publisher) look(ctx context.Context, now int64) {
+	n, err := p.rdb.Exists(ctx, PresenceKey).Result()
+	if err != nil {
+		if p.checked.Load() == 0 {
+			p.checked.Store(now - int64(p.opts.CheckInterval) + int64(time.Second))
+		}
+		return
+	}
+	p.active.Store(n > 0)
+	p.checked.Store(now)
 }
 
 // Publish writes ev when Enabled and returns once it is in Redis (its

@@ -216,7 +216,7 @@ func TestEventsEveryStateInOrder(t *testing.T) {
 	want := (n-failing)*len(ok) + failing*len(fail)
 	seen := map[string][]events.Event{}
 	deadline := time.Now().Add(3 * time.Minute)
-	for i := 0; i < want; i++ {
+	for range want {
 		m := stream.next(t, time.Until(deadline))
 		seen[m.ev.TaskID] = append(seen[m.ev.TaskID], m.ev)
 	}
