@@ -72,6 +72,19 @@ type Config struct {
 	// enforces together (docs/operations.md, Limits); run-time changes
 	// ("worker limits set", the HTTP API) override them by name.
 	Limits []LimitConfig `koanf:"limits"`
+	// Events configures the live event log (GET /v1/events, "enqueue
+	// watch") the producers and workers write (docs/events.md).
+	Events EventsConfig `koanf:"events"`
+}
+
+// EventsConfig configures the live event log.
+type EventsConfig struct {
+	// Publish says when events are written: "auto" (the default) only
+	// while a listener is registered, "always", or "off".
+	Publish string `koanf:"publish"`
+	// MaxLen bounds each queue's event stream, in entries (trimmed
+	// approximately). Defaults to 100000 (also when 0).
+	MaxLen int `koanf:"max_len"`
 }
 
 // LimitConfig is one fleet-wide limit, written as strings (numbers are
@@ -520,5 +533,6 @@ func Default() Config {
 		},
 		Enqueue: EnqueueConfig{Timeout: 2 * time.Second},
 		OTel:    OTelConfig{Exporter: ExporterOTLP, SamplerRatio: 1},
+		Events:  EventsConfig{Publish: "auto", MaxLen: 100000},
 	}
 }

@@ -176,6 +176,9 @@ func ExampleWrite() {
 	//   metrics: false
 	//   metrics_interval: 0s
 	// limits: []
+	// events:
+	//   publish: auto
+	//   max_len: 100000
 }
 
 // Route finds the producer defaults of a task type: the exact type first,

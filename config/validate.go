@@ -36,6 +36,14 @@ func (c Config) Validate() error {
 	if c.Enqueue.Timeout < 0 {
 		v.add("enqueue.timeout", c.Enqueue.Timeout, "0 (no deadline of tuskq's own) or more, such as 2s")
 	}
+	switch c.Events.Publish {
+	case "", "auto", "always", "off": // "" (a Config built in code) is auto
+	default:
+		v.add("events.publish", c.Events.Publish, "auto (only while a listener is registered), always or off")
+	}
+	if c.Events.MaxLen < 0 {
+		v.add("events.max_len", c.Events.MaxLen, "the number of events each queue's stream keeps, such as 100000 (0: the default, 100000)")
+	}
 	if len(v.problems) == 0 {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/taskspec"
 )
 
@@ -112,6 +113,8 @@ type Client struct {
 	published sync.Map
 	// tracer makes the PRODUCER spans; nil with tracing off.
 	tracer trace.Tracer
+	// events decides whether enqueues write their "enqueued" event.
+	events *events.Publisher
 }
 
 // ClientOptions configures a Client.
@@ -163,6 +166,33 @@ type ClientOptions struct {
 	// carries the caller's trace, or a new one. Pass
 	// otel.GetTracerProvider() to use the global provider.
 	TracerProvider trace.TracerProvider
+	// Events configures the "enqueued" events of the live event log
+	// (GET /v1/events, "enqueue watch"; see docs/events.md). The zero
+	// value writes them only while a listener is registered.
+	Events EventsOptions
+}
+
+// EventsOptions configures the events a Client or a worker writes to the
+// live event log; the config section events sets them for tuskq's
+// binaries.
+type EventsOptions struct {
+	// Mode is when events are written: "auto" (the default, "") only
+	// while a listener (GET /v1/events, "enqueue watch") is registered,
+	// looked for at most once a second; "always"; or "off".
+	Mode string
+	// MaxLen bounds each queue's event stream, in entries (trimmed
+	// approximately); 0 means 100,000.
+	MaxLen int64
+}
+
+// NewPublisher returns the events publisher of o writing through rdb.
+// It is for tuskq's own packages (the worker, the HTTP API, workflows).
+func (o EventsOptions) NewPublisher(rdb redis.UniversalClient) (*events.Publisher, error) {
+	p, err := events.NewPublisher(rdb, events.Options{Mode: events.Mode(o.Mode), MaxLen: o.MaxLen})
+	if err != nil {
+		return nil, fmt.Errorf("tasks: %w: events: %w", ErrBadOptions, err)
+	}
+	return p, nil
 }
 
 // NewClient returns a Client over the given Redis connection. For asynq's
@@ -180,7 +210,14 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 	if opts.WaitReplicas < 0 {
 		return nil, fmt.Errorf("tasks: %w: WaitReplicas %d is negative; use 0 to not wait for replicas", ErrBadOptions, opts.WaitReplicas)
 	}
+	if err := (events.Options{Mode: events.Mode(opts.Events.Mode), MaxLen: opts.Events.MaxLen}).Check(); err != nil {
+		return nil, fmt.Errorf("tasks: %w: Events: %w", ErrBadOptions, err)
+	}
 	rdb, err := newRedisClient(redisOpt)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := opts.Events.NewPublisher(rdb)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +234,7 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 		waitReplicas: opts.WaitReplicas,
 		exactSends:   exactSends(rdb),
 		tracer:       newTracer(opts.TracerProvider),
+		events:       pub,
 	}, nil
 }
 

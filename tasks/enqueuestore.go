@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tuskq/tuskq/internal/asynqrdb"
+	"github.com/tuskq/tuskq/internal/events"
 )
 
 // wireTask is one task as the enqueue script stores it.
@@ -37,6 +38,21 @@ func (t *wireTask) finish(r reply, d deadline, want int) (*TaskInfo, error) {
 	info, err := t.outcome(r, d, want)
 	endProducer(t.span, t.id, err)
 	return info, err
+}
+
+// event returns t's "enqueued" event as JSON (nil when it cannot be
+// encoded, which a valid task never causes).
+func (t *wireTask) event(now time.Time) []byte {
+	ev := events.Event{
+		Kind: events.KindEnqueued, Time: now, Queue: t.Info.Queue,
+		TaskType: t.Info.Type, TaskID: t.Info.ID, TraceID: t.trace,
+		WorkflowID: t.Info.Headers[events.HeaderWorkflow], Step: t.Info.Headers[events.HeaderStep],
+	}
+	data, err := events.Encode(ev)
+	if err != nil {
+		return nil
+	}
+	return data
 }
 
 // reply is the script's answer for one task, or the error of the call.
@@ -72,8 +88,16 @@ func (c *Client) storeTasks(ctx context.Context, ts []wireTask, scriptMS int64) 
 		return out
 	}
 	call := asynqrdb.NewEnqueueCall(len(ts), scriptMS)
+	publish := c.events.Enabled(ctx)
+	if publish {
+		call.Events(events.StreamKey(ts[0].Info.Queue), c.events.MaxLen())
+	}
+	now := time.Now()
 	for i := range ts {
 		call.Add(&ts[i].Enqueue)
+		if publish {
+			call.AddEvent(ts[i].event(now))
+		}
 	}
 	ns, replicas, err := c.run(ctx, call)
 	maybeRan := c.mayHaveRun(err)

@@ -51,6 +51,16 @@ type InstrumentOptions struct {
 	// its log lines carry its span_id and what it calls (webhooks, child
 	// tasks) hangs under it. Nil (the default) makes no span.
 	TracerProvider trace.TracerProvider
+	// OnStart, when set, is called before the processor runs with the
+	// attempt's ctx (carrying the task fields and trace, with Context);
+	// the processor runs with the ctx it returns. The worker publishes the
+	// "started" event here.
+	OnStart func(ctx context.Context, t *asynq.Task) context.Context
+	// OnEnd, when set, is called once the processor returned (or
+	// panicked, with Recover), before the outcome goes back to asynq, with
+	// OnStart's ctx, the outcome (an Outcome constant) and the error. The
+	// worker publishes the attempt's final events here.
+	OnEnd func(ctx context.Context, t *asynq.Task, outcome string, err error)
 }
 
 // Instrument returns one middleware doing, in a single frame, what the
@@ -94,6 +104,8 @@ func Instrument(opts InstrumentOptions) Middleware {
 		isFailure: opts.IsFailure,
 		grow:      opts.Log || opts.Metrics != nil,
 		pc:        logPC(),
+		onStart:   opts.OnStart,
+		onEnd:     opts.OnEnd,
 	}
 	if opts.Context {
 		in.tracer = newTracer(opts.TracerProvider)
@@ -120,6 +132,8 @@ type instrument struct {
 	isFailure func(error) bool
 	pc        uintptr      // the source position of the task line
 	tracer    trace.Tracer // makes the CONSUMER spans; nil: none
+	onStart   func(context.Context, *asynq.Task) context.Context
+	onEnd     func(context.Context, *asynq.Task, string, error)
 }
 
 // ProcessTask runs one attempt of t through the switched-on parts.
@@ -156,7 +170,10 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 	} else if in.metrics != nil {
 		queue, _ = asynq.GetQueueName(ctx)
 	}
-	if !in.log && in.metrics == nil {
+	if in.onStart != nil {
+		ctx = in.onStart(ctx, t)
+	}
+	if !in.log && in.metrics == nil && in.onEnd == nil {
 		err = in.call(ctx, t)
 		return err
 	}
@@ -183,6 +200,9 @@ func (in *instrument) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 	}
 	if in.log {
 		in.logLine(ctx, t, end, elapsed, outcome, err)
+	}
+	if in.onEnd != nil {
+		in.onEnd(ctx, t, outcome, err)
 	}
 	return err
 }

@@ -18,9 +18,22 @@ var ErrTaskGone = errors.New("task no longer exists (completed without retention
 // enqueued with a Retention; without one Wait returns ErrTaskGone once the
 // task is gone.
 func (c *Client) Wait(ctx context.Context, queue, id string) (*asynq.TaskInfo, error) {
+	return c.WaitProgress(ctx, queue, id, nil)
+}
+
+// WaitProgress is Wait that also calls progress (when not nil) with the
+// task's progress (see Progress) each time it looks while the task runs.
+// The same report may come more than once.
+func (c *Client) WaitProgress(ctx context.Context, queue, id string, progress func(TaskProgress)) (*asynq.TaskInfo, error) {
 	delay := 5 * time.Millisecond
 	for {
 		info, err := c.insp.GetTaskInfo(queue, id)
+		if progress != nil && err == nil {
+			// Progress is advice: a failed read is skipped.
+			if p, perr := c.Progress(ctx, queue, id); perr == nil && p != nil {
+				progress(*p)
+			}
+		}
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound):
 			return nil, fmt.Errorf("tasks: wait for %s/%s: %w", queue, id, ErrTaskGone)

@@ -1,7 +1,10 @@
 package worker
 
 import (
+	"context"
 	"log/slog"
+
+	"github.com/hibiken/asynq"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -27,6 +30,11 @@ type HandlerOptions struct {
 	// Tracer, when set, makes a CONSUMER span per attempt (see
 	// tasks.InstrumentOptions.TracerProvider).
 	Tracer trace.TracerProvider
+	// OnStart and OnEnd are tasks.InstrumentOptions.OnStart and OnEnd
+	// (the worker's events and progress).
+	OnStart func(context.Context, *asynq.Task) context.Context
+	// OnEnd: see OnStart.
+	OnEnd func(context.Context, *asynq.Task, string, error)
 }
 
 // NewHandler returns the processor a Worker serves: reg wrapped in the
@@ -51,6 +59,8 @@ func NewHandler(reg *tasks.Registry, opts HandlerOptions) tasks.Processor {
 		IsFailure:  opts.IsFailure,
 
 		TracerProvider: opts.Tracer,
+		OnStart:        opts.OnStart,
+		OnEnd:          opts.OnEnd,
 	}))
 	mws = append(mws, opts.Middleware...)
 	return tasks.Chain(reg, mws...)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/asynqrdb"
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/limits"
@@ -129,6 +131,10 @@ type Worker struct {
 	instrumentRedis func(redis.UniversalClient) error // Options.InstrumentRedis
 	insight         *insight.Recorder                 // the aggregates published for the monitor's Insight page
 
+	// events is the live event log's publisher while Run runs (nil
+	// before: no events).
+	events atomic.Pointer[events.Publisher]
+
 	mu    sync.Mutex
 	run   bool
 	state state
@@ -224,6 +230,8 @@ func New(opts Options) (*Worker, error) {
 		Middleware:  mws,
 		IsFailure:   opts.IsFailure,
 		Tracer:      opts.TracerProvider,
+		OnStart:     w.eventsStart,
+		OnEnd:       w.eventsEnd,
 	})
 	*w = Worker{
 		instrumentRedis: opts.InstrumentRedis,
@@ -401,6 +409,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	// record finished tasks share its round trips.
 	batch := asynqrdb.NewScriptBatcher(rdb)
 	w.limiter.Share(batch, w.riders)
+	pub, err := tasks.EventsOptions{Mode: w.cfg.Events.Publish, MaxLen: int64(w.cfg.Events.MaxLen)}.NewPublisher(rdb)
+	if err != nil {
+		stopLimits()
+		return fmt.Errorf("worker: %w", err)
+	}
+	w.events.Store(pub)
+	defer pub.Close()
 	w.limiter.Start(limitsCtx, rdb)
 	var watching sync.WaitGroup
 	watching.Go(func() { limits.Watch(limitsCtx, rdb, w.limiter, w.limits, 0, w.logger) })

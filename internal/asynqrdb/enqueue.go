@@ -55,11 +55,22 @@ const EnqueueField = "tuskq_enq"
 // until the end), nonce, task ID, task record, pending_since in Unix ns
 // (kinds 0 and 1) or process-at in Unix s (kinds 2 and 3), lock TTL in s.
 //
+// With events (EnqueueCall.Events), one more key comes last: the queue's
+// event stream (its hash tag is the queue's), and after the tasks'
+// arguments come the stream's MAXLEN and one event per task (JSON, or ""
+// for none): a task stored (answer 1) appends its event to the stream
+// (XADD MAXLEN ~) in the same step, so no worker can see the task before
+// its "enqueued" event is in the stream.
+//
 // TIME is called before any write: redis.replicate_commands makes that
 // valid on Redis before 5 (it is the default since, and a no-op from 7).
 const scriptEnqueue = `
 redis.replicate_commands()` + wakeLua + uniqueLua + `
-local n = #KEYS / 4
+local n = math.floor(#KEYS / 4)
+local stream = false
+if #KEYS % 4 == 1 then
+	stream = KEYS[#KEYS]
+end
 local out = {}
 local wakes = {}
 local deadline = tonumber(ARGV[1])
@@ -102,6 +113,9 @@ for i = 1, n do
 			wakes[KEYS[k + 3]] = (wakes[KEYS[k + 3]] or 0) + 1
 		else
 			redis.call("ZADD", KEYS[k + 1], ARGV[a + 4], id)
+		end
+		if stream and ARGV[6 * n + 2 + i] ~= "" then
+			redis.call("XADD", stream, "MAXLEN", "~", ARGV[6 * n + 2], "*", "e", ARGV[6 * n + 2 + i])
 		end
 		out[i] = 1
 	end

@@ -35,6 +35,11 @@ type EnqueueCall struct {
 	n    int
 	keys []string
 	args []any
+	// stream is the event stream (Events), "" for none; maxLen its MAXLEN
+	// and evs each task's event.
+	stream string
+	maxLen int64
+	evs    []any
 }
 
 // NewEnqueueCall returns a call for n tasks (added with Add) under the
@@ -50,6 +55,41 @@ func (c *EnqueueCall) Add(e *Enqueue) {
 	c.n++
 	c.keys = append(c.keys, e.Keys[:]...)
 	c.args = append(c.args, e.Args[:]...)
+}
+
+// Events makes the call append each stored task's event (AddEvent) to
+// stream, the queue's event stream (internal/events.StreamKey: it must
+// share the queue's hash tag), trimmed to about maxLen entries.
+func (c *EnqueueCall) Events(stream string, maxLen int64) {
+	c.stream, c.maxLen = stream, maxLen
+}
+
+// AddEvent sets the event (JSON; nil for none) of the task last added.
+// With Events, call it once after each Add.
+func (c *EnqueueCall) AddEvent(ev []byte) {
+	for len(c.evs) < c.n-1 {
+		c.evs = append(c.evs, "")
+	}
+	if ev == nil {
+		c.evs = append(c.evs, "")
+		return
+	}
+	c.evs = append(c.evs, ev)
+}
+
+// script returns the keys and arguments the script runs with.
+func (c *EnqueueCall) script() ([]string, []any) {
+	if c.stream == "" {
+		return c.keys, c.args
+	}
+	keys := append(c.keys[:len(c.keys):len(c.keys)], c.stream)
+	args := make([]any, 0, len(c.args)+1+c.n)
+	args = append(append(args, c.args...), c.maxLen)
+	args = append(args, c.evs...)
+	for i := len(c.evs); i < c.n; i++ {
+		args = append(args, "")
+	}
+	return keys, args
 }
 
 // Len is the number of tasks of the call.
@@ -79,9 +119,10 @@ func RunEnqueue(ctx context.Context, rdb redis.UniversalClient, call EnqueueCall
 	if opts.WaitReplicas > 0 {
 		return runWait(ctx, rdb, call, opts.WaitReplicas)
 	}
-	ns, err := rdb.EvalSha(ctx, enqueueScript.sha, call.keys, call.args...).Int64Slice()
+	keys, args := call.script()
+	ns, err := rdb.EvalSha(ctx, enqueueScript.sha, keys, args...).Int64Slice()
 	if IsNoScript(err) {
-		ns, err = rdb.Eval(ctx, enqueueScript.src, call.keys, call.args...).Int64Slice()
+		ns, err = rdb.Eval(ctx, enqueueScript.src, keys, args...).Int64Slice()
 	}
 	if err == nil && len(ns) != call.n {
 		return nil, -1, fmt.Errorf("the enqueue script answered %d values for %d tasks", len(ns), call.n)
@@ -108,8 +149,9 @@ func runWait(ctx context.Context, rdb redis.UniversalClient, call EnqueueCall, r
 	// master after a failover) would cost a whole WAIT before the retry.
 	// Redis finds the compiled script by its SHA-1 either way.
 	var eval, wait *redis.Cmd
+	keys, args := call.script()
 	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
-		eval = p.Eval(ctx, enqueueScript.src, call.keys, call.args...)
+		eval = p.Eval(ctx, enqueueScript.src, keys, args...)
 		wait = p.Do(ctx, "WAIT", replicas, waitMS)
 		return nil
 	})

@@ -63,6 +63,7 @@ const usage = `Usage:
   enqueue --batch [flags] < tasks.jsonl         enqueue one task per JSON line
   enqueue serve [flags]                         serve the HTTP enqueue API
   enqueue cancel [flags] QUEUE ID               cancel a running task
+  enqueue watch [flags]                         follow the live event log (enqueue watch --help)
   enqueue schedule add|list|show|pause|resume|remove   periodic tasks (enqueue schedule --help)
   enqueue config print | validate FILE          show or check the configuration
 
@@ -137,6 +138,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	if len(args) > 0 && args[0] == "schedule" {
 		return scheduleCommand(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == "watch" {
+		return Watch(ctx, args[1:], env)
 	}
 	c := &command{env: env}
 	return c.run(ctx, args)

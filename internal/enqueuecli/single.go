@@ -121,7 +121,9 @@ func enqueueFailure(err error, cfg config.Config) string {
 func (c *command) wait(ctx context.Context, client *tasks.Client, tl TaskLine, timeout time.Duration) int {
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	info, err := client.Wait(wctx, tl.Queue, tl.ID)
+	shown := &progressShown{w: c.env.Stderr, terminal: c.env.IsTerminal}
+	info, err := client.WaitProgress(wctx, tl.Queue, tl.ID, shown.show)
+	shown.done()
 	if info != nil {
 		tl.State = info.State.String()
 		retried := info.Retried

@@ -85,7 +85,11 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	for path, methods := range byPath {
 		url := fill.Replace(path)
 		for _, m := range methods {
-			r := e.do(t, m, url, "")
+			probe := url
+			if path == httpapi.PathEvents {
+				probe += "?queue=" // a 400 at once rather than an endless stream
+			}
+			r := e.do(t, m, probe, "")
 			if r.status == 405 || strings.Contains(r.body, "no such endpoint") {
 				t.Errorf("%s %s: %d %s", m, url, r.status, r.body)
 			}

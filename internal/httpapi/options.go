@@ -24,6 +24,11 @@ const (
 	// DefaultIdempotencyWait bounds how long a request waits for another
 	// request with the same Idempotency-Key that is still in progress.
 	DefaultIdempotencyWait = 10 * time.Second
+	// DefaultEventsHeartbeat is how often GET /v1/events writes a comment
+	// when no event comes.
+	DefaultEventsHeartbeat = 15 * time.Second
+	// DefaultMaxEventStreams bounds the event streams served at once.
+	DefaultMaxEventStreams = 64
 	// DefaultPingTimeout bounds the Redis PING of /readyz.
 	DefaultPingTimeout = 2 * time.Second
 	// DefaultFailedTokenBurst is how many failed tokens a client address
@@ -86,6 +91,14 @@ type Options struct {
 	// PingTimeout bounds the Redis PING of /readyz. Zero means
 	// DefaultPingTimeout.
 	PingTimeout time.Duration
+	// EventsHeartbeat is how often GET /v1/events writes a comment line
+	// when no event comes (keeping proxies from closing the stream). Zero
+	// means DefaultEventsHeartbeat.
+	EventsHeartbeat time.Duration
+	// MaxEventStreams bounds the GET /v1/events streams served at once
+	// (each holds a Redis connection); more answer 503. Zero means
+	// DefaultMaxEventStreams.
+	MaxEventStreams int
 	// FailedTokenBurst is how many requests with a wrong or malformed
 	// token a client address may send in a row; then it is answered 429
 	// until it regains one every FailedTokenRefill. Zero means
@@ -121,6 +134,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PingTimeout <= 0 {
 		o.PingTimeout = DefaultPingTimeout
+	}
+	if o.EventsHeartbeat <= 0 {
+		o.EventsHeartbeat = DefaultEventsHeartbeat
+	}
+	if o.MaxEventStreams <= 0 {
+		o.MaxEventStreams = DefaultMaxEventStreams
 	}
 	if o.FailedTokenBurst <= 0 {
 		o.FailedTokenBurst = DefaultFailedTokenBurst

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	_ "embed"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/producer"
 	"github.com/tuskq/tuskq/internal/redisconn"
@@ -83,6 +85,7 @@ func routeTable() []route {
 		{Route{http.MethodGet, PathLimits, false}, (*Handler).listLimits},
 		{Route{http.MethodPut, PathLimit, false}, (*Handler).putLimit},
 		{Route{http.MethodDelete, PathLimit, false}, (*Handler).deleteLimit},
+		{Route{http.MethodGet, PathEvents, false}, (*Handler).events},
 		{Route{http.MethodGet, PathOpenAPI, true}, (*Handler).openapi},
 		{Route{http.MethodGet, PathHealthz, true}, (*Handler).healthz},
 		{Route{http.MethodGet, PathReadyz, true}, (*Handler).readyz},
@@ -121,6 +124,15 @@ type Handler struct {
 	// trusted are plugins.trusted_keys: a published bundle must be signed
 	// by one of them when there are any.
 	trusted []ed25519.PublicKey
+	// eventsRdb reads the event streams (GET /v1/events): a pool of its
+	// own, as each stream holds a connection while it blocks.
+	eventsRdb redis.UniversalClient
+	// events publishes the "cancelled" event of a task deleted before it
+	// ran.
+	pub *events.Publisher
+	// streams holds a token per event stream served (its capacity is
+	// Options.MaxEventStreams).
+	streams chan struct{}
 }
 
 // sharedConn hands an existing go-redis client to tasks.NewClient, so the
@@ -155,14 +167,29 @@ func New(opts Options) (*Handler, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
+	rcfg := cfg.Redis
+	rcfg.PoolSize = opts.MaxEventStreams + 1
+	eventsRdb, err := redisconn.ProducerClient(rcfg)
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
 	copts := producer.ClientOptions(cfg)
 	copts.TracerProvider = opts.Telemetry.TracerProvider()
 	client, err := tasks.NewClient(sharedConn{rdb}, copts)
 	if err != nil {
 		rdb.Close()
+		eventsRdb.Close()
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
+	pub, err := copts.Events.NewPublisher(rdb)
+	if err != nil {
+		rdb.Close()
+		eventsRdb.Close()
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
 	h := &Handler{
+		pub:       pub,
 		opts:      opts,
 		api:       cfg.API,
 		client:    client,
@@ -176,6 +203,8 @@ func New(opts Options) (*Handler, error) {
 		logger:    opts.Logger,
 		timeout:   cfg.Enqueue.Timeout,
 		trusted:   trusted,
+		eventsRdb: eventsRdb,
+		streams:   make(chan struct{}, opts.MaxEventStreams),
 	}
 	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
 	reg := prometheus.NewRegistry()
@@ -190,7 +219,10 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
 
 // Close closes the Redis connections.
-func (h *Handler) Close() error { return h.client.Close() }
+func (h *Handler) Close() error {
+	h.pub.Close()
+	return errors.Join(h.client.Close(), h.eventsRdb.Close())
+}
 
 // Ping checks that Redis answers within the ping timeout.
 func (h *Handler) Ping(ctx context.Context) error {

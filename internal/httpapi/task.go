@@ -11,7 +11,9 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/asynqrdb"
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/taskcancel"
+	"github.com/tuskq/tuskq/tasks"
 )
 
 // lookup reads the task named by the request path; it answers the problem
@@ -53,9 +55,14 @@ func (h *Handler) lookupFailure(ctx context.Context, queue, id string, err error
 
 // get serves GET /v1/queues/{queue}/tasks/{id}.
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, p *principal) {
-	if info := h.lookup(w, r, p); info != nil {
-		writeJSON(w, http.StatusOK, detail(info))
+	info := h.lookup(w, r, p)
+	if info == nil {
+		return
 	}
+	d := detail(info)
+	// Progress is advice: a failed read leaves it out.
+	d.Progress, _ = events.ReadProgress(r.Context(), h.rdb, info.Queue, info.ID)
+	writeJSON(w, http.StatusOK, d)
 }
 
 // delete serves DELETE /v1/queues/{queue}/tasks/{id}: a task that is not
@@ -74,6 +81,12 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, p *principal) {
 		err := h.insp.DeleteTask(info.Queue, info.ID)
 		switch {
 		case err == nil:
+			// Best effort: the deletion stands whatever becomes of its event.
+			_ = h.pub.Publish(ctx, events.Event{
+				Kind: events.KindCancelled, Queue: info.Queue, TaskType: info.Type, TaskID: info.ID,
+				TraceID: tasks.TraceIDFromHeaders(info.Headers), Error: "deleted (" + info.State.String() + ")",
+				WorkflowID: info.Headers[events.HeaderWorkflow], Step: info.Headers[events.HeaderStep],
+			})
 			writeJSON(w, http.StatusOK, res)
 			return
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/taskspec"
 	"github.com/tuskq/tuskq/tasks"
 )
@@ -102,6 +103,9 @@ type TaskDetail struct {
 	// Result is the task's result when it is JSON; ResultBase64 otherwise.
 	Result       json.RawMessage `json:"result,omitempty"`
 	ResultBase64 string          `json:"result_base64,omitempty"`
+	// Progress is what the processor last reported (tasks.Progress);
+	// absent when it reported none.
+	Progress *events.Progress `json:"progress,omitempty"`
 }
 
 // detail describes a stored task.

@@ -12,13 +12,19 @@ import (
 
 // ClientOptions returns the tasks.Client options of cfg: its routes,
 // enqueue.timeout (whose 0, no deadline, is the client's negative
-// EnqueueTimeout) and enqueue.wait_replicas.
+// EnqueueTimeout), enqueue.wait_replicas and the events section.
 func ClientOptions(cfg config.Config) tasks.ClientOptions {
 	return tasks.ClientOptions{
 		Routes:         Routes(cfg.Routes),
 		EnqueueTimeout: EnqueueTimeout(cfg.Enqueue.Timeout),
 		WaitReplicas:   cfg.Enqueue.WaitReplicas,
+		Events:         Events(cfg.Events),
 	}
+}
+
+// Events returns the events options of the events section.
+func Events(c config.EventsConfig) tasks.EventsOptions {
+	return tasks.EventsOptions{Mode: c.Publish, MaxLen: int64(c.MaxLen)}
 }
 
 // EnqueueTimeout maps enqueue.timeout onto tasks.ClientOptions: the config

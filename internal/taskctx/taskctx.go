@@ -34,3 +34,18 @@ func HandedBack(ctx context.Context) bool {
 		return false
 	}
 }
+
+type progressKey struct{}
+
+// WithProgress returns ctx carrying report, the function tasks.Progress
+// calls for the attempt (the worker's throttled progress writer).
+func WithProgress(ctx context.Context, report func(pct float64, message string)) context.Context {
+	return context.WithValue(ctx, progressKey{}, report)
+}
+
+// Progress returns the progress function of ctx's attempt, nil outside
+// one.
+func Progress(ctx context.Context) func(pct float64, message string) {
+	f, _ := ctx.Value(progressKey{}).(func(float64, string))
+	return f
+}
