@@ -112,6 +112,10 @@ type Client struct {
 	published sync.Map
 	// tracer makes the PRODUCER spans; nil with tracing off.
 	tracer trace.Tracer
+	// workflowTTL is ClientOptions.WorkflowTTL.
+	workflowTTL time.Duration
+	// cluster says rdb is a Redis Cluster client.
+	cluster bool
 }
 
 // ClientOptions configures a Client.
@@ -163,6 +167,10 @@ type ClientOptions struct {
 	// carries the caller's trace, or a new one. Pass
 	// otel.GetTracerProvider() to use the global provider.
 	TracerProvider trace.TracerProvider
+	// WorkflowTTL is how long a workflow's state (every step's state and
+	// result) is kept after it ends; 0 means 24h. The config key
+	// enqueue.workflow_ttl sets it for tuskq's CLI and HTTP API.
+	WorkflowTTL time.Duration
 }
 
 // NewClient returns a Client over the given Redis connection. For asynq's
@@ -177,6 +185,9 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 	}
 	// Options are checked before any connection is made, so that a bad
 	// option leaves no client (and its background goroutines) behind.
+	if opts.WorkflowTTL < 0 {
+		return nil, fmt.Errorf("tasks: %w: WorkflowTTL %s is negative; use 0 for the default (24h)", ErrBadOptions, opts.WorkflowTTL)
+	}
 	if opts.WaitReplicas < 0 {
 		return nil, fmt.Errorf("tasks: %w: WaitReplicas %d is negative; use 0 to not wait for replicas", ErrBadOptions, opts.WaitReplicas)
 	}
@@ -197,6 +208,8 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 		waitReplicas: opts.WaitReplicas,
 		exactSends:   exactSends(rdb),
 		tracer:       newTracer(opts.TracerProvider),
+		workflowTTL:  opts.WorkflowTTL,
+		cluster:      isCluster(rdb),
 	}, nil
 }
 
@@ -329,4 +342,10 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 	}
 	r.traceID = injectTrace(ctx, r.headers, rnd).String()
 	return r, nil
+}
+
+// isCluster reports whether rdb is a Redis Cluster client.
+func isCluster(rdb redis.UniversalClient) bool {
+	_, ok := rdb.(*redis.ClusterClient)
+	return ok
 }

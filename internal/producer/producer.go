@@ -12,12 +12,13 @@ import (
 
 // ClientOptions returns the tasks.Client options of cfg: its routes,
 // enqueue.timeout (whose 0, no deadline, is the client's negative
-// EnqueueTimeout) and enqueue.wait_replicas.
+// EnqueueTimeout), enqueue.wait_replicas and enqueue.workflow_ttl.
 func ClientOptions(cfg config.Config) tasks.ClientOptions {
 	return tasks.ClientOptions{
 		Routes:         Routes(cfg.Routes),
 		EnqueueTimeout: EnqueueTimeout(cfg.Enqueue.Timeout),
 		WaitReplicas:   cfg.Enqueue.WaitReplicas,
+		WorkflowTTL:    cfg.Enqueue.WorkflowTTL,
 	}
 }
 
