@@ -14,8 +14,9 @@ import (
 //
 //	<prefix>meta    hash: state (creating, running, succeeded, failed,
 //	                cancelled), policy, total, done, succeeded, failed,
-//	                cancelled, skipped, created and finished (Unix ms), ttl
-//	                (s), cancel (set by a cancellation), trace
+//	                cancelled, skipped, released and callbacks (tasks
+//	                enqueued), created and finished (Unix ms), ttl (s),
+//	                cancel (set by a cancellation), trace
 //	<prefix>state   hash: step → waiting, released, succeeded, failed,
 //	                cancelled or skipped
 //	<prefix>wait    hash: step → how many of its after steps have not

@@ -25,6 +25,10 @@ type Summary struct {
 	Failed    int    `json:"failed"`
 	Cancelled int    `json:"cancelled"`
 	Skipped   int    `json:"skipped"`
+	// Released counts the steps enqueued and Callbacks the callbacks: a
+	// step is released once at most, so Released never exceeds Total.
+	Released  int `json:"released"`
+	Callbacks int `json:"callbacks"`
 	// Created and Finished (zero while it runs).
 	Created  time.Time  `json:"created"`
 	Finished *time.Time `json:"finished,omitempty"`
@@ -54,7 +58,7 @@ func summary(m map[string]string) Summary {
 	s := Summary{
 		ID: m["id"], State: m["state"], Policy: Policy(m["policy"]), Home: m["home"], Total: n("total"),
 		Succeeded: n("succeeded"), Failed: n("failed"), Cancelled: n("cancelled"), Skipped: n("skipped"),
-		TraceID: m["trace"],
+		Released: n("released"), Callbacks: n("callbacks"), TraceID: m["trace"],
 	}
 	if ms, err := strconv.ParseInt(m["created"], 10, 64); err == nil {
 		s.Created = time.UnixMilli(ms).UTC()
