@@ -332,3 +332,40 @@ const (
 	WorkflowStepReleased = workflow.EventStepReleased
 	WorkflowFinished     = workflow.EventFinished
 )
+
+// ParseWorkflow decodes the JSON form of a workflow (docs/workflows.md),
+// the one the enqueue CLI's --workflow and POST /v1/workflows take: each
+// step's task is a task object as everywhere else. Every problem is
+// reported at once, naming its field (steps[2].after[0]), in an error
+// wrapping ErrInvalidWorkflow and a taskspec.Problems.
+func ParseWorkflow(data []byte) (*Workflow, error) {
+	spec, probs := workflow.DecodeJSON(data, time.Now())
+	if len(probs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalidWorkflow, probs)
+	}
+	w := NewWorkflow().ID(spec.ID).Policy(spec.Policy)
+	for _, s := range spec.Steps {
+		w.Step(s.Name, s.Task.Type, s.Task.Payload).After(s.After...).Options(EnqueueOptions(s.Task.Options))
+	}
+	if t := spec.OnSuccess; t != nil {
+		w.OnSuccess(t.Type, t.Payload).Options(EnqueueOptions(t.Options))
+	}
+	if t := spec.OnComplete; t != nil {
+		w.OnComplete(t.Type, t.Payload).Options(EnqueueOptions(t.Options))
+	}
+	return w, nil
+}
+
+// Tasks calls f for each step and callback of w with its name ("" for a
+// callback), type and options, in order; the doors use it to check
+// a caller's scope before enqueueing.
+func (w *Workflow) Tasks(f func(name, taskType string, opts EnqueueOptions)) {
+	for _, s := range w.steps {
+		f(s.name, s.typ, s.opts)
+	}
+	for _, s := range []*WorkflowStep{w.onSuccess, w.onComplete} {
+		if s != nil {
+			f("", s.typ, s.opts)
+		}
+	}
+}
