@@ -168,9 +168,9 @@ func TestWorkflowsHTTPCancelAndBadInput(t *testing.T) {
 		t.Errorf("GET of a missing workflow: %d %s", r.status, r.body)
 	}
 	for body, field := range map[string]string{
-		`{"steps":[{"name":"a","after":["zz"],"task":{"type":"x:y"}}]}`:                                               `"field":"steps[0].after[0]"`,
+		`{"steps":[{"name":"a","after":["zz"],"task":{"type":"x:y"}}]}`:                                                 `"field":"steps[0].after[0]"`,
 		`{"steps":[{"name":"a","after":["b"],"task":{"type":"x:y"}},{"name":"b","after":["a"],"task":{"type":"x:y"}}]}`: `"field":"steps[0].after"`,
-		`{"steps":[{"name":"a","task":{"type":"x:y"}},{"name":"a","task":{"type":"x:y"}}]}`:                           `"field":"steps[1].name"`,
+		`{"steps":[{"name":"a","task":{"type":"x:y"}},{"name":"a","task":{"type":"x:y"}}]}`:                             `"field":"steps[1].name"`,
 		`{"steps":[{"name":"a","task":{"type":"x:y","id":"mine"}}]}`:                                                    `"field":"steps[0].task.id"`,
 		`{"steps":[{"name":"a","task":{"type":"x:y","max_retry":-1}}]}`:                                                 `"field":"steps[0].task.max_retry"`,
 		`{"policy":"maybe","steps":[{"name":"a","task":{"type":"x:y"}}]}`:                                               `"field":"policy"`,
