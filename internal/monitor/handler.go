@@ -94,6 +94,8 @@ func New(opts Options) (*Handler, error) {
 	app.Handle(rp+"/", withFleetLink(rp, http.HandlerFunc(h.serveUI)))
 	app.HandleFunc("GET "+rp+PathFleet, h.fleetPage)
 	app.HandleFunc("GET "+rp+PathFleetAPI, h.fleetAPI)
+	app.HandleFunc("GET "+rp+PathWorkflows, h.workflowsPage)
+	app.HandleFunc("GET "+rp+PathWorkflowsAPI, h.workflowsAPI)
 	metricsH, metricsReg := newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...)
 	opts.Telemetry.ExportMetrics(metricsReg)
 	app.Handle("GET "+PathMetrics, metricsH)
