@@ -94,7 +94,7 @@ func Check(nodes []Node) taskspec.Problems {
 			case !ok:
 				hint := ""
 				if len(names) <= 10_000 {
-					if c, d := suggest.Closest(a, names); c != "" && d <= 2 {
+					if c, d := suggest.Closest(a, names); c != "" && c != n.Name && d <= 2 && d < len(a) {
 						hint = fmt.Sprintf(" (did you mean %q?)", c)
 					}
 				}
