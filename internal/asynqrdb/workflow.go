@@ -24,6 +24,7 @@ import (
 //	<prefix>next    hash: step → JSON array of the steps waiting for it
 //	<prefix>after   hash: step → JSON array of the steps it waits for
 //	<prefix>msg     hash: step → its asynq task record, ready to enqueue
+//	                (deleted when the step is enqueued)
 //	<prefix>spec    hash: step → JSON {q: queue, id: task ID, n: enqueue
 //	                nonce, d: delay in s}
 //	<prefix>result  hash: step → its result (asynq's result field)

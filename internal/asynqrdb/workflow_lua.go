@@ -62,7 +62,8 @@ const (
 //     hname: hval appended to its record when hname is given, marks its
 //     task hash with WorkflowField and WorkflowStepField and counts it in
 //     the meta hash's released (callbacks: callbacks) field, when it
-//     stored the task. It answers the step's queue.
+//     stored the task; the record kept for the release is then deleted.
+//     It answers the step's queue.
 //   - tuskq_wf_outcome(taskKey, outcome) records that the step whose asynq
 //     task hash is taskKey ended (succeeded, failed or cancelled), once:
 //     a step not in state released is left alone (a re-run of a step
@@ -105,6 +106,9 @@ local function tuskq_wf_release(P, step, hname, hval)
 	end
 	local key = qp .. "t:" .. spec.id
 	local r = tuskq_enqueue({key, list, list, qp .. "tuskq:wake"}, {"0", kind, spec.n, spec.id, msg, at, "0"})
+	if r[1] >= 1 then
+		redis.call("HDEL", P .. "msg", step)
+	end
 	if r[1] == 1 and string.sub(step, 1, 1) ~= "~" then
 		redis.call("HSET", key, "` + WorkflowField + `", P, "` + WorkflowStepField + `", step)
 		redis.call("HINCRBY", P .. "meta", "released", 1)
