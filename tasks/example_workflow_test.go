@@ -20,9 +20,8 @@ func ExampleWorkflow_chain() {
 	wf.Then("render", "report:render", nil)
 	wf.Then("mail", "report:mail", nil).Options(tasks.EnqueueOptions{Queue: "low"})
 	wf.OnComplete("report:done", nil)
-	fmt.Println(wf.Len(), "steps")
-
 	// With a client: info, err := client.EnqueueWorkflow(ctx, wf)
+	fmt.Println(wf.Len(), "steps")
 	// Output: 3 steps
 }
 
@@ -56,6 +55,7 @@ func ExampleHeaderWorkflowResults() {
 	if err := reg.Register("img:zip", zip); err != nil {
 		log.Fatal(err)
 	}
+	// Output:
 }
 
 // The JSON form, as enqueue --workflow and POST /v1/workflows take it.

@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/tuskq/tuskq/internal/taskcancel"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/tasks"
 )
 
@@ -102,8 +106,9 @@ func (r *wfRecorder) callbacks(payload string) int {
 func (e *env) awaitWorkflow(t *testing.T, id string) *tasks.WorkflowState {
 	t.Helper()
 	var st *tasks.WorkflowState
-	poll(t, "workflow "+id+" ends", func() bool {
-		s, err := e.client.Workflow(context.Background(), id)
+	// A thousand steps under -race on a loaded machine take a while.
+	testutil.Poll(t, 3*time.Minute, "workflow "+id+" ends", func() bool {
+		s, err := e.client.Workflow(t.Context(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +130,10 @@ func TestWorkflowDiamondResultsFlow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rec := newWFRecorder()
-	start(t, e.options(t, e.config(), rec.registry(t)))
+	opts := e.options(t, e.config(), rec.registry(t))
+	events := make(chan tasks.WorkflowEvent, 16)
+	opts.WorkflowObserver = func(ev tasks.WorkflowEvent) { events <- ev }
+	start(t, opts)
 
 	wf := tasks.NewWorkflow()
 	wf.Step("a", "wf:step", nil)
@@ -134,13 +142,35 @@ func TestWorkflowDiamondResultsFlow(t *testing.T) {
 	wf.Step("d", "wf:step", nil).After("b", "c")
 	wf.OnSuccess("wf:done", []byte("success"))
 	wf.OnComplete("wf:done", []byte("complete"))
-	info, err := e.client.EnqueueWorkflow(context.Background(), wf)
+	info, err := e.client.EnqueueWorkflow(t.Context(), wf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := e.awaitWorkflow(t, info.ID)
-	if st.State != "succeeded" || st.Succeeded != 4 {
-		t.Fatalf("workflow %+v, want succeeded with 4 steps", st.Summary)
+	if st.State != "succeeded" || st.Succeeded != 4 || st.Released != 4 || st.Callbacks != 2 {
+		t.Fatalf("workflow %+v, want succeeded with 4 steps released once each and 2 callbacks", st.Summary)
+	}
+	// The observer heard b, c and d released (a was released by the
+	// producer) and the end, each once, with the workflow's trace.
+	heard := map[string]int{}
+	for range 4 {
+		select {
+		case ev := <-events:
+			if ev.WorkflowID != info.ID || ev.TraceID != info.TraceID {
+				t.Errorf("event %+v, want workflow %s trace %s", ev, info.ID, info.TraceID)
+			}
+			heard[ev.Kind+" "+ev.Step]++
+			if ev.Kind == tasks.WorkflowStepReleased && ev.TaskID != "wf:"+info.ID+":"+ev.Step {
+				t.Errorf("event %+v has task ID %s", ev, ev.TaskID)
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("events heard so far: %v", heard)
+		}
+	}
+	for _, k := range []string{tasks.WorkflowStepReleased + " b", tasks.WorkflowStepReleased + " c", tasks.WorkflowStepReleased + " d", tasks.WorkflowFinished + " "} {
+		if heard[k] != 1 {
+			t.Errorf("heard %q %d times (all: %v)", k, heard[k], heard)
+		}
 	}
 	for _, s := range st.Steps {
 		if s.State != "succeeded" || string(s.Result) != s.Name+"!" {
@@ -186,7 +216,7 @@ func TestWorkflowChord(t *testing.T) {
 	}
 	wf.Step("sum", "wf:step", nil).After(parts...)
 	wf.OnComplete("wf:done", []byte("chord"))
-	info, err := e.client.EnqueueWorkflow(context.Background(), wf)
+	info, err := e.client.EnqueueWorkflow(t.Context(), wf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +257,7 @@ func TestWorkflowChainFailurePolicies(t *testing.T) {
 			wf.Step("x", "wf:step", nil).After("a").Options(tasks.EnqueueOptions{ProcessIn: 3e9})
 			wf.OnSuccess("wf:done", []byte("success"))
 			wf.OnComplete("wf:done", []byte("complete"))
-			info, err := e.client.EnqueueWorkflow(context.Background(), wf)
+			info, err := e.client.EnqueueWorkflow(t.Context(), wf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,12 +292,13 @@ func TestWorkflowCancelRunning(t *testing.T) {
 	wf.Step("slow", "wf:step", nil)
 	wf.Then("after", "wf:step", nil)
 	wf.OnComplete("wf:done", []byte("complete"))
-	info, err := e.client.EnqueueWorkflow(context.Background(), wf)
+	info, err := e.client.EnqueueWorkflow(t.Context(), wf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-rec.started
-	if err := e.client.CancelWorkflow(context.Background(), info.ID); err != nil {
+	awaitCancelListener(t, e.redis.Addr())
+	if err := e.client.CancelWorkflow(t.Context(), info.ID); err != nil {
 		t.Fatal(err)
 	}
 	st := e.awaitWorkflow(t, info.ID)
@@ -275,15 +306,38 @@ func TestWorkflowCancelRunning(t *testing.T) {
 		t.Errorf("workflow %+v, want cancelled with 2 steps cancelled", st.Summary)
 	}
 	// The running step was asked to stop: asynq archives it as cancelled.
+	last := ""
+	defer func() {
+		if t.Failed() {
+			t.Logf("the step's last state: %s; worker log:\n%s", last, e.logs.String())
+		}
+	}()
 	poll(t, "the running step archived", func() bool {
 		ti, err := e.client.Inspector().GetTaskInfo("default", "wf:"+info.ID+":slow")
-		return err == nil && ti.State == asynq.TaskStateArchived
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = fmt.Sprintf("%s %s", ti.State, ti.LastErr)
+		return ti.State == asynq.TaskStateArchived
 	})
 	poll(t, "on_complete", func() bool { return rec.callbacks("complete") == 1 })
-	if err := e.client.CancelWorkflow(context.Background(), info.ID); !errors.Is(err, tasks.ErrWorkflowEnded) {
+	if err := e.client.CancelWorkflow(t.Context(), info.ID); !errors.Is(err, tasks.ErrWorkflowEnded) {
 		t.Errorf("second cancel: %v, want ErrWorkflowEnded", err)
 	}
 	if rec.runsOf("after") != 0 {
 		t.Errorf("the step after the cancelled one ran")
 	}
+}
+
+// awaitCancelListener waits until a worker listens for cancellations on
+// Redis at addr (pub/sub delivers a message only to those subscribed).
+func awaitCancelListener(t *testing.T, addr string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	poll(t, "the worker's cancellation listener", func() bool {
+		n, err := rdb.PubSubNumSub(t.Context(), taskcancel.Channel).Result()
+		return err == nil && n[taskcancel.Channel] > 0
+	})
 }

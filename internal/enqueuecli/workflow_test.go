@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/taskcancel"
+	"github.com/tuskq/tuskq/internal/testutil"
 	"github.com/tuskq/tuskq/tasks"
 	"github.com/tuskq/tuskq/worker"
 )
@@ -48,7 +51,7 @@ func startTuskqWorker(t *testing.T, addr string) chan string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {
@@ -133,6 +136,12 @@ func TestWorkflowCLI(t *testing.T) {
 		t.Fatalf("created: %q", r.stdout)
 	}
 	<-started
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	testutil.Poll(t, 30*time.Second, "the worker's cancellation listener", func() bool {
+		n, err := rdb.PubSubNumSub(t.Context(), taskcancel.Channel).Result()
+		return err == nil && n[taskcancel.Channel] > 0
+	})
 	r = runOK(t, "", "workflow", "cancel", "--redis-addr", addr, created.ID)
 	if w := decodeWorkflow(t, r.stdout); w.State != "cancelled" || w.Steps[0].State != "cancelled" || w.Steps[1].State != "cancelled" {
 		t.Errorf("cancel: %s", r.stdout)

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tuskq/tuskq/internal/taskcancel"
 	"github.com/tuskq/tuskq/internal/testutil"
 )
 
@@ -156,6 +159,12 @@ func TestWorkflowsHTTPCancelAndBadInput(t *testing.T) {
 		{"name":"slow","task":{"type":"slow:task"}},
 		{"name":"next","after":["slow"],"task":{"type":"result:json"}}]}`)
 	<-e.started
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+	defer rdb.Close()
+	testutil.Poll(t, 30*time.Second, "the worker's cancellation listener", func() bool {
+		n, err := rdb.PubSubNumSub(t.Context(), taskcancel.Channel).Result()
+		return err == nil && n[taskcancel.Channel] > 0
+	})
 	r := e.do(t, "DELETE", "/v1/workflows/"+id, "")
 	var v wfView
 	if r.status != 200 || json.Unmarshal([]byte(r.body), &v) != nil || v.State != "cancelled" || v.states()["next"] != "cancelled" || v.states()["slow"] != "cancelled" {

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -166,7 +167,7 @@ func Result(ctx context.Context, rdb redis.UniversalClient, id, step string) (re
 		return nil, false, err
 	}
 	b, err := rdb.HGet(ctx, k.Result, step).Bytes()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
 	if err != nil {

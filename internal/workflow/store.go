@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -174,7 +175,7 @@ func notify(obs Observer, id, trace string, rel []asynqrdb.Released) {
 // keys finds the keys of workflow id through WorkflowHomes.
 func keys(ctx context.Context, rdb redis.UniversalClient, id string) (asynqrdb.WorkflowKeys, error) {
 	home, err := rdb.HGet(ctx, asynqrdb.WorkflowHomes, id).Result()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return asynqrdb.WorkflowKeys{}, fmt.Errorf("workflow %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -205,8 +206,16 @@ func Cancel(ctx context.Context, rdb redis.UniversalClient, insp *asynq.Inspecto
 	}
 	if insp != nil && len(rel) <= chunk {
 		for _, r := range rel {
-			// An active task refuses deletion; it was asked to stop.
-			_ = insp.DeleteTask(r.Queue, r.Step)
+			// Only a step that waits is deleted: a running one was asked
+			// to stop, and may be archived as cancelled by now.
+			info, err := insp.GetTaskInfo(r.Queue, r.Step)
+			if err != nil {
+				continue
+			}
+			switch info.State {
+			case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateRetry:
+				_ = insp.DeleteTask(r.Queue, r.Step)
+			}
 		}
 	}
 	return nil
