@@ -45,7 +45,7 @@ func (e *apiEnv) postWorkflow(t *testing.T, body string) string {
 func (e *apiEnv) awaitWorkflow(t *testing.T, id string) wfView {
 	t.Helper()
 	var v wfView
-	testutil.Poll(t, 60*time.Second, "workflow "+id+" ends", func() bool {
+	testutil.Poll(t, 150*time.Second, "workflow "+id+" ends", func() bool {
 		r := e.do(t, "GET", "/v1/workflows/"+id, "")
 		if r.status != 200 || json.Unmarshal([]byte(r.body), &v) != nil {
 			t.Fatalf("GET: %d %s", r.status, r.body)
@@ -67,7 +67,7 @@ func (v wfView) states() map[string]string {
 // value val.
 func (e *apiEnv) awaitSeen(t *testing.T, typ, key, val string) seen {
 	t.Helper()
-	deadline := time.After(60 * time.Second)
+	deadline := time.After(150 * time.Second)
 	for {
 		select {
 		case s := <-e.tasks:
