@@ -122,6 +122,9 @@ type EnqueueConfig struct {
 	// enqueue with a "not replicated" error although the master stored the
 	// task. 0 (the default) does not wait.
 	WaitReplicas int `koanf:"wait_replicas"`
+	// WorkflowTTL is how long a workflow's state (every step's state and
+	// result) is kept in Redis after the workflow ends. Defaults to 24h.
+	WorkflowTTL time.Duration `koanf:"workflow_ttl"`
 }
 
 // RedisConfig says how to reach Redis.
@@ -531,7 +534,7 @@ func Default() Config {
 			ReloadDebounce:     250 * time.Millisecond,
 			DisabledRetryDelay: 5 * time.Second,
 		},
-		Enqueue: EnqueueConfig{Timeout: 2 * time.Second},
+		Enqueue: EnqueueConfig{Timeout: 2 * time.Second, WorkflowTTL: 24 * time.Hour},
 		OTel:    OTelConfig{Exporter: ExporterOTLP, SamplerRatio: 1},
 		Events:  EventsConfig{Publish: "auto", MaxLen: 100000},
 	}

@@ -162,6 +162,7 @@ func ExampleWrite() {
 	// enqueue:
 	//   timeout: 2s
 	//   wait_replicas: 0
+	//   workflow_ttl: 24h0m0s
 	// otel:
 	//   enabled: false
 	//   exporter: otlp

@@ -33,6 +33,9 @@ func (c Config) Validate() error {
 	if c.Enqueue.WaitReplicas < 0 {
 		v.add("enqueue.wait_replicas", c.Enqueue.WaitReplicas, "0 (do not wait) or the number of replicas that must confirm each enqueue, such as 1")
 	}
+	if c.Enqueue.WorkflowTTL < 0 || c.Enqueue.WorkflowTTL > 90*24*time.Hour {
+		v.add("enqueue.workflow_ttl", c.Enqueue.WorkflowTTL, "0 (the default, 24h) or up to 2160h (90 days), such as 24h")
+	}
 	if c.Enqueue.Timeout < 0 {
 		v.add("enqueue.timeout", c.Enqueue.Timeout, "0 (no deadline of tuskq's own) or more, such as 2s")
 	}

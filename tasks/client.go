@@ -115,6 +115,10 @@ type Client struct {
 	tracer trace.Tracer
 	// events decides whether enqueues write their "enqueued" event.
 	events *events.Publisher
+	// workflowTTL is ClientOptions.WorkflowTTL.
+	workflowTTL time.Duration
+	// cluster says rdb is a Redis Cluster client.
+	cluster bool
 }
 
 // ClientOptions configures a Client.
@@ -170,6 +174,10 @@ type ClientOptions struct {
 	// (GET /v1/events, "enqueue watch"; see docs/events.md). The zero
 	// value writes them only while a listener is registered.
 	Events EventsOptions
+	// WorkflowTTL is how long a workflow's state (every step's state and
+	// result) is kept after it ends; 0 means 24h. The config key
+	// enqueue.workflow_ttl sets it for tuskq's CLI and HTTP API.
+	WorkflowTTL time.Duration
 }
 
 // EventsOptions configures the events a Client or a worker writes to the
@@ -207,6 +215,9 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 	}
 	// Options are checked before any connection is made, so that a bad
 	// option leaves no client (and its background goroutines) behind.
+	if opts.WorkflowTTL < 0 {
+		return nil, fmt.Errorf("tasks: %w: WorkflowTTL %s is negative; use 0 for the default (24h)", ErrBadOptions, opts.WorkflowTTL)
+	}
 	if opts.WaitReplicas < 0 {
 		return nil, fmt.Errorf("tasks: %w: WaitReplicas %d is negative; use 0 to not wait for replicas", ErrBadOptions, opts.WaitReplicas)
 	}
@@ -235,6 +246,8 @@ func NewClient(redisOpt asynq.RedisConnOpt, opts ClientOptions) (*Client, error)
 		exactSends:   exactSends(rdb),
 		tracer:       newTracer(opts.TracerProvider),
 		events:       pub,
+		workflowTTL:  opts.WorkflowTTL,
+		cluster:      isCluster(rdb),
 	}, nil
 }
 
@@ -367,4 +380,10 @@ func (c *Client) prepare(ctx context.Context, taskType string, payload []byte, o
 	}
 	r.traceID = injectTrace(ctx, r.headers, rnd).String()
 	return r, nil
+}
+
+// isCluster reports whether rdb is a Redis Cluster client.
+func isCluster(rdb redis.UniversalClient) bool {
+	_, ok := rdb.(*redis.ClusterClient)
+	return ok
 }

@@ -98,6 +98,10 @@ type Options struct {
 	// Insight page compares versions with. It is called every 5 s per
 	// task type, never per task. Nil means no versions.
 	PluginVersion func(taskType string) string
+	// WorkflowObserver, when set, is told of the workflow steps this
+	// worker's finished steps released and of the workflows they
+	// finished (see tasks.WorkflowEvent). It must not block.
+	WorkflowObserver func(tasks.WorkflowEvent)
 	// SpareIdle is, with worker.wake push, how long a spare server (any
 	// but the first) goes without a task before the worker shuts it down
 	// until the next backlog; 0 means the package's SpareIdle.
@@ -223,6 +227,9 @@ func New(opts Options) (*Worker, error) {
 	// cancellation registry, so a task waiting for its rate start can be
 	// cancelled.
 	mws := append([]tasks.Middleware{def.middleware(), cancels.Middleware(), limiter.Middleware()}, opts.Middleware...)
+	// Innermost: a workflow step's success is recorded (and its dependants
+	// released) right after its processor returns nil (internal/workflow).
+	mws = append(mws, workflowMiddleware(w.client, opts.WorkflowObserver))
 	handler := NewHandler(registry, HandlerOptions{
 		Logger:      logger,
 		LogPayloads: opts.Config.Log.Payloads,

@@ -110,9 +110,13 @@ return redis.status_reply("OK")`
 // archiveReleaseScript is asynqArchiveScript followed by the release of
 // the task's lock that lasts until the task ends; same keys and
 // arguments, same reply. An error reply of asynq's script (NOT FOUND)
-// releases nothing. With an eighth argument "delete", the task archived is
+// releases nothing. A workflow step's failure (or cancellation, with an
+// eighth argument) is then recorded in its workflow (tuskq_wf_outcome,
+// workflow_lua.go): the rest is cancelled or skipped, and the workflow
+// finishes when nothing is left, in the same script. With an eighth argument "delete", the task archived is
 // then deleted (worker.cancelled delete).
-const archiveReleaseScript = `local function asynq_archive()
+const archiveReleaseScript = `redis.replicate_commands()` + workflowLua + `
+local function asynq_archive()
 ` + asynqArchiveScript + `
 end
 local r = asynq_archive()
@@ -123,6 +127,11 @@ local lock = redis.call("HGET", KEYS[1], "unique_key")
 if lock and lock ~= "" and redis.call("GET", lock) == ARGV[1] and redis.call("PTTL", lock) == -1 then
 	redis.call("DEL", lock)
 end
+local wf_outcome = "failed"
+if ARGV[8] then
+	wf_outcome = "cancelled"
+end
+tuskq_wf_outcome(KEYS[1], wf_outcome)
 if ARGV[8] == "delete" then
 	redis.call("ZREM", KEYS[4], ARGV[1])
 	redis.call("DEL", KEYS[1])

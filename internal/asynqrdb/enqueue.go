@@ -65,7 +65,16 @@ const EnqueueField = "tuskq_enq"
 // TIME is called before any write: redis.replicate_commands makes that
 // valid on Redis before 5 (it is the default since, and a no-op from 7).
 const scriptEnqueue = `
-redis.replicate_commands()` + wakeLua + uniqueLua + `
+redis.replicate_commands()` + enqueueLua + `
+return tuskq_enqueue(KEYS, ARGV)
+`
+
+// enqueueLua defines tuskq_enqueue(KEYS, ARGV), the body of scriptEnqueue
+// with its contract, for the scripts that enqueue tasks from Lua (the
+// release of a workflow's steps, workflow_lua.go): every task tuskq makes
+// pending goes through it and pushes its wake-up token.
+const enqueueLua = wakeLua + uniqueLua + `
+local function tuskq_enqueue(KEYS, ARGV)
 local n = math.floor(#KEYS / 4)
 local stream = false
 if #KEYS % 4 == 1 then
@@ -124,6 +133,7 @@ for key, c in pairs(wakes) do
 	tuskq_wake(key, c)
 end
 return out
+end
 `
 
 // Kinds of task in scriptEnqueue.

@@ -61,6 +61,8 @@ const (
 const usage = `Usage:
   enqueue [flags] TYPE [PAYLOAD | @FILE | -]   enqueue one task
   enqueue --batch [flags] < tasks.jsonl         enqueue one task per JSON line
+  enqueue --workflow FILE [--wait]             enqueue a workflow (docs/workflows.md)
+  enqueue workflow show|cancel ID               read or cancel a workflow
   enqueue serve [flags]                         serve the HTTP enqueue API
   enqueue cancel [flags] QUEUE ID               cancel a running task
   enqueue watch [flags]                         follow the live event log (enqueue watch --help)
@@ -118,7 +120,7 @@ func (c *command) flushSpans(ctx context.Context) {
 type flagValues struct {
 	queue, delay, at, maxRetry, timeout, deadline string
 	unique, uniqueKey, id, retention, traceparent string
-	wait                                          string
+	wait, workflow                                string
 	headers                                       []string
 	batch                                         bool
 	parallelism                                   int
@@ -135,6 +137,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	if len(args) > 0 && args[0] == "cancel" {
 		return Cancel(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == "workflow" {
+		return workflowCommand(ctx, args[1:], env)
 	}
 	if len(args) > 0 && args[0] == "schedule" {
 		return scheduleCommand(ctx, args[1:], env)
@@ -158,6 +163,9 @@ func (c *command) run(ctx context.Context, args []string) int {
 	opts, tp, err := c.options()
 	if err != nil {
 		return c.usageError(err)
+	}
+	if c.fs.Changed("workflow") {
+		return c.workflow(withTraceparent(ctx, tp))
 	}
 	if c.flags.batch {
 		return c.batch(ctx, defaults{opts: opts, traceparent: tp})
@@ -236,6 +244,7 @@ func (c *command) newFlagSet() *pflag.FlagSet {
 	fs.StringArrayVar(&f.headers, "header", nil, "task header `KEY=VALUE` (repeatable)")
 	fs.StringVar(&f.traceparent, "traceparent", "", "continue this W3C `TRACEPARENT` instead of starting a trace")
 	fs.BoolVar(&f.batch, "batch", false, "read tasks as JSON lines from standard input")
+	fs.StringVar(&f.workflow, "workflow", "", "enqueue the workflow of JSON `FILE` (- for standard input; docs/workflows.md)")
 	fs.IntVar(&f.parallelism, "parallelism", tasks.DefaultParallelism, "with --batch, at most `N` enqueues in flight at once")
 	fs.StringVar(&f.wait, "wait", "", "wait up to `TIMEOUT` for the task to finish and print its result (--wait=2m; 30s without a value)")
 	fs.Lookup("wait").NoOptDefVal = defaultWait.String()

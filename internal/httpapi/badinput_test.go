@@ -99,7 +99,7 @@ func TestBadInput(t *testing.T) {
 		{"batch too long", "POST", "/v1/tasks/batch", `{"tasks":[{},{},{},{}]}`, nil, 400,
 			bad400(fe("tasks", "4 tasks; send at most 3 per request (api.max_batch)"))},
 		{"unknown path", "GET", "/v1/task", "", nil, 404,
-			problemJSON("not-found", "Not found", 404, "no such endpoint: /v1/task; the API serves /v1/tasks, /v1/tasks/batch, /v1/queues/{queue}/tasks/{id}, /v1/schedules, /v1/schedules/{name}, /v1/schedules/{name}/pause, /v1/schedules/{name}/resume, /v1/plugins/{name}/bundle, /v1/plugins/{name}/rollback, /v1/limits, /v1/limits/{name}, /v1/events, /v1/openapi.yaml, /healthz, /readyz, /metrics (see GET /v1/openapi.yaml)")},
+			problemJSON("not-found", "Not found", 404, "no such endpoint: /v1/task; the API serves /v1/tasks, /v1/tasks/batch, /v1/queues/{queue}/tasks/{id}, /v1/schedules, /v1/schedules/{name}, /v1/schedules/{name}/pause, /v1/schedules/{name}/resume, /v1/plugins/{name}/bundle, /v1/plugins/{name}/rollback, /v1/limits, /v1/limits/{name}, /v1/events, /v1/workflows, /v1/workflows/{id}, /v1/openapi.yaml, /healthz, /readyz, /metrics (see GET /v1/openapi.yaml)")},
 		{"wrong method", "PUT", "/v1/tasks", `{}`, nil, 405,
 			problemJSON("method-not-allowed", "Method not allowed", 405, "/v1/tasks does not accept PUT; use POST")},
 		{"wrong method on a task", "POST", "/v1/queues/default/tasks/x", `{}`, nil, 405,

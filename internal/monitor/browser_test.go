@@ -18,8 +18,10 @@ import (
 
 	"github.com/tuskq/tuskq/config"
 	"github.com/tuskq/tuskq/internal/insight"
+	"github.com/tuskq/tuskq/internal/redisconn"
 	"github.com/tuskq/tuskq/internal/redistest"
 	"github.com/tuskq/tuskq/internal/testutil"
+	"github.com/tuskq/tuskq/tasks"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser.
@@ -214,6 +216,36 @@ func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
 	}
 	screenshot(t, ctx, "viewer-fleet.png")
 
+	// The workflows page lists a workflow and draws its graph, each step
+	// linking to asynqmon's task page.
+	wfID := enqueueDiamond(t, srv.Addr(), "flows")
+	step(t, ctx, "open the workflows page", chromedp.Navigate(base+"/workflows"), chromedp.WaitVisible(chromedp.CSS("#workflows")))
+	if list := eval[string](t, ctx, `document.getElementById("workflows").innerText`); !strings.Contains(list, wfID) || !strings.Contains(list, "running") {
+		t.Errorf("workflows table lacks %s running:\n%s", wfID, list)
+	}
+	if active := eval[string](t, ctx, `document.querySelector("header nav a.active").innerText`); active != "Workflows" {
+		t.Errorf("active navigation item %q, want Workflows", active)
+	}
+	step(t, ctx, "open the workflow", chromedp.Click(chromedp.CSS(`#workflows a[href$="`+wfID+`"]`)), chromedp.WaitVisible(chromedp.CSS("#workflow-graph")))
+	nodes := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll("#workflow-graph a.step")].map(a => [a.dataset.step, a.dataset.state + " " + a.getAttribute("href")]))`)
+	if len(nodes) != 4 || nodes["a"] != "released /ops/queues/flows/tasks/wf:"+wfID+":a" || !strings.HasPrefix(nodes["d"], "waiting ") {
+		t.Errorf("graph nodes %v", nodes)
+	}
+	if edges := eval[int](t, ctx, `document.querySelectorAll("#workflow-graph line").length`); edges != 4 {
+		t.Errorf("graph has %d edges, want 4", edges)
+	}
+	screenshot(t, ctx, "workflow.png")
+	step(t, ctx, "follow a step to asynqmon", chromedp.Click(chromedp.CSS(`#workflow-graph a[data-step="a"] rect`)))
+	// The page navigates: evaluations during the navigation fail, and are
+	// tried again.
+	testutil.Poll(t, 30*time.Second, "asynqmon's task page of step a", func() bool {
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(ectx, chromedp.Evaluate[bool](`location.pathname === "/ops/queues/flows/tasks/wf:`+wfID+`:a" && document.body.innerText.includes("flow:step")`))
+		return err == nil && ok
+	})
+	screenshot(t, ctx, "workflow-step.png")
+
 	// A mutating call from the page, as the UI would make it: refused.
 	status := eval[int](t, ctx, `fetch("/ops/api/queues/reports:pause", {method: "POST"}).then(r => r.status)`)
 	if status != 403 {
@@ -311,4 +343,30 @@ func TestBrowserInsightShowsAStuckQueue(t *testing.T) {
 		t.Errorf("example failure links to %q, want asynqmon's task page", href)
 	}
 	screenshot(t, ctx, "insight.png")
+}
+
+// enqueueDiamond enqueues the workflow a → b, c → d of flow:step tasks in
+// queue and returns its ID.
+func enqueueDiamond(t *testing.T, addr, queue string) string {
+	t.Helper()
+	opt, err := redisconn.ConnOpt(redisAt(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tasks.NewClient(opt, tasks.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := tasks.EnqueueOptions{Queue: queue}
+	wf := tasks.NewWorkflow()
+	wf.Step("a", "flow:step", nil).Options(o)
+	wf.Step("b", "flow:step", nil).After("a").Options(o)
+	wf.Step("c", "flow:step", nil).After("a").Options(o)
+	wf.Step("d", "flow:step", nil).After("b", "c").Options(o)
+	info, err := c.EnqueueWorkflow(t.Context(), wf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.ID
 }

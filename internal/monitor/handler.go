@@ -110,6 +110,8 @@ func New(opts Options) (*Handler, error) {
 	h.handlePages(app)
 	app.HandleFunc("GET "+rp+PathInsight, h.insightPage)
 	app.HandleFunc("GET "+rp+PathInsightAPI, h.insightAPI)
+	app.HandleFunc("GET "+rp+PathWorkflows, h.workflowsPage)
+	app.HandleFunc("GET "+rp+PathWorkflowsAPI, h.workflowsAPI)
 	metricsH, metricsReg := newMetricsHandler(h.inspector, rdb, opts.PingTimeout, opts.Now, opts.Logger, extra...)
 	opts.Telemetry.ExportMetrics(metricsReg)
 	app.Handle("GET "+PathMetrics, metricsH)

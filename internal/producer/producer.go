@@ -12,13 +12,14 @@ import (
 
 // ClientOptions returns the tasks.Client options of cfg: its routes,
 // enqueue.timeout (whose 0, no deadline, is the client's negative
-// EnqueueTimeout), enqueue.wait_replicas and the events section.
+// EnqueueTimeout), enqueue.wait_replicas, enqueue.workflow_ttl and the events section.
 func ClientOptions(cfg config.Config) tasks.ClientOptions {
 	return tasks.ClientOptions{
 		Routes:         Routes(cfg.Routes),
 		EnqueueTimeout: EnqueueTimeout(cfg.Enqueue.Timeout),
 		WaitReplicas:   cfg.Enqueue.WaitReplicas,
 		Events:         Events(cfg.Events),
+		WorkflowTTL:    cfg.Enqueue.WorkflowTTL,
 	}
 }
 

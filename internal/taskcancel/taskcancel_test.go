@@ -1,6 +1,8 @@
 package taskcancel
 
 import (
+	"github.com/tuskq/tuskq/internal/asynqrdb"
+
 	"context"
 	"errors"
 	"testing"
@@ -169,5 +171,12 @@ func TestPublishRefusesEmptyNames(t *testing.T) {
 	err := Publish(t.Context(), nil, "", "job-71")
 	if want := `taskcancel: queue and task ID are required (queue "", id "job-71")`; err == nil || err.Error() != want || !errors.Is(err, ErrBadTask) {
 		t.Errorf("err = %v; want %s", err, want)
+	}
+}
+
+// The workflow scripts publish cancellations on this package's channel.
+func TestWorkflowCancelChannel(t *testing.T) {
+	if asynqrdb.WorkflowCancelChannel != Channel {
+		t.Errorf("asynqrdb.WorkflowCancelChannel %q, Channel %q", asynqrdb.WorkflowCancelChannel, Channel)
 	}
 }
