@@ -229,7 +229,7 @@ func New(opts Options) (*Worker, error) {
 	mws := append([]tasks.Middleware{def.middleware(), cancels.Middleware(), limiter.Middleware()}, opts.Middleware...)
 	// Innermost: a workflow step's success is recorded (and its dependants
 	// released) right after its processor returns nil (internal/workflow).
-	mws = append(mws, workflowMiddleware(w.client, opts.WorkflowObserver))
+	mws = append(mws, workflowMiddleware(w.client, w.workflowEvents(opts.WorkflowObserver)))
 	handler := NewHandler(registry, HandlerOptions{
 		Logger:      logger,
 		LogPayloads: opts.Config.Log.Payloads,
