@@ -28,7 +28,7 @@ const (
 // DefaultResyncInterval is how often a watcher reads the revision to catch
 // a change whose announcement it missed: a change reaches every worker
 // within this time plus one round trip.
-const DefaultResyncInterval = time.Second
+const DefaultResyncInterval = 5 * time.Second
 
 // Source tells where an effective limit comes from.
 const (
