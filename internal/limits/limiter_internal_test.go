@@ -3,7 +3,7 @@ package limits
 import (
 	"context"
 	"errors"
-	"strings"
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,39 +15,6 @@ import (
 	"github.com/tuskq/tuskq/tasks"
 )
 
-// The key value of a task: the payload field or header named, NoKey when
-// it is missing, empty or null, the JSON text of a value that is not a
-// string, and the SHA-1 of a value longer than maxKeyLen.
-func TestKeyValue(t *testing.T) {
-	t.Parallel()
-	long := strings.Repeat("k", maxKeyLen)
-	for _, c := range []struct {
-		key, payload string
-		headers      map[string]string
-		want         string
-	}{
-		{"", `{"a":"x"}`, nil, ""},
-		{"payload.a", `{"a":"x"}`, nil, "x"},
-		{"payload.a.b", `{"a":{"b":"y"}}`, nil, "y"},
-		{"payload.a.b", `{"a":"flat"}`, nil, NoKey},
-		{"payload.a", `{"a":7}`, nil, "7"},
-		{"payload.a", `{"a":{"z":1}}`, nil, `{"z":1}`},
-		{"payload.a", `{"a":null}`, nil, NoKey},
-		{"payload.a", `{"a":""}`, nil, NoKey},
-		{"payload.a", `{"b":"x"}`, nil, NoKey},
-		{"payload.a", `not json`, nil, NoKey},
-		{"payload.a", `{"a":"` + long + `"}`, nil, long},
-		{"payload.a", `{"a":"` + long + `k"}`, nil, "sha1:"},
-		{"header.Tenant", `{}`, map[string]string{"Tenant": "t1"}, "t1"},
-		{"header.Tenant", `{"Tenant":"p"}`, nil, NoKey},
-	} {
-		got := Limit{Key: c.key}.keyValue([]byte(c.payload), c.headers)
-		if got != c.want && !(c.want == "sha1:" && strings.HasPrefix(got, c.want) && len(got) == 5+40) {
-			t.Errorf("key %q of %s %v = %q; want %q", c.key, c.payload, c.headers, got, c.want)
-		}
-	}
-}
-
 // The documented defaults of a Limiter and of a limit's optional fields.
 func TestDefaults(t *testing.T) {
 	t.Parallel()
@@ -58,12 +25,65 @@ func TestDefaults(t *testing.T) {
 	if keyIdle != 10*time.Minute {
 		t.Errorf("keyIdle = %s; want 10m", keyIdle)
 	}
-	if b, m := (Limit{}).burst(), (Limit{}).maxKeys(); b != 1 || m != 10000 {
-		t.Errorf("burst %d, max keys %d; want 1, 10000", b, m)
+	// What the admit script is sent: the defaults of burst and max keys
+	// when unset, the limit's own when set.
+	for _, c := range []struct {
+		lim           Limit
+		burst, maxKey string
+	}{
+		{Limit{Name: "d", Rate: Rate{N: 1, Per: time.Second}}, "1", "10000"},
+		{Limit{Name: "d", Rate: Rate{N: 1, Per: time.Second}, Burst: 3, MaxKeys: 4}, "3", "4"},
+	} {
+		a := armedFor(l, c.lim)
+		if a.args[5] != c.burst || a.args[0] != c.maxKey {
+			t.Errorf("%+v: burst %v, max keys %v sent; want %s, %s", c.lim, a.args[5], a.args[0], c.burst, c.maxKey)
+		}
 	}
-	if b, m := (Limit{Burst: 3, MaxKeys: 4}).burst(), (Limit{Burst: 3, MaxKeys: 4}).maxKeys(); b != 3 || m != 4 {
-		t.Errorf("burst %d, max keys %d; want 3, 4", b, m)
+}
+
+// armedFor is lim as l arms it: from l's limits when it enforces lim,
+// else built with l's options.
+func armedFor(l *Limiter, lim Limit) *armed {
+	set := *l.set.Load()
+	for i := range set {
+		if set[i].Limit == lim {
+			return &set[i]
+		}
 	}
+	return &(*New([]Limit{lim}, l.opts).set.Load())[0]
+}
+
+// acquire takes a slot of the concurrency limit lim for task id of queue
+// by the admit script: ok with the slot, or refused with the deferral's
+// wait (the first lease's remaining life, bounded to 1s..Backstop).
+func (l *Limiter) acquire(ctx context.Context, rdb redis.UniversalClient, lim Limit, t *asynq.Task, queue, id string) (slot, time.Duration, bool, error) {
+	s, _, de, err := l.admit(ctx, rdb, armedFor(l, lim), t, queue, id)
+	if err != nil {
+		return slot{}, 0, false, err
+	}
+	if de != nil {
+		if de.Reason != tasks.ReasonConcurrency || de.Limit != lim.Name {
+			return slot{}, 0, false, fmt.Errorf("refused by %s for %s; want concurrency", de.Limit, de.Reason)
+		}
+		return slot{}, de.After, false, nil
+	}
+	return s, 0, true, nil
+}
+
+// take takes a start of the rate limit lim by the admit script: ok with
+// the local time to start at, or refused with when to come back.
+func (l *Limiter) take(ctx context.Context, rdb redis.UniversalClient, lim Limit, t *asynq.Task) (time.Time, time.Duration, bool, error) {
+	_, at, de, err := l.admit(ctx, rdb, armedFor(l, lim), t, "q", "rate-task")
+	if err != nil {
+		return time.Time{}, 0, false, err
+	}
+	if de != nil {
+		if de.Reason != tasks.ReasonRate || de.Limit != lim.Name {
+			return time.Time{}, 0, false, fmt.Errorf("refused by %s for %s; want rate", de.Limit, de.Reason)
+		}
+		return time.Time{}, de.After, false, nil
+	}
+	return at, 0, true, nil
 }
 
 func startLimiter(t *testing.T, ls []Limit, opts Options) (*Limiter, *redis.Client) {
@@ -84,7 +104,8 @@ func startLimiter(t *testing.T, ls []Limit, opts Options) (*Limiter, *redis.Clie
 func TestAcquireAndRelease(t *testing.T) {
 	t.Parallel()
 	lim := Limit{Name: "c", Type: "x", Concurrency: 2}
-	l, rdb := startLimiter(t, []Limit{lim}, Options{LeaseTTL: 20 * time.Second})
+	// A backstop above the lease, so that the wait is the lease's.
+	l, rdb := startLimiter(t, []Limit{lim}, Options{LeaseTTL: 20 * time.Second, Backstop: time.Minute})
 	ctx := t.Context()
 	task := asynq.NewTask("x", nil)
 	var held []slot
@@ -113,13 +134,13 @@ func TestAcquireAndRelease(t *testing.T) {
 		t.Errorf("held %v; want a and b", ids)
 	}
 	l.mu.Unlock()
-	l.release(ctx, rdb, "a", held[:1])
+	l.release(ctx, rdb, "q", "a", held[:1])
 	l.mu.Lock()
 	if ids := l.held[slotsKey("c", "")]; len(ids) != 1 {
 		t.Errorf("held %v after a's release; want b still (its lease is renewed)", ids)
 	}
 	l.mu.Unlock()
-	l.release(ctx, rdb, "b", held[1:2])
+	l.release(ctx, rdb, "q", "b", held[1:2])
 	l.mu.Lock()
 	if len(l.held) != 0 {
 		t.Errorf("held %v after the releases; want none", l.held)
@@ -350,7 +371,7 @@ func TestReleasePromotesWaiter(t *testing.T) {
 			t.Fatal(id, "got a slot", ok, err)
 		}
 	}
-	l.release(ctx, rdb, "holder", []slot{s})
+	l.release(ctx, rdb, "q", "holder", []slot{s})
 	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo("q", "w1")
 	if err != nil || info.State != asynq.TaskStatePending {
 		t.Fatalf("w1 after the release: %v, %v; want pending", info, err)
@@ -409,5 +430,35 @@ func TestInUse(t *testing.T) {
 	defer bad.Close()
 	if _, err := InUse(ctx, bad, plain); err == nil {
 		t.Error("InUse on an unreachable Redis: no error")
+	}
+}
+
+// One admit script takes the slot and the rate start of a limit together:
+// a task refused by the capacity spends no start, and a task refused by
+// the rate takes no slot.
+func TestAdmitSlotAndStartTogether(t *testing.T) {
+	t.Parallel()
+	lim := Limit{Name: "both", Type: "x", Concurrency: 1, Rate: Rate{N: 1, Per: time.Second}}
+	l, rdb := startLimiter(t, []Limit{lim}, Options{MaxWait: 100 * time.Millisecond})
+	ctx := t.Context()
+	task := asynq.NewTask("x", nil)
+	a := armedFor(l, lim)
+	s, _, de, err := l.admit(ctx, rdb, a, task, "q", "a")
+	if err != nil || de != nil || s.slots != slotsKey("both", "") {
+		t.Fatalf("first task: slot %q, %v, %v; want a slot and a start", s.slots, de, err)
+	}
+	tat := rdb.HGet(ctx, rateKey("both", ""), "tat").Val()
+	if _, _, de, err = l.admit(ctx, rdb, a, task, "q", "b"); err != nil || de == nil || de.Reason != tasks.ReasonConcurrency {
+		t.Fatalf("second task while the slot is held: %v, %v; want refused for concurrency", de, err)
+	}
+	if got := rdb.HGet(ctx, rateKey("both", ""), "tat").Val(); got != tat {
+		t.Errorf("rate state %s after a refusal by the capacity; want %s (no start spent)", got, tat)
+	}
+	l.release(ctx, rdb, "q", "a", []slot{s})
+	if _, _, de, err = l.admit(ctx, rdb, a, task, "q", "b"); err != nil || de == nil || de.Reason != tasks.ReasonRate {
+		t.Fatalf("second task within the interval: %v, %v; want refused for rate", de, err)
+	}
+	if n := rdb.ZCard(ctx, slotsKey("both", "")).Val(); n != 0 {
+		t.Errorf("%d slots taken after a refusal by the rate; want none", n)
 	}
 }
