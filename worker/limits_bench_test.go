@@ -84,18 +84,26 @@ func benchLimits(b *testing.B, ls []config.LimitConfig) {
 
 // commandsProcessed is Redis's total_commands_processed.
 func commandsProcessed(tb testing.TB, rdb *redis.Client) int64 {
+	return infoInt(tb, rdb, "stats", "total_commands_processed")
+}
+
+// infoInt is the integer field of INFO section.
+func infoInt(tb testing.TB, rdb *redis.Client, section, field string) int64 {
 	tb.Helper()
-	info, err := rdb.Info(context.WithoutCancel(tb.Context()), "stats").Result()
+	info, err := rdb.Info(context.WithoutCancel(tb.Context()), section).Result()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for line := range strings.SplitSeq(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				tb.Fatalf("INFO %s: %s: %v", section, field, err)
+			}
 			return n
 		}
 	}
-	tb.Fatal("no total_commands_processed in INFO stats")
+	tb.Fatalf("no %s in INFO %s", field, section)
 	return 0
 }
 

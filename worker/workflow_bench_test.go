@@ -206,17 +206,5 @@ func BenchmarkWorkflowMemory100k(b *testing.B) {
 
 // usedMemory is Redis's used_memory in bytes.
 func usedMemory(tb testing.TB, rdb *redis.Client) int64 {
-	tb.Helper()
-	info, err := rdb.Info(context.WithoutCancel(tb.Context()), "memory").Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	tb.Fatal("no used_memory in INFO memory")
-	return 0
+	return infoInt(tb, rdb, "memory", "used_memory")
 }
