@@ -1,8 +1,10 @@
 package worker_test
 
 import (
+	"context"
 	"testing"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/events"
@@ -65,5 +67,45 @@ func TestWorkflowEventsInStream(t *testing.T) {
 		if heard[k] != n {
 			t.Errorf("heard %q %d times, want %d (all: %v)", k, heard[k], n, heard)
 		}
+	}
+}
+
+// TestWorkflowViewShowsProgress: a running step's tasks.Progress shows in
+// the workflow's state; a finished step carries none.
+func TestWorkflowViewShowsProgress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	reg := tasks.NewRegistry()
+	release := make(chan struct{})
+	if err := reg.Register("wf:slow", tasks.ProcessorFunc(func(ctx context.Context, _ *asynq.Task) error {
+		tasks.Progress(ctx, 40, "fetching")
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	start(t, e.options(t, e.config(), reg))
+	wf := tasks.NewWorkflow()
+	wf.Step("only", "wf:slow", nil)
+	info, err := e.client.EnqueueWorkflow(t.Context(), wf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the step's progress in the workflow's state", func() bool {
+		st, err := e.client.Workflow(t.Context(), info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := st.Steps[0].Progress
+		return p != nil && p.Percent == 40 && p.Message == "fetching" && p.Attempt == 1
+	})
+	close(release)
+	st := e.awaitWorkflow(t, info.ID)
+	if st.State != "succeeded" || st.Steps[0].Progress != nil {
+		t.Errorf("finished workflow %+v step %+v, want succeeded without progress", st.Summary, st.Steps[0])
 	}
 }

@@ -45,8 +45,14 @@ func ReadProgress(ctx context.Context, rdb redis.UniversalClient, queue, id stri
 	if err != nil {
 		return nil, fmt.Errorf("events: read the progress of task %s: %w", id, err)
 	}
+	return ParseProgress(m), nil
+}
+
+// ParseProgress decodes the hash at ProgressKey (HGETALL's answer); nil
+// for an empty one (nothing reported, or expired).
+func ParseProgress(m map[string]string) *Progress {
 	if len(m) == 0 {
-		return nil, nil
+		return nil
 	}
 	p := &Progress{Message: m["message"]}
 	p.Percent, _ = strconv.ParseFloat(m["percent"], 64)
@@ -54,7 +60,7 @@ func ReadProgress(ctx context.Context, rdb redis.UniversalClient, queue, id stri
 	if ms, err := strconv.ParseInt(m["updated"], 10, 64); err == nil {
 		p.UpdatedAt = time.UnixMilli(ms).UTC()
 	}
-	return p, nil
+	return p
 }
 
 // Tracker throttles one attempt's progress reports: it writes at most one

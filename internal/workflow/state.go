@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/asynqrdb"
+	"github.com/tuskq/tuskq/internal/events"
 )
 
 // Summary is a workflow's state without its steps.
@@ -45,6 +46,10 @@ type Step struct {
 	TaskID string   `json:"task_id"`
 	// Result is the step's result, when it succeeded and wrote one.
 	Result []byte `json:"-"`
+	// Progress is what the step's processor last reported with
+	// tasks.Progress while the step was released (pending or running);
+	// nil when it reported nothing. Finished steps do not carry it.
+	Progress *events.Progress `json:"progress,omitempty"`
 }
 
 // State is a workflow's state with every step's, in the order the steps
@@ -111,7 +116,38 @@ func Get(ctx context.Context, rdb redis.UniversalClient, id string) (*State, err
 		st.Steps = append(st.Steps, s)
 	}
 	slices.SortFunc(st.Steps, func(a, b Step) int { return order[a.Name] - order[b.Name] })
+	if err := readProgress(ctx, rdb, st.Steps); err != nil {
+		return nil, fmt.Errorf("workflow %s: %w", id, err)
+	}
 	return st, nil
+}
+
+// readProgress sets the progress of the released steps (those pending or
+// running), in one pipeline.
+func readProgress(ctx context.Context, rdb redis.UniversalClient, steps []Step) error {
+	var idx []int
+	for i, s := range steps {
+		if s.State == StepReleased {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(idx))
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for j, i := range idx {
+			cmds[j] = p.HGetAll(ctx, events.ProgressKey(steps[i].Queue, steps[i].TaskID))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("progress: %w", err)
+	}
+	for j, i := range idx {
+		steps[i].Progress = events.ParseProgress(cmds[j].Val())
+	}
+	return nil
 }
 
 // List returns the latest workflows, newest first, at most limit, and
