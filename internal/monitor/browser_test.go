@@ -223,8 +223,8 @@ func TestBrowserViewerSeesQueuesAndFleetAndCannotChangeThem(t *testing.T) {
 	if list := eval[string](t, ctx, `document.getElementById("workflows").innerText`); !strings.Contains(list, wfID) || !strings.Contains(list, "running") {
 		t.Errorf("workflows table lacks %s running:\n%s", wfID, list)
 	}
-	if active := eval[string](t, ctx, `document.querySelector("header nav a.active").innerText`); active != "Workflows" {
-		t.Errorf("active navigation item %q, want Workflows", active)
+	if active := eval[string](t, ctx, `document.querySelector("#tuskq-nav a.active").dataset.key`); active != "workflows" {
+		t.Errorf("active navigation item %q, want workflows", active)
 	}
 	step(t, ctx, "open the workflow", chromedp.Click(chromedp.CSS(`#workflows a[href$="`+wfID+`"]`)), chromedp.WaitVisible(chromedp.CSS("#workflow-graph")))
 	nodes := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll("#workflow-graph a.step")].map(a => [a.dataset.step, a.dataset.state + " " + a.getAttribute("href")]))`)

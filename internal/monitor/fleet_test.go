@@ -156,6 +156,8 @@ func TestFleetAPIPageAndMetrics(t *testing.T) {
 	wantPlugins := []FleetPlugin{
 		{Name: "legacy", Versions: []FleetPluginVersion{{Version: "0.9.0", Failed: 1}}},
 		{Name: "thumbnail", Published: "1.5.0", Versions: []FleetPluginVersion{{Version: "1.4.2", Loaded: 1}}, Behind: 1},
+		// Published as a bundle (worker plugins publish) and loaded.
+		{Name: "wasmhello", Published: "2.0.0", Versions: []FleetPluginVersion{{Version: "2.0.0", Loaded: 1}}},
 	}
 	if len(rep.Queues) != 2 || rep.Queues[0].Queue != "emails" || rep.Queues[0].Workers != 1 || len(rep.Queues[0].Processed) != HistoryDays ||
 		rep.Queues[1].Queue != "reports" || rep.Queues[1].Workers != 0 || len(rep.Queues[1].Failed) != HistoryDays {
