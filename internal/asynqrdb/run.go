@@ -82,7 +82,8 @@ func (c *EnqueueCall) script() ([]string, []any) {
 	if c.stream == "" {
 		return c.keys, c.args
 	}
-	keys := append(c.keys[:len(c.keys):len(c.keys)], c.stream)
+	keys := make([]string, 0, len(c.keys)+1)
+	keys = append(append(keys, c.keys...), c.stream)
 	args := make([]any, 0, len(c.args)+1+c.n)
 	args = append(append(args, c.args...), c.maxLen)
 	args = append(args, c.evs...)

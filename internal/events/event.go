@@ -27,6 +27,9 @@ const (
 
 	KindStepReleased     = "workflow.step_released" // a workflow step was enqueued: its dependencies completed
 	KindWorkflowFinished = "workflow.finished"      // every step of a workflow ended (State)
+
+	KindAnomalyRaised   = "anomaly.raised"   // the monitor's Insight engine raised an anomaly (State: its kind; Message: the explanation)
+	KindAnomalyResolved = "anomaly.resolved" // the anomaly ended
 )
 
 // Event is one entry of the event log. Publishers set Kind, Queue and
@@ -63,7 +66,9 @@ type Event struct {
 	Percent float64 `json:"percent,omitempty"`
 	// Message is the progress message.
 	Message string `json:"message,omitempty"`
-	// State is a workflow's final state (KindWorkflowFinished).
+	// State is a workflow's final state (KindWorkflowFinished), or the
+	// anomaly's kind (KindAnomalyRaised, KindAnomalyResolved: error_rate,
+	// stuck_queue, ...).
 	State string `json:"state,omitempty"`
 }
 

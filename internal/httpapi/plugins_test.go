@@ -101,7 +101,7 @@ func TestPublishPluginOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 413 {
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("a 64 MiB body: %d; want 413", resp.StatusCode)
 	}
 	if v := published(t, e, "hello"); v != "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/httpserve"
 	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/redisconn"
@@ -43,6 +44,7 @@ type Handler struct {
 	rootPath  string
 	insight   *insight.Runner   // nil with monitor.insight.enabled off
 	notifier  *insight.Notifier // nil without monitor.insight.webhook
+	events    *events.Publisher // the anomalies' events
 }
 
 // New builds the monitor's handler from opts. Every option but Listen,
@@ -91,7 +93,14 @@ func New(opts Options) (*Handler, error) {
 		h.viewerUI = asynqmon.New(asynqmon.Options{RootPath: rp, RedisConnOpt: connOpt, ReadOnly: true})
 	}
 	h.health = httpserve.NewHealth(h.Ping, opts.Logger)
-	if h.insight, h.notifier, err = newInsightRunner(rdb, opts); err != nil {
+	// The monitor writes the anomalies' events; the defaults are the
+	// events section's (only while someone listens).
+	h.events, err = events.NewPublisher(rdb, events.Options{})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	if h.insight, h.notifier, err = newInsightRunner(rdb, opts, h.events); err != nil {
 		_ = rdb.Close()
 		return nil, err
 	}
@@ -200,6 +209,7 @@ func (h *Handler) Close() error {
 	if h.viewerUI != nil {
 		viewer = h.viewerUI.Close()
 	}
+	h.events.Close()
 	return errors.Join(h.ui.Close(), viewer, h.rdb.Close())
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/internal/asynqrdb"
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/insight"
 )
 
@@ -29,11 +30,11 @@ const (
 // newInsightRunner builds the engine's runner from opts, and the webhook
 // notifier when monitor.insight.webhook is set; nil when
 // monitor.insight.enabled is off.
-func newInsightRunner(rdb redis.UniversalClient, opts Options) (*insight.Runner, *insight.Notifier, error) {
+func newInsightRunner(rdb redis.UniversalClient, opts Options, pub *events.Publisher) (*insight.Runner, *insight.Notifier, error) {
 	if !opts.Insight.Enabled {
 		return nil, nil, nil
 	}
-	observers := opts.InsightObservers
+	observers := append([]insight.Observer{anomalyEvents(pub)}, opts.InsightObservers...)
 	var notifier *insight.Notifier
 	if opts.Insight.Webhook != "" {
 		n, err := insight.NewNotifier(insight.NotifierOptions{
@@ -44,7 +45,7 @@ func newInsightRunner(rdb redis.UniversalClient, opts Options) (*insight.Runner,
 			return nil, nil, fmt.Errorf("monitor: %w", err)
 		}
 		notifier = n
-		observers = append(append([]insight.Observer(nil), observers...), n.Observe)
+		observers = append(observers, n.Observe)
 	}
 	host, _ := os.Hostname()
 	var b [4]byte
@@ -64,6 +65,27 @@ func newInsightRunner(rdb redis.UniversalClient, opts Options) (*insight.Runner,
 		return nil, nil, fmt.Errorf("monitor: %w", err)
 	}
 	return r, notifier, nil
+}
+
+// anomalyEvents returns the observer that writes each anomaly raised or
+// resolved to the live event log (GET /v1/events, enqueue watch) of its
+// queue: kind anomaly.raised or anomaly.resolved, state the anomaly's
+// kind, message its explanation, trace_id its first example's. Like every
+// event it is written only while someone listens (events.publish: auto),
+// and never blocks the engine's tick.
+func anomalyEvents(pub *events.Publisher) insight.Observer {
+	return func(ctx context.Context, a insight.Anomaly, resolved bool) {
+		ev := events.Event{Kind: events.KindAnomalyRaised, Queue: a.Queue, TaskType: a.TaskType, State: a.Kind, Message: a.Summary}
+		if resolved {
+			ev.Kind = events.KindAnomalyResolved
+		}
+		if len(a.Examples) > 0 {
+			ev.TraceID = a.Examples[0].TraceID
+		}
+		// Best effort: the Insight page and /metrics carry the anomaly
+		// whatever becomes of its event.
+		_ = pub.PublishAsync(context.WithoutCancel(ctx), ev)
+	}
 }
 
 // queueStats reads every asynq queue's sizes.

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tuskq/tuskq/config"
+	"github.com/tuskq/tuskq/internal/events"
 	"github.com/tuskq/tuskq/internal/insight"
 	"github.com/tuskq/tuskq/internal/redistest"
 )
@@ -54,6 +55,13 @@ func TestInsightEndToEnd(t *testing.T) {
 	// A worker publishes its aggregates: one task type with attempts.
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
+	// A listener of the live event log of critical (registered before
+	// the anomaly, as events are written only while someone listens).
+	reader, err := events.NewReader(t.Context(), rdb, events.ReaderOptions{
+		Filter: events.Filter{Queues: []string{"critical"}}, Block: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	store := insight.NewStore(rdb)
 	rec := insight.NewRecorder(insight.RecorderOptions{Worker: "w1", Queues: []string{"critical"}})
 	stop := make(chan struct{})
@@ -110,6 +118,24 @@ func TestInsightEndToEnd(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the insight page lacks %q", want)
 		}
+	}
+	// The anomaly is in the live event log, explained.
+	var raised *events.Event
+	waitFor(t, "anomaly.raised in the event stream of critical", func() bool {
+		items, err := reader.Next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it.Kind == events.KindAnomalyRaised && it.State == insight.KindStuck {
+				raised = &it.Event
+				return true
+			}
+		}
+		return false
+	})
+	if raised.Queue != "critical" || !strings.Contains(raised.Message, "critical") {
+		t.Errorf("anomaly event %+v, want queue critical and the explanation", raised)
 	}
 	mu.Lock()
 	defer mu.Unlock()

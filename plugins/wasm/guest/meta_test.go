@@ -34,7 +34,7 @@ func TestDecodeMeta(t *testing.T) {
 	if err := decodeMeta(b, &m); err != nil {
 		t.Fatalf("decodeMeta(%s): %v", b, err)
 	}
-	got := wireMeta{m.TaskID, m.Queue, m.Retry, m.MaxRetry, m.DeadlineMS, m.Headers, m.Traceparent, m.Config}
+	got := wireMeta(m)
 	if !reflect.DeepEqual(got, in) {
 		t.Fatalf("decodeMeta(%s)\n got %#v\nwant %#v", b, got, in)
 	}
@@ -111,7 +111,7 @@ func FuzzDecodeMeta(f *testing.F) {
 		if err := decodeMeta(b, &m); err != nil {
 			t.Fatalf("decodeMeta(%s): %v", b, err)
 		}
-		got := wireMeta{m.TaskID, m.Queue, m.Retry, m.MaxRetry, m.DeadlineMS, m.Headers, m.Traceparent, m.Config}
+		got := wireMeta(m)
 		if !reflect.DeepEqual(got, back) {
 			t.Fatalf("decodeMeta(%s)\n got %#v\nwant %#v", b, got, back)
 		}
