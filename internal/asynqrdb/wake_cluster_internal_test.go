@@ -18,7 +18,7 @@ import (
 // waits on the markers of its three queues with one BLPOP each, sends no
 // fetch while no task arrives, and a task in any queue wakes it (the
 // fallback is a minute) for one round of probes, at most three fetches,
-// and the empty round after it.
+// and the empty round after it (one more round allowed on a loaded machine).
 func TestPerQueueIdleAndWake(t *testing.T) {
 	t.Parallel()
 	redisSrv := redistest.Start(t)
@@ -49,9 +49,11 @@ func TestPerQueueIdleAndWake(t *testing.T) {
 			return redistest.CommandCalls(t, ws.rdb, "rpoplpush")-fetches >= 4
 		})
 		// One RPOPLPUSH per queue probed: the round that found the task,
-		// then the empty round that made the server wait again.
-		if got := redistest.CommandCalls(t, ws.rdb, "rpoplpush") - fetches; got < 1 || got > 6 {
-			t.Fatalf("task %d (queue %s): %d fetches; want the round its token caused and the empty round after (at most 6)", i+1, q, got)
+		// then the empty round that made the server wait again, and on a
+		// loaded machine one more round when a 100 ms wait ran out while
+		// the server was busy: a bounded count, not a poll.
+		if got := redistest.CommandCalls(t, ws.rdb, "rpoplpush") - fetches; got < 1 || got > 9 {
+			t.Fatalf("task %d (queue %s): %d fetches; want the round its token caused and the empty round after (at most 9)", i+1, q, got)
 		}
 	}
 }
